@@ -1,0 +1,153 @@
+"""Pure metric functions for binary risk models: arrays in, numbers out, no I/O.
+
+`y` holds 0/1 labels and `p` scores or probabilities (higher means more likely positive).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+PSI_EPSILON = 1e-4
+
+
+def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    y_arr = np.asarray(y, dtype=float)
+    p_arr = np.asarray(p, dtype=float)
+    if y_arr.shape != p_arr.shape or y_arr.ndim != 1 or len(y_arr) == 0:
+        raise ValueError("y and p must be non-empty 1-d arrays of the same length")
+    return y_arr, p_arr
+
+
+def _tie_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """Return 1-based ranks, ties sharing their average rank."""
+    order = np.argsort(values, kind="mergesort")
+    sorted_values = values[order]
+    ranks = np.empty(len(values))
+    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
+    ends = np.r_[starts[1:], len(values)]
+    for start, end in zip(starts, ends, strict=True):
+        ranks[order[start:end]] = (start + 1 + end) / 2
+    return ranks
+
+
+def roc_auc(y: ArrayLike, p: ArrayLike) -> float:
+    """Area under the ROC curve: P(score of a positive > score of a negative), ties count ½.
+
+    Mann–Whitney U / (n_pos · n_neg) (Hanley & McNeil, 1982).
+    """
+    y_arr, p_arr = _arrays(y, p)
+    n_pos = y_arr.sum()
+    n_neg = len(y_arr) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    rank_sum = _tie_ranks(p_arr)[y_arr == 1].sum()
+    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def gini(y: ArrayLike, p: ArrayLike) -> float:
+    """Gini coefficient (accuracy ratio) = 2·AUC − 1."""
+    return 2 * roc_auc(y, p) - 1
+
+
+def pr_auc(y: ArrayLike, p: ArrayLike) -> float:
+    """Average precision: Σ over distinct thresholds of (Δ recall) × precision."""
+    y_arr, p_arr = _arrays(y, p)
+    n_pos = y_arr.sum()
+    if n_pos == 0:
+        return float("nan")
+    order = np.argsort(-p_arr, kind="mergesort")
+    y_sorted, p_sorted = y_arr[order], p_arr[order]
+    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    true_pos = np.cumsum(y_sorted)[last_of_tie]
+    predicted_pos = (np.arange(len(y_sorted)) + 1)[last_of_tie]
+    precision = true_pos / predicted_pos
+    recall_step = np.diff(np.r_[0.0, true_pos / n_pos])
+    return float((recall_step * precision).sum())
+
+
+def brier(y: ArrayLike, p: ArrayLike) -> float:
+    """Brier score: mean squared error of the probabilities (Brier, 1950)."""
+    y_arr, p_arr = _arrays(y, p)
+    return float(np.mean((p_arr - y_arr) ** 2))
+
+
+def ks(y: ArrayLike, p: ArrayLike) -> float:
+    """Kolmogorov–Smirnov statistic: max over thresholds of |TPR − FPR|."""
+    y_arr, p_arr = _arrays(y, p)
+    n_pos = y_arr.sum()
+    n_neg = len(y_arr) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    order = np.argsort(-p_arr, kind="mergesort")
+    y_sorted, p_sorted = y_arr[order], p_arr[order]
+    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tpr = np.cumsum(y_sorted)[last_of_tie] / n_pos
+    fpr = np.cumsum(1 - y_sorted)[last_of_tie] / n_neg
+    return float(np.max(np.abs(tpr - fpr)))
+
+
+def lift_at(y: ArrayLike, p: ArrayLike, fraction: float = 0.1) -> float:
+    """Positive rate among the top `fraction` by score, over the overall positive rate.
+
+    The top is the first ceil(n · fraction) rows by descending score (stable order on ties).
+    """
+    y_arr, p_arr = _arrays(y, p)
+    base_rate = y_arr.mean()
+    if base_rate == 0:
+        return float("nan")
+    top_n = max(1, math.ceil(len(y_arr) * fraction))
+    top = np.argsort(-p_arr, kind="mergesort")[:top_n]
+    return float(y_arr[top].mean() / base_rate)
+
+
+def psi(expected: ArrayLike, actual: ArrayLike, bins: int = 10) -> float:
+    """Population stability index of `actual` scores against `expected` (e.g. train vs test).
+
+    Bins are the deciles (or `bins` quantiles) of `expected`; PSI = Σ (a − e) · ln(a / e),
+    with empty bins floored at 1e-4 (Siddiqi, *Credit Risk Scorecards*, 2006).
+    """
+    e_arr = np.asarray(expected, dtype=float)
+    a_arr = np.asarray(actual, dtype=float)
+    if len(e_arr) == 0 or len(a_arr) == 0:
+        raise ValueError("expected and actual must be non-empty")
+    edges = np.unique(np.quantile(e_arr, np.linspace(0, 1, bins + 1))[1:-1])
+    e_share = np.bincount(np.searchsorted(edges, e_arr, side="right"), minlength=len(edges) + 1) / len(e_arr)
+    a_share = np.bincount(np.searchsorted(edges, a_arr, side="right"), minlength=len(edges) + 1) / len(a_arr)
+    e_share = np.maximum(e_share, PSI_EPSILON)
+    a_share = np.maximum(a_share, PSI_EPSILON)
+    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
+
+
+@dataclass(frozen=True)
+class Reliability:
+    """Calibration by equal-width probability bins; empty bins are left out."""
+
+    mean_predicted: list[float]
+    observed_rate: list[float]
+    count: list[int]
+
+    @property
+    def calibration_error(self) -> float:
+        """Expected calibration error: count-weighted mean |observed − predicted|."""
+        weights = np.asarray(self.count, dtype=float)
+        gaps = np.abs(np.asarray(self.observed_rate) - np.asarray(self.mean_predicted))
+        return float((weights * gaps).sum() / weights.sum())
+
+
+def reliability(y: ArrayLike, p: ArrayLike, bins: int = 10) -> Reliability:
+    """Group probabilities into `bins` equal-width bins on [0, 1]; observed rate per bin."""
+    y_arr, p_arr = _arrays(y, p)
+    index = np.clip((p_arr * bins).astype(int), 0, bins - 1)
+    count = np.bincount(index, minlength=bins)
+    predicted = np.bincount(index, weights=p_arr, minlength=bins)
+    observed = np.bincount(index, weights=y_arr, minlength=bins)
+    kept = count > 0
+    return Reliability(
+        mean_predicted=(predicted[kept] / count[kept]).tolist(),
+        observed_rate=(observed[kept] / count[kept]).tolist(),
+        count=count[kept].astype(int).tolist(),
+    )

@@ -1,0 +1,102 @@
+"""Push real-time intent (page views and searches by topic) into the online and offline stores.
+
+The payload is validated whole before anything is written: one bad row rejects the batch.
+The online store then holds each customer's latest event, and the push source's own parquet
+file keeps every event for training. The online write comes first: a retry after a failed
+offline write rewrites the same online value.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Annotated
+
+import pandas as pd
+import pandera.errors as pae
+import pandera.pandas as pa
+from feast import FeatureStore
+from pandera.typing import Series
+
+from features.tables import (
+    CREATED_TIMESTAMP,
+    CUSTOMER_KEY,
+    EVENT_TIMESTAMP,
+    INTENT_COUNTS,
+    INTENT_REALTIME,
+)
+from nbo.errors import ContractViolation
+from sources.contract import CUSTOMER_ID
+
+log = logging.getLogger(__name__)
+
+MAX_CLOCK_SKEW = timedelta(minutes=5)
+
+
+class IntentEvents(pa.DataFrameModel):
+    """A batch of intent events as the service receives them."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    event_time: Series[Annotated[pd.DatetimeTZDtype, "ns", "UTC"]] = pa.Field(coerce=True)
+    event_type: Series[str] = pa.Field(isin=tuple(INTENT_COUNTS))
+    topic: Series[str] = pa.Field(str_matches=r"^[a-z][a-z0-9_]*$")
+
+    @pa.check("event_time", error="event_time is in the future")
+    @classmethod
+    def not_in_future(cls, stamps: Series[pd.Timestamp]) -> Series[bool]:
+        return stamps <= pd.Timestamp.now(tz="UTC") + MAX_CLOCK_SKEW
+
+    class Config:
+        strict = True
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """What a push wrote."""
+
+    events: int
+    customers: int
+
+
+def push_intent_events(store: FeatureStore, events: pd.DataFrame) -> Pushed:
+    """Validate intent events, then push them online and offline; ContractViolation if malformed."""
+    valid = validate_intent_events(events)
+    rows = pd.DataFrame({
+        CUSTOMER_KEY: valid["customer_id"],
+        EVENT_TIMESTAMP: valid["event_time"],
+        CREATED_TIMESTAMP: pd.Timestamp(datetime.now(UTC)),
+        "last_intent_topic": valid["topic"],
+        "last_intent_event_type": valid["event_type"],
+    }).sort_values(EVENT_TIMESTAMP, kind="stable", ignore_index=True)  # the newest is written last
+    # What store.push(INTENT_PUSH_SOURCE, rows, to=PushMode.ONLINE_AND_OFFLINE) does for the one view
+    # the push source feeds, without push's scans of every registered view and service (~0.1-0.2 s).
+    store.write_to_online_store(INTENT_REALTIME.name, rows)
+    store.write_to_offline_store(INTENT_REALTIME.name, rows)
+    pushed = Pushed(len(rows), rows[CUSTOMER_KEY].nunique())
+    log.info("intent_events_pushed", extra={"events": pushed.events, "customers": pushed.customers})
+    return pushed
+
+
+def validate_intent_events(events: pd.DataFrame) -> pd.DataFrame:
+    """The events with `event_time` as UTC; ContractViolation listing every problem found."""
+    if events.empty:
+        raise ContractViolation("intent payload has no events")
+    try:
+        return IntentEvents.validate(events, lazy=True)
+    except pae.SchemaErrors as err:
+        violations = [_violation(case) for case in err.failure_cases.to_dict("records")]
+        count = f"{len(violations)} problem" + ("s" if len(violations) > 1 else "")
+        raise ContractViolation(f"intent payload rejected ({count}); nothing written", violations) from None
+
+
+def _violation(case: dict[str, object]) -> dict[str, object]:
+    """One pandera failure case as a violation with a readable `text`."""
+    check, failure = str(case.get("check")), case.get("failure_case")
+    failure = None if pd.isna(failure) else str(failure)
+    if check in ("column_in_dataframe", "column_in_schema"):
+        text = f"{'missing' if check == 'column_in_dataframe' else 'unexpected'} column {failure}"
+        return {"row": None, "column": failure, "check": check, "failure": None, "text": text}
+    row = None if pd.isna(case.get("index")) else int(case["index"])
+    return {"row": row, "column": case.get("column"), "check": check, "failure": failure,
+            "text": f"row {row} column {case.get('column')}: {failure!r} fails {check}"}

@@ -1,0 +1,51 @@
+"""Feast feature services: the versioned feature sets each consumer reads."""
+
+from __future__ import annotations
+
+from feast import FeatureService, FeatureView
+
+from features.tables import (
+    BALANCES,
+    CREDIT,
+    CUSTOMER_TABLES,
+    ENGAGEMENT,
+    INTENT_REALTIME,
+    PRODUCT_ATTRIBUTES,
+    PROFILE,
+    RFM,
+)
+
+SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
+    "customer_360_v1": (*(t.name for t in CUSTOMER_TABLES), INTENT_REALTIME.name),
+    "ranker_v1": (*(t.name for t in CUSTOMER_TABLES), INTENT_REALTIME.name, PRODUCT_ATTRIBUTES.name),
+    "churn_v1": (PROFILE.name, BALANCES.name, RFM.name, ENGAGEMENT.name),
+    "delinquency_v1": (PROFILE.name, BALANCES.name, RFM.name, CREDIT.name),
+}
+# Known only as of the customers table's snapshot (a renewal overwrites the assessment date), so
+# their history is not point-in-time: served to the RM and rules, kept out of models' features.
+SNAPSHOT_ONLY = {PROFILE.name: ("risk_assessment_age_days", "risk_assessed_at")}
+# Point-in-time, but for the rules' exact-date arithmetic (age in completed years at decision
+# time): models have age_years, and a raw date string would be a near-unique category.
+RULES_ONLY = {PROFILE.name: ("birth_date",)}
+# What only customer_360_v1 serves, by view.
+NOT_MODEL_FEATURES = {view: SNAPSHOT_ONLY.get(view, ()) + RULES_ONLY.get(view, ())
+                      for view in SNAPSHOT_ONLY | RULES_ONLY}
+_DESCRIPTIONS = {
+    "customer_360_v1": "The RM workbench's 360° profile: every customer feature, real-time intent included.",
+    "ranker_v1": "Recommender: customer features, real-time intent and product attributes.",
+    "churn_v1": "Churn model: profile, balances, RFM and engagement.",
+    "delinquency_v1": "Delinquency model: profile, balances, RFM and credit behaviour.",
+}
+
+
+def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
+    """Every feature service, over the given views."""
+    return [FeatureService(name=name, features=[_projection(views[v], name) for v in names],
+                           description=_DESCRIPTIONS[name])
+            for name, names in SERVICE_VIEWS.items()]
+
+
+def _projection(view: FeatureView, service: str) -> FeatureView:
+    """The view, less what models must not use in every service but the RM's 360° profile."""
+    dropped = () if service == "customer_360_v1" else NOT_MODEL_FEATURES.get(view.name, ())
+    return view[[f.name for f in view.features if f.name not in dropped]] if dropped else view

@@ -1,0 +1,99 @@
+"""The feature tables: name, entity, TTL and typed columns of each (shared by build and views).
+
+One table per Feast feature view; a Feast `Field` name equals its table column name by
+construction. This module imports no Feast, so building tables stays fast.
+
+Column kinds: int, float, str, bool, str_list (an array of strings). Dates are str, ISO
+'YYYY-MM-DD' (the columns named `*_date` or `*_at`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sources.contract import CATEGORIES
+from sources.synthetic.catalogue import TOPICS
+
+CUSTOMER_KEY = "customer_id"
+PRODUCT_KEY = "product_id"
+EVENT_TIMESTAMP = "event_timestamp"
+CREATED_TIMESTAMP = "created_timestamp"
+
+MONTHLY_TTL = timedelta(days=35)  # a monthly build is due at each month start; a few days' slack
+INTENT_TTL = timedelta(days=14)  # real-time intent fades within two weeks
+RFM_WINDOWS_DAYS = (30, 90, 180)  # over whole calendar months: 1, 3 and 6 months
+INTENT_COUNTS = {"page_view": "page_views", "search": "searches"}  # event type → column stem
+INTENT_PUSH_SOURCE = "customer_intent_push"
+
+
+@dataclass(frozen=True)
+class FeatureTable:
+    """One feature table and the feature view that serves it."""
+
+    name: str
+    entity_key: str
+    ttl: timedelta | None
+    columns: dict[str, str]
+    description: str
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.name}.parquet"
+
+
+def _rfm_columns(days: int) -> dict[str, str]:
+    money = ("inflow", "outflow", "outflow_other_banks", "card_spend", "salary_credit", "net_flow")
+    return {f"txn_count_{days}d": "int", **{f"{m}_cny_{days}d": "float" for m in money},
+            f"active_months_{days}d": "int"}
+
+
+PROFILE = FeatureTable("customer_profile", CUSTOMER_KEY, MONTHLY_TTL, {
+    "age_years": "int", "gender": "str", "city_tier": "int", "occupation": "str", "segment": "str",
+    "tenure_months": "int", "risk_tolerance": "str", "risk_tolerance_level": "int",
+    "risk_assessment_age_days": "int", "has_marketing_consent": "bool", "preferred_channel": "str",
+    "income_monthly_cny": "float", "is_closed": "bool", "birth_date": "str", "risk_assessed_at": "str",
+}, "Who the customer is at the month end: demographics, segment, risk profile, consent; birth and "
+   "risk-assessment dates for the rules' exact-date arithmetic.")
+
+BALANCES = FeatureTable("customer_balances_month_end", CUSTOMER_KEY, MONTHLY_TTL, {
+    **{f"{c}_balance_cny": "float" for c in CATEGORIES},
+    "aum_cny": "float", "aum_change_3m_pct": "float", "products_held_count": "int",
+    "categories_held_count": "int", "held_product_ids": "str_list",
+}, "Month-end balances by category, assets under management (AUM) and products held.")
+
+RFM = FeatureTable("customer_rfm_180d", CUSTOMER_KEY, MONTHLY_TTL, {
+    **{name: kind for days in RFM_WINDOWS_DAYS for name, kind in _rfm_columns(days).items()},
+    "months_since_last_txn": "int",
+}, "Recency, frequency and monetary value of transactions over 30, 90 and 180 days.")
+
+ENGAGEMENT = FeatureTable("customer_engagement_90d", CUSTOMER_KEY, MONTHLY_TTL, {
+    "logins_30d": "int", "page_views_30d": "int", "searches_30d": "int", "clicks_30d": "int",
+    "offers_shown_30d": "int", "offers_accepted_30d": "int", "days_since_last_login": "int",
+    "logins_90d": "int", "page_views_90d": "int", "searches_90d": "int",
+    "offers_accepted_90d": "int", "login_trend_ratio": "float",
+    **{f"{stem}_{topic}_30d": "int" for stem in INTENT_COUNTS.values() for topic in TOPICS},
+}, "Digital engagement over 30 and 90 days (login_trend_ratio: last 30 days over the 90-day "
+   "average), days since the last login, page views and searches by topic.")
+
+CREDIT = FeatureTable("customer_credit_12m", CUSTOMER_KEY, MONTHLY_TTL, {
+    "credit_limit_cny": "float", "credit_balance_cny": "float", "utilization": "float",
+    "utilization_avg_3m": "float", "utilization_max_12m": "float", "payment_cny": "float",
+    "days_past_due": "int", "worst_dpd_12m": "int", "missed_payments": "int",
+    "missed_payments_12m": "int", "months_past_due_12m": "int",
+}, "Credit behaviour: utilization, days past due (DPD) and missed payments over 12 months.")
+
+INTENT_REALTIME = FeatureTable("customer_intent_realtime", CUSTOMER_KEY, INTENT_TTL, {
+    "last_intent_topic": "str", "last_intent_event_type": "str",
+}, "The latest page view or search pushed by the service's /events endpoint.")
+
+PRODUCT_ATTRIBUTES = FeatureTable("product_attributes", PRODUCT_KEY, None, {
+    "name_zh": "str", "name_en": "str", "category": "str", "risk_level": "str", "risk_level_num": "int",
+    "is_credit": "bool", "min_amount_cny": "float", "expected_yield_rate": "float", "margin_rate": "float",
+    "min_age_years": "int", "max_age_years": "int",
+}, "Catalogue attributes of each product, with its display names in zh-CN and en.")
+
+CUSTOMER_TABLES = (PROFILE, BALANCES, RFM, ENGAGEMENT, CREDIT)
+BUILT_TABLES = (*CUSTOMER_TABLES, PRODUCT_ATTRIBUTES)
+ALL_TABLES = (*BUILT_TABLES, INTENT_REALTIME)
+

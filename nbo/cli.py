@@ -1,0 +1,93 @@
+"""The `nbo` command: mounts each package's sub-commands and the few that belong to no package."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from features.cli import features_group
+from nbo import __version__
+from nbo.console import configure_logging, emit, handles_errors, json_option
+from nbo.settings import load_settings
+from serving import keys as api_keys
+from serving.cli import serve
+from sources.cli import data_group
+from training.cli import evaluate, promote, retrain_command, score, train
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="nbo")
+@click.option("--log-level", default="INFO", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="Log level (logs go to stderr).")
+def main(log_level: str) -> None:
+    """nbo: next-best-offer and customer-risk service for retail banks.
+
+    Settings come from NBO_* environment variables (see `nbo info`).
+    """
+    configure_logging(log_level)
+
+
+@main.command("info")
+@json_option
+@handles_errors
+def info(as_json: bool) -> None:
+    """Where things are: data, feature repo, MLflow, the service and (in demo mode) demo API keys."""
+    s = load_settings()
+    result = {
+        "data_dir": s.data_dir.resolve(),
+        "state_dir": s.state_dir.resolve(),
+        "feature_repo": s.feature_repo.resolve(),
+        "store_profile": s.stores.profile,
+        "mlflow_tracking_uri": s.mlflow.tracking_uri,
+        "service_url": s.service.url,
+        "api_keys_file": s.api_keys_file.resolve(),
+        "demo_api_keys": api_keys.read_demo_keys(s.demo_keys_file),
+    }
+    emit(result, as_json, _info_text)
+
+
+def _info_text(r: dict[str, Any]) -> str:
+    lines = [f"{k:<20} {v}" for k, v in r.items() if k != "demo_api_keys"]
+    if r["demo_api_keys"]:
+        lines.append("demo API keys (send as X-API-Key):")
+        lines += [f"  {role:<6} {key}" for role, key in r["demo_api_keys"].items()]
+    return "\n".join(lines)
+
+
+@main.group("keys")
+def keys_group() -> None:
+    """API keys for the service (stored hashed in the state directory)."""
+
+
+@keys_group.command("create")
+@click.option("--role", type=click.Choice(api_keys.ROLES), required=True)
+@json_option
+@handles_errors
+def keys_create(role: str, as_json: bool) -> None:
+    """Create an API key for a role; the key is printed once and only its hash is kept."""
+    s = load_settings()
+    key = api_keys.add_key(s.api_keys_file, role)
+    emit({"role": role, "key": key, "api_keys_file": s.api_keys_file.resolve()}, as_json,
+         lambda r: f"{r['role']} key (shown once): {r['key']}")
+
+
+@keys_group.command("demo")
+@json_option
+@handles_errors
+def keys_demo(as_json: bool) -> None:
+    """Create one demo key per role (kept in plain text for `nbo info`; for demos only)."""
+    s = load_settings()
+    keys = api_keys.create_demo_keys(s.api_keys_file, s.demo_keys_file)
+    emit({"demo_api_keys": keys, "demo_keys_file": s.demo_keys_file.resolve()}, as_json,
+         lambda r: "\n".join(f"{role:<6} {key}" for role, key in r["demo_api_keys"].items()))
+
+
+main.add_command(data_group)
+main.add_command(serve)
+main.add_command(features_group)
+main.add_command(train)
+main.add_command(evaluate)
+main.add_command(promote)
+main.add_command(retrain_command)
+main.add_command(score)

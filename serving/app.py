@@ -1,0 +1,83 @@
+"""`create_app(settings)`: the FastAPI service with its stores and models loaded once."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from nbo import __version__
+from nbo.settings import Settings
+from serving import keys, suitability
+from serving.arbitration import load_levers
+from serving.audit import AuditStore, sqlite_url
+from serving.errors import install_error_handlers
+from serving.metrics import ServiceMetrics, install_metrics
+from serving.offers import OfferPolicy
+from serving.risk import RiskPolicy
+from serving.routers import admin, customers, offers, ops, risk
+from serving.runtime import load_runtime
+
+log = logging.getLogger(__name__)
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
+}
+
+
+def audit_url(settings: Settings) -> str:
+    """Where decisions are audited: the setting, else PostgreSQL at scale, else SQLite in the state dir."""
+    if settings.service.audit_url:
+        return settings.service.audit_url
+    if settings.stores.profile == "scale":
+        return settings.stores.postgres_url
+    return sqlite_url(settings.state_dir / "audit.db")
+
+
+def _load(app: FastAPI, settings: Settings) -> None:
+    try:
+        app.state.runtime = load_runtime(settings)
+        app.state.metrics.set_models(app.state.runtime.versions())
+    except Exception as err:  # noqa: BLE001 - start anyway; /readyz says why, requests get 503
+        log.error("runtime_load_failed", extra={"error_type": type(err).__name__, "error": str(err)})
+        app.state.runtime = None
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """The service. Stores and models are opened in the lifespan, not at import."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.key_hashes = keys.load_key_hashes(settings.api_keys_file)
+        app.state.audit = AuditStore(audit_url(settings))
+        app.state.risk_policy = RiskPolicy(settings.service.challenger_share, settings.service.refuse_stale_scores)
+        app.state.offer_policy = OfferPolicy(load_levers(), suitability.Policy(pd_limit=settings.service.pd_limit),
+                                             settings.service.challenger_share)
+        _load(app, settings)
+        yield
+        app.state.audit.close()
+
+    app = FastAPI(title="nbo", version=__version__, lifespan=lifespan,
+                  description="Next-best-offer and customer-risk service. Send your API key as `X-API-Key`.")
+    app.state.metrics = ServiceMetrics()
+    install_error_handlers(app)
+    install_metrics(app, app.state.metrics)
+
+    @app.middleware("http")
+    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        response = await call_next(request)
+        response.headers["X-Request-ID"] = request.state.request_id
+        response.headers.update(SECURITY_HEADERS)
+        return response
+
+    for router in (ops.router, offers.router, customers.router, risk.router, admin.router):
+        app.include_router(router)
+    return app

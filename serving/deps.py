@@ -1,0 +1,44 @@
+"""FastAPI dependencies: the services a route needs, built from what the app holds."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from nbo.errors import ModelUnavailable
+from serving.audit import AuditStore
+from serving.offers import OfferService
+from serving.risk import RiskService
+from serving.runtime import Runtime
+
+
+def get_runtime(request: Request) -> Runtime:
+    """The runtime current when the request arrived (a reload swaps it for later requests)."""
+    runtime = request.app.state.runtime
+    if runtime is None:
+        raise ModelUnavailable("models or feature store not loaded; see /readyz")
+    return runtime
+
+
+def get_audit(request: Request) -> AuditStore:
+    return request.app.state.audit
+
+
+def get_risk_service(request: Request) -> RiskService:
+    return RiskService(get_runtime(request), get_audit(request), request.app.state.risk_policy)
+
+
+def get_offer_service(request: Request) -> OfferService:
+    return OfferService(get_runtime(request), get_audit(request), request.app.state.offer_policy)
+
+
+def request_id(request: Request) -> str:
+    return request.state.request_id
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+AuditDep = Annotated[AuditStore, Depends(get_audit)]
+RiskServiceDep = Annotated[RiskService, Depends(get_risk_service)]
+OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
+RequestIdDep = Annotated[str, Depends(request_id)]

@@ -1,0 +1,54 @@
+"""Find and load registered models by alias from the MLflow registry (the only way models reach serving)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
+from mlflow.exceptions import MlflowException
+
+from nbo.settings import MlflowSettings
+
+CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """One registered version behind an alias, with what the registry knows about it."""
+
+    name: str
+    alias: str
+    version: str
+    run_id: str
+    trained_at: datetime | None
+    metrics: dict[str, float]
+
+    @property
+    def uri(self) -> str:
+        return f"models:/{self.name}/{self.version}"
+
+
+def registry_client(settings: MlflowSettings) -> MlflowClient:
+    """A client on the configured tracking/registry store (opting in to MLflow 3's file store)."""
+    uri = settings.tracking_uri
+    if uri.startswith("file:") or "://" not in uri:
+        MLFLOW_ALLOW_FILE_STORE.set(True)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def find_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
+    """The version `alias` points at, or None when the model or alias does not exist."""
+    try:
+        version = client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+    run = client.get_run(version.run_id)
+    started = run.info.start_time
+    return ModelRef(name, alias, str(version.version), version.run_id,
+                    datetime.fromtimestamp(started / 1000, UTC) if started else None,
+                    {k: float(v) for k, v in run.data.metrics.items()})

@@ -1,0 +1,117 @@
+"""Churn and delinquency answers for one customer or a batch, each audited before it is returned."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from evaluation.risk_model import RiskScorer
+from features.online import OnlineFeatures
+from nbo.errors import ModelUnavailable, NotFound
+from serving.audit import AuditStore
+from serving.runtime import Runtime
+from serving.variants import variant_for
+
+LANGS = {"zh": "zh-CN", "en": "en"}
+
+
+@dataclass(frozen=True)
+class RiskPolicy:
+    """Deployment choices for risk answers."""
+
+    challenger_share: float = 0.0
+    refuse_stale: bool = False
+
+
+def freshness(features: OnlineFeatures, names: list[str] | None = None) -> dict[str, Any]:
+    """Whether the features (all, or `names`) are within their TTL, which are not, and the oldest."""
+    names = list(features.timestamps) if names is None else names
+    stale = sorted(set(features.stale) & set(names))
+    stamps = [features.timestamps[n] for n in names if features.timestamps.get(n) is not None]
+    return {"is_fresh": not stale, "stale_features": stale, "oldest_feature_at": min(stamps) if stamps else None}
+
+
+def _reasons(row: pd.Series, k: int) -> list[dict[str, str]]:
+    out = []
+    for i in range(1, k + 1):
+        code = row.get(f"reason_code_{i}")
+        if code:
+            out.append({"code": str(code), "text": str(row[f"reason_{i}"])})
+    return out
+
+
+def _audit_features(features: OnlineFeatures, names: list[str]) -> dict[str, Any]:
+    return {n: {"value": features.values.get(n), "at": features.timestamps.get(n)} for n in names}
+
+
+class RiskService:
+    """Reads a customer's online features once, scores, audits, answers."""
+
+    def __init__(self, runtime: Runtime, audit: AuditStore, policy: RiskPolicy):
+        self.runtime, self.audit, self.policy = runtime, audit, policy
+
+    def _features(self, customer_id: str) -> OnlineFeatures:
+        return self.runtime.reader.read_customer(customer_id)
+
+    def _check_fresh(self, features: OnlineFeatures, scorer: RiskScorer) -> None:
+        stale = freshness(features, scorer.spec.features)["stale_features"]
+        if self.policy.refuse_stale and stale:
+            raise ModelUnavailable(f"features of {features.customer_id} are older than their TTL: "
+                                   f"{', '.join(stale[:5])}")
+
+    def _score(self, scorer: RiskScorer, features: OnlineFeatures, lang: str) -> pd.Series:
+        self._check_fresh(features, scorer)
+        frame = pd.DataFrame([{n: features.values.get(n) for n in scorer.spec.features}])
+        return scorer.score(frame, lang=LANGS[lang]).iloc[0]
+
+    def churn(self, customer_id: str, lang: str, request_id: str) -> dict[str, Any]:
+        """Churn probability, band, top reasons and the suggested retention action."""
+        variant = variant_for(customer_id, self.policy.challenger_share)
+        models = self.runtime.risk_models(variant)
+        features = self._features(customer_id)
+        row = self._score(models.churn, features, lang)
+        ref = models.refs["nbo-churn"]
+        answer = {"customer_id": customer_id, "model_version": ref.version,
+                  "probability": float(row["probability"]), "band": str(row["band"]),
+                  "reasons": _reasons(row, 3), "action": {"code": str(row["action_id"]), "text": str(row["action"])}}
+        decision = self.audit.record_decision(
+            kind="churn", customer_id=customer_id, request_id=request_id, variant=models.alias,
+            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
+            payload={"answer": answer, "features": _audit_features(features, models.churn.spec.features)})
+        return {"decision_id": decision.decision_id, **answer}
+
+    def _delinquency_answer(self, models: Any, features: OnlineFeatures, lang: str) -> dict[str, Any]:
+        row = self._score(models.delinquency, features, lang)
+        return {"customer_id": features.customer_id, "model_version": models.refs["nbo-delinquency"].version,
+                "pd": float(row["pd"]), "score": int(row["score"]), "band": str(row["band"]),
+                "reason_codes": _reasons(row, 4),
+                "freshness": freshness(features, models.delinquency.spec.features)}
+
+    def delinquency(self, customer_id: str, lang: str, request_id: str) -> dict[str, Any]:
+        """PD, scorecard points, band, up to 4 reason codes and feature freshness."""
+        models = self.runtime.risk_models("champion")
+        features = self._features(customer_id)
+        answer = self._delinquency_answer(models, features, lang)
+        ref = models.refs["nbo-delinquency"]
+        decision = self.audit.record_decision(
+            kind="delinquency", customer_id=customer_id, request_id=request_id, variant=models.alias,
+            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
+            payload={"answer": answer, "features": _audit_features(features, models.delinquency.spec.features)})
+        return {"decision_id": decision.decision_id, **answer}
+
+    def delinquency_batch(self, customer_ids: list[str], lang: str, request_id: str) -> dict[str, Any]:
+        """Score many customers; unknown ones are listed as errors, never dropped silently."""
+        scores, errors = [], []
+        for customer_id in customer_ids:
+            try:
+                scores.append(self.delinquency(customer_id, lang, request_id))
+            except (NotFound, ModelUnavailable) as err:
+                errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
+        return {"request_id": request_id, "scores": scores, "errors": errors}
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex

@@ -1,0 +1,22 @@
+"""Administration: reload the champions without dropping requests."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from serving.auth import Role, require_role
+from serving.runtime import load_runtime
+from serving.schemas import ERRORS
+
+router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERRORS,
+                   dependencies=[Depends(require_role(Role.ADMIN))])
+
+
+@router.post("/reload")
+def reload(request: Request) -> dict[str, dict[str, dict[str, str]]]:
+    """Load the current champions and challengers, then switch to them; requests in flight finish
+    on the models they started with."""
+    runtime = load_runtime(request.app.state.settings)
+    request.app.state.runtime = runtime
+    request.app.state.metrics.set_models(runtime.versions())
+    return {"versions": runtime.versions()}

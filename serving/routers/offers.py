@@ -1,0 +1,33 @@
+"""Next-best offers for the app and the RM."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from nbo.errors import Forbidden
+from serving.auth import Role, require_role
+from serving.deps import OfferServiceDep, RequestIdDep
+from serving.schemas import ERRORS, Channel, CustomerIdPattern, Lang, OfferList
+
+router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
+
+
+@router.get("/customers/{customer_id}/offers")
+def list_offers(
+    customer_id: Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])],
+    service: OfferServiceDep, request_id: RequestIdDep,
+    role: Annotated[Role, Depends(require_role(Role.APP, Role.RM))],
+    k: Annotated[int, Query(ge=1, le=20, description="How many offers (1–20)")] = 5,
+    lang: Annotated[Lang, Query(description="Language of names and reasons: zh or en")] = "en",
+    channel: Annotated[Channel | None, Query(description="Where the offers will be shown")] = None,
+    include_blocked: Annotated[bool, Query(description="rm only: add blocked products and the rule")] = False,
+) -> OfferList:
+    """The customer's best suitable offers, highest expected value first, each with its reasons.
+
+    Without marketing consent the customer gets the non-personalised default. Every answer is
+    audited (its `decision_id` is what feedback refers to)."""
+    if include_blocked and role is not Role.RM:
+        raise Forbidden("include_blocked=true is for the rm role only")
+    return OfferList(**service.for_customer(customer_id, k, lang, include_blocked, request_id, channel))

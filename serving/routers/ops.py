@@ -1,0 +1,57 @@
+"""Liveness, readiness, Prometheus metrics and the models being served."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from serving.auth import caller_role
+from serving.deps import RuntimeDep
+from serving.health import online_store_status
+from serving.schemas import ModelInfo
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz")
+def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+def _checks(request: Request) -> dict[str, str]:
+    checks: dict[str, str] = {}
+    runtime = getattr(request.app.state, "runtime", None)
+    checks["models"] = "ok" if runtime is not None and runtime.risk and runtime.recommenders else "not loaded"
+    try:
+        with request.app.state.audit.engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+        checks["audit"] = "ok"
+    except Exception as err:  # noqa: BLE001 - any failure means not ready
+        checks["audit"] = f"unavailable: {type(err).__name__}"
+    checks["features"] = (online_store_status(runtime.reader.store, request.app.state.settings)
+                          if runtime is not None else "not loaded")
+    return checks
+
+
+@router.get("/readyz", responses={503: {"description": "Models or stores are not ready"}})
+def readyz(request: Request) -> JSONResponse:
+    """Ready when the models are loaded and the audit and feature stores answer."""
+    checks = _checks(request)
+    ready = all(v == "ok" for v in checks.values())
+    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", response_class=Response)
+def metrics(request: Request) -> Response:
+    """Prometheus metrics: requests and latency by route, loaded model versions."""
+    return request.app.state.metrics.render()
+
+
+@router.get("/v1/models", dependencies=[Depends(caller_role)], tags=["models"])
+def models(runtime: RuntimeDep) -> list[ModelInfo]:
+    """The versions served under each alias, when they were trained and their test metrics."""
+    refs = runtime.refs()
+    return [ModelInfo(name=r.name, alias=r.alias, version=r.version, run_id=r.run_id,
+                      trained_at=r.trained_at, metrics=r.metrics) for r in refs]

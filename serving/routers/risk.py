@@ -1,0 +1,47 @@
+"""Churn (rm) and delinquency (risk, rm) scores, single and batch."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from serving.auth import Role, require_role
+from serving.deps import RequestIdDep, RiskServiceDep
+from serving.schemas import (
+    ERRORS,
+    ChurnScore,
+    CustomerIdPattern,
+    DelinquencyBatch,
+    DelinquencyBatchRequest,
+    DelinquencyScore,
+    Lang,
+)
+
+router = APIRouter(prefix="/v1", tags=["risk"], responses=ERRORS)
+CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]
+LangQuery = Annotated[Lang, Query(description="Language of reasons: zh (简体中文) or en")]
+
+
+@router.get("/customers/{customer_id}/churn", dependencies=[Depends(require_role(Role.RM))])
+def churn(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestIdDep,
+          lang: LangQuery = "en") -> ChurnScore:
+    """Probability of leaving within 90 days, its band, top reasons and a suggested retention action."""
+    return ChurnScore(**service.churn(customer_id, lang, request_id))
+
+
+@router.get("/customers/{customer_id}/delinquency",
+            dependencies=[Depends(require_role(Role.RISK, Role.RM))])
+def delinquency(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestIdDep,
+                lang: LangQuery = "en") -> DelinquencyScore:
+    """Calibrated PD of 30+ DPD within 12 months, scorecard points, band, up to 4 reason codes
+    (each pushing risk up) and the freshness of the features behind them."""
+    return DelinquencyScore(**service.delinquency(customer_id, lang, request_id))
+
+
+@router.post("/delinquency/batch", dependencies=[Depends(require_role(Role.RISK))],
+             responses={413: ERRORS[422] | {"description": "More than 10,000 customers"}})
+def delinquency_batch(body: DelinquencyBatchRequest, service: RiskServiceDep,
+                      request_id: RequestIdDep) -> DelinquencyBatch:
+    """Score up to 10,000 customers; unknown customers come back in `errors`, never dropped."""
+    return DelinquencyBatch(**service.delinquency_batch(body.customer_ids, body.lang, request_id))

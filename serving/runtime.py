@@ -1,0 +1,113 @@
+"""What the service holds in memory: the feature reader, the catalogue and the models per alias.
+
+A reload builds a whole new `Runtime` and swaps the reference: requests already running keep the
+one they started with, so none is dropped or served by half-loaded models.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from evaluation.recommender_model import RecommenderScorer, load_recommender
+from evaluation.risk_model import RiskScorer, load_scorer
+from features.online import OnlineReader
+from features.store import open_store
+from nbo.errors import ModelUnavailable
+from nbo.settings import Settings
+from serving.models import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, find_alias, registry_client
+
+log = logging.getLogger(__name__)
+
+PROFILE_SERVICE = "customer_360_v1"
+ALIASES = ("champion", "challenger")
+
+
+@dataclass(frozen=True)
+class RiskModels:
+    """The churn and delinquency scorers behind one alias."""
+
+    alias: str
+    churn: RiskScorer
+    delinquency: RiskScorer
+    refs: dict[str, ModelRef]
+
+
+@dataclass(frozen=True)
+class RecommenderModel:
+    """The recommender behind one alias."""
+
+    alias: str
+    scorer: RecommenderScorer
+    ref: ModelRef
+
+
+@dataclass
+class Runtime:
+    """Everything a request reads, loaded once."""
+
+    reader: OnlineReader
+    risk: dict[str, RiskModels] = field(default_factory=dict)
+    recommenders: dict[str, RecommenderModel] = field(default_factory=dict)
+
+    def recommender(self, alias: str) -> RecommenderModel:
+        found = self.recommenders.get(alias) or self.recommenders.get("champion")
+        if found is None:
+            raise ModelUnavailable("no champion recommender is registered; run `nbo train recommender`")
+        return found
+
+    def risk_models(self, alias: str) -> RiskModels:
+        found = self.risk.get(alias) or self.risk.get("champion")
+        if found is None:
+            raise ModelUnavailable("no champion risk models are registered; run `nbo train churn` "
+                                   "and `nbo train delinquency`")
+        return found
+
+    def versions(self) -> dict[str, dict[str, str]]:
+        """model → alias → version, for /metrics and the audit."""
+        out: dict[str, dict[str, str]] = {}
+        for models in self.risk.values():
+            for ref in models.refs.values():
+                out.setdefault(ref.name, {})[ref.alias] = ref.version
+        for model in self.recommenders.values():
+            out.setdefault(model.ref.name, {})[model.ref.alias] = model.ref.version
+        return out
+
+    def refs(self) -> list[ModelRef]:
+        """Every loaded model version."""
+        return [r for m in self.risk.values() for r in m.refs.values()] + [m.ref for m in self.recommenders.values()]
+
+
+def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
+    client = registry_client(settings.mlflow)
+    refs = {name: find_alias(client, name, alias) for name in (CHURN, DELINQUENCY)}
+    if any(ref is None for ref in refs.values()):
+        return None
+    scorers = {name: load_scorer(ref.uri) for name, ref in refs.items() if ref is not None}
+    for scorer in scorers.values():
+        scorer.num_threads = 1  # request path: one thread measured fastest (see shared notes)
+    return RiskModels(alias, scorers[CHURN], scorers[DELINQUENCY], {n: r for n, r in refs.items() if r})
+
+
+def _load_recommender(settings: Settings, alias: str) -> RecommenderModel | None:
+    ref = find_alias(registry_client(settings.mlflow), RECOMMENDER, alias)
+    if ref is None:
+        return None
+    scorer = load_recommender(ref.uri)
+    scorer.num_threads = 1
+    return RecommenderModel(alias, scorer, ref)
+
+
+def load_runtime(settings: Settings) -> Runtime:
+    """Open the feature store and load the models of every alias that exists."""
+    reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
+    runtime = Runtime(reader=reader)
+    for alias in ALIASES:
+        models = _load_risk(settings, alias)
+        if models is not None:
+            runtime.risk[alias] = models
+        recommender = _load_recommender(settings, alias)
+        if recommender is not None:
+            runtime.recommenders[alias] = recommender
+    log.info("runtime_loaded", extra={"versions": runtime.versions()})
+    return runtime

@@ -1,0 +1,156 @@
+"""`nbo data ...`: generate the synthetic bank, validate a data directory, import public data."""
+
+from __future__ import annotations
+
+import csv
+import re
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import click
+import pandas as pd
+
+from nbo.console import emit, handles_errors, json_option, progress
+from nbo.errors import ContractViolation, InputFileError
+from sources.io import read_table, write_table
+from sources.labels import label_rates
+from sources.public import ADAPTERS
+from sources.synthetic.bank import generate_bank
+from sources.validation import ValidationReport, validate_dir
+
+_TABLES_FOR_RATES = ("customers", "products", "holdings", "events", "transactions", "credit")
+
+
+@click.group("data")
+def data_group() -> None:
+    """Canonical data: the synthetic bank, validation and public-data import."""
+
+
+def _end_month(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        month = pd.Period(value, freq="M") if re.fullmatch(r"\d{4}-\d{2}", value) else None
+    except ValueError:
+        month = None
+    if month is None:
+        raise click.BadParameter(f"{value!r} is not a month like 2026-09")
+    if month >= pd.Timestamp.now(tz="UTC").tz_localize(None).to_period("M"):
+        raise click.BadParameter(f"{value} is not a complete month yet; the history must end in the past")
+    return value
+
+
+@data_group.command("generate")
+@click.option("--customers", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--months", type=click.IntRange(min=2, max=240), default=24, show_default=True)
+@click.option("--seed", type=int, default=42, show_default=True)
+@click.option("--end-month", metavar="YYYY-MM", callback=_end_month,
+              help="Last simulated month. Default: the last complete month, so features are fresh; "
+                   "give it explicitly for identical bytes on any day.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@json_option
+@handles_errors
+def generate(customers: int, months: int, seed: int, end_month: str | None, out: Path, as_json: bool) -> None:
+    """Simulate a bank (deterministic for a seed) and print its label rates.
+
+    Writes customers, products, holdings, events, transactions and credit as parquet into OUT,
+    and the hidden traits into OUT/truth/ (read by tests and evaluation only).
+    """
+    started = time.perf_counter()
+    bank = generate_bank(out, customers, months, seed, end_month,
+                         on_month=lambda i, n: progress(f"simulated month {i}/{n}"))
+    seconds = time.perf_counter() - started
+    progress("computing label rates")
+    rates = label_rates({t: read_table(out, t) for t in _TABLES_FOR_RATES})
+    result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
+              "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
+              "generate_seconds": round(seconds, 2), "label_rates": rates}
+    emit(result, as_json, _generate_text)
+
+
+def _generate_text(r: dict[str, Any]) -> str:
+    rates = r["label_rates"]
+    lines = [f"wrote {r['customers']} customers × {r['months']} months "
+             f"({r['first_month']}..{r['last_month']}) to {r['out']} in {r['generate_seconds']} s"]
+    lines += [f"  {table:<13} {rows:>12,} rows" for table, rows in r["rows"].items()]
+    lines.append(f"  churn within 90 days      {rates['churn_rate_90d']:.2%} (per quarter)")
+    lines.append(f"  30+ DPD within 12 months  {rates['delinquency_rate_12m']:.2%} (per year)")
+    lines.append(f"  adoption next month       {rates['adoption_rate_monthly']:.2%} (per month)")
+    return "\n".join(lines)
+
+
+@data_group.command("validate")
+@click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write every violation to this CSV (file,row,column,check,message).")
+@json_option
+@handles_errors
+def validate(data_dir: Path, report: Path | None, as_json: bool) -> None:
+    """Check every table in DATA_DIR against the canonical contract.
+
+    Reports every violation with file, row (1-based data row) and column; exits 2 if any.
+    """
+    if not data_dir.is_dir():
+        raise InputFileError(f"{data_dir}: no such data directory")
+    found = validate_dir(data_dir)
+    if report is not None:
+        _write_report(found, report)
+    emit(found.to_dict() | {"report": report}, as_json, _validate_text)
+    if not found.ok:
+        raise SystemExit(ContractViolation.exit_code)
+
+
+def _write_report(found: ValidationReport, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=["file", "row", "column", "check", "message"])
+        writer.writeheader()
+        writer.writerows(asdict(v) for v in found.violations)
+
+
+def _validate_text(r: dict[str, Any]) -> str:
+    lines = [f"{table:<13} {rows:>12,} rows" for table, rows in r["rows"].items()]
+    lines += [f"warning: {w}" for w in r["warnings"]]
+    if r["ok"]:
+        lines.append(f"{r['data_dir']}: valid")
+        return "\n".join(lines)
+    shown = r["violations"][:50]
+    lines += [_violation_text(v) for v in shown]
+    if r["violation_count"] > len(shown):
+        lines.append(f"... and {r['violation_count'] - len(shown)} more (use --report FILE for all)")
+    lines.append(f"{r['data_dir']}: {r['violation_count']} violations")
+    return "\n".join(lines)
+
+
+def _violation_text(v: dict[str, Any]) -> str:
+    where = v["file"] + (f" row {v['row']}" if v["row"] is not None else "")
+    where += f" column {v['column']}" if v["column"] is not None else ""
+    return f"{where}: {v['message']}"
+
+
+@data_group.command("import")
+@click.argument("source", type=click.Choice(sorted(ADAPTERS)))
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@json_option
+@handles_errors
+def import_public(source: str, path: Path, out: Path, as_json: bool) -> None:
+    """Turn a public dataset (a file, or its folder in ../shared/data) into canonical tables."""
+    adapter = ADAPTERS[source]
+    if not path.exists():
+        raise InputFileError(f"{path}: no such file or directory")
+    progress(f"reading {source} from {path}")
+    imported = adapter(path)
+    for table, frame in imported.tables.items():
+        write_table(out, table, frame)
+    imported.write_meta(out)
+    found = validate_dir(out)
+    if not found.ok:
+        raise ContractViolation(f"{out}: the imported tables break the contract",
+                                [asdict(v) | {"text": str(v)} for v in found.violations])
+    result = {"source": source, "path": path.resolve(), "out": out.resolve(),
+              "rows": found.rows, "meta": imported.meta}
+    emit(result, as_json, lambda r: "\n".join(
+        [f"imported {r['source']} into {r['out']}"] + [f"  {t:<13} {n:>10,} rows" for t, n in r["rows"].items()]))

@@ -1,0 +1,199 @@
+"""The canonical data contract (DESIGN §3): one pandera model per table, written as parquet.
+
+Every source (the synthetic bank, a public-data adapter, a bank's own export) is turned into
+these tables before anything else runs. Column names are snake_case; dates are naive calendar
+dates at midnight, timestamps are UTC.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import pandas as pd
+import pandera.pandas as pa
+from pandera.typing import Series
+
+CUSTOMER_ID = r"^C\d{8}$"
+PRODUCT_ID = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
+CATEGORIES = (
+    "deposit", "wealth", "fund", "insurance", "credit_card", "personal_loan", "mortgage", "fx", "gold",
+)
+RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
+RISK_TOLERANCES = ("C1", "C2", "C3", "C4", "C5")
+SEGMENTS = ("mass", "affluent", "private")
+CHANNELS = ("app", "web", "branch", "rm", "phone")
+GENDERS = ("F", "M", "U")
+EVENT_TYPES = ("login", "page_view", "search", "click", "offer_shown", "offer_accepted")
+
+UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
+
+
+class Customers(pa.DataFrameModel):
+    """One row per customer: identity, profile and the relationship's start and end."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID, unique=True)
+    external_id: Series[str] = pa.Field(nullable=True)
+    name: Series[str] = pa.Field(nullable=True)
+    phone: Series[str] = pa.Field(nullable=True, str_matches=r"^[0-9+\-* ]{4,20}$")
+    birth_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    gender: Series[str] = pa.Field(isin=GENDERS)
+    city_tier: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=4)
+    occupation: Series[str] = pa.Field(nullable=True)
+    segment: Series[str] = pa.Field(isin=SEGMENTS)
+    join_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    close_date: Series[pd.Timestamp] = pa.Field(nullable=True)
+    risk_tolerance: Series[str] = pa.Field(nullable=True, isin=RISK_TOLERANCES)
+    risk_assessed_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    marketing_consent: Series[bool]
+    preferred_channel: Series[str] = pa.Field(nullable=True, isin=CHANNELS)
+    income_monthly: Series[float] = pa.Field(nullable=True, ge=0)
+
+    @pa.dataframe_check(error="close_date is before join_date")
+    @classmethod
+    def closes_after_joining(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(df["close_date"] < df["join_date"])
+
+    class Config:
+        strict = True
+
+
+class Products(pa.DataFrameModel):
+    """The product catalogue."""
+
+    product_id: Series[str] = pa.Field(str_matches=PRODUCT_ID, unique=True)
+    name_zh: Series[str] = pa.Field(str_length={"min_value": 1})
+    name_en: Series[str] = pa.Field(str_length={"min_value": 1})
+    category: Series[str] = pa.Field(isin=CATEGORIES)
+    risk_level: Series[str] = pa.Field(isin=RISK_LEVELS)
+    is_credit: Series[bool]
+    min_amount: Series[float] = pa.Field(ge=0)
+    expected_yield: Series[float] = pa.Field(ge=-1, le=1)
+    margin: Series[float] = pa.Field(ge=0)
+    min_age: Series[int] = pa.Field(ge=0, le=120)
+    max_age: Series[int] = pa.Field(ge=0, le=120)
+
+    @pa.dataframe_check(error="min_age is above max_age")
+    @classmethod
+    def age_range_ordered(cls, df: pd.DataFrame) -> Series[bool]:
+        return df["min_age"] <= df["max_age"]
+
+    class Config:
+        strict = True
+
+
+class Holdings(pa.DataFrameModel):
+    """Month-end snapshots of products held: a row means the product was held that month."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    product_id: Series[str] = pa.Field(str_matches=PRODUCT_ID)
+    snapshot_date: Series[pd.Timestamp] = pa.Field()
+    balance: Series[float] = pa.Field(ge=0)
+
+    @pa.check("snapshot_date", error="snapshot_date is not a month end")
+    @classmethod
+    def is_month_end(cls, s: Series[pd.Timestamp]) -> Series[bool]:
+        return s.dt.is_month_end & (s.dt.normalize() == s)
+
+    class Config:
+        strict = True
+        unique = ["customer_id", "product_id", "snapshot_date"]
+
+
+class Events(pa.DataFrameModel):
+    """Customer behaviour, one row per event. Trackers may send an event twice (distinct ids)."""
+
+    event_id: Series[int] = pa.Field(ge=0, unique=True)
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    event_time: Series[UtcTimestamp] = pa.Field()
+    event_type: Series[str] = pa.Field(isin=EVENT_TYPES)
+    topic: Series[str] = pa.Field(nullable=True, str_matches=r"^[a-z][a-z0-9_]*$")
+    product_id: Series[str] = pa.Field(nullable=True, str_matches=PRODUCT_ID)
+    channel: Series[str] = pa.Field(isin=CHANNELS)
+
+    class Config:
+        strict = True
+
+
+class Transactions(pa.DataFrameModel):
+    """Monthly cash-flow summary per customer (`month` is the first day of the month)."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    month: Series[pd.Timestamp] = pa.Field()
+    inflow: Series[float] = pa.Field(ge=0)
+    outflow: Series[float] = pa.Field(ge=0)
+    outflow_other_banks: Series[float] = pa.Field(ge=0)
+    txn_count: Series[int] = pa.Field(ge=0)
+    card_spend: Series[float] = pa.Field(ge=0)
+    salary_credit: Series[float] = pa.Field(ge=0)
+
+    @pa.check("month", error="month is not the first day of a month")
+    @classmethod
+    def is_month_start(cls, s: Series[pd.Timestamp]) -> Series[bool]:
+        return s.dt.is_month_start & (s.dt.normalize() == s)
+
+    class Config:
+        strict = True
+        unique = ["customer_id", "month"]
+
+
+class Credit(pa.DataFrameModel):
+    """Monthly credit behaviour per customer over all credit products (`month`: first day)."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    month: Series[pd.Timestamp] = pa.Field()
+    credit_limit: Series[float] = pa.Field(ge=0)
+    balance: Series[float] = pa.Field(ge=0)
+    utilization: Series[float] = pa.Field(ge=0, le=5)
+    payment_amount: Series[float] = pa.Field(ge=0)
+    days_past_due: Series[int] = pa.Field(ge=0, le=3650)
+    missed_payments: Series[int] = pa.Field(ge=0)
+
+    @pa.check("month", error="month is not the first day of a month")
+    @classmethod
+    def is_month_start(cls, s: Series[pd.Timestamp]) -> Series[bool]:
+        return s.dt.is_month_start & (s.dt.normalize() == s)
+
+    class Config:
+        strict = True
+        unique = ["customer_id", "month"]
+
+
+TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "customers": Customers,
+    "products": Products,
+    "holdings": Holdings,
+    "events": Events,
+    "transactions": Transactions,
+    "credit": Credit,
+}
+
+# (table, column) -> (parent table, parent key)
+FOREIGN_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    ("holdings", "customer_id"): ("customers", "customer_id"),
+    ("holdings", "product_id"): ("products", "product_id"),
+    ("events", "customer_id"): ("customers", "customer_id"),
+    ("events", "product_id"): ("products", "product_id"),
+    ("transactions", "customer_id"): ("customers", "customer_id"),
+    ("credit", "customer_id"): ("customers", "customer_id"),
+}
+
+
+def kind_of(table: str, column: str) -> str:
+    """Return the contract kind of a column: str, float, int, bool, date or timestamp."""
+    dtype = TABLES[table].to_schema().columns[column].dtype.type
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return "timestamp"
+    if isinstance(dtype, pd.Int64Dtype):
+        return "int"
+    kinds = {"U": "str", "O": "str", "f": "float", "i": "int", "b": "bool", "M": "date"}
+    return kinds[dtype.kind]
+
+
+def columns_of(table: str) -> dict[str, str]:
+    """Return the contract's column → kind for one table, in contract order."""
+    return {name: kind_of(table, name) for name in TABLES[table].to_schema().columns}
+
+
+def is_nullable(table: str, column: str) -> bool:
+    """Whether the contract allows missing values in this column."""
+    return bool(TABLES[table].to_schema().columns[column].nullable)

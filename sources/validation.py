@@ -1,0 +1,225 @@
+"""Validate a directory of canonical tables against the contract.
+
+Every violation is reported with its file, row (1-based data row) and column; validation never
+stops at the first one. Checks: missing or unreadable files, missing and unknown columns, wrong
+types (with the rows whose values cannot be read as the contract's type), the pandera model's
+rules (ranges, sets, patterns, duplicate keys), dates in the future and orphan foreign keys.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pandera.errors as pae
+import pyarrow.parquet as pq
+
+from sources.contract import FOREIGN_KEYS, TABLES, columns_of, is_nullable
+from sources.io import table_path
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One broken rule at one place."""
+
+    file: str
+    row: int | None
+    column: str | None
+    check: str
+    message: str
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f" row {self.row}"
+        if self.column is not None:
+            where += f" column {self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class ValidationReport:
+    """What validation found in one data directory."""
+
+    data_dir: str
+    rows: dict[str, int] = field(default_factory=dict)
+    violations: list[Violation] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.violations
+
+    def to_dict(self, limit: int = 1000) -> dict[str, object]:
+        return {
+            "data_dir": self.data_dir,
+            "ok": self.ok,
+            "rows": self.rows,
+            "violation_count": len(self.violations),
+            "violations": [asdict(v) for v in self.violations[:limit]],
+            "warnings": self.warnings,
+        }
+
+
+def _coerce_column(
+    table: str, column: str, values: pd.Series, file: str
+) -> tuple[pd.Series, list[Violation]]:
+    """Return the column in its contract type and the rows whose values could not be read."""
+    kind = columns_of(table)[column]
+    bad: pd.Series | None = None
+    out = values
+    if kind in ("float", "int") and not pd.api.types.is_numeric_dtype(values):
+        out = pd.to_numeric(values, errors="coerce")
+        bad = values.notna() & out.isna()
+        label = "not a number"
+    elif kind in ("date", "timestamp") and not pd.api.types.is_datetime64_any_dtype(values):
+        out = pd.to_datetime(values, errors="coerce", utc=kind == "timestamp", format="mixed")
+        bad = values.notna() & out.isna()
+        label = "not a date"
+    elif kind == "bool" and not pd.api.types.is_bool_dtype(values):
+        mapped = values.map({True: True, False: False, "true": True, "false": False, "1": True, "0": False})
+        bad = values.notna() & mapped.isna()
+        out = mapped
+        label = "not a boolean"
+    elif kind == "str" and not (pd.api.types.is_object_dtype(values) or pd.api.types.is_string_dtype(values)):
+        return values.astype(object).where(values.notna(), None), [
+            Violation(file, None, column, "dtype", f"stored as {values.dtype}, expected text")
+        ]
+    if kind == "int" and pd.api.types.is_float_dtype(out):
+        fractional = out.notna() & (out != out.round())
+        bad = fractional if bad is None else bad | fractional
+        label = "not a whole number"
+    found = []
+    if bad is not None and bad.any():
+        for idx in bad[bad].index:
+            found.append(Violation(file, int(idx) + 1, column, "dtype", f"{label}: {values[idx]!r}"))
+    return _to_storage(kind, out, table, column), found
+
+
+def _to_storage(kind: str, values: pd.Series, table: str, column: str) -> pd.Series:
+    if kind == "int":
+        nullable = is_nullable(table, column) or values.isna().any()
+        return values.astype("Int64") if nullable else values.astype("int64")
+    if kind == "float":
+        return values.astype("float64")
+    if kind == "timestamp" and values.dt.tz is None:
+        return values.dt.tz_localize("UTC")
+    if kind == "date" and getattr(values.dt, "tz", None) is not None:
+        return values.dt.tz_convert("UTC").dt.tz_localize(None)
+    if kind == "bool":
+        return values.astype("boolean") if values.isna().any() else values.astype(bool)
+    return values
+
+
+def _schema_violations(table: str, df: pd.DataFrame, file: str, missing: list[str]) -> list[Violation]:
+    schema = TABLES[table].to_schema()
+    if missing:
+        schema = copy.deepcopy(schema).remove_columns(missing)
+        schema.checks = []
+    try:
+        schema.validate(df, lazy=True)
+    except pae.SchemaErrors as err:
+        return [_from_failure(row, file) for row in err.failure_cases.itertuples(index=False)]
+    return []
+
+
+def _from_failure(case: object, file: str) -> Violation:
+    index = case.index
+    row = None if pd.isna(index) else int(index) + 1
+    column = case.column
+    column = None if column is None or pd.isna(column) or column == table_name(file) else str(column)
+    check = str(case.check)
+    value = case.failure_case
+    return Violation(file, row, column, check, f"fails {check}: {value!r}")
+
+
+def table_name(file: str) -> str:
+    return Path(file).stem
+
+
+def validate_frame(table: str, df: pd.DataFrame, file: str, now: pd.Timestamp) -> tuple[pd.DataFrame, list[Violation]]:
+    """Check one table's frame; return it coerced to contract types and its violations."""
+    expected = columns_of(table)
+    found = [Violation(file, None, c, "unknown_column", "column is not in the contract")
+             for c in df.columns if c not in expected]
+    missing = [c for c in expected if c not in df.columns]
+    found += [Violation(file, None, c, "missing_column", "required column is missing") for c in missing]
+    df = df.loc[:, [c for c in expected if c in df.columns]].reset_index(drop=True)
+    for column in df.columns:
+        df[column], bad = _coerce_column(table, column, df[column], file)
+        found += bad
+    found += _schema_violations(table, df, file, missing)
+    found += _future_dates(table, df, file, now)
+    return df, found
+
+
+def _future_dates(table: str, df: pd.DataFrame, file: str, now: pd.Timestamp) -> list[Violation]:
+    found = []
+    for column, kind in columns_of(table).items():
+        if column not in df.columns or kind not in ("date", "timestamp"):
+            continue
+        limit = now if kind == "timestamp" else now.tz_convert("UTC").tz_localize(None)
+        future = df[column] > limit
+        for idx in future[future.fillna(False)].index:
+            found.append(Violation(file, int(idx) + 1, column, "not_in_future",
+                                   f"date in the future: {df.at[idx, column]}"))
+    return found
+
+
+def _orphans(frames: dict[str, pd.DataFrame], files: dict[str, str]) -> list[Violation]:
+    found = []
+    for (child, column), (parent, key) in FOREIGN_KEYS.items():
+        if child not in frames or parent not in frames:
+            continue
+        if column not in frames[child] or key not in frames[parent]:
+            continue
+        values = frames[child][column]
+        orphan = values.notna() & ~values.isin(frames[parent][key])
+        for idx in orphan[orphan].index:
+            found.append(Violation(files[child], int(idx) + 1, column, "foreign_key",
+                                   f"{values[idx]!r} is not a {parent}.{key}"))
+    return found
+
+
+def duplicate_event_count(events: pd.DataFrame) -> int:
+    """Count events that repeat another event's customer, time, type, topic, product and channel."""
+    keys = [c for c in ("customer_id", "event_time", "event_type", "topic", "product_id", "channel") if c in events]
+    return int(events.duplicated(subset=keys).sum()) if keys else 0
+
+
+def read_for_validation(path: Path) -> pd.DataFrame:
+    """Read a parquet file, raising OSError/ValueError-family errors for unreadable files."""
+    return pq.read_table(path).to_pandas()
+
+
+def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationReport:
+    """Validate every canonical table in `data_dir` and their cross-table keys."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    report = ValidationReport(data_dir=str(data_dir))
+    frames: dict[str, pd.DataFrame] = {}
+    files: dict[str, str] = {}
+    for table in TABLES:
+        path = table_path(data_dir, table)
+        files[table] = str(path)
+        if not path.exists():
+            report.violations.append(Violation(str(path), None, None, "missing_file", "table file is missing"))
+            continue
+        try:
+            raw = read_for_validation(path)
+        except Exception as err:  # noqa: BLE001 - any reader failure is a finding, not a crash
+            report.violations.append(Violation(str(path), None, None, "unreadable", f"cannot read parquet: {err}"))
+            continue
+        report.rows[table] = len(raw)
+        frames[table], found = validate_frame(table, raw, str(path), now)
+        report.violations += found
+    report.violations += _orphans(frames, files)
+    if "events" in frames:
+        dupes = duplicate_event_count(frames["events"])
+        if dupes:
+            report.warnings.append(
+                f"{dupes} duplicate events (same customer, time, type, topic, product, channel; "
+                "distinct event_id): feature building counts each once"
+            )
+    return report

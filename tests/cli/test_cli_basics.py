@@ -1,0 +1,43 @@
+"""Every command has --help; `nbo info --json` says where things are."""
+
+from __future__ import annotations
+
+import click
+import pytest
+from click.testing import CliRunner
+
+from nbo.cli import main
+from tests.conftest import run_cli, run_json
+
+
+def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    found = [prefix]
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            found += _commands(command, prefix + (name,))
+        else:
+            found.append(prefix + (name,))
+    return found
+
+
+@pytest.mark.parametrize("path", _commands(main), ids=lambda p: " ".join(p) or "nbo")
+def test_every_command_has_help(path: tuple[str, ...]) -> None:
+    result = CliRunner().invoke(main, [*path, "--help"], prog_name="nbo")
+    assert result.exit_code == 0, result.output
+    assert "Usage: nbo" in result.output
+    assert len(result.output.splitlines()) > 3
+
+
+def test_the_console_script_runs() -> None:
+    assert "Usage: nbo" in run_cli("--help").stdout
+
+
+def test_info_json_names_every_location(tmp_path) -> None:
+    env = {"NBO_STATE_DIR": str(tmp_path / "state")}
+    run_json("keys", "demo", env=env)
+    info = run_json("info", env=env)
+    for key in ("data_dir", "feature_repo", "mlflow_tracking_uri", "service_url", "demo_api_keys"):
+        assert key in info
+    assert set(info["demo_api_keys"]) == {"app", "rm", "risk", "admin"}
+    stored = (tmp_path / "state" / "api-keys.json").read_text()
+    assert all(key not in stored for key in info["demo_api_keys"].values())  # only hashes are kept

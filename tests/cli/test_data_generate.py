@@ -1,0 +1,115 @@
+"""`nbo data generate`: determinism, the planted label rates and learnable signals."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from sources.io import read_table
+from sources.labels import adoption_labels, as_of_timestamp, delinquency_labels
+from tests.conftest import run_json
+
+
+def _checksums(folder: Path) -> dict[str, str]:
+    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*.parquet"))}
+
+
+def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Path) -> None:
+    args = ("data", "generate", "--customers", 400, "--months", 14, "--end-month", "2026-09")
+    for name, seed in (("a", 3), ("b", 3), ("c", 4)):
+        run_json(*args, "--seed", seed, "--out", tmp_path / name)
+    a, b, c = (_checksums(tmp_path / n) for n in "abc")
+    assert len(a) == 7  # six canonical tables and truth/traits
+    assert a == b
+    assert a["products.parquet"] == c["products.parquet"]  # the catalogue is fixed, not drawn
+    assert all(a[f] != c[f] for f in a if f != "products.parquet")
+
+
+def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) -> None:
+    out = tmp_path / "bank20k"
+    result = run_json("data", "generate", "--customers", 20_000, "--months", 24, "--seed", 42, "--out", out)
+    rates = result["label_rates"]
+    assert 0.05 <= rates["churn_rate_90d"] <= 0.10
+    assert 0.03 <= rates["delinquency_rate_12m"] <= 0.08
+    assert 0.01 <= rates["adoption_rate_monthly"] <= 0.04
+    assert result["rows"]["customers"] == 20_000
+    report = run_json("data", "validate", out)
+    assert report["ok"] and report["violation_count"] == 0
+
+
+def test_truth_is_kept_apart_from_the_canonical_tables(bank_dir: Path) -> None:
+    assert sorted(p.name for p in bank_dir.glob("*.parquet")) == [
+        "credit.parquet", "customers.parquet", "events.parquet", "holdings.parquet",
+        "products.parquet", "transactions.parquet"]
+    traits = pd.read_parquet(bank_dir / "truth" / "traits.parquet")
+    customers = read_table(bank_dir, "customers")
+    assert set(traits["customer_id"]) == set(customers["customer_id"])
+    assert "life_stage" not in customers and "financial_stress" not in customers
+
+
+def test_realistic_imperfections_are_present(bank_dir: Path) -> None:
+    customers = read_table(bank_dir, "customers")
+    events = read_table(bank_dir, "events")
+    assert 0.03 < customers["income_monthly"].isna().mean() < 0.15
+    assert customers["close_date"].notna().sum() > 0
+    first_month = read_table(bank_dir, "transactions")["month"].min()
+    assert (customers["join_date"] > first_month).sum() > 0
+    keys = ["customer_id", "event_time", "event_type", "topic", "product_id", "channel"]
+    assert events.duplicated(subset=keys).sum() > 0
+
+
+def test_delinquency_is_learnable_from_utilization_and_missed_payments(bank_dir: Path) -> None:
+    credit = read_table(bank_dir, "credit")
+    first = credit["month"].min()
+    frames = []
+    for as_of in pd.date_range(first + pd.DateOffset(months=6), first + pd.DateOffset(months=12), freq="MS"):
+        labels = delinquency_labels(credit, as_of)
+        seen = credit[(credit["month"] < as_of) & (credit["month"] >= as_of - pd.DateOffset(months=12))]
+        last = seen[seen["month"] == as_of - pd.DateOffset(months=1)].set_index("customer_id")
+        labels["utilization"] = labels["customer_id"].map(last["utilization"])
+        labels["missed_12m"] = labels["customer_id"].map(seen.groupby("customer_id")["missed_payments"].sum())
+        frames.append(labels)
+    data = pd.concat(frames)
+    x, y = data[["utilization", "missed_12m"]].to_numpy(), data["delinquency"].to_numpy()
+    train = data["as_of"] < first + pd.DateOffset(months=10)
+    model = LogisticRegression().fit(x[train], y[train])
+    auc = roc_auc_score(y[~train], model.predict_proba(x[~train])[:, 1])
+    assert auc > 0.7, auc
+
+
+def test_mortgage_page_views_come_before_mortgage_uptake(bank_dir: Path) -> None:
+    holdings = read_table(bank_dir, "holdings")
+    products = read_table(bank_dir, "products")
+    events = read_table(bank_dir, "events")
+    views = events[(events["event_type"] == "page_view") & (events["topic"] == "mortgage")]
+    view_month = views["event_time"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
+    rows = []
+    months = sorted(holdings["snapshot_date"].unique())
+    for as_of in pd.date_range(months[0] + pd.Timedelta(days=1), months[-1], freq="MS"):
+        labels = adoption_labels(holdings, products, as_of_timestamp(as_of))
+        labels = labels[labels["product_id"] == "MORTGAGE"]
+        viewers = set(views.loc[view_month == as_of - pd.DateOffset(months=1), "customer_id"])
+        rows.append(labels.assign(viewed=labels["customer_id"].isin(viewers)))
+    data = pd.concat(rows)
+    rate = data.groupby("viewed")["adopted"].mean()
+    assert data["adopted"].sum() >= 10
+    assert rate[True] > 5 * rate[False], rate
+
+
+@pytest.mark.parametrize("args", [
+    ("--customers", 0, "--months", 12), ("--customers", 10, "--months", 1),
+])
+def test_bad_sizes_are_refused_with_a_message(tmp_path: Path, args: tuple) -> None:
+    from tests.conftest import run_cli
+
+    proc = run_cli("data", "generate", *args, "--out", tmp_path / "x", check=False)
+    assert proc.returncode == 2
+    assert "Invalid value" in proc.stderr
+    assert not np.any([p.suffix == ".parquet" for p in tmp_path.rglob("*")])

@@ -1,0 +1,113 @@
+"""`nbo data validate`: every violation is reported with file, row and column."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from sources.io import read_table, table_path
+from tests.conftest import run_cli, run_json
+
+
+@pytest.fixture()
+def small_bank(tmp_path: Path) -> Path:
+    out = tmp_path / "bank"
+    run_cli("data", "generate", "--customers", 200, "--months", 13, "--seed", 11, "--out", out)
+    return out
+
+
+def _rewrite(bank: Path, table: str, frame: pd.DataFrame) -> Path:
+    """Write a corrupted table as plain parquet (bypassing the contract's writer)."""
+    path = table_path(bank, table)
+    pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    return path
+
+
+def _validate(bank: Path) -> tuple[int, dict]:
+    proc = run_cli("data", "validate", bank, "--json", check=False)
+    import json
+
+    return proc.returncode, json.loads(proc.stdout)
+
+
+def _find(report: dict, file: str, row: int | None, column: str | None, words: str) -> dict:
+    for v in report["violations"]:
+        if v["file"].endswith(file) and v["row"] == row and v["column"] == column and words in v["message"]:
+            return v
+    raise AssertionError(f"no violation {file} row {row} column {column} '{words}' in {report['violations'][:20]}")
+
+
+def test_generated_bank_is_valid(bank_dir: Path) -> None:
+    report = run_json("data", "validate", bank_dir)
+    assert report["ok"] and report["rows"]["customers"] == 2000
+    assert any("duplicate events" in w for w in report["warnings"])
+
+
+def test_every_kind_of_violation_is_reported_at_once(small_bank: Path, tmp_path: Path) -> None:
+    holdings = read_table(small_bank, "holdings")
+    holdings["balance"] = holdings["balance"].astype(str)  # balances exported as text
+    holdings.loc[4, "balance"] = "abc"              # not a number
+    holdings.loc[6, "balance"] = "-5.0"             # negative balance
+    holdings.loc[8, "product_id"] = "NO_SUCH_PRODUCT"  # orphan foreign key
+    holdings.loc[9] = holdings.loc[10]              # duplicate key
+    _rewrite(small_bank, "holdings", holdings)
+
+    customers = read_table(small_bank, "customers")
+    customers.loc[2, "risk_tolerance"] = "C7"       # level out of range
+    customers.loc[3, "join_date"] = pd.Timestamp("2099-01-01")  # in the future
+    customers["favourite_colour"] = "blue"          # unknown column
+    _rewrite(small_bank, "customers", customers)
+
+    products = read_table(small_bank, "products")
+    products.loc[1, "risk_level"] = "R9"
+    _rewrite(small_bank, "products", products.drop(columns=["margin"]))  # missing column
+
+    report_csv = tmp_path / "violations.csv"
+    proc = run_cli("data", "validate", small_bank, "--report", report_csv, "--json", check=False)
+    assert proc.returncode == 2
+    import json
+
+    report = json.loads(proc.stdout)
+    _find(report, "holdings.parquet", 5, "balance", "not a number: 'abc'")
+    _find(report, "holdings.parquet", 7, "balance", "greater_than_or_equal_to(0)")
+    _find(report, "holdings.parquet", 9, "product_id", "is not a products.product_id")
+    assert any(v["file"].endswith("holdings.parquet") and v["row"] in (10, 11) and "unique" in v["check"]
+               for v in report["violations"])
+    _find(report, "customers.parquet", 3, "risk_tolerance", "C7")
+    _find(report, "customers.parquet", 4, "join_date", "in the future")
+    _find(report, "customers.parquet", None, "favourite_colour", "not in the contract")
+    _find(report, "products.parquet", None, "margin", "missing")
+    _find(report, "products.parquet", 2, "risk_level", "R9")
+    written = pd.read_csv(report_csv)
+    assert len(written) == report["violation_count"] >= 9
+
+
+def test_human_output_names_file_row_and_column(small_bank: Path) -> None:
+    credit = read_table(small_bank, "credit")
+    credit.loc[0, "days_past_due"] = -30
+    _rewrite(small_bank, "credit", credit)
+    proc = run_cli("data", "validate", small_bank, check=False)
+    assert proc.returncode == 2
+    assert "credit.parquet row 1 column days_past_due" in proc.stdout
+
+
+def test_missing_and_unreadable_files_are_reported(small_bank: Path) -> None:
+    table_path(small_bank, "credit").unlink()
+    events = table_path(small_bank, "events")
+    events.write_bytes(events.read_bytes()[:200])  # truncated parquet
+    code, report = _validate(small_bank)
+    assert code == 2
+    _find(report, "credit.parquet", None, None, "missing")
+    _find(report, "events.parquet", None, None, "cannot read parquet")
+
+
+def test_a_directory_that_does_not_exist_is_a_clear_error(tmp_path: Path) -> None:
+    proc = run_cli("data", "validate", tmp_path / "nope", check=False)
+    assert proc.returncode == 3
+    assert "no such data directory" in proc.stderr
+    shutil.rmtree(tmp_path, ignore_errors=True)

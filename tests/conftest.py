@@ -1,0 +1,169 @@
+"""Shared fixtures: the CLI as a subprocess and one small synthetic bank per test session."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from nbo.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = ROOT.parent / "shared" / "data"
+NBO = Path(sys.executable).parent / "nbo"
+
+# The session's synthetic bank: small enough for a 2-core machine, big enough to learn from.
+BANK_CUSTOMERS = 2000
+BANK_MONTHS = 24
+BANK_SEED = 7
+
+
+def run_cli(*args: object, env: dict[str, str] | None = None, check: bool = True,
+            cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run `nbo ARGS...` as a user would; fail the test with its stderr if it fails and `check`."""
+    full_env = os.environ | (env or {})
+    proc = subprocess.run([str(NBO), *map(str, args)], capture_output=True, text=True,
+                          env=full_env, cwd=cwd or ROOT, timeout=600)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"nbo {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def run_json(*args: object, **kwargs: object) -> dict:
+    """Run `nbo ARGS... --json` and return the one JSON object it prints."""
+    proc = run_cli(*args, "--json", **kwargs)
+    return json.loads(proc.stdout)
+
+
+@pytest.fixture(scope="session")
+def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded synthetic bank, generated once per session through the CLI."""
+    out = tmp_path_factory.mktemp("bank")
+    run_cli("data", "generate", "--customers", BANK_CUSTOMERS, "--months", BANK_MONTHS,
+            "--seed", BANK_SEED, "--out", out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data, read in place; tests that need it skip only when it is absent."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is absent on this machine")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database on the machine's server (127.0.0.1:5432), dropped afterwards."""
+    import uuid
+
+    import psycopg
+
+    name = f"nbo_test_{uuid.uuid4().hex[:12]}"
+    admin = "postgresql://postgres@127.0.0.1:5432/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+
+
+# --- Feast features of the session bank: built once, applied and materialized in both profiles ---
+
+@dataclass(frozen=True)
+class FeatureState:
+    """A Feast state dir for the session bank, and what each step reported."""
+
+    state_dir: Path
+    env: dict[str, dict[str, str]]  # profile → NBO_* variables
+    build: dict
+    applied: dict[str, dict]
+    materialized: dict[str, dict]
+
+
+def settings_from(env: dict[str, str]) -> Settings:
+    """The Settings a CLI run with these NBO_* variables sees, built in-process."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        return load_settings()
+
+
+def _apply_and_materialize(settings: Settings) -> tuple[dict, dict]:
+    """What `nbo features apply` and `materialize` do, in-process."""
+    from features.store import apply_repo, materialize_store, open_store
+
+    store = open_store(settings)
+    applied = apply_repo(store, settings)
+    rows = materialize_store(store, settings, datetime.now(UTC))
+    return {"feature_views": applied.feature_views, "feature_services": applied.feature_services}, {"rows": rows}
+
+
+@pytest.fixture(scope="session")
+def feature_state(bank_dir: Path, postgres_url: str, tmp_path_factory: pytest.TempPathFactory
+                  ) -> Iterator[FeatureState]:
+    """`nbo features build`, `apply` and `materialize` on SQLite; the same on Redis/Postgres in-process.
+
+    The two profiles run side by side; a unique Feast project keeps concurrent sessions apart in
+    the shared Redis.
+    """
+    state = tmp_path_factory.mktemp("feast")
+    embedded = {"NBO_STATE_DIR": str(state), "NBO_STORES__PROFILE": "embedded",
+                "NBO_STORES__FEAST_PROJECT": f"nbo_test_{uuid.uuid4().hex[:10]}"}
+    scale = embedded | {"NBO_STORES__PROFILE": "scale", "NBO_STORES__POSTGRES_URL": postgres_url}
+    build = run_json("features", "build", bank_dir, env=embedded)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        scale_run = pool.submit(_apply_and_materialize, settings_from(scale))
+        applied = run_json("features", "apply", env=embedded)
+        materialized = run_json("features", "materialize", "--end", datetime.now(UTC).isoformat(), env=embedded)
+        scale_applied, scale_materialized = scale_run.result()
+    yield FeatureState(state, {"embedded": embedded, "scale": scale}, build,
+                       {"embedded": applied, "scale": scale_applied},
+                       {"embedded": materialized, "scale": scale_materialized})
+    from features.store import open_store
+
+    open_store(settings_from(scale)).teardown()  # the session's keys out of the shared Redis
+
+
+@pytest.fixture(scope="session")
+def feature_stores(feature_state: FeatureState) -> dict[str, FeatureStore]:
+    """In-process FeatureStores on the session's state: "embedded" (SQLite) and "scale" (Redis)."""
+    from features.store import open_store
+
+    return {profile: open_store(settings_from(env)) for profile, env in feature_state.env.items()}
+
+
+# --- Models trained on the session bank, in a temporary MLflow store ---
+
+@dataclass(frozen=True)
+class Trained:
+    """Environment of a fully set-up nbo (features + champions), and the demo keys by role."""
+
+    env: dict[str, str]
+    keys: dict[str, str]
+    runs: dict[str, dict]
+
+
+@pytest.fixture(scope="session")
+def trained(bank_dir: Path, feature_state: FeatureState, tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """`nbo train churn|delinquency|recommender` (fast settings) on the session's features."""
+    mlruns = tmp_path_factory.mktemp("mlruns")
+    env = feature_state.env["embedded"] | {"NBO_DATA_DIR": str(bank_dir),
+                                           "NBO_MLFLOW__TRACKING_URI": f"file:{mlruns}"}
+    runs = {model: run_json("train", model, "--fast", env=env) for model in ("churn", "delinquency", "recommender")}
+    keys = run_json("keys", "demo", env=env)["demo_api_keys"]
+    return Trained(env, keys, runs)

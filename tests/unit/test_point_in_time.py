@@ -1,0 +1,148 @@
+"""No feature leaks from after its as-of instant: on the feature tables, and through Feast's join."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from features.build import build_feature_tables, offline_dir
+from features.services import SNAPSHOT_ONLY
+from features.store import apply_repo, open_store
+from features.tables import BUILT_TABLES, EVENT_TIMESTAMP, PROFILE
+from nbo.settings import Settings, StoreSettings
+from sources.io import read_table, write_table
+
+TABLES = ("customers", "products", "holdings", "events", "transactions", "credit")
+
+
+@pytest.fixture(scope="module")
+def as_of(bank_dir: Path) -> pd.Timestamp:
+    """An as-of date mid-history: data of the months before it is known at it."""
+    months = sorted(read_table(bank_dir, "transactions")["month"].unique())
+    return pd.Timestamp(months[len(months) // 2])
+
+
+def _small_bank(bank_dir: Path, out: Path, customers: int = 150) -> dict[str, pd.DataFrame]:
+    """The session bank's first `customers` customers, written to `out`."""
+    tables = {t: read_table(bank_dir, t) for t in TABLES}
+    keep = set(tables["customers"]["customer_id"].iloc[:customers])
+    for name, frame in tables.items():
+        if "customer_id" in frame:
+            tables[name] = frame[frame["customer_id"].isin(keep)].reset_index(drop=True)
+    _write(out, tables)
+    return tables
+
+
+def _write(out: Path, tables: dict[str, pd.DataFrame]) -> None:
+    for name, frame in tables.items():
+        write_table(out, name, frame)
+
+
+def _known_at(tables: dict[str, pd.DataFrame], at: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """What the bank knew at instant `at`: rows observed before it, closures that had happened."""
+    t = dict(tables)
+    t["holdings"] = t["holdings"][t["holdings"]["snapshot_date"] < at]
+    t["events"] = t["events"][t["events"]["event_time"] < at.tz_localize("UTC")]
+    t["transactions"] = t["transactions"][t["transactions"]["month"] < at]
+    t["credit"] = t["credit"][t["credit"]["month"] < at]
+    t["customers"] = t["customers"].assign(
+        close_date=t["customers"]["close_date"].where(t["customers"]["close_date"] < at))
+    return t
+
+
+def test_feature_rows_at_or_before_t_only_use_data_known_at_t(bank_dir, as_of, tmp_path):
+    full = _small_bank(bank_dir, tmp_path / "full")
+    _write(tmp_path / "known", _known_at(full, as_of))
+    build_feature_tables(tmp_path / "full", tmp_path / "full_features")
+    build_feature_tables(tmp_path / "known", tmp_path / "known_features")
+    for table in BUILT_TABLES:
+        rows = [pd.read_parquet(tmp_path / d / table.file_name) for d in ("full_features", "known_features")]
+        seen, known = (r[r[EVENT_TIMESTAMP] <= as_of.tz_localize("UTC")].reset_index(drop=True) for r in rows)
+        # The assessment date is a snapshot (renewals overwrite it): masked when later than the as-of date, not rebuilt.
+        snapshot_only = list(SNAPSHOT_ONLY.get(table.name, ()))
+        seen, known = (r.drop(columns=snapshot_only) for r in (seen, known))
+        assert len(seen) > 0, table.name
+        pd.testing.assert_frame_equal(seen, known, obj=table.name)
+
+
+def test_profile_dates_are_the_customers_tables_known_at_each_row(bank_dir, tmp_path):
+    customers = _small_bank(bank_dir, tmp_path / "bank")["customers"].set_index("customer_id")
+    build_feature_tables(tmp_path / "bank", tmp_path / "features")
+    rows = pd.read_parquet(tmp_path / "features" / PROFILE.file_name)
+    canonical = customers.loc[rows["customer_id"]].reset_index(drop=True)
+    assert rows["birth_date"].tolist() == canonical["birth_date"].dt.strftime("%Y-%m-%d").tolist()
+    as_of = rows[EVENT_TIMESTAMP].dt.tz_localize(None)
+    known = canonical["risk_assessed_at"] < as_of  # an assessment dated at or after the as-of instant is unknown
+    assert rows["risk_assessed_at"].isna().tolist() == (~known).tolist() == rows["risk_assessment_age_days"].isna().tolist()
+    assert rows.loc[known, "risk_assessed_at"].tolist() == canonical.loc[known, "risk_assessed_at"].dt.strftime("%Y-%m-%d").tolist()
+    assert 0 < known.sum() < len(rows)
+
+
+def _planted_customer(tables: dict[str, pd.DataFrame], t: pd.Timestamp) -> str:
+    """A customer with transactions and credit in both the month before `t` and the month from `t`."""
+    months = [t - pd.DateOffset(months=1), t]
+    ids = [set(t.loc[t["month"].isin(months), "customer_id"].value_counts().loc[lambda c: c == 2].index)
+           for t in (tables["transactions"], tables["credit"])]
+    return sorted(ids[0] & ids[1])[0]
+
+
+def _plant(tables: dict[str, pd.DataFrame], customer_id: str, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
+    """Inflow and mortgage page views planted the month before `as_of`; inflow, DPD, fx searches after."""
+    at = as_of.tz_localize("UTC")
+    t = {k: v.copy() for k, v in tables.items()}
+    txn, credit = t["transactions"], t["credit"]
+    for month, inflow in ((as_of - pd.DateOffset(months=1), 1_234_567.0), (as_of, 9_999_999.0)):
+        txn.loc[(txn["customer_id"] == customer_id) & (txn["month"] == month), "inflow"] = inflow
+    credit.loc[credit["customer_id"] == customer_id, "days_past_due"] = 0
+    credit.loc[(credit["customer_id"] == customer_id) & (credit["month"] == as_of), "days_past_due"] = 90
+    start = int(t["events"]["event_id"].max()) + 1
+    stamps = [at - pd.Timedelta(seconds=s) for s in (3, 2, 1)] + [at + pd.Timedelta(seconds=s) for s in (1, 60)]
+    planted = pd.DataFrame({"event_id": range(start, start + 5), "customer_id": customer_id,
+                            "event_time": stamps, "event_type": ["page_view"] * 3 + ["search"] * 2,
+                            "topic": ["mortgage"] * 3 + ["fx"] * 2, "product_id": None, "channel": "app"})
+    t["events"] = pd.concat([t["events"], planted], ignore_index=True)
+    return t
+
+
+@pytest.fixture()
+def planted_store(bank_dir, as_of, tmp_path):
+    """A bank with planted changes, built and applied into its own Feast state (SQLite)."""
+    small = _small_bank(bank_dir, tmp_path / "bank")
+    customer_id = _planted_customer(small, as_of)
+    tables = _plant(small, customer_id, as_of)
+    _write(tmp_path / "bank", tables)
+    settings = Settings(state_dir=tmp_path / "state", stores=StoreSettings(
+        feast_project=f"nbo_pit_{uuid.uuid4().hex[:8]}"))
+    build_feature_tables(tmp_path / "bank", offline_dir(settings))
+    store = open_store(settings)
+    apply_repo(store, settings)
+    return store, tables, customer_id
+
+
+def test_training_row_at_t_sees_what_happened_before_t_and_nothing_after(planted_store, as_of):
+    store, tables, planted = planted_store
+    at = as_of.tz_localize("UTC")
+    entities = pd.DataFrame({"customer_id": [planted] * 2, "event_timestamp": [at, at + pd.DateOffset(months=1)]})
+    features = ["customer_rfm_180d:inflow_cny_30d", "customer_engagement_90d:page_views_mortgage_30d",
+                "customer_engagement_90d:searches_fx_30d", "customer_credit_12m:worst_dpd_12m",
+                "customer_intent_realtime:last_intent_topic"]
+    rows = store.get_historical_features(entity_df=entities, features=features).to_df()
+    at_t, month_later = (rows[rows["event_timestamp"] == ts].iloc[0] for ts in entities["event_timestamp"])
+    events = tables["events"]
+    august_views = ((events["customer_id"] == planted) & (events["topic"] == "mortgage")
+                    & (events["event_type"] == "page_view")
+                    & (events["event_time"] >= at - pd.DateOffset(months=1)) & (events["event_time"] < at))
+    # before the as-of instant: present
+    assert at_t["inflow_cny_30d"] == 1_234_567.0
+    assert at_t["page_views_mortgage_30d"] == august_views.sum() >= 3
+    assert at_t["last_intent_topic"] == "mortgage"
+    # after it: absent at it ...
+    assert at_t["searches_fx_30d"] == 0
+    assert at_t["worst_dpd_12m"] == 0
+    # ... and visible once observed, a month later
+    assert month_later["inflow_cny_30d"] == 9_999_999.0
+    assert month_later["searches_fx_30d"] >= 2
+    assert month_later["worst_dpd_12m"] == 90

@@ -1,0 +1,221 @@
+"""`nbo train | evaluate | promote | retrain | score`: the data scientist's and risk team's commands.
+
+MLflow, LightGBM and Feast take seconds to import, so each command imports what it needs when it
+runs: `nbo --help` and the other command groups stay fast.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from nbo.console import emit, handles_errors, json_option, progress
+from nbo.settings import load_settings
+
+if TYPE_CHECKING:
+    from training.risk import TreeSettings
+
+RISK_MODEL_NAMES = {"churn": "nbo-churn", "delinquency": "nbo-delinquency"}
+
+KINDS = click.Choice(sorted(RISK_MODEL_NAMES))
+data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+                           help="Canonical data directory (default: NBO_DATA_DIR).")
+fast_option = click.option("--fast", is_flag=True,
+                           help="Small model for smoke tests and CI: at most 80 trees of 7 leaves.")
+trees_option = click.option("--trees", type=click.IntRange(min=1), help="Maximum number of trees.")
+leaves_option = click.option("--leaves", type=click.IntRange(min=2), help="Leaves per tree.")
+
+
+def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSettings:
+    """The LightGBM settings a command asked for."""
+    from training.risk import TreeSettings
+
+    base = TreeSettings.fast() if fast else TreeSettings()
+    return base.with_overrides(max_trees=trees, num_leaves=leaves)
+
+
+@click.command("train")
+@click.argument("model", type=click.Choice([*sorted(RISK_MODEL_NAMES), "recommender"]))
+@data_option
+@click.option("--force", is_flag=True, help="Promote to champion even if not better (recorded on the run).")
+@click.option("--rebuild-features", is_flag=True, help="Rebuild the feature tables even if up to date.")
+@fast_option
+@trees_option
+@leaves_option
+@json_option
+@handles_errors
+def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
+          trees: int | None, leaves: int | None, as_json: bool) -> None:
+    """Train the churn or delinquency model, log it to MLflow and promote it if it beats the champion.
+
+    The metrics printed are the test-period figures (a time split; a stated stratified split for
+    single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
+    hide-one evaluation when DATA is a single holdings snapshot).
+    """
+    if model == "recommender":
+        from training.recommender_cli import run_train_recommender
+
+        run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
+        return
+    from training.pipeline import fit_candidate, log_candidate
+
+    settings = load_settings()
+    data = data_dir or settings.data_dir
+    progress(f"training {model} on {data}")
+    candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features)
+    progress("logging to MLflow and comparing with the champion")
+    emit(log_candidate(settings, candidate, data, force), as_json, _train_text)
+
+
+def _train_text(r: dict[str, Any]) -> str:
+    metrics = "  ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if k not in ("rows", "positive_rate"))
+    state = "promoted to champion" + (" (forced)" if r["forced"] else "") if r["promoted"] else "not promoted"
+    lines = [f"{r['model']} version {r['model_version']} (run {r['run_id']}): {state}", f"  test: {metrics}"]
+    if r["cv_metrics"]:
+        cv = r["cv_metrics"]
+        lines.append(f"  5-fold CV: roc_auc={cv['roc_auc']:.4f} ± {cv['roc_auc_std']:.4f}  brier={cv['brier']:.4f}")
+    return "\n".join([*lines, f"  {r['promotion']['reason']}"])
+
+
+@click.command("evaluate")
+@click.argument("ref", metavar="RUN_OR_MODEL")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path),
+              help="Report directory (default: <state_dir>/reports/<model>-v<version>).")
+@json_option
+@handles_errors
+def evaluate(ref: str, out: Path | None, as_json: bool) -> None:
+    """Measure a model version on its test holdout beside the champion, and write an HTML report.
+
+    RUN_OR_MODEL is a run id, NAME@ALIAS (nbo-churn@champion), NAME/VERSION or a models:/ URI.
+    """
+    from training import registry
+    from training.recommender_registry import MODEL_NAME as RECOMMENDER
+    from training.recommender_review import evaluate_recommender
+    from training.review import evaluate_version
+
+    settings = load_settings()
+    is_recommender = registry.resolve_version(registry.connect(settings.mlflow), ref).name == RECOMMENDER
+    result = (evaluate_recommender if is_recommender else evaluate_version)(settings, ref, out)
+    emit(result, as_json, _evaluate_text)
+
+
+def _evaluate_text(r: dict[str, Any]) -> str:
+    lines = [f"{r['model']} v{r['model_version']} on its holdout:"]
+    lines += [f"  {k:<18} {v:.4f}" for k, v in r["metrics"].items()]
+    if r["champion_metrics"]:
+        lines.append(f"champion v{r['champion_version']} on the same holdout:")
+        lines += [f"  {k:<18} {v:.4f}" for k, v in r["champion_metrics"].items()]
+    for name, metrics in r.get("baselines", {}).items():
+        lines.append(f"baseline {name} (as its run logged it): map_at_5 {metrics['map_at_5']:.4f}")
+    lines.append(f"report: {r['report']}")
+    return "\n".join(lines)
+
+
+@click.command("promote")
+@click.argument("model_name", metavar="MODEL")
+@click.option("--version", "version", required=True, help="Model version to promote.")
+@click.option("--force", is_flag=True, help="Promote even if it does not beat the champion (recorded).")
+@json_option
+@handles_errors
+def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
+    """Set alias champion on MODEL's VERSION if it beats the champion on its holdout (or --force)."""
+    from training.recommender_registry import MODEL_NAME as RECOMMENDER
+    from training.recommender_review import promote_recommender
+    from training.review import promote_version
+
+    settings = load_settings()
+    if model_name == RECOMMENDER:
+        result = promote_recommender(settings, version, force)
+    else:
+        result = promote_version(settings, model_name, version, force)
+    emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "
+         f"{'promoted' if r['promoted'] else 'not promoted'}{' (forced)' if r['forced'] else ''}; {r['reason']}")
+
+
+@click.command("retrain")
+@click.option("--model", "models", type=click.Choice([*sorted(RISK_MODEL_NAMES), "recommender"]), multiple=True,
+              help="Model(s) to retrain (default: all three).")
+@data_option
+@fast_option
+@trees_option
+@leaves_option
+@json_option
+@handles_errors
+def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, trees: int | None,
+                    leaves: int | None, as_json: bool) -> None:
+    """Rebuild features, train, compare with each champion, promote only the better, print the comparison."""
+    from training.pipeline import comparison_row, retrain
+
+    settings = load_settings()
+    data = data_dir or settings.data_dir
+    progress(f"rebuilding features from {data}")
+    chosen = list(models) or [*sorted(RISK_MODEL_NAMES), "recommender"]
+    risk = [m for m in chosen if m != "recommender"]
+    result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
+    if "recommender" in chosen:
+        from training.recommender_cli import ranker_settings
+        from training.recommender_runs import train_recommender
+
+        progress("training the recommender")
+        run = train_recommender(settings, data, ranker_settings(fast, trees, leaves))
+        result["runs"].append(run)
+        result["comparison"].append(comparison_row(run))
+    emit(result, as_json, _retrain_text)
+
+
+def _retrain_text(r: dict[str, Any]) -> str:
+    def value(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4f}"
+
+    lines = [f"{'model':<16} {'metric':<8} {'champion':>12} {'new':>12}  promoted"]
+    for row in r["comparison"]:
+        champion = f"v{row['champion_version']} {value(row['champion_value'])}" if row["champion_version"] else "-"
+        lines.append(f"{row['model']:<16} {row['metric']:<8} {champion:>12} "
+                     f"{'v' + row['new_version'] + ' ' + value(row['new_value']):>12}  {row['promoted']}")
+    return "\n".join(lines)
+
+
+@click.command("score")
+@click.argument("model", type=KINDS)
+@click.option("--input", "input_path", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Portfolio: customer_id and the model's feature columns (.csv or .parquet).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Scores (.csv or .parquet).")
+@click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="Bad rows by row and column (default: OUTPUT with .errors.csv).")
+@click.option("--model-uri", help="Model to score with (default: models:/<name>@champion).")
+@click.option("--lang", type=click.Choice(["zh-CN", "en"]), default="en", show_default=True)
+@json_option
+@handles_errors
+def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
+          lang: str, as_json: bool) -> None:
+    """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
+    from tqdm import tqdm
+
+    from evaluation.risk_model import load_scorer
+    from training import registry
+    from training.portfolio import read_portfolio, score_portfolio, write_frame
+
+    registry.connect(load_settings().mlflow)
+    uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{registry.CHAMPION}"
+    scorer = load_scorer(uri)
+    frame = read_portfolio(input_path)
+    started = time.perf_counter()
+    with tqdm(total=len(frame), unit="rows", desc=f"scoring {model}", file=sys.stderr) as bar:
+        result = score_portfolio(scorer, frame, lang, on_chunk=bar.update)  # type: ignore[arg-type]
+    seconds = time.perf_counter() - started
+    errors_file = errors_path or output.with_name(output.stem + ".errors.csv")
+    write_frame(result.scores, output)
+    write_frame(result.errors, errors_file)
+    if result.rows_rejected:
+        progress(f"warning: {result.rows_rejected} rows rejected; see {errors_file}")
+    emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
+          "rows_rejected": result.rows_rejected, "error_cells": len(result.errors), "output": output.resolve(),
+          "errors": errors_file.resolve(), "seconds": round(seconds, 3),
+          "rows_per_second": round(len(result.scores) / seconds) if seconds else None}, as_json,
+         lambda r: f"scored {r['rows_scored']} of {r['rows_in']} rows into {r['output']} "
+                   f"({r['rows_rejected']} rejected, listed in {r['errors']})")
