@@ -50,7 +50,7 @@ def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSett
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
           trees: int | None, leaves: int | None, as_json: bool) -> None:
-    """Train the churn or delinquency model, log it to MLflow and promote it if it beats the champion.
+    """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
     single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
