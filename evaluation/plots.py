@@ -6,6 +6,12 @@ headless and a notebook shows it only when displayed), except the SHAP summary, 
 
 from __future__ import annotations
 
+import base64
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from matplotlib.axes import Axes
@@ -16,6 +22,24 @@ from sklearn.metrics import precision_recall_curve, roc_curve
 from evaluation.metrics import reliability
 
 Curves = dict[str, tuple[ArrayLike, ArrayLike]]  # label -> (y, p)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A figure written beside a report, and the same PNG base64-encoded for embedding."""
+
+    file: str
+    caption: str
+    png_base64: str
+
+
+def save_figure(fig: Figure, out_dir: Path, file: str, caption: str) -> Rendered:
+    """Write `fig` as `out_dir/file` (PNG) and return it ready to embed; the figure is closed."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
+    plt.close(fig)
+    (out_dir / file).write_bytes(buffer.getvalue())
+    return Rendered(file, caption, base64.b64encode(buffer.getvalue()).decode("ascii"))
 
 
 def _axes(title: str, xlabel: str, ylabel: str) -> tuple[Figure, Axes]:

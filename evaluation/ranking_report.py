@@ -6,8 +6,6 @@ disk and as an MLflow artifact.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -39,20 +37,6 @@ class RankingReportInputs:
     features: pd.DataFrame | None = None
 
 
-@dataclass(frozen=True)
-class _Rendered:
-    file: str
-    caption: str
-    png_base64: str
-
-
-def _save(fig: Figure, out_dir: Path, file: str, caption: str) -> _Rendered:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight", dpi=100)
-    plt.close(fig)
-    (out_dir / file).write_bytes(buffer.getvalue())
-    return _Rendered(file, caption, base64.b64encode(buffer.getvalue()).decode("ascii"))
-
 
 def comparison_figure(metrics: dict[str, dict[str, float]], names: list[str], title: str) -> Figure:
     """Grouped bars: one group per metric, one bar per model."""
@@ -68,18 +52,18 @@ def comparison_figure(metrics: dict[str, dict[str, float]], names: list[str], ti
     return fig
 
 
-def _figures(inputs: RankingReportInputs, out_dir: Path) -> list[_Rendered]:
+def _figures(inputs: RankingReportInputs, out_dir: Path) -> list[plots.Rendered]:
     shown = [n for n in inputs.metric_names if n not in (*COUNTS, "coverage")]
-    rendered = [_save(comparison_figure(inputs.metrics, shown, "Test lists: every model"), out_dir,
+    rendered = [plots.save_figure(comparison_figure(inputs.metrics, shown, "Test lists: every model"), out_dir,
                       "comparison.png", "Ranking metrics by model")]
     if inputs.segments:
         by_segment = {model: {s: m.get(model, {}).get(inputs.segment_metric, np.nan) for s, m in inputs.segments.items()}
                       for model in inputs.metrics}
         fig = comparison_figure(by_segment, list(inputs.segments), f"{inputs.segment_metric} by segment")
-        rendered.append(_save(fig, out_dir, "segments.png", f"{inputs.segment_metric} by customer segment"))
+        rendered.append(plots.save_figure(fig, out_dir, "segments.png", f"{inputs.segment_metric} by customer segment"))
     if inputs.contributions is not None and inputs.features is not None:
         fig = plots.shap_summary_figure(inputs.contributions, inputs.features)
-        rendered.append(_save(fig, out_dir, "shap_summary.png", "SHAP summary of the hybrid ranker"))
+        rendered.append(plots.save_figure(fig, out_dir, "shap_summary.png", "SHAP summary of the hybrid ranker"))
     return rendered
 
 

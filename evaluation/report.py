@@ -6,16 +6,12 @@ same from disk and as an MLflow artifact.
 
 from __future__ import annotations
 
-import base64
-import io
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
-from matplotlib.figure import Figure
 from numpy.typing import ArrayLike, NDArray
 
 from evaluation import plots
@@ -36,33 +32,19 @@ class ReportInputs:
     metric_order: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Rendered:
-    file: str
-    caption: str
-    png_base64: str
 
-
-def _save(fig: Figure, out_dir: Path, file: str, caption: str) -> _Rendered:
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", bbox_inches="tight")
-    plt.close(fig)
-    (out_dir / file).write_bytes(buffer.getvalue())
-    return _Rendered(file, caption, base64.b64encode(buffer.getvalue()).decode("ascii"))
-
-
-def _figures(inputs: ReportInputs, out_dir: Path) -> list[_Rendered]:
+def _figures(inputs: ReportInputs, out_dir: Path) -> list[plots.Rendered]:
     rendered = [
-        _save(plots.roc_figure(inputs.curves), out_dir, "roc.png", "ROC curve"),
-        _save(plots.pr_figure(inputs.curves), out_dir, "pr.png", "Precision–recall curve"),
-        _save(plots.reliability_figure(inputs.curves), out_dir, "reliability.png", "Reliability (calibration)"),
-        _save(plots.lift_figure(inputs.curves), out_dir, "lift.png", "Lift by decile"),
-        _save(plots.distribution_figure(inputs.score_samples, inputs.score_label), out_dir,
+        plots.save_figure(plots.roc_figure(inputs.curves), out_dir, "roc.png", "ROC curve"),
+        plots.save_figure(plots.pr_figure(inputs.curves), out_dir, "pr.png", "Precision–recall curve"),
+        plots.save_figure(plots.reliability_figure(inputs.curves), out_dir, "reliability.png", "Reliability (calibration)"),
+        plots.save_figure(plots.lift_figure(inputs.curves), out_dir, "lift.png", "Lift by decile"),
+        plots.save_figure(plots.distribution_figure(inputs.score_samples, inputs.score_label), out_dir,
               "score_distribution.png", "Score distribution"),
     ]
     if inputs.contributions is not None and inputs.features is not None:
         fig = plots.shap_summary_figure(inputs.contributions, inputs.features)
-        rendered.append(_save(fig, out_dir, "shap_summary.png", "SHAP summary"))
+        rendered.append(plots.save_figure(fig, out_dir, "shap_summary.png", "SHAP summary"))
     return rendered
 
 

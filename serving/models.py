@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-import mlflow
 from mlflow import MlflowClient
-from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 from mlflow.exceptions import MlflowException
-
-from nbo.settings import MlflowSettings
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
 
@@ -29,16 +25,6 @@ class ModelRef:
     @property
     def uri(self) -> str:
         return f"models:/{self.name}/{self.version}"
-
-
-def registry_client(settings: MlflowSettings) -> MlflowClient:
-    """A client on the configured tracking/registry store (opting in to MLflow 3's file store)."""
-    uri = settings.tracking_uri
-    if uri.startswith("file:") or "://" not in uri:
-        MLFLOW_ALLOW_FILE_STORE.set(True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def find_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:

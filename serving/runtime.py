@@ -15,7 +15,8 @@ from features.online import OnlineReader
 from features.store import open_store
 from nbo.errors import ModelUnavailable
 from nbo.settings import Settings
-from serving.models import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, find_alias, registry_client
+from serving.models import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, find_alias
+from training import registry
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +80,7 @@ class Runtime:
 
 
 def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
-    client = registry_client(settings.mlflow)
+    client = registry.connect(settings.mlflow)
     refs = {name: find_alias(client, name, alias) for name in (CHURN, DELINQUENCY)}
     if any(ref is None for ref in refs.values()):
         return None
@@ -90,7 +91,7 @@ def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
 
 
 def _load_recommender(settings: Settings, alias: str) -> RecommenderModel | None:
-    ref = find_alias(registry_client(settings.mlflow), RECOMMENDER, alias)
+    ref = find_alias(registry.connect(settings.mlflow), RECOMMENDER, alias)
     if ref is None:
         return None
     scorer = load_recommender(ref.uri)
