@@ -53,7 +53,13 @@ class ReasonTemplate:
     def render(self, feature: str, values: ArrayLike, lang: Lang) -> list[str]:
         """The reason text for each value (the template has one `{value}` slot)."""
         prefix, suffix = self.text[lang].replace("{feature}", feature).split("{value}")
-        return [prefix + shown + suffix for shown in format_values(values, self.value_format, lang)]
+        array = np.asarray(values)
+        if array.dtype.kind not in "fiu":
+            return [prefix + shown + suffix for shown in format_values(array, self.value_format, lang)]
+        codes, uniques = pd.factorize(array, use_na_sentinel=False)  # numbers: format each distinct value once
+        texts = np.array([prefix + shown + suffix for shown in format_values(uniques, self.value_format, lang)],
+                         dtype=object)
+        return texts[codes].tolist()
 
 
 @dataclass(frozen=True)

@@ -81,3 +81,13 @@ def test_values_are_formatted_and_missing_values_read_as_missing():
     assert format_values([None, 12345.6], "amount_cny", "zh-CN") == ["缺失", "¥12,346"]
     assert format_values([1.0, 0.0], "flag", "zh-CN") == ["是", "否"]
     assert format_values(pd.Series(["M", None], dtype="category"), "raw", "en") == ["M", "missing"]
+
+
+@pytest.mark.parametrize("feature", ["utilization", "missed_payments_12m", "income_monthly_cny"])
+def test_rendering_repeated_values_matches_formatting_each_value(feature):
+    template = reason_book().template(feature)
+    values = np.r_[np.random.default_rng(0).random(500) * 3, [np.nan] * 3, [0.5] * 4, [2.0] * 3]
+    for lang in LANGS:
+        prefix, suffix = template.text[lang].replace("{feature}", feature).split("{value}")
+        expected = [prefix + shown + suffix for shown in format_values(values, template.value_format, lang)]
+        assert template.render(feature, values, lang) == expected
