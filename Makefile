@@ -46,6 +46,7 @@ bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/recommender.py
+	$(BIN)/python benchmarks/service.py
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks

@@ -14,12 +14,13 @@ Feature groups (all names in bank words):
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from evaluation.collaborative import held_matrix, intent_column
+from evaluation.collaborative import NotPlainValue, held_matrix, intent_column, plain_float
 
 ROW = "row"  # index of the candidate's customer row in the input frame
 PRODUCT_COLUMNS = ("product_id", "category", "risk_level_num", "is_credit", "min_amount_cny",
@@ -96,3 +97,71 @@ def _add_intent(frame: pd.DataFrame, rows: pd.DataFrame, catalogue: pd.DataFrame
     aum = pd.to_numeric(frame["aum_cny"], errors="coerce").clip(lower=0)
     minimum = pd.to_numeric(frame["min_amount_cny"], errors="coerce").clip(lower=0)
     frame["aum_over_min_amount_log"] = np.log1p(aum) - np.log1p(minimum)
+
+
+# --- One customer at request time: the same columns from a feature dict, without pandas ---
+
+@dataclass(frozen=True)
+class ProductArrays:
+    """The catalogue as `candidate_features` reads it, in catalogue order, built once per model."""
+
+    products: list[str]
+    labels: dict[str, NDArray]  # categorical product columns, raw
+    numbers: dict[str, NDArray[np.float64]]  # the other product columns, as `to_numeric` reads them
+    topics: list[str]  # "" where a product has no web topic
+    balance_columns: list[str]
+
+    @classmethod
+    def of(cls, catalogue: pd.DataFrame) -> ProductArrays:
+        topics = catalogue["topic"].fillna("").tolist() if "topic" in catalogue else [""] * len(catalogue)
+        values = {name: _catalogue_values(catalogue, name) for name in PRODUCT_COLUMNS}
+        return cls(catalogue.index.tolist(), {n: v for n, v in values.items() if n in CATEGORICAL},
+                   {n: pd.to_numeric(pd.Series(v), errors="coerce").to_numpy(float)
+                    for n, v in values.items() if n not in CATEGORICAL},
+                   topics, [f"{c}_balance_cny" for c in _catalogue_values(catalogue, "category")])
+
+
+def customer_candidate_columns(values: Mapping[str, object], products: ProductArrays, held: NDArray[np.bool_],
+                               collaborative: Mapping[str, NDArray[np.floating]]
+                               ) -> tuple[NDArray[np.int64], dict[str, NDArray]]:
+    """`candidate_features` of one customer's feature dict: candidate product positions, and each column
+    (categoricals raw, the rest as the floats `RankerSpec.prepare` makes of them). Raises NotPlainValue."""
+    j = np.flatnonzero(~held)
+    n = len(j)
+
+    def customer(name: str) -> NDArray:
+        if name in CATEGORICAL:
+            return np.full(n, values.get(name, np.nan), dtype=object)
+        return np.full(n, plain_float(values.get(name)))
+
+    def per_product(columns: list[str]) -> NDArray[np.float64]:
+        return np.array([plain_float(values[c]) if c in values else np.nan for c in columns])[j]
+
+    out: dict[str, NDArray] = {name: v[j] for name, v in (products.labels | products.numbers).items()}
+    out |= {name: customer(name) for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
+    age = out["age_years"]
+    out["is_age_fit"] = np.where(np.isnan(age), np.nan, ((age >= out["min_age_years"]) & (age <= out["max_age_years"]))
+                                 .astype(float))
+    out["years_to_max_age"] = out["max_age_years"] - age
+    out["risk_level_gap"] = out["risk_tolerance_level"] - out["risk_level_num"]
+    for stem in ("page_views", "searches"):
+        out[f"{stem}_on_topic_30d"] = per_product([intent_column(stem, t) for t in products.topics])
+    last = values.get("last_intent_topic", np.nan)
+    out["is_last_intent_topic"] = np.array([float(last == products.topics[p]) for p in j])
+    out["category_balance_cny"] = per_product(products.balance_columns)
+    out["aum_over_min_amount_log"] = (np.log1p(np.clip(out["aum_cny"], 0, None))
+                                      - np.log1p(np.clip(out["min_amount_cny"], 0, None)))
+    for name, scores in collaborative.items():
+        out[name] = np.asarray(scores, dtype=float)[j]
+        out[f"{name}_rank"] = _rank_descending(out[name])
+    out |= {f"holds_{p}": np.full(n, float(is_held)) for p, is_held in zip(products.products, held, strict=True)}
+    return j, out
+
+
+def _rank_descending(scores: NDArray[np.float64]) -> NDArray[np.float64]:
+    """1 for the highest score, ties in order of appearance (pandas `rank(ascending=False, method="first")`)."""
+    if np.isnan(scores).any():
+        raise NotPlainValue("NaN collaborative score")
+    ranks = np.empty(len(scores))
+    ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
+    return ranks

@@ -9,21 +9,40 @@ request: candidates → scores (num_threads=1) → SHAP contributions for the of
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from mlflow.models import ModelSignature
 from mlflow.pyfunc import PythonModel, PythonModelContext
 from mlflow.types import DataType
 from mlflow.types.schema import Array, ColSpec, Schema, TensorSpec
 from numpy.typing import NDArray
 
-from evaluation.candidate_features import ROW, candidate_features
-from evaluation.collaborative import HELD_COLUMN, AlsFactors, InteractionWeights, build_interactions
+from evaluation.candidate_features import (
+    BEHAVIOUR_PASSTHROUGH,
+    PROFILE_COLUMNS,
+    ROW,
+    ProductArrays,
+    candidate_features,
+    customer_candidate_columns,
+)
+from evaluation.collaborative import (
+    HELD_COLUMN,
+    AlsFactors,
+    InteractionWeights,
+    NotPlainValue,
+    build_interaction_row,
+    build_interactions,
+    held_flags,
+)
 
 MODEL_CODE = Path(__file__).with_name("recommender_mlflow_model.py")
 ALS_SCORE = "als_score"
@@ -63,10 +82,36 @@ class Catalogue:
     def products(self) -> list[str]:
         return self.frame.index.tolist()
 
-    @property
+    @cached_property
     def topics(self) -> dict[str, str]:
         topics = self.frame["topic"] if "topic" in self.frame else pd.Series(dtype=object)
         return {p: t for p, t in topics.items() if isinstance(t, str)}
+
+    @cached_property
+    def records(self) -> dict[str, dict[str, object]]:
+        """product_id → its attributes as Python values (for per-request lookups without pandas)."""
+        return {str(p): row for p, row in self.frame.to_dict("index").items()}
+
+    @cached_property
+    def arrays(self) -> ProductArrays:
+        return ProductArrays.of(self.frame)
+
+
+@dataclass(frozen=True)
+class CustomerCandidates:
+    """One customer's candidates as the ranker reads them (`RecommenderScorer.customer_candidates`)."""
+
+    product_ids: list[str]
+    matrix: NDArray[np.float64]  # candidates × ranker features: LightGBM's numbers, category codes included
+    columns: dict[str, NDArray]  # per feature, the candidates' values
+    customer_values: Mapping[str, object]  # the feature dict they were built from
+    interactions: sp.csr_matrix  # the customer's ALS interaction row
+
+    def values(self, i: int) -> dict[str, object]:
+        """Candidate i's feature values as offer reasons print them: the customer's own as given, the rest as
+        floats (product attributes and holdings flags, never printed, as the ranker's numbers)."""
+        own = {n: self.customer_values.get(n, np.nan) for n in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
+        return {n: v[i] for n, v in self.columns.items()} | own
 
 
 def candidates_with_als(rows: pd.DataFrame, catalogue: Catalogue, als: AlsFactors,
@@ -98,6 +143,57 @@ class RecommenderScorer:
         values = self.booster.predict(self.spec.prepare(candidates), pred_contrib=True, num_threads=self.num_threads)
         return pd.DataFrame(np.asarray(values)[:, :-1], columns=self.spec.features, index=candidates.index)
 
+    def customer_candidates(self, customer_id: str, values: Mapping[str, object]) -> CustomerCandidates | None:
+        """`candidates` and `spec.prepare` of one customer's feature dict, as arrays; None when a value
+        needs the pandas path (then call `candidates` on a one-row frame)."""
+        products = self.catalogue.arrays
+        try:
+            held = held_flags(values.get(HELD_COLUMN), products.products)
+            interactions = build_interaction_row(values, held, products.products, self.catalogue.topics, self.weights)
+            scores = self.als.score(interactions)[0]
+            j, columns = customer_candidate_columns(values | {"customer_id": customer_id}, products, held,
+                                                    {ALS_SCORE: scores})
+            matrix = self._encode(columns, len(j))
+        except (NotPlainValue, KeyError):
+            return None
+        return CustomerCandidates([products.products[p] for p in j], matrix, columns, values, interactions)
+
+    def score_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """`score` of rows of a `CustomerCandidates.matrix`."""
+        return np.asarray(self.booster.predict(matrix, num_threads=self.num_threads), dtype=float)
+
+    def contributions_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """`contributions` of rows of a `CustomerCandidates.matrix` (rows × features, no bias column)."""
+        values = self.booster.predict(matrix, pred_contrib=True, num_threads=self.num_threads)
+        return np.asarray(values)[:, :-1]
+
+    @cached_property
+    def _category_codes(self) -> dict[str, dict[object, int]]:
+        """Categorical feature → level → LightGBM's code: the booster's stored pandas categories, for the
+        levels `spec.prepare` keeps (others become NaN, as in `pd.Categorical`)."""
+        categorical = [f for f in self.spec.features if f in self.spec.categories]
+        stored = self.booster.pandas_categorical or []
+        if len(stored) != len(categorical):
+            raise ValueError(f"booster has {len(stored)} categorical features, the spec {len(categorical)}")
+        return {name: {c: i for i, c in enumerate(levels) if c in self.spec.categories[name]}
+                for name, levels in zip(categorical, stored, strict=True)}
+
+    def _encode(self, columns: dict[str, NDArray], n: int) -> NDArray[np.float64]:
+        matrix = np.empty((n, len(self.spec.features)))
+        for k, name in enumerate(self.spec.features):
+            column = columns[name]
+            if name in self._category_codes:
+                matrix[:, k] = [_code(self._category_codes[name], v) for v in column]
+            elif column.dtype == object:
+                raise NotPlainValue(name)
+            else:
+                matrix[:, k] = column
+        return matrix
+
+    def explain_interactions(self, interactions: sp.csr_matrix, product_id: str, n: int = 3) -> list[tuple[str, float]]:
+        """`explain_collaborative` from a customer's interaction row (`CustomerCandidates.interactions`)."""
+        return self.als.explain(interactions, product_id, n)
+
     def rank(self, rows: pd.DataFrame) -> pd.DataFrame:
         """Input row, customer_id, product_id, score and rank (1 = best) of every candidate of every row."""
         candidates = self.candidates(rows)
@@ -111,6 +207,15 @@ class RecommenderScorer:
         """Held or browsed products that raise `product_id`'s ALS score most ("holds X, so Y")."""
         interactions = build_interactions(row.head(1), self.catalogue.products, self.catalogue.topics, self.weights)
         return self.als.explain(interactions, product_id, n)
+
+
+def _code(codes: dict[object, int], value: object) -> float:
+    """A categorical value's LightGBM code (NaN: missing or a level training never saw)."""
+    if isinstance(value, str):
+        return codes.get(value, np.nan)
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return np.nan
+    raise NotPlainValue(type(value).__name__)
 
 
 class RecommenderPyfunc(PythonModel):

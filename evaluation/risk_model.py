@@ -8,6 +8,8 @@ that returns probabilities, scorecard points, bands, reason codes and retention 
 from __future__ import annotations
 
 import json
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -90,6 +92,28 @@ class RiskScorer:
         """Calibrated probability of the event (churn in 90 days, or 30+ DPD in 12 months)."""
         return self.spec.calibration.apply(self.raw_probability(prepare_features(frame, self.spec)))
 
+    def probability_of(self, values: Mapping[str, object]) -> float:
+        """`probability` of one customer's feature values (name → value, as the online store gives them).
+
+        The request path: the row goes to LightGBM as a float array with the booster's category codes,
+        the same numbers `prepare_features` and LightGBM's pandas conversion produce; values of other
+        types than None, numbers and (for categoricals) strings take the pandas path."""
+        row = _float_row(values, self.spec.features, self._category_codes)
+        if row is None:
+            frame = pd.DataFrame([{n: values.get(n) for n in self.spec.features}])
+            return float(self.probability(frame)[0])
+        raw = self.booster.predict(row[np.newaxis, :], num_threads=self.num_threads)
+        return float(self.spec.calibration.apply(raw)[0])
+
+    @cached_property
+    def _category_codes(self) -> dict[str, dict[str, int]]:
+        """Categorical feature → category → the code LightGBM gives it (its stored pandas categories)."""
+        categorical = [f for f in self.spec.features if f in self.spec.categorical]
+        stored = self.booster.pandas_categorical or []
+        if len(stored) != len(categorical):
+            raise ValueError(f"booster has {len(stored)} categorical features, the spec {len(categorical)}")
+        return {name: {c: i for i, c in enumerate(levels)} for name, levels in zip(categorical, stored, strict=True)}
+
     @cached_property
     def pattern_tables(self) -> PatternTreeShap | None:
         """Exact TreeSHAP tables for large batches (None when the trees are too big for them)."""
@@ -121,6 +145,25 @@ class RiskScorer:
             if self.spec.kind == "churn":
                 out = out.join(retention_actions(out["reason_code_1"], lang))
         return out
+
+
+def _float_row(values: Mapping[str, object], features: list[str],
+               codes: dict[str, dict[str, int]]) -> NDArray[np.float64] | None:
+    """One row as LightGBM's pandas path sees it (NaN: missing or unknown category); None if unsure."""
+    row = np.empty(len(features))
+    for i, name in enumerate(features):
+        value = values.get(name)
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            row[i] = np.nan
+        elif name in codes:
+            if not isinstance(value, str):
+                return None
+            row[i] = codes[name].get(value, np.nan) if value else np.nan
+        elif isinstance(value, bool | int | float | np.number):
+            row[i] = float(value)
+        else:
+            return None
+    return row
 
 
 class RiskPyfunc(mlflow.pyfunc.PythonModel):

@@ -11,7 +11,7 @@ from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import load_settings
 from serving import keys as api_keys
-from serving.cli import serve
+from serving.cli import report_group, serve
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
 
@@ -85,6 +85,7 @@ def keys_demo(as_json: bool) -> None:
 
 main.add_command(data_group)
 main.add_command(serve)
+main.add_command(report_group)
 main.add_command(features_group)
 main.add_command(train)
 main.add_command(evaluate)

@@ -107,6 +107,22 @@ class AuditStore:
                 payload=json.dumps(payload, default=str, ensure_ascii=False)))
         return record
 
+    def record_decisions(self, *, kind: str, request_id: str, variant: str, model_versions: dict[str, Any],
+                         entries: list[tuple[str, dict[str, Any]]]) -> list[Decision]:
+        """Store one decision per (customer_id, payload) in a single transaction; returns once committed."""
+        now = datetime.now(UTC)
+        records = [Decision(uuid.uuid4().hex, request_id, kind, customer_id, now, variant, model_versions, payload)
+                   for customer_id, payload in entries]
+        if not records:
+            return []
+        versions = json.dumps(model_versions, default=str)
+        with self._tx() as conn:
+            conn.execute(decisions.insert(), [
+                {"decision_id": r.decision_id, "request_id": request_id, "kind": kind, "customer_id": r.customer_id,
+                 "created_at": now, "variant": variant, "model_versions": versions,
+                 "payload": json.dumps(r.payload, default=str, ensure_ascii=False)} for r in records])
+        return records
+
     def get_decision(self, decision_id: str) -> Decision:
         """The decision with this id, or DecisionNotFound."""
         with self.engine.connect() as conn:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from enum import StrEnum
+from typing import Any
 
 from fastapi import Request
 
@@ -50,4 +51,23 @@ def require_role(*allowed: Role) -> Callable[[Request], Role]:
                             f"(allowed: {', '.join(r.value for r in allowed)})")
         return role
 
+    dependency.allowed_roles = allowed  # type: ignore[attr-defined] - found by `check_route_access`
     return dependency
+
+
+def _guards(dependant: Any) -> Iterator[Callable[[Request], Role]]:
+    for dep in getattr(dependant, "dependencies", ()):
+        if dep.call is caller_role or hasattr(dep.call, "allowed_roles"):
+            yield dep.call
+        yield from _guards(dep)
+
+
+def check_route_access(request: Request) -> None:
+    """Run the key and role checks of the matched route now (401/403 raised as usual).
+
+    FastAPI parses a JSON body before it runs a route's dependencies, so a malformed body would
+    otherwise answer 422 to a caller with no key or the wrong role; the validation handler calls
+    this first so that access is always checked before input."""
+    route = request.scope.get("route")
+    for guard in _guards(getattr(route, "dependant", None)):
+        guard(request)

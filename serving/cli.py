@@ -1,10 +1,12 @@
-"""`nbo serve`: run the service with uvicorn."""
+"""`nbo serve`: run the service with uvicorn; `nbo report challenger`: champion vs challenger."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import click
 
-from nbo.console import handles_errors
+from nbo.console import emit, handles_errors, json_option
 from nbo.settings import load_settings
 
 
@@ -23,3 +25,32 @@ def serve(host: str | None, port: int | None) -> None:
                "(docs at /docs)", err=True)
     uvicorn.run(create_app(settings), host=host or settings.service.host, port=port or settings.service.port,
                 log_level="warning", access_log=False)
+
+
+@click.group("report")
+def report_group() -> None:
+    """Reports from the service's audit store."""
+
+
+@report_group.command("challenger")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+              help="Only offer decisions made at or after this time (UTC), e.g. 2026-11-01.")
+@json_option
+@handles_errors
+def challenger(since: datetime | None, as_json: bool) -> None:
+    """Acceptance rate of the champion's and the challenger's offers, from audited decisions and
+    their feedback, with 95% Wilson intervals and a two-proportion z-test.
+
+    Reads the audit store the service writes (NBO_SERVICE__AUDIT_URL, else PostgreSQL in the
+    scale profile, else SQLite in the state directory)."""
+    from serving.app import audit_url
+    from serving.audit import AuditStore
+    from serving.challenger_report import challenger_report, report_text
+
+    settings = load_settings()
+    store = AuditStore(audit_url(settings))
+    try:
+        report = challenger_report(store, since.replace(tzinfo=UTC) if since else None)
+    finally:
+        store.close()
+    emit(report, as_json, report_text)

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nbo.errors import ContractViolation, NboError
+from serving.auth import check_route_access
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
@@ -43,11 +44,20 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, err: RequestValidationError) -> JSONResponse:
+        try:
+            check_route_access(request)  # no key or the wrong role outranks a bad request
+        except NboError as denied:
+            return problem(request, denied.status, type(denied).__name__, str(denied))
         detail, errors = _validation_detail(err)
         return problem(request, 422, "InvalidRequest", detail, errors=errors)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> JSONResponse:
+        if err.status_code == 400:  # FastAPI could not read the body: check access first, as above
+            try:
+                check_route_access(request)
+            except NboError as denied:
+                return problem(request, denied.status, type(denied).__name__, str(denied))
         return problem(request, err.status_code, "HTTPError", str(err.detail))
 
     @app.exception_handler(Exception)

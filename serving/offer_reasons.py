@@ -8,9 +8,11 @@ Only features that pushed this offer's score up become reasons.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 
+import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 VERSION = "offer-reasons-v1"
 TOPIC_NAMES = {
@@ -64,15 +66,24 @@ def _text(feature: str, value: object, topic: str, lang: str) -> tuple[str, str]
     return code, template.format(v=_value(value), tz=tz, te=te)
 
 
-def offer_reasons(contributions: pd.Series, values: pd.Series, topic: str, lang: str,
+def offer_reasons(contributions: pd.Series, values: Mapping[str, object], topic: str, lang: str,
                   peers: Callable[[], list[tuple[str, float]]] | None = None, k: int = 2) -> list[dict[str, str]]:
     """Up to `k` reasons (code, text) from the features that raised this offer's score most.
 
+    `contributions` is indexed by feature; `values` maps a feature to the customer's value.
     `peers` (asked only when the collaborative score is a reason) names the held products that
     explain it: "customers who hold X also hold this"."""
-    positive = contributions[contributions > 0].sort_values(ascending=False)
+    return reasons_from_shap(contributions.index.tolist(), contributions.to_numpy(float), values, topic, lang,
+                             peers, k)
+
+
+def reasons_from_shap(features: Sequence[str], shap: NDArray[np.float64], values: Mapping[str, object], topic: str,
+                      lang: str, peers: Callable[[], list[tuple[str, float]]] | None = None,
+                      k: int = 2) -> list[dict[str, str]]:
+    """`offer_reasons` of one offer's SHAP values in `features` order (the request path: no pandas)."""
     reasons: list[dict[str, str]] = []
-    for feature in positive.index:
+    for position in _descending_positive(shap):
+        feature = features[position]
         if feature in _NOT_REASONS:
             continue
         code, text = _text(feature, values.get(feature), topic, lang)
@@ -86,6 +97,14 @@ def offer_reasons(contributions: pd.Series, values: pd.Series, topic: str, lang:
         if len(reasons) == k:
             break
     return reasons or [{"code": _FALLBACK[0], "text": _FALLBACK[1] if lang == "zh" else _FALLBACK[2]}]
+
+
+def _descending_positive(shap: NDArray[np.float64]) -> NDArray[np.intp]:
+    """Positions of the positive values, largest first, ties in the order pandas' `sort_values(ascending=False)`
+    gives them (its `nargsort`: quicksort of the reversed values, read backwards)."""
+    positive = np.flatnonzero(shap > 0)
+    reversed_values, reversed_positions = shap[positive][::-1], positive[::-1]
+    return reversed_positions[reversed_values.argsort(kind="quicksort")][::-1]
 
 
 def default_reason(lang: str) -> list[dict[str, str]]:

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.recommender_model import RecommenderScorer
+from evaluation.recommender_model import CustomerCandidates, RecommenderScorer
 from features.online import OnlineFeatures
 from serving import suitability as rules
 from serving.arbitration import Candidate, Levers, arbitrate
 from serving.audit import AuditStore
-from serving.offer_reasons import default_reason, offer_reasons
+from serving.offer_reasons import default_reason, offer_reasons, reasons_from_shap
 from serving.runtime import Runtime
 from serving.variants import variant_for
 
@@ -41,7 +41,7 @@ def _date(value: object) -> date | None:
     return pd.Timestamp(str(value)).date()
 
 
-def _product(product_id: str, attrs: pd.Series) -> rules.Product:
+def _product(product_id: str, attrs: pd.Series | dict[str, object]) -> rules.Product:
     return rules.Product(product_id, str(attrs["category"]), str(attrs["risk_level"]), bool(attrs["is_credit"]),
                          int(attrs["min_age_years"]), int(attrs["max_age_years"]))
 
@@ -67,11 +67,8 @@ class OfferService:
         if not self.runtime.risk:
             return None, None, {}
         models = self.runtime.risk_models(variant)
-        out = []
-        for scorer in (models.delinquency, models.churn):
-            frame = pd.DataFrame([{n: features.values.get(n) for n in scorer.spec.features}])
-            out.append(float(scorer.probability(frame)[0]))
-        return out[0], out[1], {r.name: r.version for r in models.refs.values()}
+        pd_value, churn_p = (scorer.probability_of(features.values) for scorer in (models.delinquency, models.churn))
+        return pd_value, churn_p, {r.name: r.version for r in models.refs.values()}
 
     def for_customer(self, customer_id: str, k: int, lang: str, include_blocked: bool,
                      request_id: str, channel: str | None = None) -> dict[str, Any]:
@@ -82,8 +79,9 @@ class OfferService:
         pd_value, churn_p, versions = self._risk(variant, features)
         facts = self._facts(features, pd_value)
         catalogue = ranker.scorer.catalogue.frame
-        verdicts = {p: rules.check(facts, _product(p, catalogue.loc[p]), datetime.now(UTC).date(), self.policy.rules)
-                    for p in catalogue.index}
+        today = datetime.now(UTC).date()
+        verdicts = {p: rules.check(facts, _product(p, attrs), today, self.policy.rules)
+                    for p, attrs in ranker.scorer.catalogue.records.items()}
         blocked = [{"product_id": p, "rule_id": v.rule_id, "message": v.message(lang)}
                    for p, v in verdicts.items() if not v.allowed and v.rule_id != "already_held"]
         if rules.is_personalised(facts):
@@ -104,6 +102,32 @@ class OfferService:
 
     def _personalised(self, scorer: RecommenderScorer, features: OnlineFeatures, verdicts: dict[str, rules.Verdict],
                       churn_p: float | None, k: int, lang: str) -> list[dict[str, Any]]:
+        found = scorer.customer_candidates(features.customer_id, features.values)
+        if found is None:
+            return self._personalised_frames(scorer, features, verdicts, churn_p, k, lang)
+        allowed = np.array([verdicts[p].allowed for p in found.product_ids], dtype=bool)
+        if not allowed.any():
+            return []
+        position = np.flatnonzero(allowed)
+        p_adopt = _probability(scorer, scorer.score_matrix(found.matrix[position]))
+        records = scorer.catalogue.records
+        ranked = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
+                            for p, pa in zip((found.product_ids[i] for i in position), p_adopt, strict=True)],
+                           self.policy.levers, churn_p)[:k]
+        index = {p: i for i, p in enumerate(found.product_ids)}
+        chosen = [index[r.candidate.product_id] for r in ranked]
+        shap = scorer.contributions_matrix(found.matrix[chosen])
+        catalogue = scorer.catalogue.frame
+        return [self._offer(n + 1, r, catalogue, lang,
+                            reasons_from_shap(scorer.spec.features, shap[n], found.values(i),
+                                              str(records[r.candidate.product_id]["topic"]), lang,
+                                              _peers_of(scorer, found, r.candidate.product_id)))
+                for n, (r, i) in enumerate(zip(ranked, chosen, strict=True))]
+
+    def _personalised_frames(self, scorer: RecommenderScorer, features: OnlineFeatures,
+                             verdicts: dict[str, rules.Verdict], churn_p: float | None, k: int,
+                             lang: str) -> list[dict[str, Any]]:
+        """`_personalised` through pandas, for feature values the array path does not read."""
         row = pd.DataFrame([features.values | {"customer_id": features.customer_id}])
         candidates = scorer.candidates(row)
         candidates = candidates[candidates["product_id"].map(lambda p: verdicts[p].allowed)].reset_index(drop=True)
@@ -139,6 +163,11 @@ class OfferService:
 
 def _peers(scorer: RecommenderScorer, row: pd.DataFrame, product_id: str) -> Callable[[], list[tuple[str, float]]]:
     return lambda: scorer.explain_collaborative(row, product_id, 2)
+
+
+def _peers_of(scorer: RecommenderScorer, found: CustomerCandidates,
+              product_id: str) -> Callable[[], list[tuple[str, float]]]:
+    return lambda: scorer.explain_interactions(found.interactions, product_id, 2)
 
 
 def _name(catalogue: pd.DataFrame, product_id: str, lang: str) -> str:

@@ -83,8 +83,7 @@ class RiskService:
             payload={"answer": answer, "features": _audit_features(features, models.churn.spec.features)})
         return {"decision_id": decision.decision_id, **answer}
 
-    def _delinquency_answer(self, models: Any, features: OnlineFeatures, lang: str) -> dict[str, Any]:
-        row = self._score(models.delinquency, features, lang)
+    def _delinquency_answer(self, models: Any, features: OnlineFeatures, row: pd.Series) -> dict[str, Any]:
         return {"customer_id": features.customer_id, "model_version": models.refs["nbo-delinquency"].version,
                 "pd": float(row["pd"]), "score": int(row["score"]), "band": str(row["band"]),
                 "reason_codes": _reasons(row, 4),
@@ -94,7 +93,7 @@ class RiskService:
         """PD, scorecard points, band, up to 4 reason codes and feature freshness."""
         models = self.runtime.risk_models("champion")
         features = self._features(customer_id)
-        answer = self._delinquency_answer(models, features, lang)
+        answer = self._delinquency_answer(models, features, self._score(models.delinquency, features, lang))
         ref = models.refs["nbo-delinquency"]
         decision = self.audit.record_decision(
             kind="delinquency", customer_id=customer_id, request_id=request_id, variant=models.alias,
@@ -103,13 +102,32 @@ class RiskService:
         return {"decision_id": decision.decision_id, **answer}
 
     def delinquency_batch(self, customer_ids: list[str], lang: str, request_id: str) -> dict[str, Any]:
-        """Score many customers; unknown ones are listed as errors, never dropped silently."""
-        scores, errors = [], []
+        """Score many customers at once; unknown ones are listed as errors, never dropped silently.
+
+        Features are read per customer, scored in one frame and audited in one transaction, so
+        every score returned is committed before the response.
+        """
+        models = self.runtime.risk_models("champion")
+        scorer, ref = models.delinquency, models.refs["nbo-delinquency"]
+        read, errors = [], []
         for customer_id in customer_ids:
             try:
-                scores.append(self.delinquency(customer_id, lang, request_id))
+                features = self._features(customer_id)
+                self._check_fresh(features, scorer)
+                read.append(features)
             except (NotFound, ModelUnavailable) as err:
                 errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
+        if not read:
+            return {"request_id": request_id, "scores": [], "errors": errors}
+        frame = pd.DataFrame([{n: f.values.get(n) for n in scorer.spec.features} for f in read])
+        rows = scorer.score(frame, lang=LANGS[lang])
+        answers = [self._delinquency_answer(models, f, row) for f, (_, row) in zip(read, rows.iterrows(), strict=True)]
+        decisions = self.audit.record_decisions(
+            kind="delinquency", request_id=request_id, variant=models.alias,
+            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
+            entries=[(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features)})
+                     for f, a in zip(read, answers, strict=True)])
+        scores = [{"decision_id": d.decision_id, **a} for d, a in zip(decisions, answers, strict=True)]
         return {"request_id": request_id, "scores": scores, "errors": errors}
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from features.push import MAX_CLOCK_SKEW
 
 CustomerIdPattern = r"^C\d{8}$"
 Lang = Literal["zh", "en"]
@@ -111,7 +113,18 @@ class IntentEvent(Frozen):
     customer_id: str = Field(pattern=CustomerIdPattern)
     event_type: Literal["page_view", "search"]
     topic: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=["mortgage"])
-    event_time: datetime | None = Field(default=None, description="UTC; defaults to when it is received")
+    event_time: datetime | None = Field(default=None, description="UTC (a time without a zone is taken as "
+                                                                  "UTC); defaults to when it is received")
+
+    @field_validator("event_time")
+    @classmethod
+    def _utc_and_not_in_future(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        if value > datetime.now(UTC) + MAX_CLOCK_SKEW:
+            raise ValueError(f"event_time {value.isoformat()} is in the future")
+        return value
 
 
 class EventBatch(Frozen):

@@ -40,7 +40,8 @@ def delinquency(customer_id: CustomerId, service: RiskServiceDep, request_id: Re
 
 
 @router.post("/delinquency/batch", dependencies=[Depends(require_role(Role.RISK))],
-             responses={413: ERRORS[422] | {"description": "More than 10,000 customers"}})
+             responses={422: ERRORS[422] | {"description": "Invalid request, or more than 10,000 customers "
+                                                             "(the detail says which)"}})
 def delinquency_batch(body: DelinquencyBatchRequest, service: RiskServiceDep,
                       request_id: RequestIdDep) -> DelinquencyBatch:
     """Score up to 10,000 customers; unknown customers come back in `errors`, never dropped."""

@@ -80,13 +80,27 @@ def test_scores_are_audited_before_they_are_returned(app_client, as_role, traine
     store.close()
 
 
-def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role) -> None:
+def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role, trained) -> None:
+    from serving.app import audit_url
+    from serving.audit import AuditStore
+    from tests.conftest import settings_from
+
     ids = ["C00000001", "C00000002", "C99999999"]
     response = app_client.post("/v1/delinquency/batch", json={"customer_ids": ids}, headers=as_role("risk"))
     assert response.status_code == 200
     body = response.json()
     assert [s["customer_id"] for s in body["scores"]] == ids[:2]
     assert body["errors"] == [{"customer_id": "C99999999", "status": 404, "detail": pytest.approx(body["errors"][0]["detail"])}]
+    for score in body["scores"]:  # scored in one frame, the same as one at a time; each audited
+        single = app_client.get(f"/v1/customers/{score['customer_id']}/delinquency", headers=as_role("risk")).json()
+        assert score["pd"] == pytest.approx(single["pd"], abs=1e-12)
+        assert {k: v for k, v in score.items() if k not in ("decision_id", "pd")} == {
+            k: v for k, v in single.items() if k not in ("decision_id", "pd")}
+        store = AuditStore(audit_url(settings_from(trained.env)))
+        record = store.get_decision(score["decision_id"])
+        store.close()
+        assert (record.customer_id, record.kind, record.payload["answer"]["pd"]) == (
+            score["customer_id"], "delinquency", score["pd"])
 
 
 @pytest.mark.parametrize(("payload", "status"), [

@@ -1,0 +1,193 @@
+"""The request path's array shortcuts give what the pandas paths give, on real LightGBM and implicit output.
+
+Small boosters are trained here on random customers (pandas categoricals, as `nbo train` trains them);
+the customers include the awkward values: None, absent features, unseen and empty categories,
+nothing held, and an intent topic that matches a product.
+"""
+
+from __future__ import annotations
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.calibration import Calibration
+from evaluation.candidate_features import CATEGORICAL, ROW, candidate_features
+from evaluation.collaborative import (
+    AlsFactors,
+    InteractionWeights,
+    build_interaction_row,
+    build_interactions,
+    held_flags,
+)
+from evaluation.recommender_model import ALS_SCORE, Catalogue, RankerSpec, RecommenderScorer
+from evaluation.risk_model import RiskScorer, RiskSpec, prepare_features
+from serving.offer_reasons import _descending_positive, offer_reasons, reasons_from_shap
+
+PRODUCTS = ["DEP_SAVINGS", "WM_STABLE", "FUND_BOND", "CC_CLASSIC", "LOAN_PERSONAL", "GOLD_ACCUM", "NEW_PRODUCT"]
+TOPICS = ["deposit", "wealth", "fund", "credit_card", "loan", None, "gold"]
+CATEGORIES = ["deposit", "wealth", "fund", "credit_card", "personal_loan", "gold", "gold"]
+
+
+def _catalogue() -> pd.DataFrame:
+    return pd.DataFrame({
+        "category": CATEGORIES, "risk_level": ["R1", "R2", "R3", "R1", "R1", "R4", "R2"],
+        "risk_level_num": [1, 2, 3, 1, 1, 4, 2], "is_credit": [False, False, False, True, True, False, False],
+        "min_amount_cny": [0, 10000, 1000, 0, 0, 100, 5000], "expected_yield_rate": [0.002, 0.03, 0.04, 0, 0, 0.05, 0.01],
+        "margin_rate": [0.004, 0.012, 0.015, 0.03, 0.04, 0.01, 0.01], "min_age_years": [0, 18, 18, 18, 22, 18, 30],
+        "max_age_years": [120, 120, 75, 70, 60, 80, 65], "topic": TOPICS,
+    }, index=pd.Index(PRODUCTS, name="product_id"))
+
+
+def _customer(rng: np.random.Generator, i: int) -> dict[str, object]:
+    """A feature dict as the online store gives it, with gaps and odd values among the customers."""
+    values: dict[str, object] = {
+        "age_years": int(rng.integers(18, 80)), "gender": str(rng.choice(["F", "M"])),
+        "segment": str(rng.choice(["mass", "affluent", "private"])), "occupation": str(rng.choice(["employee", "retired"])),
+        "tenure_months": int(rng.integers(1, 200)), "risk_tolerance_level": int(rng.integers(1, 6)),
+        "risk_tolerance": str(rng.choice(["C1", "C3", "C5"])), "income_monthly_cny": float(rng.gamma(2, 8000)),
+        "city_tier": int(rng.integers(1, 4)), "aum_cny": float(rng.gamma(1.5, 50000)),
+        "products_held_count": int(rng.integers(0, 5)), "logins_30d": int(rng.integers(0, 30)),
+        "page_views_30d": int(rng.integers(0, 50)), "searches_30d": int(rng.integers(0, 9)),
+        "clicks_30d": int(rng.integers(0, 9)), "days_since_last_login": int(rng.integers(0, 90)),
+        "txn_count_90d": int(rng.integers(0, 90)), "inflow_cny_90d": float(rng.gamma(2, 9000)),
+        "utilization": None if i % 3 else float(rng.uniform()), "has_marketing_consent": bool(i % 2),
+        "held_product_ids": [str(p) for p in rng.choice(PRODUCTS[:6], size=int(rng.integers(0, 4)), replace=False)],
+        "last_intent_topic": str(rng.choice([t for t in TOPICS if t] + ["promotions"])),
+    }
+    for topic in {t for t in TOPICS if t}:
+        values[f"page_views_{topic}_30d"] = int(rng.poisson(2))
+        values[f"searches_{topic}_30d"] = None if i % 5 == 0 else int(rng.poisson(1))
+    for category in set(CATEGORIES):
+        values[f"{category}_balance_cny"] = float(rng.gamma(1, 20000)) if rng.uniform() < 0.6 else 0.0
+    odd = i % 7
+    if odd == 1:
+        values["gender"] = None  # missing categorical
+    elif odd == 2:
+        values["segment"] = "unseen"  # a level training never saw
+    elif odd == 3:
+        del values["occupation"], values["age_years"]  # absent features
+    elif odd == 4:
+        values["held_product_ids"] = None
+    elif odd == 5:
+        values["risk_tolerance"] = ""  # empty category: missing for the risk models
+    return values
+
+
+def _frame(customers: list[dict[str, object]]) -> pd.DataFrame:
+    return pd.DataFrame([c | {"customer_id": f"C{i:08d}"} for i, c in enumerate(customers)])
+
+
+@pytest.fixture(scope="module")
+def customers() -> list[dict[str, object]]:
+    rng = np.random.default_rng(11)
+    return [_customer(rng, i) for i in range(70)]
+
+
+@pytest.fixture(scope="module")
+def scorer(customers: list[dict[str, object]]) -> RecommenderScorer:
+    """A lambdarank booster on pandas categoricals and ALS factors, as `nbo train recommender` makes them."""
+    rng = np.random.default_rng(5)
+    catalogue = Catalogue(_catalogue())
+    als = AlsFactors(catalogue.products, rng.normal(0, 0.3, (len(catalogue.products), 8)).astype(np.float32), 0.1, 20.0)
+    weights = InteractionWeights(holding=1.0, page_view=0.3, search=0.7, click=0.2)
+    rows = _frame(customers)
+    scores = als.score(build_interactions(rows, catalogue.products, catalogue.topics, weights))
+    train = candidate_features(rows, catalogue.frame, {ALS_SCORE: scores})
+    train = train[train["product_id"] != "NEW_PRODUCT"].reset_index(drop=True)  # a level the booster never sees
+    features = [c for c in train.columns if c not in (ROW, "customer_id")]
+    spec = RankerSpec.fitted(features, list(CATEGORICAL), train)
+    label = (rng.uniform(size=len(train)) < 0.3).astype(float)
+    data = lgb.Dataset(spec.prepare(train), label, group=train.groupby(ROW).size().to_numpy())
+    booster = lgb.train({"objective": "lambdarank", "num_leaves": 7, "min_data_in_leaf": 5, "verbosity": -1,
+                         "num_threads": 1, "seed": 0}, data, 25)
+    return RecommenderScorer(booster, spec, catalogue, als, weights)
+
+
+def test_interaction_row_equals_build_interactions(scorer: RecommenderScorer,
+                                                   customers: list[dict[str, object]]) -> None:
+    products, topics, weights = scorer.catalogue.products, scorer.catalogue.topics, scorer.weights
+    expected = build_interactions(_frame(customers), products, topics, weights).toarray()
+    for i, values in enumerate(customers):
+        held = held_flags(values.get("held_product_ids"), products)
+        row = build_interaction_row(values, held, products, topics, weights).toarray()
+        np.testing.assert_array_equal(row[0], expected[i])
+
+
+def test_customer_candidates_equal_the_pandas_path(scorer: RecommenderScorer,
+                                                   customers: list[dict[str, object]]) -> None:
+    for i, values in enumerate(customers):
+        found = scorer.customer_candidates(f"C{i:08d}", values)
+        assert found is not None
+        row = _frame([values])
+        candidates = scorer.candidates(row)
+        assert found.product_ids == candidates["product_id"].tolist()
+        np.testing.assert_allclose(scorer.score_matrix(found.matrix), scorer.score(candidates), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(scorer.contributions_matrix(found.matrix),
+                                   scorer.contributions(candidates).to_numpy(), rtol=0, atol=1e-12)
+        contributions = scorer.contributions(candidates)
+        for c in range(len(candidates)):
+            product = found.product_ids[c]
+            slow = offer_reasons(contributions.iloc[c], candidates.iloc[c], "fund", "en",
+                                 lambda p=product, r=row: scorer.explain_collaborative(r, p, 2))
+            fast = reasons_from_shap(scorer.spec.features, scorer.contributions_matrix(found.matrix[[c]])[0],
+                                     found.values(c), "fund", "en",
+                                     lambda p=product, f=found: scorer.explain_interactions(f.interactions, p, 2))
+            assert fast == slow
+
+
+def test_template_values_match_the_candidate_frame(scorer: RecommenderScorer,
+                                                   customers: list[dict[str, object]]) -> None:
+    """Reasons print the values the candidate frame holds (ints stay ints, NaN/None print as '-')."""
+    from serving.offer_reasons import _NOT_REASONS, _value
+
+    values = customers[3]  # occupation and age absent
+    found = scorer.customer_candidates("C00000003", values)
+    assert found is not None
+    candidates = scorer.candidates(_frame([values]))
+    for name in scorer.spec.features:
+        if name in _NOT_REASONS or name.startswith("holds_"):
+            continue  # never printed
+        assert [_value(found.values(c)[name]) for c in range(len(candidates))] == \
+            [_value(v) for v in candidates[name]], name
+
+
+def test_values_only_pandas_reads_take_the_pandas_path(scorer: RecommenderScorer,
+                                                       customers: list[dict[str, object]]) -> None:
+    assert scorer.customer_candidates("C00000000", customers[0] | {"aum_cny": "12000"}) is None
+
+
+@pytest.fixture(scope="module")
+def risk_scorer(customers: list[dict[str, object]]) -> RiskScorer:
+    rng = np.random.default_rng(3)
+    features = ["age_years", "gender", "segment", "aum_cny", "utilization", "risk_tolerance", "logins_30d",
+                "has_marketing_consent", "page_views_fund_30d"]
+    spec = RiskSpec("delinquency", features, ["gender", "segment", "risk_tolerance"],
+                    Calibration("platt", {"coef": [1.1, -0.3]}))
+    frame = _frame(customers * 3)
+    label = (rng.uniform(size=len(frame)) < 0.3).astype(float)
+    booster = lgb.train({"objective": "binary", "num_leaves": 5, "min_data_in_leaf": 5, "verbosity": -1,
+                         "num_threads": 1, "seed": 0}, lgb.Dataset(prepare_features(frame, spec), label), 20)
+    return RiskScorer(booster, spec, num_threads=1)
+
+
+def test_risk_probability_of_equals_probability(risk_scorer: RiskScorer, customers: list[dict[str, object]]) -> None:
+    for values in [*customers, {}, customers[0] | {"gender": "X", "utilization": float("nan")}]:
+        expected = risk_scorer.probability(pd.DataFrame([{n: values.get(n) for n in risk_scorer.spec.features}]))
+        assert risk_scorer.probability_of(values) == pytest.approx(float(expected[0]), rel=0, abs=1e-15)
+    # A numeric string goes the pandas way, which reads it.
+    assert risk_scorer.probability_of(customers[0] | {"aum_cny": "12000"}) == pytest.approx(
+        risk_scorer.probability_of(customers[0] | {"aum_cny": 12000}), abs=1e-15)
+
+
+@pytest.mark.parametrize("shap", [
+    [0.3, -0.1, 0.3, 0.0, 0.2, 0.3],
+    [0.1, 0.1, 0.1, 0.1],
+    [-1.0, 0.0],
+    list(np.random.default_rng(1).choice([0.5, 0.25, -0.1, 0.0], 40)),
+])
+def test_descending_positive_orders_ties_as_pandas(shap: list[float]) -> None:
+    series = pd.Series(shap, index=[f"f{i}" for i in range(len(shap))])
+    expected = series[series > 0].sort_values(ascending=False).index.tolist()
+    assert [f"f{i}" for i in _descending_positive(np.array(shap))] == expected
