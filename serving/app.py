@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -10,16 +11,17 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 
 from nbo import __version__
-from nbo.settings import Settings
+from nbo.settings import Settings, load_settings
 from serving import keys, suitability
 from serving.arbitration import load_levers
 from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics, install_metrics
 from serving.offers import OfferPolicy
+from serving.reload_signal import ReloadSignal
 from serving.risk import RiskPolicy
 from serving.routers import admin, customers, offers, ops, risk
-from serving.runtime import load_runtime
+from serving.runtime import load_runtime, reload_models
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +51,21 @@ def _load(app: FastAPI, settings: Settings) -> None:
         app.state.runtime = None
 
 
+def _follow_reload(app: FastAPI) -> None:
+    """Another worker reloaded: do the same here, in the background."""
+    try:
+        reload_models(app.state)
+    except Exception as err:  # noqa: BLE001 - keep serving the models already loaded
+        log.error("worker_reload_failed", extra={"error_type": type(err).__name__, "error": str(err)})
+    finally:
+        app.state.reload_signal.release()
+
+
+def app_from_environment() -> FastAPI:
+    """The service with settings from the environment (the factory `nbo serve --workers N` runs)."""
+    return create_app(load_settings())
+
+
 def create_app(settings: Settings) -> FastAPI:
     """The service. Stores and models are opened in the lifespan, not at import."""
 
@@ -60,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.risk_policy = RiskPolicy(settings.service.challenger_share, settings.service.refuse_stale_scores)
         app.state.offer_policy = OfferPolicy(load_levers(), suitability.Policy(pd_limit=settings.service.pd_limit),
                                              settings.service.challenger_share)
+        app.state.reload_signal = ReloadSignal(settings.state_dir)
         _load(app, settings)
         yield
         app.state.audit.close()
@@ -73,6 +91,8 @@ def create_app(settings: Settings) -> FastAPI:
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
         request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
+        if app.state.reload_signal.claim():
+            threading.Thread(target=_follow_reload, args=(app,), name="nbo-reload", daemon=True).start()
         response = await call_next(request)
         response.headers["X-Request-ID"] = request.state.request_id
         response.headers.update(SECURITY_HEADERS)

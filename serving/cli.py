@@ -13,18 +13,23 @@ from nbo.settings import load_settings
 @click.command("serve")
 @click.option("--host", help="Listen address (default: NBO_SERVICE__HOST, 127.0.0.1).")
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: NBO_SERVICE__PORT, 8000).")
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Worker processes, each with its own models; a reload reaches them all.")
 @handles_errors
-def serve(host: str | None, port: int | None) -> None:
+def serve(host: str | None, port: int | None, workers: int) -> None:
     """Serve the HTTP API (and later the RM workbench) until interrupted."""
     import uvicorn
 
     from serving.app import create_app
 
     settings = load_settings()
-    click.echo(f"serving on http://{host or settings.service.host}:{port or settings.service.port} "
-               "(docs at /docs)", err=True)
-    uvicorn.run(create_app(settings), host=host or settings.service.host, port=port or settings.service.port,
-                log_level="warning", access_log=False)
+    host, port = host or settings.service.host, port or settings.service.port
+    click.echo(f"serving on http://{host}:{port} with {workers} worker(s) (docs at /docs)", err=True)
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+    else:  # each worker process builds the app from the same environment
+        uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
+                    log_level="warning", access_log=False)
 
 
 @click.group("report")

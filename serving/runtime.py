@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from typing import Any
 
 from evaluation.recommender_model import RecommenderScorer, load_recommender
 from evaluation.risk_model import RiskScorer, load_scorer
@@ -112,3 +113,12 @@ def load_runtime(settings: Settings) -> Runtime:
             runtime.recommenders[alias] = recommender
     log.info("runtime_loaded", extra={"versions": runtime.versions()})
     return runtime
+
+
+def reload_models(state: Any) -> dict[str, dict[str, str]]:
+    """Load the current champions and challengers into an app's `state`, then switch to them
+    (requests in flight finish on the models they started with); returns model → alias → version."""
+    runtime = load_runtime(state.settings)
+    state.runtime = runtime
+    state.metrics.set_models(runtime.versions())
+    return runtime.versions()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request
 
 from serving.auth import Role, require_role
-from serving.runtime import load_runtime
+from serving.runtime import reload_models
 from serving.schemas import ERRORS
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERRORS,
@@ -15,8 +15,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERRORS,
 @router.post("/reload")
 def reload(request: Request) -> dict[str, dict[str, dict[str, str]]]:
     """Load the current champions and challengers, then switch to them; requests in flight finish
-    on the models they started with."""
-    runtime = load_runtime(request.app.state.settings)
-    request.app.state.runtime = runtime
-    request.app.state.metrics.set_models(runtime.versions())
-    return {"versions": runtime.versions()}
+    on the models they started with. With several workers, the others follow in the background."""
+    versions = reload_models(request.app.state)
+    request.app.state.reload_signal.announce()
+    return {"versions": versions}

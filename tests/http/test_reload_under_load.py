@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 import pytest
@@ -33,12 +35,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def service(trained) -> Iterator[str]:
-    """`nbo serve` on a free port with the trained environment; its base URL."""
+@contextmanager
+def running_service(env: dict[str, str], *args: str) -> Iterator[str]:
+    """`nbo serve ARGS` on a free port with `env`, ready; its base URL. Stopped afterwards."""
     port = _free_port()
-    proc = subprocess.Popen([str(NBO), "serve", "--host", "127.0.0.1", "--port", str(port)],
-                            env=os.environ | trained.env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    proc = subprocess.Popen([str(NBO), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
+                            env=os.environ | env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -62,6 +64,13 @@ def service(trained) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="module")
+def service(trained) -> Iterator[str]:
+    """`nbo serve` (one worker) with the trained environment."""
+    with running_service(trained.env) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -156,3 +165,35 @@ def test_reload_under_concurrent_load_drops_no_request(service, trained, active_
     assert sample(r'nbo_requests_total\{method="POST",route="/v1/admin/reload",status="200"\} (\S+)') == RELOADS
     for name, version in valid:
         assert sample(r'nbo_model_version\{alias="champion",model="' + name + r'"\} (\S+)') == float(version)
+
+
+def test_a_reload_reaches_every_worker(trained, tmp_path) -> None:
+    """Two worker processes; the champion moves to a new version; one reload call reaches one
+    worker, and within a minute every answer, from whichever worker, names the new version."""
+    from tests.conftest import settings_from
+    from training.registry import connect
+
+    shutil.copytree(trained.env["NBO_MLFLOW__TRACKING_URI"].removeprefix("file:"), tmp_path / "mlruns")
+    env = trained.env | {"NBO_MLFLOW__TRACKING_URI": f"file:{tmp_path / 'mlruns'}"}
+    client = connect(settings_from(env).mlflow)
+    first = client.get_model_version_by_alias("nbo-churn", "champion")
+    app_key, admin_key = trained.keys["app"], trained.keys["admin"]
+
+    def churn_versions(n: int) -> set[str]:
+        seen = set()
+        for _ in range(n):  # a fresh connection each time, so the kernel spreads them over the workers
+            models = httpx.get(f"{url}/v1/models", headers={"X-API-Key": app_key}, timeout=10).json()
+            seen |= {m["version"] for m in models if m["name"] == "nbo-churn" and m["alias"] == "champion"}
+        return seen
+
+    with running_service(env, "--workers", "2") as url:
+        assert churn_versions(20) == {str(first.version)}
+        second = client.create_model_version("nbo-churn", first.source, run_id=first.run_id)
+        client.set_registered_model_alias("nbo-churn", "champion", second.version)
+        reloaded = httpx.post(f"{url}/v1/admin/reload", headers={"X-API-Key": admin_key}, timeout=120)
+        assert reloaded.status_code == 200
+        assert reloaded.json()["versions"]["nbo-churn"]["champion"] == str(second.version)
+        deadline = time.monotonic() + 60
+        while (seen := churn_versions(20)) != {str(second.version)} and time.monotonic() < deadline:
+            time.sleep(1)
+        assert seen == {str(second.version)}
