@@ -2,7 +2,7 @@
 
 Acknowledged means stored: `record_decision` and `record_feedback` return only after the
 transaction has committed (SQLite in WAL mode with synchronous=FULL by default; PostgreSQL at
-scale). Records are queryable by decision id and by customer.
+scale). Decisions of concurrent requests share a commit (`serving/group_commit.py`). Records are queryable by decision id and by customer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from nbo.errors import NotFound
+from serving.group_commit import GroupCommit
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
 
@@ -88,6 +89,7 @@ class AuditStore:
             Path(self.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
         _meta.create_all(self.engine)
+        self._writer = GroupCommit(self.engine)
 
     @contextmanager
     def _tx(self) -> Iterator[Connection]:
@@ -97,30 +99,23 @@ class AuditStore:
     def record_decision(self, *, kind: str, customer_id: str, request_id: str, variant: str,
                         model_versions: dict[str, Any], payload: dict[str, Any]) -> Decision:
         """Store a decision; returns once it is committed."""
-        record = Decision(uuid.uuid4().hex, request_id, kind, customer_id, datetime.now(UTC), variant,
-                          model_versions, payload)
-        with self._tx() as conn:
-            conn.execute(decisions.insert().values(
-                decision_id=record.decision_id, request_id=request_id, kind=kind, customer_id=customer_id,
-                created_at=record.created_at, variant=variant,
-                model_versions=json.dumps(model_versions, default=str),
-                payload=json.dumps(payload, default=str, ensure_ascii=False)))
-        return record
+        return self.record_decisions(kind=kind, request_id=request_id, variant=variant,
+                                     model_versions=model_versions, entries=[(customer_id, payload)])[0]
 
     def record_decisions(self, *, kind: str, request_id: str, variant: str, model_versions: dict[str, Any],
                          entries: list[tuple[str, dict[str, Any]]]) -> list[Decision]:
-        """Store one decision per (customer_id, payload) in a single transaction; returns once committed."""
+        """Store one decision per (customer_id, payload); returns once they are committed (concurrent
+        callers' decisions share a commit)."""
         now = datetime.now(UTC)
         records = [Decision(uuid.uuid4().hex, request_id, kind, customer_id, now, variant, model_versions, payload)
                    for customer_id, payload in entries]
         if not records:
             return []
         versions = json.dumps(model_versions, default=str)
-        with self._tx() as conn:
-            conn.execute(decisions.insert(), [
-                {"decision_id": r.decision_id, "request_id": request_id, "kind": kind, "customer_id": r.customer_id,
-                 "created_at": now, "variant": variant, "model_versions": versions,
-                 "payload": json.dumps(r.payload, default=str, ensure_ascii=False)} for r in records])
+        self._writer.insert(decisions, [
+            {"decision_id": r.decision_id, "request_id": request_id, "kind": kind, "customer_id": r.customer_id,
+             "created_at": now, "variant": variant, "model_versions": versions,
+             "payload": json.dumps(r.payload, default=str, ensure_ascii=False)} for r in records])
         return records
 
     def get_decision(self, decision_id: str) -> Decision:

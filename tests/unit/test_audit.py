@@ -66,3 +66,32 @@ def test_sqlite_runs_in_wal_mode_and_survives_a_new_process(tmp_path: Path) -> N
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT count(*) FROM nbo_decisions WHERE decision_id = ?", (decision_id,)).fetchone()[0] == 1
+
+
+def test_concurrent_decisions_share_commits_and_each_caller_sees_its_own_row(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    audit = AuditStore(sqlite_url(tmp_path / "audit.db"))
+    commits = []
+    sa.event.listen(audit.engine, "commit", lambda _conn: commits.append(1))
+    with ThreadPoolExecutor(max_workers=8) as pool:  # each caller reads its row back on return
+        found = list(pool.map(lambda i: audit.get_decision(_decide(audit, f"C{i:08d}")).customer_id, range(400)))
+    assert found == [f"C{i:08d}" for i in range(400)]
+    assert audit.count("offers") == 400
+    assert len(commits) < 400  # grouped: fewer commits than decisions
+    audit.close()
+
+
+def test_a_failed_group_commit_reaches_its_caller_and_stores_nothing(tmp_path: Path) -> None:
+    audit = AuditStore(sqlite_url(tmp_path / "audit.db"))
+    payload = {"not_json_safe": object()}  # json.dumps(default=str) copes; a duplicate key does not
+    first = audit.record_decisions(kind="offers", request_id="r", variant="champion", model_versions={},
+                                   entries=[("C00000001", payload)])[0]
+    from serving.audit import decisions
+
+    with pytest.raises(Exception, match="UNIQUE|unique|IntegrityError"):
+        audit._writer.insert(decisions, [{"decision_id": first.decision_id, "request_id": "r", "kind": "offers",
+                                          "customer_id": "C00000002", "created_at": first.created_at,
+                                          "variant": "champion", "model_versions": "{}", "payload": "{}"}])
+    assert audit.count("offers") == 1
+    audit.close()
