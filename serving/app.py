@@ -21,7 +21,7 @@ from serving.offers import OfferPolicy
 from serving.ratelimit import install_rate_limit
 from serving.reload_signal import ReloadSignal
 from serving.risk import RiskPolicy
-from serving.routers import admin, customers, offers, ops, risk
+from serving.routers import admin, customers, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
 
 log = logging.getLogger(__name__)
@@ -100,6 +100,6 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for router in (ops.router, offers.router, customers.router, risk.router, admin.router):
+    for router in (ops.router, offers.router, customers.router, risk.router, admin.router, workbench.router):
         app.include_router(router)
     return app
