@@ -20,7 +20,6 @@ import argparse
 import contextlib
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -38,13 +37,14 @@ import psycopg
 from harness import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
-NBO = Path(sys.executable).parent / "nbo"
+sys.path.insert(0, str(ROOT))
+from tests.server import NBO, running_service  # noqa: E402 - the repo root is on the path only now
+
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 STORE_OF_PROFILE = {"embedded": "sqlite", "scale": "redis"}
 TARGET_P99_MS = 20.0  # at concurrency 1
 TARGET_REQUESTS_PER_S = 150.0  # at concurrency 16 (goal 250)
 GOAL_REQUESTS_PER_S = 250.0
-READY_TIMEOUT_S = 300
 
 
 def run_nbo(env: dict[str, str], *args: object) -> dict[str, Any]:
@@ -125,50 +125,10 @@ def teardown_redis(env: dict[str, str]) -> None:
                    capture_output=True, text=True)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def serve_options(workers: int) -> list[str]:
     """`--workers N` if this `nbo serve` has the option; none otherwise (one process)."""
     help_text = subprocess.run([str(NBO), "serve", "--help"], capture_output=True, text=True, check=True).stdout
     return ["--workers", str(workers)] if "--workers" in help_text else []
-
-
-@contextlib.contextmanager
-def running_service(env: dict[str, str], options: list[str]) -> Iterator[str]:
-    """`nbo serve` on a free loopback port, ready; stopped afterwards."""
-    port = free_port()
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen([str(NBO), "serve", "--host", "127.0.0.1", "--port", str(port), *options],
-                            env=os.environ | env, cwd=ROOT, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc, log)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
-
-
-def wait_ready(url: str, proc: subprocess.Popen, log: Any) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            log.seek(0)
-            raise SystemExit(f"nbo serve exited {proc.returncode}:\n{log.read().decode()[-4000:]}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
-                return
-        time.sleep(0.5)
-    raise SystemExit(f"{url}/readyz not ready after {READY_TIMEOUT_S}s")
 
 
 def offers_load(url: str, key: str, customer_ids: list[str], requests: int, concurrency: int,
@@ -271,8 +231,8 @@ def main() -> None:
         workers = args.workers if options else 1
         rows = []
         for profile in args.profiles:
-            with profile_env(profile, prepared) as env, running_service(env, options) as url:
-                rows += measure(profile, url, prepared, args, workers)
+            with profile_env(profile, prepared) as env, running_service(env, *options) as server:
+                rows += measure(profile, server.url, prepared, args, workers)
     settings = {k: v for k, v in vars(args).items() if k != "work"} | {
         "customers": prepared["customers"], "fast": prepared["fast"], "active_customers": len(prepared["active_customers"]),
         "workers": workers, "serve_has_workers_option": bool(options), "setup_seconds": prepared["setup_seconds"],

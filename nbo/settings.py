@@ -36,6 +36,11 @@ class ServiceSettings(BaseModel):
     challenger_share: float = Field(default=0.0, ge=0, le=1)
     refuse_stale_scores: bool = False
     pd_limit: float = Field(default=0.10, gt=0, le=1)
+    # Per API key, for the whole service: sustained requests/s and burst (rate 0: no limit).
+    rate_limit_per_s: float = Field(default=300.0, ge=0)
+    rate_limit_burst: int = Field(default=600, ge=1)
+    # Worker processes (`nbo serve --workers` sets it); each holds 1/workers of the rate limit.
+    workers: int = Field(default=1, ge=1, le=64)
 
     @property
     def url(self) -> str:

@@ -18,9 +18,10 @@ from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics, install_metrics
 from serving.offers import OfferPolicy
+from serving.ratelimit import install_rate_limit
 from serving.reload_signal import ReloadSignal
 from serving.risk import RiskPolicy
-from serving.routers import admin, customers, offers, ops, risk
+from serving.routers import admin, customers, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
     install_metrics(app, app.state.metrics)
+    install_rate_limit(app, settings.service)
 
     @app.middleware("http")
     async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -98,6 +100,6 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for router in (ops.router, offers.router, customers.router, risk.router, admin.router):
+    for router in (ops.router, offers.router, customers.router, risk.router, admin.router, workbench.router):
         app.include_router(router)
     return app

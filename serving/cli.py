@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 
 import click
@@ -27,7 +28,8 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s) (docs at /docs)", err=True)
     if workers == 1:
         uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
-    else:  # each worker process builds the app from the same environment
+    else:  # each worker process builds the app from the same environment (and its rate-limit share)
+        os.environ["NBO_SERVICE__WORKERS"] = str(workers)
         uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
                     log_level="warning", access_log=False)
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+import redis.exceptions
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -14,6 +17,10 @@ from serving.auth import check_route_access
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"
+# A store that does not answer: Redis (online features) or the SQL audit log / Feast registry.
+STORE_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
+                                             sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
+STORE_RETRY_AFTER_S = 5
 
 
 def problem(request: Request, status: int, title: str, detail: str, **extra: object) -> JSONResponse:
@@ -32,8 +39,26 @@ def _validation_detail(err: RequestValidationError) -> tuple[str, list[dict[str,
     return text, errors
 
 
+def document_problems(app: FastAPI) -> None:
+    """Make the OpenAPI schema say what errors really carry: `application/problem+json`, not JSON."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            for operation in (op for path in schema.get("paths", {}).values() for op in path.values()):
+                for status, response in operation.get("responses", {}).items():
+                    content = response.get("content", {})
+                    if status[0] in "45" and "application/json" in content:
+                        content[PROBLEM] = content.pop("application/json")
+        return app.openapi_schema  # type: ignore[return-value] - set by `build`
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    """Register the handlers on the app."""
+    """Register the handlers on the app (and document their problem+json answers)."""
+    document_problems(app)
 
     @app.exception_handler(NboError)
     async def nbo_error(request: Request, err: NboError) -> JSONResponse:
@@ -58,7 +83,20 @@ def install_error_handlers(app: FastAPI) -> None:
                 check_route_access(request)
             except NboError as denied:
                 return problem(request, denied.status, type(denied).__name__, str(denied))
+            # an unreadable body is an invalid request like any other: the documented 422
+            return problem(request, 422, "InvalidRequest", f"body: {err.detail}; send UTF-8 JSON")
         return problem(request, err.status_code, "HTTPError", str(err.detail))
+
+    async def store_unavailable(request: Request, err: Exception) -> JSONResponse:
+        log.warning("store_unavailable", extra={"path": request.url.path, "error_type": type(err).__name__})
+        response = problem(request, 503, "StoreUnavailable",
+                           "a data store (online features or audit log) is not answering; nothing was "
+                           "answered from partial data; retry later (see /readyz)")
+        response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
+        return response
+
+    for error_class in STORE_ERRORS:
+        app.add_exception_handler(error_class, store_unavailable)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> JSONResponse:

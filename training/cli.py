@@ -200,10 +200,10 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     from training import registry
     from training.portfolio import read_portfolio, score_portfolio, write_frame
 
+    frame = read_portfolio(input_path)  # a bad file fails before the model is loaded
     registry.connect(load_settings().mlflow)
     uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{registry.CHAMPION}"
     scorer = load_scorer(uri)
-    frame = read_portfolio(input_path)
     started = time.perf_counter()
     with tqdm(total=len(frame), unit="rows", desc=f"scoring {model}", file=sys.stderr) as bar:
         result = score_portfolio(scorer, frame, lang, on_chunk=bar.update)  # type: ignore[arg-type]
@@ -212,7 +212,9 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     write_frame(result.scores, output)
     write_frame(result.errors, errors_file)
     if result.rows_rejected:
-        progress(f"warning: {result.rows_rejected} rows rejected; see {errors_file}")
+        for bad in result.errors.head(5).itertuples():
+            progress(f"{input_path}: row {bad.row}, column {bad.column}: {bad.message} ({bad.value!r})")
+        progress(f"warning: {result.rows_rejected} rows rejected (good rows scored); all listed in {errors_file}")
     emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
           "rows_rejected": result.rows_rejected, "error_cells": len(result.errors), "output": output.resolve(),
           "errors": errors_file.resolve(), "seconds": round(seconds, 3),

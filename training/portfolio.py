@@ -8,12 +8,15 @@ rows scored + rows rejected.
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from evaluation.reasons import Lang
 from evaluation.risk_model import RiskScorer
@@ -28,14 +31,42 @@ ERROR_COLUMNS = ["row", "customer_id", "column", "value", "message"]
 
 
 def read_portfolio(path: Path) -> pd.DataFrame:
-    """Read a parquet or CSV portfolio (CSV columns typed by pandas; a column with text stays text)."""
+    """Read a parquet or CSV portfolio (CSV columns typed by pandas; a column with text stays text).
+
+    Raises:
+        InputFileError: no such file, another format, a damaged parquet file, a CSV that is not
+            UTF-8 (naming the row and column of the first bad byte) or that pandas cannot parse.
+    """
     if not path.is_file():
         raise InputFileError(f"{path}: no such file")
     if path.suffix.lower() == ".parquet":
-        return pd.read_parquet(path)
+        try:
+            return pd.read_parquet(path)
+        except (pa.ArrowException, OSError) as err:
+            raise InputFileError(f"{path}: not a readable parquet file (truncated or damaged?): {err}") from None
     if path.suffix.lower() == ".csv":
-        return pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=[""])
+        try:
+            return pd.read_csv(path, dtype={"customer_id": str}, keep_default_na=False, na_values=[""])
+        except UnicodeDecodeError:
+            raise InputFileError(f"{path}: {_first_undecodable(path)}; save the file as UTF-8") from None
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+            raise InputFileError(f"{path}: not a readable CSV file: {err}") from None
     raise InputFileError(f"{path}: a portfolio must be .csv or .parquet")
+
+
+def _first_undecodable(path: Path) -> str:
+    """Where the first byte that is not UTF-8 sits: data row (1-based, after the header) and column."""
+    lines = path.read_bytes().split(b"\n")
+    header = lines[0].decode("utf-8", errors="replace").rstrip("\r").split(",")
+    for number, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError as err:
+            column = line[:err.start].count(b",")
+            name = header[column] if column < len(header) else f"#{column + 1}"
+            where = "the header" if number == 0 else f"row {number}"
+            return f"not UTF-8 text: byte 0x{line[err.start]:02x} in {where}, column {name}"
+    return "not UTF-8 text"
 
 
 def _is_text(values: pd.Series) -> bool:
@@ -112,12 +143,25 @@ def score_frame(scorer: RiskScorer, clean: pd.DataFrame, lang: Lang, chunk_rows:
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> Path:
-    """Write a frame as parquet (`.parquet`) or UTF-8 CSV (anything else)."""
+    """Write a frame as parquet (`.parquet`) or UTF-8 CSV (anything else), atomically.
+
+    The frame goes to a temporary file beside `path`, is flushed to disk and then renamed over
+    `path`: a run killed at any moment leaves either the previous file or the whole new one,
+    never a partial file, so rerunning the command is always safe."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".parquet":
-        frame.to_parquet(path, index=False)
-    else:
-        frame.to_csv(path, index=False, encoding="utf-8")
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            if path.suffix.lower() == ".parquet":
+                frame.to_parquet(fh, index=False)
+            else:
+                frame.to_csv(fh, index=False, encoding="utf-8")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 

@@ -7,70 +7,29 @@ versions. The ops endpoints are checked on the same process afterwards.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 import pytest
 
 from sources.io import read_table
-from tests.conftest import NBO, ROOT
+from tests.server import running_service
 
 THREADS = 8
 LOAD_SECONDS = 6.0
 RELOADS = 3
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def running_service(env: dict[str, str], *args: str) -> Iterator[str]:
-    """`nbo serve ARGS` on a free port with `env`, ready; its base URL. Stopped afterwards."""
-    port = _free_port()
-    proc = subprocess.Popen([str(NBO), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
-                            env=os.environ | env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise AssertionError(f"nbo serve exited {proc.returncode}: {proc.stderr.read()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise AssertionError("nbo serve was not ready within 120 s")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
 @pytest.fixture(scope="module")
 def service(trained) -> Iterator[str]:
     """`nbo serve` (one worker) with the trained environment."""
-    with running_service(trained.env) as url:
-        yield url
+    with running_service(trained.env) as server:
+        yield server.url
 
 
 @pytest.fixture(scope="module")
@@ -186,7 +145,8 @@ def test_a_reload_reaches_every_worker(trained, tmp_path) -> None:
             seen |= {m["version"] for m in models if m["name"] == "nbo-churn" and m["alias"] == "champion"}
         return seen
 
-    with running_service(env, "--workers", "2") as url:
+    with running_service(env, "--workers", "2") as server:
+        url = server.url
         assert churn_versions(20) == {str(first.version)}
         second = client.create_model_version("nbo-churn", first.source, run_id=first.run_id)
         client.set_registered_model_alias("nbo-churn", "champion", second.version)

@@ -1,0 +1,86 @@
+"""Rate limiting per API key: a token bucket per key, 429 with Retry-After when it is empty.
+
+Buckets live in the process. `nbo serve --workers N` gives each worker 1/N of the rate and of the
+burst, so the service as a whole admits about the configured rate per key (connections are spread
+over the workers by the kernel, so a single keep-alive client may see a little less).
+Requests without a key (health, metrics, docs) are not limited; unknown keys share one bucket.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request, Response
+
+from nbo.settings import ServiceSettings
+from serving import keys
+from serving.auth import API_KEY_HEADER
+from serving.errors import problem
+
+UNKNOWN_KEY = "unknown"
+
+
+class TokenBucket:
+    """`burst` tokens, refilled at `rate_per_s`; each request takes one."""
+
+    def __init__(self, rate_per_s: float, burst: float):
+        self.rate_per_s, self.burst = rate_per_s, burst
+        self.tokens, self.updated = burst, time.monotonic()
+
+    def take(self, now: float) -> float:
+        """Take a token: 0 if there was one, else the seconds until there is."""
+        self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate_per_s)
+        self.updated = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return 0.0
+        return (1 - self.tokens) / self.rate_per_s
+
+
+class RateLimiter:
+    """One token bucket per key (by the key's role lookup, so unknown keys share one bucket)."""
+
+    def __init__(self, rate_per_s: float, burst: float):
+        self.rate_per_s, self.burst = rate_per_s, burst
+        self._buckets: dict[str, TokenBucket] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, bucket_id: str) -> float:
+        """Take a token from the bucket: 0 if admitted, else the seconds to wait."""
+        with self._lock:
+            bucket = self._buckets.setdefault(bucket_id, TokenBucket(self.rate_per_s, self.burst))
+            return bucket.take(time.monotonic())
+
+
+def limiter_for(service: ServiceSettings) -> RateLimiter | None:
+    """This process's share of the per-key limit; None when limiting is off (rate 0)."""
+    if service.rate_limit_per_s <= 0:
+        return None
+    return RateLimiter(service.rate_limit_per_s / service.workers,
+                       max(1.0, service.rate_limit_burst / service.workers))
+
+
+def install_rate_limit(app: FastAPI, service: ServiceSettings) -> None:
+    """Answer 429 (problem+json, Retry-After) to a key that exceeds its rate."""
+    limiter = limiter_for(service)
+    if limiter is None:
+        return
+
+    @app.middleware("http")
+    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        presented = request.headers.get(API_KEY_HEADER)
+        if not presented:
+            return await call_next(request)
+        known = keys.hash_key(presented)
+        bucket_id = known if keys.role_for(presented, request.app.state.key_hashes) else UNKNOWN_KEY
+        wait_s = limiter.wait_s(bucket_id)
+        if wait_s == 0:
+            return await call_next(request)
+        response = problem(request, 429, "TooManyRequests",
+                           f"rate limit of {service.rate_limit_per_s:g} requests/s per API key exceeded; "
+                           "retry after the Retry-After seconds")
+        response.headers["Retry-After"] = str(math.ceil(wait_s))
+        return response

@@ -1,0 +1,218 @@
+"""The RM workbench: a server-rendered page behind the rm role, in zh-CN and English.
+
+A browser signs in once with an rm API key and then carries a signed session cookie
+(`serving/workbench_session.py`). Every route but the login form and the static files
+redirects to the login form without a valid session. No script runs on the page: forms, links
+and `<img>` charts only, under the service's `default-src 'self'` CSP.
+"""
+
+from __future__ import annotations
+
+import logging
+import pathlib
+import threading
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Annotated, Any, Literal
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi.responses import FileResponse, RedirectResponse
+from fastapi.routing import APIRoute
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from pydantic import ValidationError
+
+from nbo.errors import ContractViolation, Forbidden, NboError
+from serving import keys
+from serving.deps import RequestIdDep, get_runtime
+from serving.schemas import CustomerIdPattern, FeedbackRequest
+from serving.workbench_charts import decode, render
+from serving.workbench_data import WorkbenchDataCache
+from serving.workbench_i18n import HTML_LANG, labels
+from serving.workbench_page import PageContext, build_customer_page
+from serving.workbench_session import COOKIE, LIFETIME_S, issue, load_secret, verify
+
+log = logging.getLogger(__name__)
+WEB = pathlib.Path(__file__).resolve().parents[1] / "web"
+STATIC = {"workbench.css": "text/css"}
+MAX_FORM_BYTES = 4096
+RM = "rm"
+CustomerId = Annotated[str, Path(pattern=CustomerIdPattern)]
+Lang = Annotated[Literal["zh", "en"], Query(description="zh (简体中文) or en")]
+
+
+def _warm(cache: WorkbenchDataCache) -> None:
+    try:
+        cache.get()
+    except Exception as err:  # noqa: BLE001 - the first page load reports it instead
+        log.warning("workbench_data_unavailable", extra={"error_type": type(err).__name__, "error": str(err)})
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """Session secret and workbench data (read in the background) for this process."""
+    settings = app.state.settings
+    app.state.workbench_secret = load_secret(settings.state_dir)
+    app.state.workbench_templates = _templates()
+    app.state.workbench_data = WorkbenchDataCache(settings)
+    threading.Thread(target=_warm, args=(app.state.workbench_data,), name="nbo-workbench-data", daemon=True).start()
+    yield
+
+
+def _templates() -> Jinja2Templates:
+    env = Environment(loader=FileSystemLoader(WEB / "templates"), autoescape=select_autoescape(["html"]),
+                      undefined=StrictUndefined)
+    env.filters["money"] = lambda v: "–" if v is None else f"{float(v):,.0f}"
+    env.filters["pct"] = lambda v, digits=1: "–" if v is None else f"{100 * float(v):.{digits}f}%"
+    return Jinja2Templates(env=env)
+
+
+def has_session(request: Request) -> bool:
+    """Whether the request carries a valid rm session cookie."""
+    state = request.app.state
+    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.key_hashes, RM) is not None
+
+
+def _login_url(lang: str = "en") -> str:
+    return f"/workbench/login?{urlencode({'lang': lang})}"
+
+
+class SessionRoute(APIRoute):
+    """A route that answers only within a session; without one, a redirect to the login form."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def guarded(request: Request) -> Response:
+            if not has_session(request):
+                lang = request.query_params.get("lang", "en")
+                return RedirectResponse(_login_url(lang if lang in HTML_LANG else "en"), status_code=303)
+            return await handler(request)
+
+        return guarded
+
+
+def same_origin(request: Request) -> None:
+    """Refuse a form posted from another site (SameSite=Strict already keeps our cookie off it).
+
+    The service's `Referrer-Policy: no-referrer` makes browsers send `Origin: null` on forms, so
+    `Sec-Fetch-Site` decides where it is sent; a real Origin must be ours."""
+    site = request.headers.get("sec-fetch-site")
+    origin = request.headers.get("origin")
+    if site not in (None, "same-origin", "none") or (
+            origin not in (None, "null") and origin != f"{request.url.scheme}://{request.url.netloc}"):
+        raise Forbidden("form posted from another site")
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The fields of an urlencoded form (the first value of each)."""
+    body = await request.body()
+    if len(body) > MAX_FORM_BYTES:
+        raise ContractViolation("form too large")
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+
+
+Form = Annotated[dict[str, str], Depends(form_fields)]
+public = APIRouter()
+protected = APIRouter(route_class=SessionRoute)
+
+
+def _switch_url(request: Request, lang: str) -> str:
+    """This page in the other language."""
+    query = {k: v for k, v in request.query_params.items() if k not in ("lang", "recorded")}
+    return f"{request.url.path}?{urlencode(query | {'lang': 'zh' if lang == 'en' else 'en'})}"
+
+
+def _page(request: Request, name: str, lang: str, status: int = 200, **context: object) -> Response:
+    base = {"t": labels(lang), "lang": lang, "html_lang": HTML_LANG[lang], "switch_url": _switch_url(request, lang)}
+    return request.app.state.workbench_templates.TemplateResponse(request, name, base | context, status_code=status)
+
+
+@public.get("/login")
+def login_form(request: Request, lang: Lang = "en") -> Response:
+    """The sign-in form."""
+    return _page(request, "login.html", lang, error=None)
+
+
+@public.post("/login", dependencies=[Depends(same_origin)])
+def login(request: Request, form: Form) -> Response:
+    """Check the pasted key: an rm key gets a session cookie, anything else the form again (401/403)."""
+    lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
+    key = form.get("key", "").strip()
+    role = keys.role_for(key, request.app.state.key_hashes) if key else None
+    if role != RM:
+        status, error = (401, "login_unknown_key") if role is None else (403, "login_wrong_role")
+        return _page(request, "login.html", lang, status, error=error)
+    response = RedirectResponse(f"/workbench?{urlencode({'lang': lang})}", status_code=303)
+    response.set_cookie(COOKIE, issue(request.app.state.workbench_secret, RM, key), max_age=LIFETIME_S,
+                        path="/workbench", httponly=True, samesite="strict", secure=request.url.scheme == "https")
+    return response
+
+
+@public.post("/logout", dependencies=[Depends(same_origin)])
+def logout(lang: Lang = "en") -> Response:
+    """End the session."""
+    response = RedirectResponse(_login_url(lang), status_code=303)
+    response.delete_cookie(COOKIE, path="/workbench", httponly=True, samesite="strict")
+    return response
+
+
+@public.get("/static/{name}")
+def static(name: str) -> Response:
+    """The page's stylesheet (only the files listed in STATIC)."""
+    if name not in STATIC:
+        return Response(status_code=404)
+    return FileResponse(WEB / "static" / name, media_type=STATIC[name], headers={"Cache-Control": "max-age=300"})
+
+
+@protected.get("")
+def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_length=40)] = "") -> Response:
+    """Customer search by id, name or phone fragment."""
+    matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+    return _page(request, "search.html", lang, q=q, matches=matches)
+
+
+@protected.get("/customers/{customer_id}")
+def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep, lang: Lang = "en",
+             recorded: Annotated[str | None, Query(max_length=80)] = None) -> Response:
+    """One customer's page: 360° profile, offers and blocked products, churn and delinquency."""
+    state = request.app.state
+    try:
+        ctx = PageContext(get_runtime(request), state.audit, state.offer_policy, state.risk_policy,
+                          state.workbench_data.get())
+        page = build_customer_page(ctx, customer_id, lang, request_id)
+    except NboError as err:
+        return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
+    return _page(request, "customer.html", lang, c=page, recorded=recorded)
+
+
+@protected.post("/customers/{customer_id}/feedback", dependencies=[Depends(same_origin)])
+def feedback(request: Request, customer_id: CustomerId, form: Form) -> Response:
+    """Record the customer's answer to an offer on the audited decision that showed it."""
+    try:
+        body = FeedbackRequest(product_id=form.get("product_id", ""), outcome=form.get("outcome", ""))
+    except ValidationError as err:
+        raise ContractViolation(f"invalid feedback: {err.error_count()} field(s)") from err
+    if body.outcome not in ("accepted", "dismissed"):
+        raise ContractViolation("the workbench records accepted or dismissed")
+    audit = request.app.state.audit
+    decision = audit.get_decision(form.get("decision_id", ""))
+    if decision.kind != "offers" or decision.customer_id != customer_id:
+        raise ContractViolation(f"decision {decision.decision_id} is not an offer to {customer_id}")
+    audit.record_feedback(decision.decision_id, body.product_id, body.outcome)
+    lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
+    query = urlencode({"lang": lang, "recorded": f"{body.product_id}:{body.outcome}"})
+    return RedirectResponse(f"/workbench/customers/{customer_id}?{query}", status_code=303)
+
+
+@protected.get("/chart.svg")
+def chart(spec: Annotated[str, Query(max_length=8000)], narrow: bool = False) -> Response:
+    """A chart of the page as SVG, drawn from the spec in its URL (`narrow`: for a phone)."""
+    return Response(render(decode(spec), narrow), media_type="image/svg+xml",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+router = APIRouter(include_in_schema=False, lifespan=lifespan)
+router.include_router(public, prefix="/workbench")
+router.include_router(protected, prefix="/workbench")

@@ -1,0 +1,114 @@
+"""The workbench's charts: pygal SVG, drawn from a spec the page puts in the chart's URL.
+
+The page computes every number once and writes each chart as `<img src=".../chart.svg?spec=...">`,
+the spec being base64url JSON. An SVG loaded as an image is its own document: its inline
+styles are not the page's, so the page keeps its strict `default-src 'self'` CSP, and the
+image cannot run script. The chart route keeps no state, so any worker can draw any chart, and
+the chart shows exactly the numbers the page shows.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Annotated, Literal
+
+import pygal
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pygal.style import Style
+
+from nbo.errors import ContractViolation
+
+Text = Annotated[str, Field(max_length=200)]
+FONTS = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Noto Sans', sans-serif"
+STYLE = Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff", foreground="#1f2933",
+              foreground_strong="#1f2933", foreground_subtle="#9aa5b1", label_font_size=13,
+              major_label_font_size=13, legend_font_size=13, title_font_size=15, value_font_size=12,
+              colors=("#c2410c", "#1d4ed8", "#15803d", "#7c3aed", "#0e7490", "#a16207", "#be185d",
+                      "#4d7c0f", "#475569", "#b91c1c"))
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    title: Text
+    axis: Text = ""
+
+
+class Bars(_Spec):
+    """Horizontal bars, one per label, largest first."""
+
+    kind: Literal["bars"] = "bars"
+    labels: Annotated[list[Text], Field(min_length=1, max_length=8)]
+    values: Annotated[list[float], Field(min_length=1, max_length=8)]
+
+
+class Series(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+    name: Text
+    values: Annotated[list[float | None], Field(max_length=240)]
+
+
+class Lines(_Spec):
+    """Lines over time, one per series."""
+
+    kind: Literal["lines"] = "lines"
+    x_labels: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=240)]
+    series: Annotated[list[Series], Field(min_length=1, max_length=12)]
+
+
+Chart = Annotated[Bars | Lines, Field(discriminator="kind")]
+
+
+class _Envelope(BaseModel):
+    chart: Chart
+
+
+def encode(chart: Bars | Lines) -> str:
+    """The spec as it goes in the chart's URL."""
+    raw = json.dumps(chart.model_dump(), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode(spec: str) -> Bars | Lines:
+    """The chart in a URL's spec (ContractViolation if it is not one)."""
+    try:
+        raw = base64.urlsafe_b64decode(spec + "=" * (-len(spec) % 4))
+        return _Envelope.model_validate({"chart": json.loads(raw)}).chart
+    except (ValueError, ValidationError) as err:
+        raise ContractViolation(f"not a chart spec: {type(err).__name__}") from err
+
+
+def _compact(value: float) -> str:
+    """1234567 → 1.2M, 260000 → 260k: axis labels that fit a phone."""
+    for limit, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= limit:
+            return f"{value / limit:.{0 if abs(value) >= 10 * limit else 1}f}{suffix}"
+    return f"{value:.0f}"
+
+
+def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
+    """The chart as a standalone SVG document; `narrow` for a phone (bars labelled by their rank).
+
+    pygal always embeds its config in a `<script>`; it never runs: an SVG shown as an image runs no
+    script, and opened on its own it gets the service's CSP, which allows no inline script."""
+    wide = 420 if narrow else (960 if isinstance(chart, Lines) else 640)
+    common = {"style": STYLE, "js": [], "title": chart.title, "width": wide,
+              "disable_xml_declaration": False}
+    if isinstance(chart, Bars):
+        labels = [str(i + 1) for i in range(len(chart.labels))] if narrow else chart.labels
+        graph = pygal.HorizontalBar(**common, height=90 + 50 * len(chart.labels), show_legend=False,
+                                    print_values=True, x_title=chart.axis, truncate_label=-1,
+                                    min_scale=3, max_scale=5,
+                                    value_formatter=lambda v: f"{v:+.2f}")
+        graph.x_labels = labels[::-1]  # pygal draws the first bar at the bottom: the top reason on top
+        graph.add(chart.axis, chart.values[::-1])
+    else:
+        graph = pygal.Line(**common, height=300 if narrow else 320, legend_at_bottom=True,
+                           legend_at_bottom_columns=2 if narrow else 5, truncate_label=-1, truncate_legend=-1,
+                           show_minor_x_labels=False,
+                           x_labels_major_every=max(1, len(chart.x_labels) // (3 if narrow else 8)),
+                           value_formatter=_compact, dots_size=2)
+        graph.x_labels = chart.x_labels
+        for series in chart.series:
+            graph.add(series.name, series.values)
+    return graph.render(is_unicode=False)

@@ -1,0 +1,136 @@
+"""Crash safety: `nbo serve` is SIGKILLed in the middle of a load of offers, events and feedback,
+then restarted on the same state. Every request that was answered 2xx has its audit record,
+feedback or event stored, exactly once; the restarted service is ready and serves.
+
+The state dir is a copy of the session's (re-applied so Feast writes into the copy), so the
+events pushed here do not change what other tests see.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import threading
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pandas as pd
+import pytest
+
+from features.store import apply_repo, open_store
+from tests.conftest import Trained, settings_from
+from tests.server import Server, start_service
+
+THREADS = 4
+KILL_AFTER_S = 4.0
+
+
+@dataclass
+class Acknowledged:
+    """What the service answered 2xx, by kind."""
+
+    offers: dict[str, str] = field(default_factory=dict)  # request id → decision id
+    feedback: list[str] = field(default_factory=list)  # feedback ids
+    events: list[tuple[str, datetime]] = field(default_factory=list)  # (customer, event time)
+    transport_errors: Counter[str] = field(default_factory=Counter)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@pytest.fixture(scope="module")
+def crash_env(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """The trained env on a private copy of its state dir."""
+    state = tmp_path_factory.mktemp("crash") / "state"
+    shutil.copytree(trained.env["NBO_STATE_DIR"], state)
+    env = trained.env | {"NBO_STATE_DIR": str(state)}
+    settings = settings_from(env)
+    apply_repo(open_store(settings), settings)  # data sources now point into the copy
+    return env
+
+
+def load(server: Server, keys: dict[str, str], customers: list[str], n: int, acked: Acknowledged,
+         stop: threading.Event) -> None:
+    """One client: offers (70 %), events (20 %), feedback on its own decisions (10 %) until stopped."""
+    decisions: list[tuple[str, str]] = []
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        for i in range(10**6):
+            if stop.is_set():
+                return
+            customer, kind = customers[(n + i * THREADS) % len(customers)], i % 10
+            try:
+                if kind < 7 or not decisions:
+                    request_id = uuid.uuid4().hex
+                    r = client.get(f"/v1/customers/{customer}/offers",
+                                   headers={"X-API-Key": keys["app"], "X-Request-ID": request_id})
+                    if r.status_code == 200 and r.json()["offers"]:
+                        decisions.append((r.json()["decision_id"], r.json()["offers"][0]["product_id"]))
+                        with acked.lock:
+                            acked.offers[request_id] = r.json()["decision_id"]
+                elif kind < 9:
+                    at = datetime.now(UTC) - timedelta(seconds=1, microseconds=n * 10**5 + i)
+                    r = client.post("/v1/events", headers={"X-API-Key": keys["app"]}, json={"events": [
+                        {"customer_id": customer, "event_type": "search", "topic": "crash_test",
+                         "event_time": at.isoformat()}]})
+                    if r.status_code == 202:
+                        with acked.lock:
+                            acked.events.append((customer, at))
+                else:
+                    decision_id, product_id = decisions[-1]
+                    r = client.post(f"/v1/offers/{decision_id}/feedback", headers={"X-API-Key": keys["app"]},
+                                    json={"product_id": product_id, "outcome": "clicked"})
+                    if r.status_code == 201:
+                        with acked.lock:
+                            acked.feedback.append(r.json()["feedback_id"])
+            except httpx.TransportError as err:  # the server died under us: not acknowledged
+                with acked.lock:
+                    acked.transport_errors[type(err).__name__] += 1
+                return
+
+
+def stored_events(state: Path) -> Counter[tuple[str, datetime]]:
+    """(customer, event time) of every crash-test event in the push source's offline file."""
+    frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*")]
+    rows = pd.concat(frames)
+    rows = rows[rows["last_intent_topic"] == "crash_test"]
+    return Counter(zip(rows["customer_id"], pd.to_datetime(rows["event_timestamp"], utc=True), strict=True))
+
+
+def test_sigkill_under_load_loses_and_duplicates_nothing_acknowledged(crash_env, trained: Trained,
+                                                                      active_customers, record_property) -> None:
+    server = start_service(crash_env)
+    acked, stop = Acknowledged(), threading.Event()
+    threads = [threading.Thread(target=load, args=(server, trained.keys, active_customers, n, acked, stop))
+               for n in range(THREADS)]
+    try:
+        for t in threads:
+            t.start()
+        time.sleep(KILL_AFTER_S)
+        server.kill()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+        server.stop()
+    assert len(acked.offers) >= 10 and acked.feedback and acked.events, acked
+    restarted = start_service(crash_env)  # the same state dir: SQLite audit, Feast online and offline stores
+    try:
+        offers = httpx.get(f"{restarted.url}/v1/customers/{active_customers[0]}/offers",
+                           headers={"X-API-Key": trained.keys["app"]}, timeout=30)
+        assert offers.status_code == 200, offers.text
+    finally:
+        restarted.stop()
+    state = Path(crash_env["NBO_STATE_DIR"])
+    with sqlite3.connect(state / "audit.db") as db:
+        audited = Counter(r for (r,) in db.execute("SELECT request_id FROM nbo_decisions"))
+        feedback = Counter(f for (f,) in db.execute("SELECT feedback_id FROM nbo_feedback"))
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    events = stored_events(state)
+    record_property("crash", f"acknowledged {len(acked.offers)} offers, {len(acked.feedback)} feedback, "
+                             f"{len(acked.events)} events before SIGKILL; in flight: {dict(acked.transport_errors)}")
+    assert {r: audited[r] for r in acked.offers if audited[r] != 1} == {}, "offers lost or duplicated"
+    assert {f: feedback[f] for f in acked.feedback if feedback[f] != 1} == {}, "feedback lost or duplicated"
+    assert {e: events[e] for e in acked.events if events[e] != 1} == {}, "events lost or duplicated"
