@@ -16,7 +16,6 @@ from functools import cached_property
 from pathlib import Path
 
 import lightgbm as lgb
-import mlflow
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
@@ -43,6 +42,7 @@ from evaluation.collaborative import (
     build_interactions,
     held_flags,
 )
+from evaluation.pyfunc import load_python_model
 
 MODEL_CODE = Path(__file__).with_name("recommender_mlflow_model.py")
 ALS_SCORE = "als_score"
@@ -280,4 +280,4 @@ def input_signature(example: pd.DataFrame) -> ModelSignature:
 
 def load_recommender(model_uri: str) -> RecommenderScorer:
     """Load a logged recommender (e.g. `models:/nbo-recommender@champion`) as a `RecommenderScorer`."""
-    return mlflow.pyfunc.load_model(model_uri).unwrap_python_model().scorer
+    return load_python_model(model_uri).scorer

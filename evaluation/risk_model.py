@@ -25,6 +25,7 @@ from mlflow.types import ColSpec, DataType, Schema
 from numpy.typing import NDArray
 
 from evaluation.calibration import Calibration
+from evaluation.pyfunc import load_python_model
 from evaluation.reasons import Lang, reason_columns, retention_actions
 from evaluation.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
 from evaluation.treeshap import PatternTreeShap
@@ -207,7 +208,7 @@ def load_scorer(model_uri: str) -> RiskScorer:
         ModelUnavailable: the registry has no such model, version or alias.
     """
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
+        model = load_python_model(model_uri)
     except MlflowException as err:
         raise ModelUnavailable(f"cannot load {model_uri}: {err.message}") from err
-    return model.unwrap_python_model().scorer
+    return model.scorer
