@@ -47,6 +47,7 @@ bench: install
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/workbench.py
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks

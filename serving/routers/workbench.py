@@ -169,7 +169,10 @@ def static(name: str) -> Response:
 @protected.get("")
 def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_length=40)] = "") -> Response:
     """Customer search by id, name or phone fragment."""
-    matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+    try:
+        matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+    except NboError as err:
+        return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err), q=q)
     return _page(request, "search.html", lang, q=q, matches=matches)
 
 
