@@ -110,7 +110,11 @@ async def form_fields(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise ContractViolation("form too large")
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError as err:
+        raise ContractViolation("too many form fields") from err
+    return {k: v[0] for k, v in fields.items()}
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]

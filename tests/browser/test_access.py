@@ -54,6 +54,9 @@ def test_a_session_signs_in_and_the_chart_is_svg(server: Server, trained: Traine
         other_site = client.post("/workbench/login", data={"key": trained.keys["rm"]},
                                  headers={"Sec-Fetch-Site": "cross-site"})
         assert other_site.status_code == 403
+        too_many = client.post("/workbench/login", content="&".join(f"f{i}=1" for i in range(20)),
+                               headers={"Content-Type": "application/x-www-form-urlencoded"})
+        assert too_many.status_code == 422
         client.post("/workbench/logout")
         assert client.get("/workbench").status_code == 303
 
