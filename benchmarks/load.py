@@ -153,7 +153,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
     parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
-    parser.add_argument("--rate", type=float, default=50.0, help="Requests per second (all kinds).")
+    parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:

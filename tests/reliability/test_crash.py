@@ -86,7 +86,7 @@ def load(server: Server, keys: dict[str, str], customers: list[str], n: int, ack
 
 def stored_events(state: Path) -> Counter[tuple[str, datetime]]:
     """(customer, event time) of every crash-test event in the push source's offline file."""
-    frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*")]
+    frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*.parquet")]
     rows = pd.concat(frames)
     rows = rows[rows["last_intent_topic"] == "crash_test"]
     return Counter(zip(rows["customer_id"], pd.to_datetime(rows["event_timestamp"], utc=True), strict=True))
