@@ -9,7 +9,7 @@ MONTHS    ?= 24
 SEED      ?= 42
 DATA      ?= data/bank
 
-.PHONY: install demo test bench lint clean
+.PHONY: install demo test bench soak audit lint clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,7 +38,25 @@ demo: install
 ## test: the whole suite (exits non-zero when any test fails)
 test: install
 	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks
+	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
+
+## audit: pip-audit over requirements.lock; says so plainly when no vulnerability service answers
+audit: install
+	@echo "== pip-audit -r requirements.lock"
+	@$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off \
+		>$(VENV)/pip-audit.txt 2>&1; rc=$$?; \
+	pinned=$$(grep -c '==' requirements.lock); skipped=$$(grep -c 'could not be audited' $(VENV)/pip-audit.txt); \
+	if [ "$$skipped" -ge "$$pinned" ]; then \
+		echo "pip-audit: NOT AUDITED - no vulnerability service (PyPI JSON API, OSV) answers from this machine;"; \
+		echo "           0 of $$pinned pinned packages were checked. Run 'make audit' where one is reachable."; \
+	else grep -v 'could not be audited' $(VENV)/pip-audit.txt | tail -40; \
+		echo "pip-audit: $$((pinned - skipped)) of $$pinned pinned packages checked (exit $$rc)"; \
+		! grep -q 'known vulnerabilit' $(VENV)/pip-audit.txt || [ $$rc -eq 0 ]; fi
+
+## soak: the reliability checks with many more examples and a longer load (minutes, not for CI)
+soak: install
+	RELIABILITY_SOAK=1 $(BIN)/pytest -q tests/reliability
 
 ## bench: benchmarks into benchmarks/results/*.json
 bench: install
@@ -47,6 +65,8 @@ bench: install
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/workbench.py
+	$(BIN)/python benchmarks/load.py
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks

@@ -8,9 +8,13 @@ offline write rewrites the same online value.
 
 from __future__ import annotations
 
+import fcntl
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Annotated
 
 import pandas as pd
@@ -72,10 +76,27 @@ def push_intent_events(store: FeatureStore, events: pd.DataFrame) -> Pushed:
     # What store.push(INTENT_PUSH_SOURCE, rows, to=PushMode.ONLINE_AND_OFFLINE) does for the one view
     # the push source feeds, without push's scans of every registered view and service (~0.1-0.2 s).
     store.write_to_online_store(INTENT_REALTIME.name, rows)
-    store.write_to_offline_store(INTENT_REALTIME.name, rows)
+    with offline_write_lock(store):
+        store.write_to_offline_store(INTENT_REALTIME.name, rows)
     pushed = Pushed(len(rows), rows[CUSTOMER_KEY].nunique())
     log.info("intent_events_pushed", extra={"events": pushed.events, "customers": pushed.customers})
     return pushed
+
+
+@contextmanager
+def offline_write_lock(store: FeatureStore) -> Iterator[None]:
+    """Hold an exclusive lock on the push source's parquet file while appending to it.
+
+    The offline write reads the file, adds the rows and writes it back: two at once (threads of one
+    service, or its worker processes) fail in DuckDB or lose one another's events. `flock` on a
+    file beside it makes them take turns, across threads and processes alike."""
+    source = Path(store.get_feature_view(INTENT_REALTIME.name).batch_source.path)  # type: ignore[attr-defined]
+    with source.with_suffix(".lock").open("a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def validate_intent_events(events: pd.DataFrame) -> pd.DataFrame:

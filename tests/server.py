@@ -34,11 +34,12 @@ def free_port() -> int:
 
 @dataclass
 class Server:
-    """One running `nbo serve`: its URL, process and log."""
+    """One running `nbo serve`: its URL, process, log and the NBO_* variables it runs with."""
 
     url: str
     proc: subprocess.Popen[bytes]
     log_path: Path
+    env: dict[str, str]
 
     def log_text(self) -> str:
         """Everything the server wrote on stdout and stderr so far."""
@@ -69,7 +70,7 @@ def start_service(env: dict[str, str], *args: str, port: int | None = None, log_
     with log_path.open("ab") as log:
         proc = subprocess.Popen([str(NBO), "serve", "--host", "127.0.0.1", "--port", str(port), *args],
                                 env=os.environ | env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    server = Server(f"http://127.0.0.1:{port}", proc, log_path)
+    server = Server(f"http://127.0.0.1:{port}", proc, log_path, env)
     try:
         wait_ready(server, timeout_s)
     except BaseException:

@@ -110,7 +110,11 @@ async def form_fields(request: Request) -> dict[str, str]:
     body = await request.body()
     if len(body) > MAX_FORM_BYTES:
         raise ContractViolation("form too large")
-    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), max_num_fields=10).items()}
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError as err:
+        raise ContractViolation("too many form fields") from err
+    return {k: v[0] for k, v in fields.items()}
 
 
 Form = Annotated[dict[str, str], Depends(form_fields)]
@@ -169,7 +173,10 @@ def static(name: str) -> Response:
 @protected.get("")
 def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_length=40)] = "") -> Response:
     """Customer search by id, name or phone fragment."""
-    matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+    try:
+        matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+    except NboError as err:
+        return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err), q=q)
     return _page(request, "search.html", lang, q=q, matches=matches)
 
 

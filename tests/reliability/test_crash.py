@@ -8,7 +8,6 @@ events pushed here do not change what other tests see.
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 import threading
 import time
@@ -22,8 +21,8 @@ import httpx
 import pandas as pd
 import pytest
 
-from features.store import apply_repo, open_store
-from tests.conftest import Trained, settings_from
+from tests.conftest import Trained
+from tests.reliability.conftest import private_state
 from tests.server import Server, start_service
 
 THREADS = 4
@@ -43,13 +42,7 @@ class Acknowledged:
 
 @pytest.fixture(scope="module")
 def crash_env(trained: Trained, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    """The trained env on a private copy of its state dir."""
-    state = tmp_path_factory.mktemp("crash") / "state"
-    shutil.copytree(trained.env["NBO_STATE_DIR"], state)
-    env = trained.env | {"NBO_STATE_DIR": str(state)}
-    settings = settings_from(env)
-    apply_repo(open_store(settings), settings)  # data sources now point into the copy
-    return env
+    return private_state(trained, tmp_path_factory.mktemp("crash"))
 
 
 def load(server: Server, keys: dict[str, str], customers: list[str], n: int, acked: Acknowledged,
@@ -93,7 +86,7 @@ def load(server: Server, keys: dict[str, str], customers: list[str], n: int, ack
 
 def stored_events(state: Path) -> Counter[tuple[str, datetime]]:
     """(customer, event time) of every crash-test event in the push source's offline file."""
-    frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*")]
+    frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*.parquet")]
     rows = pd.concat(frames)
     rows = rows[rows["last_intent_topic"] == "crash_test"]
     return Counter(zip(rows["customer_id"], pd.to_datetime(rows["event_timestamp"], utc=True), strict=True))

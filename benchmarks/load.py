@@ -1,0 +1,174 @@
+"""A bounded, fixed-rate load of the realistic mix, and the audit checked against what was acknowledged.
+
+Offers 70 % (app key, GET /v1/customers/{id}/offers), events 20 % (POST /v1/events) and feedback
+10 % (POST /v1/offers/{decision_id}/feedback on an offer served earlier in the run) are sent on a
+fixed schedule (open loop: request i starts at i / rate seconds, whatever the answers before it),
+for a fixed time, from a bounded pool of loopback clients. Latency is measured from each request's
+scheduled start, so a service that falls behind shows it. Afterwards the audit store must hold
+exactly one decision per acknowledged offer and one row per acknowledged feedback.
+
+Builds (or reuses, with --work DIR) the bank, features and champions as benchmarks/service.py does,
+runs `nbo serve` on a free loopback port and writes benchmarks/results/load.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import sqlalchemy as sa
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from serving.app import audit_url  # noqa: E402 - the repo root is on the path only now
+from serving.audit import AuditStore  # noqa: E402
+from tests.conftest import settings_from  # noqa: E402
+from tests.server import running_service  # noqa: E402
+
+MIX = (("offers", 0.7), ("events", 0.2), ("feedback", 0.1))
+CLIENTS = 32  # concurrent requests at most: the bound on the load generator's threads
+DRAIN_TIMEOUT_S = 60.0
+
+
+@dataclass
+class MixRun:
+    """What a run sent and what the service acknowledged."""
+
+    run_id: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
+    latency_ms: dict[str, list[float]] = field(default_factory=lambda: {kind: [] for kind, _ in MIX})
+    statuses: Counter[str] = field(default_factory=Counter)
+    offers_acked: int = 0
+    feedback_ids: list[str] = field(default_factory=list)
+    decisions: list[tuple[str, str]] = field(default_factory=list)  # (decision id, first product)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def _send(client: httpx.Client, kind: str, customer: str, keys: dict[str, str], run: MixRun, i: int) -> int:
+    """One request of the mix; returns its status (0 for a transport error)."""
+    headers = {"X-API-Key": keys["app"], "X-Request-ID": f"load-{run.run_id}-{i}"}
+    with run.lock:
+        decision = run.decisions[-1] if run.decisions else None
+    if kind == "feedback" and decision is not None:
+        r = client.post(f"/v1/offers/{decision[0]}/feedback", headers=headers,
+                        json={"product_id": decision[1], "outcome": "shown"})
+        if r.status_code == 201:
+            with run.lock:
+                run.feedback_ids.append(r.json()["feedback_id"])
+    elif kind == "events":
+        r = client.post("/v1/events", headers=headers,
+                        json={"events": [{"customer_id": customer, "event_type": "page_view", "topic": "fund"}]})
+    else:
+        r = client.get(f"/v1/customers/{customer}/offers", headers=headers)
+        if r.status_code == 200:
+            body = r.json()
+            with run.lock:
+                run.offers_acked += 1
+                if body["offers"]:
+                    run.decisions.append((body["decision_id"], body["offers"][0]["product_id"]))
+    return r.status_code
+
+
+def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: float, seconds: float,
+            seed: int = 0) -> MixRun:
+    """Send the mix at `rate_per_s` for `seconds` (open loop), then wait for the answers (bounded)."""
+    rng = np.random.default_rng(seed)
+    total = int(rate_per_s * seconds)
+    kinds = rng.choice([k for k, _ in MIX], size=total, p=[p for _, p in MIX])
+    chosen = rng.choice(customers, size=total)
+    run, local = MixRun(), threading.local()
+
+    def task(i: int, scheduled: float) -> None:
+        if not hasattr(local, "client"):
+            local.client = httpx.Client(base_url=url, timeout=30)
+        try:
+            status = _send(local.client, str(kinds[i]), str(chosen[i]), keys, run, i)
+        except httpx.HTTPError as err:
+            status, kind = 0, type(err).__name__
+        else:
+            kind = str(status)
+        with run.lock:
+            run.latency_ms[str(kinds[i])].append((time.perf_counter() - scheduled) * 1000)
+            run.statuses[f"{kinds[i]} {kind}"] += 1
+
+    with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        started, futures = time.perf_counter(), []
+        for i in range(total):
+            scheduled = started + i / rate_per_s
+            time.sleep(max(0.0, scheduled - time.perf_counter()))
+            futures.append(pool.submit(task, i, scheduled))
+        wait(futures, timeout=DRAIN_TIMEOUT_S)
+    return run
+
+
+def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
+    """How many of the run's decisions and acknowledged feedback rows the audit store holds."""
+    store = AuditStore(audit_url(settings_from(env)))
+    try:
+        with store.engine.connect() as conn:
+            decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p"),
+                                     {"p": f"load-{run.run_id}-%"}).scalar_one()
+            feedback = sum(conn.execute(sa.text("SELECT count(*) FROM nbo_feedback WHERE feedback_id = :f"),
+                                        {"f": f}).scalar_one() for f in run.feedback_ids)
+    finally:
+        store.close()
+    return {"audit_decisions": int(decisions), "audit_feedback": int(feedback)}
+
+
+def summarize(run: MixRun, audit: dict[str, int], rate_per_s: float, seconds: float) -> list[dict[str, Any]]:
+    """One row per kind of request and one for the whole mix."""
+    rows = []
+    for kind, share in [*MIX, ("all", 1.0)]:
+        ms = [m for k, values in run.latency_ms.items() if kind in (k, "all") for m in values]
+        ok = sum(n for key, n in run.statuses.items()
+                 if kind in ("all", key.split()[0]) and key.split()[1].startswith("2"))
+        p50, p99 = (round(float(v), 1) for v in np.percentile(ms, [50, 99])) if ms else (None, None)
+        rows.append({"request": kind, "share": share, "requests": len(ms), "errors": len(ms) - ok,
+                     "error_rate_pct": round(100 * (len(ms) - ok) / len(ms), 3) if ms else None,
+                     "p50_ms": p50, "p99_ms": p99, "rate_per_s": rate_per_s, "seconds": seconds})
+    rows[-1] |= {"offers_acknowledged": run.offers_acked, "feedback_acknowledged": len(run.feedback_ids),
+                 **audit, "audit_equals_acknowledged": audit["audit_decisions"] == run.offers_acked
+                 and audit["audit_feedback"] == len(run.feedback_ids)}
+    return rows
+
+
+def main() -> None:
+    from harness import write_result
+    from service import prepare
+
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--customers", type=int, default=20_000)
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
+    parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
+    parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
+    parser.add_argument("--seconds", type=float, default=60.0)
+    args = parser.parse_args()
+    with contextlib.ExitStack() as stack:
+        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nbo-bench-load-")))
+        work.mkdir(parents=True, exist_ok=True)
+        prepared = prepare(work, args)
+        with running_service(prepared["env"]) as server:
+            run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds)
+        rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds)
+    settings = {k: v for k, v in vars(args).items() if k != "work"} | {
+        "mix": dict(MIX), "clients": CLIENTS, "store": "embedded (SQLite audit, SQLite online store)",
+        "client": "httpx, open loop on a fixed schedule, latency from each request's scheduled start",
+        "statuses": dict(run.statuses)}
+    write_result("load", settings, rows)
+
+
+if __name__ == "__main__":
+    main()
