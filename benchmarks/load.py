@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import tempfile
 import threading
 import time
 import uuid
@@ -145,21 +144,15 @@ def summarize(run: MixRun, audit: dict[str, int], rate_per_s: float, seconds: fl
 
 def main() -> None:
     from harness import write_result
-    from service import prepare
+    from service import add_bank_arguments, prepared_work
 
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
-    parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
+    add_bank_arguments(parser)
     parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
     parser.add_argument("--seconds", type=float, default=60.0)
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nbo-bench-load-")))
-        work.mkdir(parents=True, exist_ok=True)
-        prepared = prepare(work, args)
+        prepared = prepared_work(stack, args, "load")
         with running_service(prepared["env"]) as server:
             run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds)
         rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds)

@@ -57,6 +57,22 @@ def run_nbo(env: dict[str, str], *args: object) -> dict[str, Any]:
     return json.loads(proc.stdout)
 
 
+def add_bank_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `prepare`: bank size, seed, fast models and a work directory to keep."""
+    parser.add_argument("--customers", type=int, default=20_000, help="Bank size when preparing one.")
+    parser.add_argument("--months", type=int, default=24)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
+    parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
+
+
+def prepared_work(stack: contextlib.ExitStack, args: argparse.Namespace, name: str) -> dict[str, Any]:
+    """`prepare` in `--work`, or in a temporary directory removed when `stack` closes."""
+    work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=f"nbo-bench-{name}-")))
+    work.mkdir(parents=True, exist_ok=True)
+    return prepare(work, args)
+
+
 def prepare(work: Path, args: argparse.Namespace) -> dict[str, Any]:
     """Bank, features (embedded profile), three champions and demo keys in WORK; reused when already there."""
     marker = work / "prepared.json"
@@ -208,11 +224,7 @@ def measure(profile: str, url: str, prepared: dict[str, Any], args: argparse.Nam
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--customers", type=int, default=20_000)
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
-    parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
+    add_bank_arguments(parser)
     parser.add_argument("--profiles", nargs="+", choices=sorted(STORE_OF_PROFILE), default=["embedded", "scale"])
     parser.add_argument("--requests", type=int, default=1_000, help="Offer requests per concurrency level.")
     parser.add_argument("--warmup", type=int, default=100)
@@ -224,9 +236,7 @@ def main() -> None:
     parser.add_argument("--batch-runs", type=int, default=1)
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
-        work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nbo-bench-service-")))
-        work.mkdir(parents=True, exist_ok=True)
-        prepared = prepare(work, args)
+        prepared = prepared_work(stack, args, "service")
         options = serve_options(args.workers)
         workers = args.workers if options else 1
         rows = []

@@ -20,7 +20,6 @@ import contextlib
 import random
 import re
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,7 +29,7 @@ import httpx
 import numpy as np
 import pandas as pd
 from harness import write_result
-from service import active_customers, prepare, run_nbo
+from service import active_customers, add_bank_arguments, prepared_work, run_nbo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.server import running_service  # noqa: E402 - the repo root is on the path only now
@@ -83,11 +82,7 @@ def measure(url: str, rm_key: str, warm: list[str], customers: list[str], names:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--demo", action="store_true", help="Measure the nbo `make demo` set up here.")
-    parser.add_argument("--customers", type=int, default=20_000, help="Bank size when preparing one.")
-    parser.add_argument("--months", type=int, default=24)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--fast", action="store_true", help="Train the models with `--fast` (small trees).")
-    parser.add_argument("--work", type=Path, help="Keep (or reuse) the bank, state and models in this directory.")
+    add_bank_arguments(parser)
     parser.add_argument("--pages", type=int, default=200, help="Customers sampled (one page each per row).")
     parser.add_argument("--warmup", type=int, default=20)
     args = parser.parse_args()
@@ -98,9 +93,7 @@ def main() -> None:
             rm_key, state_dir, data_dir = info["demo_api_keys"]["rm"], Path(info["state_dir"]), Path(info["data_dir"])
             active, bank = active_customers(state_dir), f"demo ({data_dir})"
         else:
-            work = args.work or Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="nbo-bench-wb-")))
-            work.mkdir(parents=True, exist_ok=True)
-            prepared = prepare(work, args)
+            prepared = prepared_work(stack, args, "wb")
             env, rm_key, active = prepared["env"], prepared["keys"]["rm"], prepared["active_customers"]
             data_dir, bank = Path(env["NBO_DATA_DIR"]), f"{prepared['customers']} customers, fast={prepared['fast']}"
         sample = random.Random(0).sample(active, min(args.pages + args.warmup, len(active)))
