@@ -106,6 +106,15 @@ class RiskScorer:
         raw = self.booster.predict(row[np.newaxis, :], num_threads=self.num_threads)
         return float(self.spec.calibration.apply(raw)[0])
 
+    def contributions_of(self, values: Mapping[str, object]) -> NDArray[np.float64]:
+        """`contributions` (1 × features) of one customer's feature values, by the `probability_of` path."""
+        row = _float_row(values, self.spec.features, self._category_codes)
+        if row is None:
+            frame = pd.DataFrame([{n: values.get(n) for n in self.spec.features}])
+            return self.contributions(prepare_features(frame, self.spec))
+        return np.asarray(self.booster.predict(row[np.newaxis, :], pred_contrib=True,
+                                               num_threads=self.num_threads))[:, :-1]
+
     @cached_property
     def _category_codes(self) -> dict[str, dict[str, int]]:
         """Categorical feature → category → the code LightGBM gives it (its stored pandas categories)."""

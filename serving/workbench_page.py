@@ -7,11 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from evaluation.reasons import top_contributors
-from evaluation.risk_model import RiskScorer, _float_row, prepare_features
+from evaluation.risk_model import RiskScorer
 from serving.audit import AuditStore
 from serving.models import CHURN, DELINQUENCY
 from serving.offers import OfferPolicy, OfferService
@@ -86,16 +85,8 @@ def _product_names(runtime: Runtime, lang: str) -> dict[str, str]:
 def reason_contributions(scorer: RiskScorer, values: dict[str, object], k: int) -> list[float]:
     """The SHAP contributions (log-odds) behind the scorer's top-k reasons, in the reasons' order.
 
-    One row goes to LightGBM as the float array `RiskScorer.probability_of` builds (the same
-    numbers as the pandas path, without its ~50 ms per row); values it cannot encode take the
-    pandas path."""
-    row = _float_row(values, scorer.spec.features, scorer._category_codes)
-    if row is None:
-        frame = pd.DataFrame([{n: values.get(n) for n in scorer.spec.features}])
-        contributions = scorer.contributions(prepare_features(frame, scorer.spec))
-    else:
-        contributions = np.asarray(scorer.booster.predict(row[np.newaxis, :], pred_contrib=True,
-                                                          num_threads=scorer.num_threads))[:, :-1]
+    One row, through `RiskScorer.contributions_of` (the float-array path of `probability_of`)."""
+    contributions = scorer.contributions_of(values)
     indices, is_reason = top_contributors(contributions, k)
     return [float(contributions[0, i]) for i, ok in zip(indices[0], is_reason[0], strict=True) if ok]
 

@@ -181,6 +181,14 @@ def test_risk_probability_of_equals_probability(risk_scorer: RiskScorer, custome
         risk_scorer.probability_of(customers[0] | {"aum_cny": 12000}), abs=1e-15)
 
 
+
+def test_risk_contributions_of_equal_contributions(risk_scorer: RiskScorer,
+                                                  customers: list[dict[str, object]]) -> None:
+    for values in [*customers, {}, customers[0] | {"gender": "X", "aum_cny": "12000"}]:
+        frame = pd.DataFrame([{n: values.get(n) for n in risk_scorer.spec.features}])
+        expected = risk_scorer.contributions(prepare_features(frame, risk_scorer.spec))
+        np.testing.assert_allclose(risk_scorer.contributions_of(values), expected, rtol=0, atol=1e-12)
+
 @pytest.mark.parametrize("shap", [
     [0.3, -0.1, 0.3, 0.0, 0.2, 0.3],
     [0.1, 0.1, 0.1, 0.1],
