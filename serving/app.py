@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import threading
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 
 from nbo import __version__
 from nbo.settings import Settings, load_settings
@@ -16,22 +14,16 @@ from serving import keys, suitability
 from serving.arbitration import load_levers
 from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
-from serving.metrics import ServiceMetrics, install_metrics
+from serving.metrics import ServiceMetrics
+from serving.middleware import install_pipeline
 from serving.offers import OfferPolicy
-from serving.ratelimit import install_rate_limit
+from serving.ratelimit import limiter_for
 from serving.reload_signal import ReloadSignal
 from serving.risk import RiskPolicy
 from serving.routers import admin, customers, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
 
 log = logging.getLogger(__name__)
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
-    "Content-Security-Policy": "default-src 'self'; frame-ancestors 'none'",
-}
 
 
 def audit_url(settings: Settings) -> str:
@@ -87,18 +79,8 @@ def create_app(settings: Settings) -> FastAPI:
                   description="Next-best-offer and customer-risk service. Send your API key as `X-API-Key`.")
     app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
-    install_metrics(app, app.state.metrics)
-    install_rate_limit(app, settings.service)
-
-    @app.middleware("http")
-    async def request_context(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        request.state.request_id = request.headers.get("X-Request-ID") or uuid.uuid4().hex
-        if app.state.reload_signal.claim():
-            threading.Thread(target=_follow_reload, args=(app,), name="nbo-reload", daemon=True).start()
-        response = await call_next(request)
-        response.headers["X-Request-ID"] = request.state.request_id
-        response.headers.update(SECURITY_HEADERS)
-        return response
+    install_pipeline(app, app.state.metrics, limiter_for(settings.service),
+                     f"{settings.service.rate_limit_per_s:g}", _follow_reload)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, workbench.router):
         app.include_router(router)

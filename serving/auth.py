@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from enum import StrEnum
 from typing import Any
 
@@ -41,24 +41,33 @@ def caller_role(request: Request) -> Role:
     return Role(role)
 
 
-def require_role(*allowed: Role) -> Callable[[Request], Role]:
-    """A dependency admitting only callers whose key has one of `allowed` roles (403 otherwise)."""
+def require_role(*allowed: Role) -> Callable[[Request], Awaitable[Role]]:
+    """A dependency admitting only callers whose key has one of `allowed` roles (403 otherwise).
 
-    def dependency(request: Request) -> Role:
+    It is a coroutine so FastAPI runs it on the event loop (no thread hop); the check itself is
+    plain code, kept as `.check` for `check_route_access`."""
+
+    def check(request: Request) -> Role:
         role = caller_role(request)
         if role not in allowed:
             raise Forbidden(f"role {role.value!r} may not call this endpoint "
                             f"(allowed: {', '.join(r.value for r in allowed)})")
         return role
 
+    async def dependency(request: Request) -> Role:
+        return check(request)
+
     dependency.allowed_roles = allowed  # type: ignore[attr-defined] - found by `check_route_access`
+    dependency.check = check  # type: ignore[attr-defined]
     return dependency
 
 
 def _guards(dependant: Any) -> Iterator[Callable[[Request], Role]]:
     for dep in getattr(dependant, "dependencies", ()):
-        if dep.call is caller_role or hasattr(dep.call, "allowed_roles"):
-            yield dep.call
+        if dep.call is caller_role:
+            yield caller_role
+        elif hasattr(dep.call, "allowed_roles"):
+            yield dep.call.check
         yield from _guards(dep)
 
 

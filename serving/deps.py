@@ -1,4 +1,7 @@
-"""FastAPI dependencies: the services a route needs, built from what the app holds."""
+"""FastAPI dependencies: the services a route needs, built from what the app holds.
+
+They only look things up, so they are coroutines: FastAPI runs a plain `def` dependency in its
+thread pool, a hop per dependency per request."""
 
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from serving.risk import RiskService
 from serving.runtime import Runtime
 
 
-def get_runtime(request: Request) -> Runtime:
+def runtime_of(request: Request) -> Runtime:
     """The runtime current when the request arrived (a reload swaps it for later requests)."""
     runtime = request.app.state.runtime
     if runtime is None:
@@ -21,19 +24,23 @@ def get_runtime(request: Request) -> Runtime:
     return runtime
 
 
-def get_audit(request: Request) -> AuditStore:
+async def get_runtime(request: Request) -> Runtime:
+    return runtime_of(request)
+
+
+async def get_audit(request: Request) -> AuditStore:
     return request.app.state.audit
 
 
-def get_risk_service(request: Request) -> RiskService:
-    return RiskService(get_runtime(request), get_audit(request), request.app.state.risk_policy)
+async def get_risk_service(request: Request) -> RiskService:
+    return RiskService(runtime_of(request), request.app.state.audit, request.app.state.risk_policy)
 
 
-def get_offer_service(request: Request) -> OfferService:
-    return OfferService(get_runtime(request), get_audit(request), request.app.state.offer_policy)
+async def get_offer_service(request: Request) -> OfferService:
+    return OfferService(runtime_of(request), request.app.state.audit, request.app.state.offer_policy)
 
 
-def request_id(request: Request) -> str:
+async def request_id(request: Request) -> str:
     return request.state.request_id
 
 

@@ -8,17 +8,10 @@ Requests without a key (health, metrics, docs) are not limited; unknown keys sha
 
 from __future__ import annotations
 
-import math
 import threading
 import time
-from collections.abc import Awaitable, Callable
-
-from fastapi import FastAPI, Request, Response
 
 from nbo.settings import ServiceSettings
-from serving import keys
-from serving.auth import API_KEY_HEADER
-from serving.errors import problem
 
 UNKNOWN_KEY = "unknown"
 
@@ -61,26 +54,3 @@ def limiter_for(service: ServiceSettings) -> RateLimiter | None:
         return None
     return RateLimiter(service.rate_limit_per_s / service.workers,
                        max(1.0, service.rate_limit_burst / service.workers))
-
-
-def install_rate_limit(app: FastAPI, service: ServiceSettings) -> None:
-    """Answer 429 (problem+json, Retry-After) to a key that exceeds its rate."""
-    limiter = limiter_for(service)
-    if limiter is None:
-        return
-
-    @app.middleware("http")
-    async def rate_limit(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-        presented = request.headers.get(API_KEY_HEADER)
-        if not presented:
-            return await call_next(request)
-        known = keys.hash_key(presented)
-        bucket_id = known if keys.role_for(presented, request.app.state.key_hashes) else UNKNOWN_KEY
-        wait_s = limiter.wait_s(bucket_id)
-        if wait_s == 0:
-            return await call_next(request)
-        response = problem(request, 429, "TooManyRequests",
-                           f"rate limit of {service.rate_limit_per_s:g} requests/s per API key exceeded; "
-                           "retry after the Retry-After seconds")
-        response.headers["Retry-After"] = str(math.ceil(wait_s))
-        return response

@@ -25,7 +25,7 @@ from pydantic import ValidationError
 
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving import keys
-from serving.deps import RequestIdDep, get_runtime
+from serving.deps import RequestIdDep, runtime_of
 from serving.schemas import CustomerIdPattern, FeedbackRequest
 from serving.workbench_charts import decode, render
 from serving.workbench_data import WorkbenchDataCache
@@ -186,7 +186,7 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
     """One customer's page: 360° profile, offers and blocked products, churn and delinquency."""
     state = request.app.state
     try:
-        ctx = PageContext(get_runtime(request), state.audit, state.offer_policy, state.risk_policy,
+        ctx = PageContext(runtime_of(request), state.audit, state.offer_policy, state.risk_policy,
                           state.workbench_data.get())
         page = build_customer_page(ctx, customer_id, lang, request_id)
     except NboError as err:

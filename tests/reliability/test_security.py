@@ -17,7 +17,8 @@ from fastapi.testclient import TestClient
 
 from nbo.settings import ServiceSettings
 from serving import keys
-from serving.app import SECURITY_HEADERS, create_app
+from serving.app import create_app
+from serving.middleware import SECURITY_HEADERS
 from serving.ratelimit import limiter_for
 from tests.conftest import Trained, settings_from
 from tests.server import Server
