@@ -9,7 +9,7 @@ MONTHS    ?= 24
 SEED      ?= 42
 DATA      ?= data/bank
 
-.PHONY: install demo test bench soak audit lint clean
+.PHONY: install demo demo-scale test bench soak audit lint clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ demo: install
 	$(NBO) info
 	@echo "serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C to stop"
 	$(NBO) serve
+
+## demo-scale: the same demo on Redis and PostgreSQL (Feast registry, MLflow, audit): config/scale.toml
+demo-scale: install
+	NBO_CONFIG=config/scale.toml $(NBO) stores init
+	NBO_CONFIG=config/scale.toml $(MAKE) --no-print-directory demo
 
 ## test: the whole suite (exits non-zero when any test fails)
 test: install

@@ -9,7 +9,7 @@ import click
 from features.cli import features_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
-from nbo.settings import load_settings
+from nbo.settings import config_file, load_settings
 from serving import keys as api_keys
 from serving.cli import report_group, serve
 from sources.cli import data_group
@@ -23,7 +23,8 @@ from training.cli import evaluate, promote, retrain_command, score, train
 def main(log_level: str) -> None:
     """nbo: next-best-offer and customer-risk service for retail banks.
 
-    Settings come from NBO_* environment variables (see `nbo info`).
+    Settings come from NBO_* environment variables and the TOML file NBO_CONFIG names
+    (see `nbo info`; config/scale.toml switches every store to Redis and PostgreSQL).
     """
     configure_logging(log_level)
 
@@ -38,6 +39,7 @@ def info(as_json: bool) -> None:
         "data_dir": s.data_dir.resolve(),
         "state_dir": s.state_dir.resolve(),
         "feature_repo": s.feature_repo.resolve(),
+        "config_file": config.resolve() if (config := config_file()) else None,
         "store_profile": s.stores.profile,
         "mlflow_tracking_uri": s.mlflow.tracking_uri,
         "service_url": s.service.url,
@@ -53,6 +55,24 @@ def _info_text(r: dict[str, Any]) -> str:
         lines.append("demo API keys (send as X-API-Key):")
         lines += [f"  {role:<6} {key}" for role, key in r["demo_api_keys"].items()]
     return "\n".join(lines)
+
+
+@main.group("stores")
+def stores_group() -> None:
+    """The stores the settings name (NBO_CONFIG=config/scale.toml switches them all)."""
+
+
+@stores_group.command("init")
+@json_option
+@handles_errors
+def stores_init(as_json: bool) -> None:
+    """Create the PostgreSQL databases the settings use (Feast registry, audit, MLflow) if missing."""
+    from nbo.databases import ensure_databases
+
+    rows = ensure_databases(load_settings())
+    emit({"databases": rows}, as_json, lambda r: "\n".join(
+        f"{d['use']:<15} {d['database']:<20} {'created' if d['created'] else 'exists'}" for d in r["databases"])
+        or "no PostgreSQL store in these settings")
 
 
 @main.group("keys")

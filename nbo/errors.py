@@ -45,6 +45,13 @@ class ContractViolation(NboError):
         self.violations = violations or []
 
 
+class ConfigError(NboError):
+    """The settings (NBO_* variables or the NBO_CONFIG file) are missing or invalid."""
+
+    status = 500
+    exit_code = 2
+
+
 class Forbidden(NboError):
     """The caller's role may not do this."""
 

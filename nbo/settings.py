@@ -1,16 +1,33 @@
-"""The one settings object. Entry points call `load_settings()` once and pass it down."""
+"""The one settings object. Entry points call `load_settings()` once and pass it down.
+
+Values come from `NBO_*` environment variables and, when `NBO_CONFIG` names a TOML file, from
+that file (environment variables win). One file switches every store: `config/scale.toml`.
+"""
 
 from __future__ import annotations
 
+import os
+import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from nbo.errors import ConfigError
+
+CONFIG_VARIABLE = "NBO_CONFIG"
 
 
 class MlflowSettings(BaseModel):
     """Where MLflow keeps runs and the model registry."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     tracking_uri: str = "file:./mlruns"
     # Where a database backend (postgresql://...) keeps artifacts; None: MLflow's ./mlruns.
@@ -20,14 +37,21 @@ class MlflowSettings(BaseModel):
 class StoreSettings(BaseModel):
     """Which stores back Feast and the audit log: the embedded default or the scale profile."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
+
     profile: Literal["embedded", "scale"] = "embedded"
     redis_url: str = "redis://127.0.0.1:6379/0"
     postgres_url: str = "postgresql://postgres@127.0.0.1:5432/postgres"
     feast_project: str = Field(default="nbo", pattern=r"^[a-z0-9][a-z0-9_]*$")
+    # Offline store and point-in-time joins: DuckDB in-process, or Spark (needs Java 17+) on spark_master.
+    offline: Literal["duckdb", "spark"] = "duckdb"
+    spark_master: str = "local[2]"
 
 
 class ServiceSettings(BaseModel):
     """Where the HTTP service listens."""
+
+    model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -54,6 +78,17 @@ class Settings(BaseSettings):
         env_prefix="NBO_", env_nested_delimiter="__", extra="forbid"
     )
 
+    @classmethod
+    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+                                   env_settings: PydanticBaseSettingsSource,
+                                   dotenv_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
+                                   file_secret_settings: PydanticBaseSettingsSource,  # noqa: ARG003 - not used
+                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Arguments, then NBO_* variables, then the NBO_CONFIG file, then the defaults."""
+        config = config_file()
+        file_source = (TomlConfigSettingsSource(settings_cls, toml_file=config),) if config else ()
+        return (init_settings, env_settings, *file_source)
+
     data_dir: Path = Path("data/bank")
     state_dir: Path = Path("var")
     feature_repo: Path = Path("features")
@@ -77,6 +112,27 @@ class Settings(BaseSettings):
         return self.state_dir / "demo-keys.json"
 
 
+def config_file() -> Path | None:
+    """The TOML file NBO_CONFIG names (ConfigError if it is missing or not TOML), or None."""
+    named = os.environ.get(CONFIG_VARIABLE)
+    if not named:
+        return None
+    path = Path(named)
+    try:
+        tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ConfigError(f"{CONFIG_VARIABLE}={named}: cannot read the file ({err.strerror})") from err
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{CONFIG_VARIABLE}={named}: not a TOML file: {err}") from err
+    return path
+
+
 def load_settings() -> Settings:
-    """Read settings from the environment."""
-    return Settings()
+    """Read settings from the environment and the NBO_CONFIG file; ConfigError names what is wrong."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        where = f" (NBO_* variables or {os.environ[CONFIG_VARIABLE]})" if os.environ.get(CONFIG_VARIABLE) else \
+            " (NBO_* variables)"
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"invalid settings{where}: {problems}") from err

@@ -51,6 +51,8 @@ def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None
     found = client.get_experiment_by_name(name)
     if found is not None:
         return found.experiment_id
+    if artifact_root and "://" not in artifact_root and not artifact_root.startswith("file:"):
+        artifact_root = Path(artifact_root).resolve().as_uri()  # a folder: absolute, whatever the cwd
     location = f"{artifact_root.rstrip('/')}/{name}" if artifact_root else None
     return client.create_experiment(name, artifact_location=location)
 
