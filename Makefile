@@ -8,6 +8,8 @@ CUSTOMERS ?= 20000
 MONTHS    ?= 24
 SEED      ?= 42
 DATA      ?= data/bank
+# benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
+SCALE_BENCH_ARGS ?=
 
 .PHONY: install demo demo-scale test bench soak audit lint clean
 
@@ -72,6 +74,7 @@ bench: install
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/workbench.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/scale.py $(SCALE_BENCH_ARGS)
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks
