@@ -2,7 +2,10 @@
 
 `NBO_STORES__PROFILE` picks the stores: `embedded` (DuckDB offline store over parquet, SQLite
 online store, file registry, all under the state dir) or `scale` (Redis online store, SQL
-registry on PostgreSQL; the offline store stays DuckDB over the same parquet).
+registry on PostgreSQL). `NBO_STORES__OFFLINE` picks the offline store over the same parquet in
+either profile: `duckdb` (in-process, the default) or `spark` (Feast's Spark offline store, so
+training-set joins and materialization reads run as Spark SQL; local mode unless
+`NBO_STORES__SPARK_MASTER` names a cluster).
 """
 
 from __future__ import annotations
@@ -28,12 +31,21 @@ from features.entities import ENTITIES
 from features.services import feature_services
 from features.tables import ALL_TABLES, EVENT_TIMESTAMP
 from features.views import feature_views
-from nbo.errors import ContractViolation, FeatureServiceNotFound, ModelUnavailable, NotFound
+from nbo.errors import (
+    ConfigError,
+    ContractViolation,
+    FeatureServiceNotFound,
+    ModelUnavailable,
+    NotFound,
+)
 from nbo.settings import Settings
 
 log = logging.getLogger(__name__)
 
 MATERIALIZE_START = datetime(1970, 1, 2, tzinfo=UTC)
+SPARK_DRIVER_MEMORY = "4g"  # the driver holds the collected training set; a sixth of a 24 GiB machine
+# The source class each offline store reads, by name (importing SparkSource imports pyspark: seconds).
+OFFLINE_SOURCES = {"duckdb": "FileSource", "spark": "SparkSource"}
 
 
 def redis_connection_string(url: str) -> str:
@@ -57,12 +69,35 @@ def repo_config(settings: Settings) -> RepoConfig:
     else:
         registry = {"registry_type": "file", "path": str(feast_dir / "registry.db")}
         online = {"type": "sqlite", "path": str(feast_dir / "online.db")}
+    offline = {"type": "spark", "spark_conf": spark_conf(settings)} if settings.stores.offline == "spark" else {
+        "type": "duckdb"}
     return RepoConfig(
         project=settings.stores.feast_project, provider="local", registry=registry,
-        online_store=online, offline_store={"type": "duckdb"},
+        online_store=online, offline_store=offline,
         repo_path=settings.feature_repo.resolve(), entity_key_serialization_version=3,
         materialization={"pull_latest_features": True},
     )
+
+
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark session settings of the offline store: UTC, no UI, quiet; local mode stays on loopback."""
+    master = settings.stores.spark_master
+    conf = {
+        "spark.master": master,
+        "spark.app.name": f"nbo-{settings.stores.feast_project}",
+        "spark.driver.memory": SPARK_DRIVER_MEMORY,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": "UTC",  # the parquet stamps and entity timestamps are UTC
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.warehouse.dir": str((settings.feast_dir / "spark-warehouse").resolve()),
+        "spark.log.level": "ERROR",
+    }
+    if master.startswith("local"):  # no listening socket off the machine; one shuffle partition per core
+        conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
+        cores = re.fullmatch(r"local\[(\d+)\]", master)
+        conf |= {"spark.sql.shuffle.partitions": cores.group(1)} if cores else {}
+    return conf
 
 
 def open_store(settings: Settings) -> FeatureStore:
@@ -79,7 +114,13 @@ def describe_stores(settings: Settings) -> dict[str, str]:
     return {"profile": settings.stores.profile, "project": config.project,
             "registry": re.sub(r"(//[^:/@]+):[^@]+@", r"\1:***@", config.registry.path),
             "online_store": f"{config.online_store.type}: {re.sub(r'password=[^,]+', 'password=***', online)}",
-            "offline_store": f"duckdb: {offline_dir(settings).resolve()}"}
+            "offline_store": f"{_offline_engine(settings)}: {offline_dir(settings).resolve()}"}
+
+
+def _offline_engine(settings: Settings) -> str:
+    """The offline store's engine, for people: `duckdb` or `spark (MASTER)`."""
+    offline = settings.stores.offline
+    return f"spark ({settings.stores.spark_master})" if offline == "spark" else offline
 
 
 @contextlib.contextmanager
@@ -119,7 +160,7 @@ class Applied:
 def apply_repo(store: FeatureStore, settings: Settings) -> Applied:
     """Register entities, views and services over the built tables (idempotent)."""
     read_manifest(offline_dir(settings))
-    views = feature_views(offline_dir(settings))
+    views = feature_views(offline_dir(settings), settings.stores.offline)
     services = feature_services(views)
     store.apply([*ENTITIES.values(), *views.values(), *services])
     log.info("feast_applied", extra={"project": store.project, "views": len(views)})
@@ -131,6 +172,7 @@ def materialize_store(store: FeatureStore, settings: Settings, end: datetime) ->
     """Load each entity's latest row up to `end` into the online store; rows written per view."""
     read_manifest(offline_dir(settings))
     _require_applied(store)
+    require_offline_sources(store)
     store.materialize(start_date=MATERIALIZE_START, end_date=end)
     rows = {t.name: _latest_rows(offline_dir(settings) / t.file_name, t.entity_key, end) for t in ALL_TABLES}
     log.info("feast_materialized", extra={"project": store.project, "end": end.isoformat(), "rows": sum(rows.values())})
@@ -145,6 +187,18 @@ def _require_applied(store: FeatureStore) -> None:
         views = []
     if not views:
         raise NotFound(f"no feature views in Feast project {store.project!r}; run `nbo features apply` first")
+
+
+def require_offline_sources(store: FeatureStore) -> None:
+    """ConfigError, naming the fix, when the registered views read another offline store's sources."""
+    offline = store.config.offline_store.type
+    others = sorted(v.name for v in store.list_feature_views()
+                    if type(v.batch_source).__name__ != OFFLINE_SOURCES[offline])
+    if others:
+        raise ConfigError(
+            f"Feast project {store.project!r} was applied for another offline store ({', '.join(others)} "
+            f"do not read {OFFLINE_SOURCES[offline]}); run `nbo features apply` with "
+            f"NBO_STORES__OFFLINE={offline}")
 
 
 def _latest_rows(path: Path, key: str, end: datetime) -> int:

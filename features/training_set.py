@@ -40,5 +40,14 @@ def label_rows(data_dir: Path, label: str, as_of_dates: list[pd.Timestamp]) -> p
 
 
 def training_set(store: FeatureStore, service: FeatureService, rows: pd.DataFrame) -> pd.DataFrame:
-    """Join every feature of a service to the label rows, point in time."""
-    return store.get_historical_features(entity_df=rows, features=service).to_df()
+    """Join every feature of a service to the label rows, point in time, on the configured offline store.
+
+    `event_timestamp` comes back as UTC in microseconds from either store: DuckDB answers that;
+    Spark's `toPandas` drops the zone (its session time zone is UTC) and widens to nanoseconds.
+    """
+    from features.store import require_offline_sources  # Feast loads only when a set is made
+
+    require_offline_sources(store)
+    frame = store.get_historical_features(entity_df=rows, features=service).to_df()
+    frame[EVENT_TIMESTAMP] = pd.to_datetime(frame[EVENT_TIMESTAMP], utc=True).astype("datetime64[us, UTC]")
+    return frame

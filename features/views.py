@@ -8,7 +8,7 @@ from pathlib import Path
 from feast import FeatureView, Field
 from feast.types import Array, Bool, FeastType, Float64, Int64, String
 
-from features.data_sources import file_source, intent_push_source
+from features.data_sources import OfflineStoreType, file_source, intent_push_source
 from features.entities import ENTITIES
 from features.tables import ALL_TABLES, INTENT_REALTIME, FeatureTable
 
@@ -16,9 +16,10 @@ FEAST_TYPES: dict[str, FeastType] = {"int": Int64, "float": Float64, "str": Stri
                                      "str_list": Array(String)}
 
 
-def feature_view(table: FeatureTable, offline_dir: Path) -> FeatureView:
+def feature_view(table: FeatureTable, offline_dir: Path, offline: OfflineStoreType) -> FeatureView:
     """The feature view serving one feature table (TTL 0 means the values never expire)."""
-    source = intent_push_source(offline_dir) if table is INTENT_REALTIME else file_source(table, offline_dir)
+    source = (intent_push_source(offline_dir, offline) if table is INTENT_REALTIME
+              else file_source(table, offline_dir, offline))
     schema = [Field(name=table.entity_key, dtype=String)]
     schema += [Field(name=name, dtype=FEAST_TYPES[kind]) for name, kind in table.columns.items()]
     return FeatureView(name=table.name, entities=[ENTITIES[table.entity_key]], schema=schema,
@@ -26,6 +27,6 @@ def feature_view(table: FeatureTable, offline_dir: Path) -> FeatureView:
                        description=table.description, tags={"team": "features"})
 
 
-def feature_views(offline_dir: Path) -> dict[str, FeatureView]:
-    """Every feature view, by name, reading the tables in `offline_dir`."""
-    return {table.name: feature_view(table, offline_dir) for table in ALL_TABLES}
+def feature_views(offline_dir: Path, offline: OfflineStoreType = "duckdb") -> dict[str, FeatureView]:
+    """Every feature view, by name, reading the tables in `offline_dir` through `offline`'s sources."""
+    return {table.name: feature_view(table, offline_dir, offline) for table in ALL_TABLES}
