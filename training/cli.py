@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +19,7 @@ from nbo.console import emit, handles_errors, json_option, progress
 from nbo.settings import load_settings
 
 if TYPE_CHECKING:
-    from training.risk import TreeSettings
+    from training.risk import TrainingEngine, TreeSettings
 
 RISK_MODEL_NAMES = {"churn": "nbo-churn", "delinquency": "nbo-delinquency"}
 
@@ -38,6 +40,20 @@ def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSett
     return base.with_overrides(max_trees=trees, num_leaves=leaves)
 
 
+@contextmanager
+def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[TrainingEngine]:
+    """The engine a command asked for; a Dask client (and local cluster) lives as long as the block."""
+    if engine == "local":
+        from training.risk import LOCAL_ENGINE
+
+        yield LOCAL_ENGINE
+        return
+    from training.dask_fit import dask_client, dask_engine
+
+    with dask_client(dask_scheduler) as client:
+        yield dask_engine(client)
+
+
 @click.command("train")
 @click.argument("model", type=click.Choice([*sorted(RISK_MODEL_NAMES), "recommender"]))
 @data_option
@@ -46,16 +62,31 @@ def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSett
 @fast_option
 @trees_option
 @leaves_option
+@click.option("--engine", type=click.Choice(["local", "dask"]), default="local", show_default=True,
+              help="Where churn and delinquency train: this process, or a Dask cluster (lightgbm.dask).")
+@click.option("--dask-scheduler", metavar="ADDRESS",
+              help="Dask scheduler for --engine dask (tcp://host:8786); default: a local cluster "
+                   "of 2 single-thread workers.")
+@click.option("--sample-customers", type=click.IntRange(min=100), metavar="N",
+              help="Churn and delinquency: train on the label rows of N customers drawn at random (seeded), "
+                   "for a bank too large to join whole in memory; the run records it.")
 @json_option
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
-          trees: int | None, leaves: int | None, as_json: bool) -> None:
+          trees: int | None, leaves: int | None, engine: str, dask_scheduler: str | None,
+          sample_customers: int | None, as_json: bool) -> None:
     """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
     single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
     hide-one evaluation when DATA is a single holdings snapshot).
     """
+    if engine != "dask" and dask_scheduler:
+        raise click.UsageError("--dask-scheduler needs --engine dask")
+    if model == "recommender" and engine == "dask":
+        raise click.UsageError("--engine dask trains churn and delinquency; the recommender trains locally")
+    if model == "recommender" and sample_customers:
+        raise click.UsageError("--sample-customers is for churn and delinquency")
     if model == "recommender":
         from training.recommender_cli import run_train_recommender
 
@@ -66,7 +97,9 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
     settings = load_settings()
     data = data_dir or settings.data_dir
     progress(f"training {model} on {data}")
-    candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features)
+    with training_engine(engine, dask_scheduler) as chosen:
+        candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
+                                  chosen, sample_customers)
     progress("logging to MLflow and comparing with the champion")
     emit(log_candidate(settings, candidate, data, force), as_json, _train_text)
 

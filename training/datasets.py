@@ -15,6 +15,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from feast import FeatureService
 from feast.types import Array, PrimitiveFeastType
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 SOURCE_META = "source.json"
 CANONICAL = ("customers", "products", "holdings", "events", "transactions", "credit")
+SAMPLE_SEED = 0  # which customers a --sample-customers run keeps: the same ones every time
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class TrainingSet:
     feature_service: str
     data_snapshot: str
     source: dict[str, object]
+    labelled_customers: int = 0  # customers with a label row; the set may hold a sample of them
 
 
 def read_source_meta(data_dir: Path) -> dict[str, object]:
@@ -96,7 +99,8 @@ def label_as_of_dates(data_dir: Path, label: str, source: dict[str, object]) -> 
     """Every as-of date the data can label: the stated one of a snapshot, else each month that can."""
     if "as_of" in source:
         return [labels.as_of_timestamp(str(source["as_of"]))]
-    months = pd.DatetimeIndex(sorted(read_table(data_dir, "transactions")["month"].unique()))
+    months = pd.DatetimeIndex(sorted(pd.read_parquet(table_path(data_dir, "transactions"), columns=["month"])
+                                     ["month"].unique()))
     ahead = 2 if label == "churn" else labels.DELINQUENCY_MONTHS - 1
     return [m for m in months[1:] if m + pd.DateOffset(months=ahead) <= months[-1]]
 
@@ -120,18 +124,35 @@ def model_features(service: FeatureService) -> tuple[list[str], list[str]]:
     return [f.name for f in fields], categorical
 
 
-def load_training_set(settings: Settings, label: str, data_dir: Path, rebuild: bool = False) -> TrainingSet:
-    """Build (if needed) and read the point-in-time training set for `label` from `data_dir`."""
+def sample_customers(rows: pd.DataFrame, customers: int | None) -> pd.DataFrame:
+    """The label rows of `customers` customers drawn at random (seeded; every as-of date of each),
+    or all rows when there are no more customers than that (or no sample is asked for)."""
+    ids = rows["customer_id"].unique()
+    if customers is None or len(ids) <= customers:
+        return rows
+    kept = np.random.default_rng(SAMPLE_SEED).choice(np.sort(ids), size=customers, replace=False)
+    return rows[rows["customer_id"].isin(kept)].reset_index(drop=True)
+
+
+def load_training_set(settings: Settings, label: str, data_dir: Path, rebuild: bool = False,
+                      customers: int | None = None) -> TrainingSet:
+    """Build (if needed) and read the point-in-time training set for `label` from `data_dir`;
+    with `customers`, only the label rows of that many customers drawn at random (a bounded-memory
+    set for a large bank: the point-in-time join then reads their rows only)."""
     own = feature_settings(settings, data_dir)
     ensure_features(own, data_dir, rebuild)
     store = open_store(own)
     service = store.get_feature_service(LABEL_SERVICES[label])
     source = read_source_meta(data_dir)
     rows = _label_rows(data_dir, label, label_as_of_dates(data_dir, label, source), source)
+    labelled = rows["customer_id"].nunique()
+    rows = sample_customers(rows, customers)
     frame = training_set(store, service, rows)
     frame[AS_OF] = frame.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     features, categorical = model_features(service)
     snapshot = data_snapshot_id([table_path(data_dir, t) for t in CANONICAL])
-    log.info("training_set_loaded", extra={"label": label, "rows": len(frame), "snapshot": snapshot})
+    log.info("training_set_loaded", extra={"label": label, "rows": len(frame), "snapshot": snapshot,
+                                           "customers": int(frame["customer_id"].nunique()),
+                                           "labelled_customers": int(labelled)})
     return TrainingSet(frame.sort_values([AS_OF, "customer_id"], ignore_index=True), label, features,
-                       categorical, service.name, snapshot, source)
+                       categorical, service.name, snapshot, source, int(labelled))

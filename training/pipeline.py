@@ -37,8 +37,10 @@ from training import registry
 from training.datasets import TrainingSet, ensure_features, feature_settings, load_training_set
 from training.review import HOLDOUT_ARTIFACT, ChampionOnHoldout, measure_champion
 from training.risk import (
+    LOCAL_ENGINE,
     RISK_MODELS,
     RiskModelKind,
+    TrainingEngine,
     TreeSettings,
     cross_validate,
     evaluate_split,
@@ -61,19 +63,23 @@ class Candidate:
     metrics: dict[str, dict[str, float]]
     data: TrainingSet
     trees: TreeSettings
+    engine: str = LOCAL_ENGINE.name
 
 
 def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSettings,
-                  rebuild: bool = False) -> Candidate:
-    """Pull the training set from Feast, split it, fit and evaluate a model."""
+                  rebuild: bool = False, engine: TrainingEngine = LOCAL_ENGINE,
+                  sample_customers: int | None = None) -> Candidate:
+    """Pull the training set from Feast (of `sample_customers` customers drawn at random, if given),
+    split it, fit (on `engine`) and evaluate a model."""
     model = RISK_MODELS[kind]
-    data = load_training_set(settings, model.label, data_dir, rebuild)
+    data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
     split = split_training_set(data.frame, model.label, trees.seed)
-    scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees)
+    scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":
-        metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees)
-    return Candidate(model, scorer, split, metrics, data, trees)
+        metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
+                                       fit=engine.fit)
+    return Candidate(model, scorer, split, metrics, data, trees, engine.name)
 
 
 def holdout_columns(candidate: Candidate) -> list[str]:
@@ -139,7 +145,10 @@ def log_risk_model(scorer: RiskScorer, example: pd.DataFrame, model_name: str, w
 
 def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
     return candidate.trees.to_params() | {
-        "kind": candidate.model.kind, "data_dir": str(data_dir.resolve()), "split": candidate.split.method,
+        "kind": candidate.model.kind, "engine": candidate.engine, "data_dir": str(data_dir.resolve()),
+        "training_customers": int(candidate.data.frame["customer_id"].nunique()),
+        "labelled_customers": candidate.data.labelled_customers,
+        "split": candidate.split.method,
         "calibration": candidate.scorer.spec.calibration.method, "feature_service": candidate.data.feature_service,
         "best_iteration": candidate.scorer.booster.best_iteration, "features": len(candidate.data.features),
         "monotone_features": ",".join(f for f in candidate.data.features if f in candidate.model.monotone)}
@@ -158,14 +167,18 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
             features=candidate.data.features, data_snapshot=candidate.data.data_snapshot,
             holdout_id=candidate.split.holdout_id(candidate.model.label),
             artifact_dir=write_run_artifacts(candidate, champion, Path(tmp) / "artifacts"),
-            extra_metrics=extra, tags={"nbo.source": str(candidate.data.source.get("source", ""))})
+            extra_metrics=extra, tags={"nbo.source": str(candidate.data.source.get("source", "")),
+                                       "nbo.engine": candidate.engine})
         example = candidate.split.test.head(3)
         registered = registry.log_and_register(
             name, experiment, run, lambda: log_risk_model(candidate.scorer, example, name, Path(tmp) / "model"))
     promotion = registry.promote_if_better(
         client, name, registered, candidate.model.primary_metric, True, force,
         champion_metric=lambda _uri: champion.metrics[candidate.model.primary_metric])  # type: ignore[union-attr]
-    return {"model": name, "run_id": registered.run_id, "model_version": registered.version,
+    return {"model": name, "engine": candidate.engine, "run_id": registered.run_id,
+            "model_version": registered.version,
+            "training_customers": int(candidate.data.frame["customer_id"].nunique()),
+            "labelled_customers": candidate.data.labelled_customers,
             "promoted": promotion.promoted, "forced": promotion.forced, "promotion": promotion.to_dict(),
             "metrics": candidate.metrics["test"], "valid_metrics": candidate.metrics["valid"],
             "cv_metrics": candidate.metrics.get("cv"),

@@ -12,6 +12,7 @@ past due or the income shock (no salary credited lately) get worse.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 
 import lightgbm as lgb
@@ -98,17 +99,39 @@ def monotone_vector(model: RiskModelKind, features: list[str]) -> list[int]:
     return [model.monotone.get(name, 0) for name in features]
 
 
+# (params, x_train, y_train, x_valid, y_valid, trees) -> booster stopped early on the validation part
+BoosterFit = Callable[[dict[str, object], pd.DataFrame, pd.Series, pd.DataFrame, pd.Series, TreeSettings],
+                      lgb.Booster]
+
+
+def fit_booster(params: dict[str, object], x_train: pd.DataFrame, y_train: pd.Series, x_valid: pd.DataFrame,
+                y_valid: pd.Series, trees: TreeSettings) -> lgb.Booster:
+    """Train a booster on this machine, stopping early on the validation part."""
+    d_train = lgb.Dataset(x_train, y_train, free_raw_data=False)
+    d_valid = lgb.Dataset(x_valid, y_valid, reference=d_train)
+    return lgb.train(params, d_train, num_boost_round=trees.max_trees, valid_sets=[d_valid],
+                     callbacks=[lgb.early_stopping(trees.early_stopping_rounds, verbose=False)])
+
+
+@dataclass(frozen=True)
+class TrainingEngine:
+    """Where boosters are trained: a name the run records, and the fit."""
+
+    name: str
+    fit: BoosterFit
+
+
+LOCAL_ENGINE = TrainingEngine("local", fit_booster)
+
+
 def fit_risk_model(model: RiskModelKind, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
-                   categorical: list[str], trees: TreeSettings) -> RiskScorer:
-    """Train on `train`, stop early on `valid`, then fit the calibration on `valid` only."""
+                   categorical: list[str], trees: TreeSettings, fit: BoosterFit = fit_booster) -> RiskScorer:
+    """Train on `train` with `fit` (this machine, or `training.dask_fit`), stop early on `valid`,
+    then fit the calibration on `valid` only."""
     spec = RiskSpec(model.kind, features, [c for c in categorical if c in features])
     x_train, x_valid = prepare_features(train, spec), prepare_features(valid, spec)
     y_train, y_valid = train[model.label].astype(int), valid[model.label].astype(int)
-    d_train = lgb.Dataset(x_train, y_train, free_raw_data=False)
-    d_valid = lgb.Dataset(x_valid, y_valid, reference=d_train)
-    booster = lgb.train(
-        trees.lgb_params(monotone_vector(model, features)), d_train, num_boost_round=trees.max_trees,
-        valid_sets=[d_valid], callbacks=[lgb.early_stopping(trees.early_stopping_rounds, verbose=False)])
+    booster = fit(trees.lgb_params(monotone_vector(model, features)), x_train, y_train, x_valid, y_valid, trees)
     raw_valid = booster.predict(x_valid, num_threads=trees.num_threads)
     calibration = fit_calibration(model.calibration, raw_valid, y_valid)
     log.info("risk_model_fitted", extra={"model": model.model_name, "trees": booster.best_iteration,
@@ -142,7 +165,7 @@ def evaluate_split(model: RiskModelKind, scorer: RiskScorer, train: pd.DataFrame
 
 
 def cross_validate(model: RiskModelKind, frame: pd.DataFrame, features: list[str], categorical: list[str],
-                   trees: TreeSettings, folds: int = 5) -> dict[str, float]:
+                   trees: TreeSettings, folds: int = 5, fit: BoosterFit = fit_booster) -> dict[str, float]:
     """Stratified k-fold estimate for single-snapshot data (the protocol of the public anchors).
 
     Each fold is scored by a model fitted on the other folds, 75 % to train and 25 % to stop early
@@ -153,7 +176,8 @@ def cross_validate(model: RiskModelKind, frame: pd.DataFrame, features: list[str
     for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=trees.seed).split(frame, y):
         train_rows, valid_rows = train_test_split(fit_rows, test_size=0.25, stratify=y[fit_rows],
                                                   random_state=trees.seed)
-        scorer = fit_risk_model(model, frame.iloc[train_rows], frame.iloc[valid_rows], features, categorical, trees)
+        scorer = fit_risk_model(model, frame.iloc[train_rows], frame.iloc[valid_rows], features, categorical,
+                                trees, fit)
         per_fold.append(score_metrics(model.kind, y[test_rows], scorer.probability(frame.iloc[test_rows])))
     table = pd.DataFrame(per_fold).drop(columns=["rows", "positive_rate"])
     return table.mean().to_dict() | table.std(ddof=0).add_suffix("_std").to_dict() | {"folds": float(folds)}
