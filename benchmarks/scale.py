@@ -6,7 +6,8 @@ For each `--customers` size it runs, as a user would, each stage as its own `nbo
   build        nbo features build (every feature table, the offline store's parquet files)
   materialize  nbo features apply + materialize into Redis (the scale profile: Feast registry on a
                throw-away PostgreSQL database, its own Feast project in the machine's Redis)
-  train        nbo train churn, nbo train delinquency (`--fast` optional; `--engine` if given)
+  train        nbo train churn, nbo train delinquency (`--fast` optional; `--engine` if given; banks
+               above `--sample-customers` train on that many customers drawn at random)
   portfolio    nbo features training-set --label delinquency at the latest as-of date its 12-month
                label covers (the point-in-time join of every customer: the batch portfolio)
   score        nbo score delinquency on that portfolio (PD, score, band, reason codes)
@@ -71,7 +72,9 @@ def one_size(customers: int, args: argparse.Namespace, work: Path) -> list[dict[
            "NBO_STORES__PROFILE": "embedded", "NBO_CONFIG": ""}
     scale = env | {"NBO_STORES__PROFILE": "scale",
                    "NBO_STORES__POSTGRES_URL": POSTGRES_ADMIN.rsplit("/", 1)[0] + f"/{database}"}
-    train_options = [*(["--fast"] if args.fast else []), *(["--engine", args.engine] if args.engine else [])]
+    train_options = [*(["--fast"] if args.fast else []), *(["--engine", args.engine] if args.engine else []),
+                     *(["--sample-customers", args.sample_customers]
+                       if args.sample_customers and customers > args.sample_customers else [])]
     rows: list[dict[str, Any]] = []
 
     def stage(name: str, stage_env: dict[str, str], *stage_args: object, count: int | None = None,
@@ -97,7 +100,8 @@ def one_size(customers: int, args: argparse.Namespace, work: Path) -> list[dict[
         rows[-1] |= {"rows": materialized["total_rows"]}
         for model in ("churn", "delinquency"):
             trained = stage(f"train_{model}", env, "train", model, *train_options)
-            rows[-1] |= {"test_rows": trained["metrics"].get("rows"), "test_roc_auc": trained["metrics"]["roc_auc"]}
+            rows[-1] |= {"training_customers": trained["training_customers"], "test_rows": trained["metrics"].get("rows"),
+                         "test_roc_auc": round(trained["metrics"]["roc_auc"], 4)}
         as_of = portfolio_as_of(str(built["last_as_of"]))
         portfolio = work / "portfolio.parquet"
         made = stage("portfolio", scale, "features", "training-set", "--label", "delinquency", "--as-of", as_of,
@@ -136,6 +140,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--fast", action="store_true", help="Train with `--fast` (small trees).")
     parser.add_argument("--engine", help="Passed to `nbo train --engine` (e.g. dask) when given.")
+    parser.add_argument("--sample-customers", type=int, default=100_000,
+                        help="Banks larger than this train on this many customers drawn at random "
+                             "(`nbo train --sample-customers`; 0: always the whole bank).")
     parser.add_argument("--work", type=Path, help="Parent folder of the work folders (default: a temp folder).")
     parser.add_argument("--keep", action="store_true", help="Keep each size's work folder.")
     args = parser.parse_args()

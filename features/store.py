@@ -43,6 +43,9 @@ from nbo.settings import Settings
 log = logging.getLogger(__name__)
 
 MATERIALIZE_START = datetime(1970, 1, 2, tzinfo=UTC)
+# Materialize writes (and converts to protos) this many rows at a time, not a whole view at once:
+# memory stays bounded at a million customers.
+ONLINE_WRITE_BATCH_ROWS = 50_000
 SPARK_DRIVER_MEMORY = "4g"  # the driver holds the collected training set; a sixth of a 24 GiB machine
 # The source class each offline store reads, by name (importing SparkSource imports pyspark: seconds).
 OFFLINE_SOURCES = {"duckdb": "FileSource", "spark": "SparkSource"}
@@ -75,7 +78,7 @@ def repo_config(settings: Settings) -> RepoConfig:
         project=settings.stores.feast_project, provider="local", registry=registry,
         online_store=online, offline_store=offline,
         repo_path=settings.feature_repo.resolve(), entity_key_serialization_version=3,
-        materialization={"pull_latest_features": True},
+        materialization={"pull_latest_features": True, "online_write_batch_size": ONLINE_WRITE_BATCH_ROWS},
     )
 
 
