@@ -6,6 +6,7 @@ view, the newest row stamped at or before it: data of months before the as-of da
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,9 +25,12 @@ _LABEL_TABLES = {"churn": ("customers", "events", "transactions", "holdings"),
                  "delinquency": ("credit",), "adoption": ("holdings", "products")}
 
 
-def label_rows(data_dir: Path, label: str, as_of_dates: list[pd.Timestamp]) -> pd.DataFrame:
-    """Entity rows for a label: keys, `event_timestamp` (the as-of instant, UTC) and the label."""
-    t = {name: read_table(data_dir, name) for name in _LABEL_TABLES[label]}
+def label_rows(data_dir: Path, label: str, as_of_dates: list[pd.Timestamp],
+               customer_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Entity rows for a label: keys, `event_timestamp` (the as-of instant, UTC) and the label;
+    with `customer_ids`, of those customers only (their rows alone are read)."""
+    t = {name: read_table(data_dir, name, None if name == "products" else customer_ids)
+         for name in _LABEL_TABLES[label]}
     if label == "churn":
         activity = labels.monthly_activity(t["events"], t["transactions"], t["holdings"])
         frames = [labels.churn_labels(t["customers"], activity, as_of) for as_of in as_of_dates]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from sources.contract import columns_of
@@ -65,6 +68,10 @@ class TableWriter:
         self._writer.close()
 
 
-def read_table(data_dir: Path, table: str) -> pd.DataFrame:
-    """Read one canonical table as pandas."""
-    return pd.read_parquet(table_path(data_dir, table))
+def read_table(data_dir: Path, table: str, customer_ids: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read one canonical table as pandas; with `customer_ids`, only those customers' rows (filtered
+    batch by batch while reading, so a large table never sits whole in memory)."""
+    if customer_ids is None:
+        return pd.read_parquet(table_path(data_dir, table))
+    wanted = pc.field("customer_id").isin(pa.array(list(customer_ids), type=pa.string()))
+    return ds.dataset(table_path(data_dir, table), format="parquet").to_table(filter=wanted).to_pandas()

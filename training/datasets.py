@@ -49,7 +49,7 @@ class TrainingSet:
     feature_service: str
     data_snapshot: str
     source: dict[str, object]
-    labelled_customers: int = 0  # customers with a label row; the set may hold a sample of them
+    sampled_customers: int | None = None  # customers drawn at random before labelling; None: all
 
 
 def read_source_meta(data_dir: Path) -> dict[str, object]:
@@ -105,11 +105,12 @@ def label_as_of_dates(data_dir: Path, label: str, source: dict[str, object]) -> 
     return [m for m in months[1:] if m + pd.DateOffset(months=ahead) <= months[-1]]
 
 
-def _label_rows(data_dir: Path, label: str, as_of: list[pd.Timestamp], source: dict[str, object]) -> pd.DataFrame:
+def _label_rows(data_dir: Path, label: str, as_of: list[pd.Timestamp], source: dict[str, object],
+                customer_ids: list[str] | None) -> pd.DataFrame:
     horizon = source.get("delinquency_horizon_months")
     if label != "delinquency" or horizon is None:
-        return label_rows(data_dir, label, as_of)
-    credit = read_table(data_dir, "credit")
+        return label_rows(data_dir, label, as_of, customer_ids)
+    credit = read_table(data_dir, "credit", customer_ids)
     population = str(source.get("delinquency_population", "performing"))
     rows = pd.concat([labels.delinquency_labels(credit, t, int(horizon), population) for t in as_of],
                      ignore_index=True)
@@ -124,35 +125,35 @@ def model_features(service: FeatureService) -> tuple[list[str], list[str]]:
     return [f.name for f in fields], categorical
 
 
-def sample_customers(rows: pd.DataFrame, customers: int | None) -> pd.DataFrame:
-    """The label rows of `customers` customers drawn at random (seeded; every as-of date of each),
-    or all rows when there are no more customers than that (or no sample is asked for)."""
-    ids = rows["customer_id"].unique()
-    if customers is None or len(ids) <= customers:
-        return rows
-    kept = np.random.default_rng(SAMPLE_SEED).choice(np.sort(ids), size=customers, replace=False)
-    return rows[rows["customer_id"].isin(kept)].reset_index(drop=True)
+def sample_customers(data_dir: Path, customers: int | None) -> list[str] | None:
+    """`customers` of the bank's customers drawn at random (seeded: the same ones every run), or None
+    (everyone) when the bank has no more than that or no sample is asked for."""
+    if customers is None:
+        return None
+    ids = pd.read_parquet(table_path(data_dir, "customers"), columns=["customer_id"])["customer_id"].to_numpy()
+    if len(ids) <= customers:
+        return None
+    return sorted(np.random.default_rng(SAMPLE_SEED).choice(np.sort(ids), size=customers, replace=False))
 
 
 def load_training_set(settings: Settings, label: str, data_dir: Path, rebuild: bool = False,
                       customers: int | None = None) -> TrainingSet:
     """Build (if needed) and read the point-in-time training set for `label` from `data_dir`;
-    with `customers`, only the label rows of that many customers drawn at random (a bounded-memory
-    set for a large bank: the point-in-time join then reads their rows only)."""
+    with `customers`, that many of the bank's customers are drawn at random first and only their
+    rows are labelled and joined (a bounded-memory set for a large bank)."""
     own = feature_settings(settings, data_dir)
     ensure_features(own, data_dir, rebuild)
     store = open_store(own)
     service = store.get_feature_service(LABEL_SERVICES[label])
     source = read_source_meta(data_dir)
-    rows = _label_rows(data_dir, label, label_as_of_dates(data_dir, label, source), source)
-    labelled = rows["customer_id"].nunique()
-    rows = sample_customers(rows, customers)
+    sample = sample_customers(data_dir, customers)
+    rows = _label_rows(data_dir, label, label_as_of_dates(data_dir, label, source), source, sample)
     frame = training_set(store, service, rows)
     frame[AS_OF] = frame.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     features, categorical = model_features(service)
     snapshot = data_snapshot_id([table_path(data_dir, t) for t in CANONICAL])
     log.info("training_set_loaded", extra={"label": label, "rows": len(frame), "snapshot": snapshot,
                                            "customers": int(frame["customer_id"].nunique()),
-                                           "labelled_customers": int(labelled)})
+                                           "sampled_customers": len(sample) if sample else None})
     return TrainingSet(frame.sort_values([AS_OF, "customer_id"], ignore_index=True), label, features,
-                       categorical, service.name, snapshot, source, int(labelled))
+                       categorical, service.name, snapshot, source, len(sample) if sample else None)

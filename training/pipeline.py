@@ -32,6 +32,7 @@ from evaluation.risk_model import (
 from evaluation.scorecard import Scorecard
 from features.build import offline_dir, read_manifest
 from features.store import materialize_store, open_store
+from nbo.errors import ContractViolation
 from nbo.settings import Settings
 from training import registry
 from training.datasets import TrainingSet, ensure_features, feature_settings, load_training_set
@@ -74,12 +75,23 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     model = RISK_MODELS[kind]
     data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
     split = split_training_set(data.frame, model.label, trees.seed)
+    _require_both_classes(split, model.label, sample_customers)
     scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":
         metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
                                        fit=engine.fit)
     return Candidate(model, scorer, split, metrics, data, trees, engine.name)
+
+
+def _require_both_classes(split: Split, label: str, sample_customers: int | None) -> None:
+    """ContractViolation unless the train, validation and test parts each hold both outcomes."""
+    for part, frame in (("train", split.train), ("validation", split.valid), ("test", split.test)):
+        if frame[label].nunique() < 2:
+            more = f" (--sample-customers {sample_customers} drew too few; ask for more)" if sample_customers else ""
+            raise ContractViolation(f"the {part} part of the {label} training set has {len(frame)} rows, all "
+                                    f"with {label}={frame[label].iloc[0] if len(frame) else 'none'}: a model "
+                                    f"needs both outcomes in every part{more}")
 
 
 def holdout_columns(candidate: Candidate) -> list[str]:
@@ -147,7 +159,7 @@ def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
     return candidate.trees.to_params() | {
         "kind": candidate.model.kind, "engine": candidate.engine, "data_dir": str(data_dir.resolve()),
         "training_customers": int(candidate.data.frame["customer_id"].nunique()),
-        "labelled_customers": candidate.data.labelled_customers,
+        "sampled_customers": candidate.data.sampled_customers,
         "split": candidate.split.method,
         "calibration": candidate.scorer.spec.calibration.method, "feature_service": candidate.data.feature_service,
         "best_iteration": candidate.scorer.booster.best_iteration, "features": len(candidate.data.features),
@@ -178,7 +190,7 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
     return {"model": name, "engine": candidate.engine, "run_id": registered.run_id,
             "model_version": registered.version,
             "training_customers": int(candidate.data.frame["customer_id"].nunique()),
-            "labelled_customers": candidate.data.labelled_customers,
+            "sampled_customers": candidate.data.sampled_customers,
             "promoted": promotion.promoted, "forced": promotion.forced, "promotion": promotion.to_dict(),
             "metrics": candidate.metrics["test"], "valid_metrics": candidate.metrics["valid"],
             "cv_metrics": candidate.metrics.get("cv"),

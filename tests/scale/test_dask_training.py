@@ -52,7 +52,7 @@ AUC_TOLERANCE = 0.01
 FAST = replace(TreeSettings.fast(), num_threads=1)
 TRAIN_KEYS = {"model", "engine", "run_id", "model_version", "promoted", "forced", "promotion", "metrics",
               "valid_metrics", "cv_metrics", "champion_metrics", "split", "data_snapshot", "source", "tracking_uri",
-              "training_customers", "labelled_customers"}
+              "training_customers", "sampled_customers"}
 
 
 @pytest.fixture(scope="module")
@@ -193,22 +193,27 @@ def test_nbo_train_engine_dask_logs_and_registers(env: dict[str, str], scheduler
 
 
 def test_sample_customers_trains_on_that_many_customers_drawn_at_random(env: dict[str, str]) -> None:
-    """`--sample-customers N`: the label rows of N customers (all their as-of dates), the same N every
-    run, recorded on the run: the bounded-memory set for a bank too large to join whole."""
+    """`--sample-customers N`: N of the bank's customers drawn at random before labelling (all their
+    as-of dates), the same N every run, recorded on the run: the bounded-memory set for a bank too
+    large to label and join whole."""
     from nbo.settings import MlflowSettings
     from training import registry
 
-    runs = [run_json("train", "delinquency", "--fast", "--sample-customers", 300, env=env) for _ in range(2)]
+    runs = [run_json("train", "delinquency", "--fast", "--sample-customers", 1000, env=env) for _ in range(2)]
     first = runs[0]
-    assert first["training_customers"] == 300 < first["labelled_customers"]
+    everyone = run_json("train", "delinquency", "--fast", env=env)
+    assert first["sampled_customers"] == 1000 and everyone["sampled_customers"] is None
+    assert 0 < first["training_customers"] < everyone["training_customers"]
     logged = registry.connect(MlflowSettings(tracking_uri=env["NBO_MLFLOW__TRACKING_URI"])).get_run(first["run_id"])
-    assert logged.data.params["training_customers"] == "300"
+    assert logged.data.params["sampled_customers"] == "1000"
+    assert logged.data.params["training_customers"] == str(first["training_customers"])
     assert runs[1]["metrics"] == first["metrics"]  # the same customers, the same model
 
 
 @pytest.mark.parametrize(("args", "message"), [
     (["recommender", "--sample-customers", "500"], "--sample-customers is for churn and delinquency"),
     (["churn", "--sample-customers", "10"], "10 is not in the range x>=100"),
+    (["delinquency", "--fast", "--sample-customers", "100"], "needs both outcomes in every part"),
     (["recommender", "--engine", "dask"], "--engine dask trains churn and delinquency"),
     (["churn", "--dask-scheduler", "tcp://127.0.0.1:8786"], "--dask-scheduler needs --engine dask"),
 ])
