@@ -14,13 +14,12 @@ import pandas as pd
 
 from nbo.console import emit, handles_errors, json_option, progress
 from nbo.errors import ContractViolation, InputFileError
-from sources.io import read_table, write_table
-from sources.labels import label_rates
+from sources.io import write_table
 from sources.public import ADAPTERS
-from sources.synthetic.bank import generate_bank
+from sources.synthetic.bank import BLOCK_CUSTOMERS, generate_bank
+from sources.synthetic.population import MAX_CUSTOMERS
+from sources.synthetic.rates import label_rates_by_block
 from sources.validation import ValidationReport, validate_dir
-
-_TABLES_FOR_RATES = ("customers", "products", "holdings", "events", "transactions", "credit")
 
 
 @click.group("data")
@@ -43,16 +42,20 @@ def _end_month(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 
 
 @data_group.command("generate")
-@click.option("--customers", type=click.IntRange(min=1), default=20_000, show_default=True)
+@click.option("--customers", type=click.IntRange(min=1, max=MAX_CUSTOMERS), default=20_000, show_default=True)
 @click.option("--months", type=click.IntRange(min=2, max=240), default=24, show_default=True)
 @click.option("--seed", type=int, default=42, show_default=True)
 @click.option("--end-month", metavar="YYYY-MM", callback=_end_month,
               help="Last simulated month. Default: the last complete month, so features are fresh; "
                    "give it explicitly for identical bytes on any day.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--block-customers", type=click.IntRange(min=100), default=BLOCK_CUSTOMERS, show_default=True,
+              help="Customers simulated at a time, each block from its own seeded generator; memory grows "
+                   "with this, not with --customers. Banks larger than one block depend on it.")
 @json_option
 @handles_errors
-def generate(customers: int, months: int, seed: int, end_month: str | None, out: Path, as_json: bool) -> None:
+def generate(customers: int, months: int, seed: int, end_month: str | None, out: Path,
+             block_customers: int, as_json: bool) -> None:
     """Simulate a bank (deterministic for a seed) and print its label rates.
 
     Writes customers, products, holdings, events, transactions and credit as parquet into OUT,
@@ -60,14 +63,20 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
     """
     started = time.perf_counter()
     bank = generate_bank(out, customers, months, seed, end_month,
-                         on_month=lambda i, n: progress(f"simulated month {i}/{n}"))
+                         on_month=lambda i, n: progress(f"simulated month {i}/{n}"),
+                         block_customers=block_customers, on_block=_block_progress)
     seconds = time.perf_counter() - started
     progress("computing label rates")
-    rates = label_rates({t: read_table(out, t) for t in _TABLES_FOR_RATES})
+    rates = label_rates_by_block(out, bank.blocks,
+                                 on_block=lambda i, n: progress(f"label rates: block {i}/{n}"))
     result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
               "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
               "generate_seconds": round(seconds, 2), "label_rates": rates}
     emit(result, as_json, _generate_text)
+
+
+def _block_progress(block: int, blocks: int, numbers: range) -> None:
+    progress(f"block {block}/{blocks}: customers {numbers.start:,}–{numbers[-1]:,}")
 
 
 def _generate_text(r: dict[str, Any]) -> str:

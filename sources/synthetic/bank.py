@@ -1,4 +1,11 @@
-"""Generate the synthetic bank: canonical tables in a directory, hidden traits in `truth/`."""
+"""Generate the synthetic bank: canonical tables in a directory, hidden traits in `truth/`.
+
+Customers are simulated in independent blocks so that memory is bounded by the block size, not
+by the bank's (DESIGN §4: up to millions of customers). Each block draws from its own generator,
+derived from (seed, block), and appends its rows to every table before the next block starts;
+the calendar and the product catalogue are shared. A bank of one block draws from
+`default_rng(seed)` itself, so banks up to `BLOCK_CUSTOMERS` have the bytes they always had.
+"""
 
 from __future__ import annotations
 
@@ -9,25 +16,40 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
-from sources.io import TableWriter, write_table
+from sources.io import TableWriter, table_path, to_arrow, write_table
 from sources.synthetic.catalogue import TOPICS, build_products
-from sources.synthetic.population import draw_population
+from sources.synthetic.population import MAX_CUSTOMERS, draw_population
 from sources.synthetic.simulate import BankSimulation, MonthRows
 
 log = logging.getLogger(__name__)
 
 TRUTH_DIR = "truth"
+BLOCK_CUSTOMERS = 100_000
+_STREAMED = ("holdings", "events", "transactions", "credit")
+
+
+@dataclass(frozen=True)
+class BankBlock:
+    """One block of customers (numbers `first`..`last`, 1-based) and the file rows it wrote."""
+
+    index: int
+    first: int
+    last: int
+    rows: dict[str, range]
 
 
 @dataclass(frozen=True)
 class GeneratedBank:
-    """Where the bank was written and how big each table is."""
+    """Where the bank was written, how big each table is and which rows each block wrote."""
 
     out: Path
     rows: dict[str, int]
     first_month: str
     last_month: str
+    blocks: tuple[BankBlock, ...]
 
 
 def last_complete_month(today: pd.Timestamp | None = None) -> str:
@@ -43,48 +65,69 @@ def history_months(months: int, end_month: str) -> pd.DatetimeIndex:
     return pd.date_range(end=end, periods=months, freq="MS")
 
 
+def plan_blocks(customers: int, block_customers: int) -> list[range]:
+    """Split customer numbers 1..`customers` into the fewest blocks of at most `block_customers`,
+    as even as possible (sizes differ by at most one, so no block is tiny)."""
+    n = -(-customers // block_customers)
+    edges = [b * customers // n for b in range(n + 1)]
+    return [range(edges[b] + 1, edges[b + 1] + 1) for b in range(n)]
+
+
+def block_rng(seed: int, block: int, blocks: int) -> np.random.Generator:
+    """The generator of one block: the seed's own in a one-block bank, else the block's child
+    (`SeedSequence(seed).spawn(blocks)[block]`), independent of the other blocks."""
+    if blocks == 1:
+        return np.random.default_rng(seed)
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(block,)))
+
+
 def generate_bank(
     out: Path, customers: int, months: int, seed: int,
     end_month: str | None = None, on_month: Callable[[int, int], None] | None = None,
+    block_customers: int = BLOCK_CUSTOMERS, on_block: Callable[[int, int, range], None] | None = None,
 ) -> GeneratedBank:
     """Simulate `customers` customers over `months` months; same arguments ⇒ same bytes."""
-    if customers < 1 or months < 2:
-        raise ValueError("need at least 1 customer and 2 months")
+    if customers < 1 or months < 2 or block_customers < 1:
+        raise ValueError("need at least 1 customer, 2 months and 1 customer per block")
+    if customers > MAX_CUSTOMERS:
+        raise ValueError(f"at most {MAX_CUSTOMERS:,} customers (ids are C + 8 digits)")
     out = Path(out)
-    end_month = end_month or last_complete_month()
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    span = history_months(months, end_month)
-    population = draw_population(rng, customers, span)
+    span = history_months(months, end_month or last_complete_month())
     products = build_products()
+    plan = plan_blocks(customers, block_customers)
+    sink = _BankSink(out)
+    blocks = []
+    try:
+        for b, numbers in enumerate(plan):
+            if on_block is not None:
+                on_block(b + 1, len(plan), numbers)
+            rng = block_rng(seed, b, len(plan))
+            blocks.append(_simulate_block(sink, b, numbers, rng, products, span, on_month))
+    finally:
+        sink.close()
+    write_table(out, "products", products)
+    rows = sink.row_counts() | {"products": len(products)}
+    return GeneratedBank(out, rows, span[0].strftime("%Y-%m"), span[-1].strftime("%Y-%m"), tuple(blocks))
+
+
+def _simulate_block(
+    sink: _BankSink, index: int, numbers: range, rng: np.random.Generator, products: pd.DataFrame,
+    span: pd.DatetimeIndex, on_month: Callable[[int, int], None] | None,
+) -> BankBlock:
+    """Simulate one block's customers over the whole history and append all their rows."""
+    before = sink.row_counts()
+    population = draw_population(rng, len(numbers), span, first_number=numbers.start)
     sim = BankSimulation(rng, population.customers, population.traits, products, list(TOPICS), span)
     sim.seed_holdings()
-    writers = {t: TableWriter(out, t) for t in ("holdings", "events", "transactions", "credit")}
-    next_event_id = 0
-
-    def sink(rows: MonthRows) -> None:
-        nonlocal next_event_id
-        writers["holdings"].write(rows.holdings)
-        writers["transactions"].write(rows.transactions)
-        writers["credit"].write(rows.credit)
-        table = rows.events.to_arrow(sim.ids, sim.pid, list(TOPICS), next_event_id)
-        writers["events"].write_arrow(table)
-        next_event_id += table.num_rows
-
-    try:
-        for t in range(months):
-            sim.step(t, sink)
-            if on_month is not None:
-                on_month(t + 1, months)
-    finally:
-        for w in writers.values():
-            w.close()
-    customers_df = _finalise_customers(population.customers, sim)
-    write_table(out, "customers", customers_df)
-    write_table(out, "products", products)
-    _write_truth(out / TRUTH_DIR, population.traits, sim, span)
-    rows = {t: w.rows for t, w in writers.items()} | {"customers": len(customers_df), "products": len(products)}
-    return GeneratedBank(out, rows, span[0].strftime("%Y-%m"), span[-1].strftime("%Y-%m"))
+    for t in range(len(span)):
+        sim.step(t, lambda rows: sink.write_month(rows, sim))
+        if on_month is not None:
+            on_month(t + 1, len(span))
+    sink.customers.write(to_arrow("customers", _finalise_customers(population.customers, sim)))
+    sink.traits.write(pa.Table.from_pandas(_truth_frame(population.traits, sim, span), preserve_index=False))
+    after = sink.row_counts()
+    return BankBlock(index, numbers.start, numbers[-1], {t: range(before[t], after[t]) for t in after})
 
 
 def _finalise_customers(customers: pd.DataFrame, sim: BankSimulation) -> pd.DataFrame:
@@ -97,12 +140,60 @@ def _finalise_customers(customers: pd.DataFrame, sim: BankSimulation) -> pd.Data
     return out
 
 
-def _write_truth(truth: Path, traits: pd.DataFrame, sim: BankSimulation, span: pd.DatetimeIndex) -> None:
+def _truth_frame(traits: pd.DataFrame, sim: BankSimulation, span: pd.DatetimeIndex) -> pd.DataFrame:
     """Hidden traits and churn onsets: read by tests and evaluation only, never by the pipeline."""
-    truth.mkdir(parents=True, exist_ok=True)
     onset = np.where(sim.onset_month >= 0, sim.onset_month, 0)
-    frame = traits.assign(
+    return traits.assign(
         churn_onset_month=np.where(sim.onset_month >= 0, span[onset].strftime("%Y-%m"), None),
         exit_kind=np.where(sim.exit_kind == "", None, sim.exit_kind),
     )
-    frame.to_parquet(truth / "traits.parquet", index=False)
+
+
+class _AppendWriter:
+    """Append arrow tables to one parquet file (a row group each) under the first table's schema,
+    pandas metadata included: one table gives the bytes `pq.write_table` (and pandas) would."""
+
+    def __init__(self, path: Path, compression: str):
+        self.path, self.compression, self.rows = path, compression, 0
+        self._writer: pq.ParquetWriter | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            # an all-missing column of the first block is typed null; later blocks may hold text
+            fields = [f.with_type(pa.string()) if pa.types.is_null(f.type) else f for f in table.schema]
+            schema = pa.schema(fields, metadata=table.schema.metadata)
+            self._writer = pq.ParquetWriter(self.path, schema, compression=self.compression)
+        self._writer.write_table(table.cast(self._writer.schema))
+        self.rows += table.num_rows
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+
+
+class _BankSink:
+    """Every table's parquet file, appended to month by month and block by block."""
+
+    def __init__(self, out: Path):
+        self.streamed = {t: TableWriter(out, t) for t in _STREAMED}
+        self.customers = _AppendWriter(table_path(out, "customers"), "zstd")
+        self.traits = _AppendWriter(out / TRUTH_DIR / "traits.parquet", "snappy")  # pandas' default
+        self.next_event_id = 0
+
+    def write_month(self, rows: MonthRows, sim: BankSimulation) -> None:
+        self.streamed["holdings"].write(rows.holdings)
+        self.streamed["transactions"].write(rows.transactions)
+        self.streamed["credit"].write(rows.credit)
+        table = rows.events.to_arrow(sim.ids, sim.pid, list(TOPICS), self.next_event_id)
+        self.streamed["events"].write_arrow(table)
+        self.next_event_id += table.num_rows
+
+    def row_counts(self) -> dict[str, int]:
+        return {t: w.rows for t, w in self.streamed.items()} | {"customers": self.customers.rows}
+
+    def close(self) -> None:
+        for w in self.streamed.values():
+            w.close()
+        self.customers.close()
+        self.traits.close()

@@ -19,6 +19,7 @@ _OCCUPATIONS = {
     "pre_retirement": ("employee", "self_employed", "civil_servant"),
     "retired": ("retired",),
 }
+MAX_CUSTOMERS = 99_999_999  # ids are C + 8 digits (sources.contract.CUSTOMER_ID)
 _SURNAMES = list("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈")
 _GIVEN = list("伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英华玉萍红娥玲芬燕彬鹏辉宇浩然子轩梓涵一诺欣怡")
 
@@ -31,8 +32,10 @@ class Population:
     traits: pd.DataFrame
 
 
-def draw_population(rng: np.random.Generator, n: int, months: pd.DatetimeIndex) -> Population:
-    """Draw `n` customers whose history spans `months` (month starts)."""
+def draw_population(
+    rng: np.random.Generator, n: int, months: pd.DatetimeIndex, first_number: int = 1
+) -> Population:
+    """Draw `n` customers whose history spans `months` (month starts), numbered from `first_number`."""
     end = months[-1] + pd.offsets.MonthEnd(0)
     stage = rng.choice(len(LIFE_STAGES), size=n, p=_STAGE_SHARE)
     lo = np.array([a for a, _ in _STAGE_AGE])[stage]
@@ -59,7 +62,7 @@ def draw_population(rng: np.random.Generator, n: int, months: pd.DatetimeIndex) 
     segment = np.where(wealth_rank > 0.97, "private", np.where(wealth_rank > 0.75, "affluent", "mass"))
     channel = np.where(digital > 0.55, np.where(rng.random(n) < 0.8, "app", "web"),
                        np.where(segment != "mass", "rm", np.where(rng.random(n) < 0.7, "branch", "phone")))
-    ids = np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), 8))
+    ids = customer_ids(first_number, n)
 
     customers = pd.DataFrame({
         "customer_id": ids,
@@ -90,6 +93,13 @@ def draw_population(rng: np.random.Generator, n: int, months: pd.DatetimeIndex) 
         "plans_study_abroad": study_abroad,
     })
     return Population(customers=customers, traits=traits)
+
+
+def customer_ids(first_number: int, n: int) -> np.ndarray:
+    """Ids of `n` consecutive customers: C and eight digits (C00000001, the contract's pattern)."""
+    if first_number < 1 or first_number + n - 1 > MAX_CUSTOMERS:
+        raise ValueError(f"customer numbers must lie in 1..{MAX_CUSTOMERS:,}")
+    return np.char.add("C", np.char.zfill(np.arange(first_number, first_number + n).astype(str), 8))
 
 
 def rng_choice(rng: np.random.Generator, options: tuple[str, ...]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
@@ -41,6 +42,28 @@ def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) 
     assert 0.01 <= rates["adoption_rate_monthly"] <= 0.04
     assert result["rows"]["customers"] == 20_000
     report = run_json("data", "validate", out)
+    assert report["ok"] and report["violation_count"] == 0
+
+
+def test_blocks_are_deterministic_contiguous_independent_and_valid(tmp_path: Path) -> None:
+    from tests.conftest import run_cli
+
+    args = ("data", "generate", "--customers", 2_100, "--months", 14, "--seed", 5, "--end-month", "2026-09",
+            "--block-customers", 700, "--json")
+    runs = [run_cli(*args, "--out", tmp_path / name) for name in "ab"]
+    assert "block 3/3: customers 1,401–2,100" in runs[0].stderr
+    a, b = (json.loads(run.stdout) for run in runs)
+    assert _checksums(tmp_path / "a") == _checksums(tmp_path / "b")
+    assert a["label_rates"] == b["label_rates"] and a["rows"]["customers"] == 2_100
+    customers = read_table(tmp_path / "a", "customers")
+    assert customers["customer_id"].tolist() == [f"C{i:08d}" for i in range(1, 2_101)]
+    traits = pd.read_parquet(tmp_path / "a" / "truth" / "traits.parquet")
+    assert traits["customer_id"].tolist() == customers["customer_id"].tolist()
+    events = read_table(tmp_path / "a", "events")
+    assert (events["event_id"].to_numpy() == np.arange(len(events))).all()
+    phones = customers["phone"].to_numpy().reshape(3, 700)
+    assert (phones[0] != phones[1]).any() and (phones[1] != phones[2]).any()  # each block its own draws
+    report = run_json("data", "validate", tmp_path / "a")
     assert report["ok"] and report["violation_count"] == 0
 
 
@@ -105,6 +128,8 @@ def test_mortgage_page_views_come_before_mortgage_uptake(bank_dir: Path) -> None
 
 @pytest.mark.parametrize("args", [
     ("--customers", 0, "--months", 12), ("--customers", 10, "--months", 1),
+    ("--customers", 100_000_000, "--months", 12),  # ids are C + 8 digits
+    ("--customers", 10, "--block-customers", 99),
 ])
 def test_bad_sizes_are_refused_with_a_message(tmp_path: Path, args: tuple) -> None:
     from tests.conftest import run_cli
