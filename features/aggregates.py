@@ -37,7 +37,7 @@ class MonthGrid:
     @property
     def as_of(self) -> pd.DatetimeIndex:
         """The instant each month's data becomes known: the first instant of the next month (UTC)."""
-        return (self.months + pd.DateOffset(months=1)).tz_localize("UTC")
+        return as_of_instants(self.months)
 
     def cells(self, customer_ids: pd.Series, months: pd.Series) -> tuple[np.ndarray, np.ndarray]:
         """Row and column of each (customer, month); -1 where outside the grid."""
@@ -53,6 +53,11 @@ class MonthGrid:
         flat = np.bincount(rows[keep] * m + cols[keep], weights=frame[value_col].to_numpy(float)[keep],
                            minlength=n * m)
         return flat.reshape(n, m)
+
+
+def as_of_instants(months: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """The instant each month's data becomes known: the first instant of the next month (UTC)."""
+    return (months + pd.DateOffset(months=1)).tz_localize("UTC")
 
 
 def month_start(values: pd.Series) -> pd.Series:

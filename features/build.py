@@ -8,20 +8,25 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features import aggregates as agg
 from features.tables import (
+    ALL_TABLES,
     BALANCES,
     CREATED_TIMESTAMP,
     CREDIT,
-    CUSTOMER_TABLES,
     ENGAGEMENT,
     EVENT_TIMESTAMP,
     INTENT_COUNTS,
@@ -44,6 +49,18 @@ _ARROW = {"int": pa.int64(), "float": pa.float64(), "str": pa.string(), "bool": 
           "str_list": pa.list_(pa.string())}
 _TIMESTAMP = pa.timestamp("us", tz="UTC")
 _CANONICAL = ("customers", "products", "holdings", "events", "transactions", "credit")
+BLOCK_CUSTOMERS = 25_000  # customers built at once: ~1.5 GB resident at 24 months
+_PER_CUSTOMER = ("holdings", "events", "transactions", "credit")  # read a block of customers at a time
+_COLUMNS = {  # the columns the build reads (all of the other tables)
+    "customers": ["customer_id", "birth_date", "gender", "city_tier", "occupation", "segment", "join_date",
+                  "close_date", "risk_tolerance", "risk_assessed_at", "marketing_consent", "preferred_channel",
+                  "income_monthly"],
+    "events": ["customer_id", "event_time", "event_type", "topic", "product_id"],
+}
+_MONTH_COLUMNS = {"transactions": "month", "credit": "month", "holdings": "snapshot_date"}
+_ROW = "_row"  # an event's row in events.parquet: ties in event time keep file order across blocks
+_TIME_NS = "_time_ns"  # its event time at full precision (the intent table's is microseconds)
+_BATCH_ROWS = 4_000_000  # rows split at once: each batch looks up every customer id once
 
 
 @dataclass(frozen=True)
@@ -71,22 +88,32 @@ def arrow_schema(table: FeatureTable) -> pa.Schema:
     return pa.schema(fields + [(name, _ARROW[kind]) for name, kind in table.columns.items()])
 
 
-def build_feature_tables(data_dir: Path, out_dir: Path) -> BuildResult:
-    """Read the canonical tables in `data_dir` and write every feature table into `out_dir`."""
-    tables = _read_canonical(data_dir)
-    grid = _month_grid(tables)
+def build_feature_tables(data_dir: Path, out_dir: Path, block_customers: int = BLOCK_CUSTOMERS) -> BuildResult:
+    """Read the canonical tables in `data_dir` and write every feature table into `out_dir`.
+
+    Customers are built `block_customers` at a time, in the customers table's order, so the rows
+    are those of a one-block build, in the same order. Files are written aside, then moved in.
+    """
+    missing = [t for t in _CANONICAL if not table_path(data_dir, t).is_file()]
+    if missing:
+        raise InputFileError(f"{data_dir}: missing canonical tables {', '.join(missing)}")
     out_dir.mkdir(parents=True, exist_ok=True)
-    rows = {}
-    columns = _customer_columns(grid, tables)
-    for table in CUSTOMER_TABLES:
-        rows[table.name] = _write(out_dir, table, _cells_frame(grid, columns[table.name], table))
-    rows[PRODUCT_ATTRIBUTES.name] = _write(out_dir, PRODUCT_ATTRIBUTES,
-                                           _product_frame(tables["products"], grid.months[0]))
-    rows[INTENT_REALTIME.name] = _write(out_dir, INTENT_REALTIME, _intent_history(tables["events"]))
-    result = BuildResult(str(data_dir.resolve()), str(out_dir.resolve()), rows,
-                         grid.as_of[0].isoformat(), grid.as_of[-1].isoformat())
-    (out_dir / MANIFEST).write_text(json.dumps(asdict(result), indent=2), encoding="utf-8")
-    log.info("feature_tables_built", extra={"tables": len(rows), "rows": sum(rows.values())})
+    work = Path(tempfile.mkdtemp(prefix=".build-", dir=out_dir))
+    try:
+        blocks = _CanonicalBlocks(data_dir, work, block_customers)
+        products = read_table(data_dir, "products")
+        writers = _FeatureWriters(work)
+        intents = [_write_block(writers, blocks, block, products) for block in range(blocks.count)]
+        intents += [_last_intents(events) for events in blocks.orphan_events()]
+        writers.append(PRODUCT_ATTRIBUTES, _product_frame(products, blocks.months[0]))
+        writers.append(INTENT_REALTIME, _intent_history(intents))
+        as_of = agg.as_of_instants(blocks.months)
+        result = BuildResult(str(data_dir.resolve()), str(out_dir.resolve()), writers.rows,
+                             as_of[0].isoformat(), as_of[-1].isoformat())
+        writers.move_to(out_dir, manifest=json.dumps(asdict(result), indent=2))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    log.info("feature_tables_built", extra={"tables": len(result.rows), "rows": sum(result.rows.values())})
     return result
 
 
@@ -98,24 +125,126 @@ def read_manifest(out_dir: Path) -> BuildResult:
     return BuildResult(**json.loads(path.read_text(encoding="utf-8")))
 
 
-def _read_canonical(data_dir: Path) -> dict[str, pd.DataFrame]:
-    """Every canonical table the build needs; InputFileError naming the missing ones."""
-    missing = [t for t in _CANONICAL if not table_path(data_dir, t).is_file()]
-    if missing:
-        raise InputFileError(f"{data_dir}: missing canonical tables {', '.join(missing)}")
-    return {t: read_table(data_dir, t) for t in _CANONICAL}
+class _CanonicalBlocks:
+    """The canonical tables one block of customers at a time, and the data months of the whole bank.
 
-
-def _month_grid(tables: dict[str, pd.DataFrame]) -> agg.MonthGrid:
-    """Every data month, and customers who had a relationship during each (joined, not closed).
-
-    The months are those of any monthly table: a public snapshot may carry only credit history
-    (UCI) or only holdings (Zimnat).
+    A one-block bank is read straight from its files. A larger one has each per-customer table
+    split first, in one pass, into an Arrow IPC file per block (file order kept within a block):
+    each block then reads only its own rows, and the time stays linear in the bank's size. Rows
+    of customers missing from the customers table go to one more part, read for intents only.
     """
-    customers = tables["customers"]
-    observed = [tables["transactions"]["month"], tables["credit"]["month"],
-                agg.month_start(tables["holdings"]["snapshot_date"])]
-    months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
+
+    def __init__(self, data_dir: Path, work: Path, block_customers: int):
+        self.data_dir, self.work, self.size = data_dir, work, block_customers
+        self.customers = pq.read_table(table_path(data_dir, "customers"), columns=_COLUMNS["customers"])
+        self.count = max(1, -(-self.customers.num_rows // block_customers))
+        self._whole: dict[str, pd.DataFrame] | None = None
+        if self.count == 1:
+            self._whole = {t: pd.read_parquet(table_path(data_dir, t), columns=_COLUMNS.get(t))
+                           for t in _PER_CUSTOMER}
+            observed = [_months_of(t, self._whole[t]) for t in _MONTH_COLUMNS]
+        else:
+            started = time.perf_counter()
+            observed = [months for t in _PER_CUSTOMER for months in self._split(t)]
+            log.info("canonical_tables_split", extra={"blocks": self.count, "customers": self.customers.num_rows,
+                                                      "seconds": round(time.perf_counter() - started, 1)})
+        self.months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
+
+    def frames(self, block: int) -> dict[str, pd.DataFrame]:
+        """One block's canonical rows by table name (each block once: parts are freed as read)."""
+        customers = self.customers.slice(block * self.size, self.size).to_pandas()
+        if self._whole is None:
+            return {"customers": customers} | {t: self._read(t, block) for t in _PER_CUSTOMER}
+        whole, self._whole = self._whole, None
+        return {"customers": customers, **whole}
+
+    def orphan_events(self) -> list[pd.DataFrame]:
+        """Events of customers missing from the customers table (a one-block bank has them in its block)."""
+        return [self._read("events", self.count)] if self.count > 1 else []
+
+    def _path(self, table: str, part: int) -> Path:
+        return self.work / f"{table}-{part}.arrow"
+
+    def _split(self, table: str) -> list[pd.Series]:
+        """Write each part's rows of `table` to its own file; return the data months of each batch."""
+        source = pq.ParquetFile(table_path(self.data_dir, table))
+        names = _COLUMNS.get(table) or source.schema_arrow.names
+        schema = pa.schema([source.schema_arrow.field(name) for name in names])
+        if table == "events":
+            schema = schema.append(pa.field(_ROW, pa.int64()))
+        options = pa.ipc.IpcWriteOptions(compression="lz4")
+        writers = [pa.ipc.new_file(self._path(table, part), schema, options=options) for part in range(self.count + 1)]
+        ids = self.customers.column("customer_id").combine_chunks()
+        months, offset = [], 0
+        try:
+            for batch in source.iter_batches(_BATCH_ROWS, columns=names):
+                if table in _MONTH_COLUMNS:
+                    months.append(_months_of(table, batch.select([_MONTH_COLUMNS[table]]).to_pandas()))
+                batch = batch.select(names)
+                if table == "events":
+                    batch = batch.append_column(_ROW, pa.array(np.arange(offset, offset + batch.num_rows)))
+                offset += batch.num_rows
+                self._scatter(batch, ids, writers)
+        finally:
+            for writer in writers:
+                writer.close()
+        return months
+
+    def _scatter(self, batch: pa.RecordBatch, ids: pa.Array, writers: list[pa.ipc.RecordBatchFileWriter]) -> None:
+        """Append each row of `batch` to its customer's part (position in `ids` // block size), in order."""
+        position = pc.fill_null(pc.index_in(batch.column("customer_id"), value_set=ids), -1).to_numpy()
+        part = np.where(position < 0, self.count, position // self.size)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.count + 2))
+        batch = batch.take(pa.array(order))
+        for p in np.flatnonzero(np.diff(bounds)):
+            writers[p].write_batch(batch.slice(bounds[p], bounds[p + 1] - bounds[p]))
+
+    def _read(self, table: str, part: int) -> pd.DataFrame:
+        """One part of a split table (events indexed by their row in events.parquet); frees its file."""
+        path = self._path(table, part)
+        with pa.OSFile(str(path)) as file:
+            frame = pa.ipc.open_file(file).read_all().to_pandas()
+        path.unlink()
+        if table == "events":
+            frame.index = pd.Index(frame.pop(_ROW).to_numpy())
+        return frame
+
+
+class _FeatureWriters:
+    """A parquet writer per feature table, writing into a work dir; rows counted per table."""
+
+    def __init__(self, work: Path):
+        self.work = work
+        self._writers = {t.name: pq.ParquetWriter(work / t.file_name, arrow_schema(t), compression="zstd")
+                         for t in ALL_TABLES}
+        self.rows = dict.fromkeys(self._writers, 0)
+
+    def append(self, table: FeatureTable, frame: pa.Table) -> None:
+        self._writers[table.name].write_table(frame)
+        self.rows[table.name] += frame.num_rows
+
+    def move_to(self, out_dir: Path, manifest: str) -> None:
+        """Close every file and move it into `out_dir`, then the manifest (each move atomic)."""
+        (self.work / MANIFEST).write_text(manifest, encoding="utf-8")
+        for writer in self._writers.values():
+            writer.close()
+        for name in (*(t.file_name for t in ALL_TABLES), MANIFEST):
+            os.replace(self.work / name, out_dir / name)
+
+
+def _months_of(table: str, frame: pd.DataFrame) -> pd.Series:
+    """The distinct data months in (part of) a monthly table.
+
+    The bank's months are those of any monthly table: a public snapshot may carry only credit
+    history (UCI) or only holdings (Zimnat).
+    """
+    values = frame[_MONTH_COLUMNS[table]].drop_duplicates()
+    return agg.month_start(values) if table == "holdings" else values
+
+
+def _month_grid(customers: pd.DataFrame, months: pd.DatetimeIndex) -> agg.MonthGrid:
+    """Customers who had a relationship during each data month (joined, not closed)."""
     as_of = (months + pd.DateOffset(months=1)).to_numpy()
     join = customers["join_date"].to_numpy()[:, None]
     close = customers["close_date"].to_numpy()[:, None]
@@ -123,15 +252,26 @@ def _month_grid(tables: dict[str, pd.DataFrame]) -> agg.MonthGrid:
     return agg.MonthGrid(customers["customer_id"].to_numpy(), months, active)
 
 
-def _customer_columns(grid: agg.MonthGrid, t: dict[str, pd.DataFrame]) -> dict[str, dict]:
-    """Each customer table's columns as (customers × months) arrays, by table name."""
-    return {
-        PROFILE.name: _profile_columns(grid, t["customers"]),
-        BALANCES.name: _balance_columns(grid, t["holdings"], t["products"]),
-        RFM.name: _rfm_columns(grid, t["transactions"]),
-        ENGAGEMENT.name: _engagement_columns(grid, t["events"]),
-        CREDIT.name: _credit_columns(grid, t["credit"]),
-    }
+def _write_block(writers: _FeatureWriters, blocks: _CanonicalBlocks, block: int, products: pd.DataFrame) -> pa.Table:
+    """Append one block's rows to every customer table; return its last intents.
+
+    Each canonical table is dropped once its feature table is written, so a block holds at most
+    one feature table's arrays at a time.
+    """
+    started = time.perf_counter()
+    frames = blocks.frames(block)
+    grid = _month_grid(frames["customers"], blocks.months)
+    builders = [(PROFILE, lambda: _profile_columns(grid, frames.pop("customers"))),
+                (BALANCES, lambda: _balance_columns(grid, frames.pop("holdings"), products)),
+                (RFM, lambda: _rfm_columns(grid, frames.pop("transactions"))),
+                (CREDIT, lambda: _credit_columns(grid, frames.pop("credit"))),
+                (ENGAGEMENT, lambda: _engagement_columns(grid, frames["events"]))]
+    for table, columns in builders:
+        writers.append(table, _cells_frame(grid, columns(), table))
+    intents = _last_intents(frames.pop("events"))
+    log.info("feature_block_built", extra={"block": block + 1, "blocks": blocks.count, "customers": grid.shape[0],
+                                           "seconds": round(time.perf_counter() - started, 1)})
+    return intents
 
 
 def _profile_columns(grid: agg.MonthGrid, c: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -272,18 +412,23 @@ def _product_frame(products: pd.DataFrame, first_month: pd.Timestamp) -> pa.Tabl
     return _to_arrow(PRODUCT_ATTRIBUTES, data)
 
 
-def _intent_history(events: pd.DataFrame) -> pa.Table:
-    """Each customer's last page view or search with a topic per month: the push source's history."""
+def _last_intents(events: pd.DataFrame) -> pa.Table:
+    """Each customer's last page view or search with a topic per month, and its row in events.parquet."""
     intent = events[events["event_type"].isin(INTENT_COUNTS) & events["topic"].notna()]
     intent = intent.sort_values("event_time", kind="stable")
     last = intent.groupby([intent["customer_id"], agg.month_start(intent["event_time"])]).tail(1)
     data = {"customer_id": last["customer_id"], EVENT_TIMESTAMP: last["event_time"],
             CREATED_TIMESTAMP: last["event_time"], "last_intent_topic": last["topic"],
             "last_intent_event_type": last["event_type"]}
-    return _to_arrow(INTENT_REALTIME, data)
+    order = {_TIME_NS: pd.DatetimeIndex(last["event_time"]).asi8, _ROW: last.index.to_numpy()}
+    table = _to_arrow(INTENT_REALTIME, data)
+    for name, values in order.items():
+        table = table.append_column(name, pa.array(values, type=pa.int64()))
+    return table
 
 
-def _write(out_dir: Path, table: FeatureTable, frame: pa.Table) -> int:
-    """Write one feature table; return its row count."""
-    pq.write_table(frame, out_dir / table.file_name, compression="zstd")
-    return frame.num_rows
+def _intent_history(parts: list[pa.Table]) -> pa.Table:
+    """The push source's history: every block's last intents by event time, as a stable sort of events.parquet."""
+    intents = pa.concat_tables(parts)
+    order = pc.sort_indices(intents, sort_keys=[(_TIME_NS, "ascending"), (_ROW, "ascending")])
+    return intents.take(order).drop_columns([_TIME_NS, _ROW])
