@@ -33,6 +33,7 @@ def _assert_same_build(one: Path, blocks: Path) -> None:
 
 def test_a_build_in_blocks_writes_the_one_block_tables(bank_dir, tmp_path, caplog):
     build_feature_tables(bank_dir, tmp_path / "one", block_customers=BANK_CUSTOMERS)
+    caplog.clear()  # only the block build's progress (the root level may already be INFO)
     with caplog.at_level(logging.INFO, logger="features.build"):
         built = build_feature_tables(bank_dir, tmp_path / "blocks", block_customers=BLOCK)
     progress = [r for r in caplog.records if r.getMessage() == "feature_block_built"]
