@@ -30,7 +30,11 @@ def load_key_hashes(path: Path) -> dict[str, str]:
 
 def role_for(key: str, hashes: dict[str, str]) -> str | None:
     """Return the role of a presented key, comparing every stored hash in constant time."""
-    presented = hash_key(key)
+    return role_for_hash(hash_key(key), hashes)
+
+
+def role_for_hash(presented: str, hashes: dict[str, str]) -> str | None:
+    """Return the role of a presented key's hash, comparing every stored hash in constant time."""
     role = None
     for stored, stored_role in hashes.items():
         if hmac.compare_digest(presented, stored):

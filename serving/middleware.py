@@ -84,9 +84,9 @@ class RequestPipeline:
         """0 when admitted (or no key, or no limit), else the seconds until the key's next token."""
         if self.limiter is None or not presented:
             return 0.0
-        key = presented.decode("latin-1")
-        known = keys.role_for(key, self.service.state.key_hashes) is not None
-        return self.limiter.wait_s(keys.hash_key(key) if known else UNKNOWN_KEY)
+        hashed = keys.hash_key(presented.decode("latin-1"))
+        known = keys.role_for_hash(hashed, self.service.state.key_hashes) is not None
+        return self.limiter.wait_s(hashed if known else UNKNOWN_KEY)
 
     async def _too_many(self, scope: Scope, receive: Receive, send: Send, wait_s: float) -> None:
         response = problem(Request(scope, receive), 429, "TooManyRequests",

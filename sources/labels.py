@@ -117,28 +117,42 @@ def adoption_labels(holdings: pd.DataFrame, products: pd.DataFrame, as_of: pd.Ti
     return frame
 
 
-def label_rates(tables: dict[str, pd.DataFrame]) -> dict[str, float]:
-    """Average label rates over every as-of date the data can label.
+Counts = dict[str, dict[pd.Timestamp, tuple[int, int]]]  # label -> as-of -> (positives, population)
+RATE_NAMES = {"churn": "churn_rate_90d", "delinquency": "delinquency_rate_12m", "adoption": "adoption_rate_monthly"}
 
-    Returns churn per quarter (90 days), delinquency per year and monthly adoption (share of
-    active customers taking up at least one new product next month).
+
+def label_counts(tables: dict[str, pd.DataFrame]) -> Counts:
+    """Per label and every as-of date the data can label: positives and population.
+
+    Populations are sets of customers, so the counts of disjoint groups of customers add up
+    (`sources/synthetic/rates.py` sums them block by block).
     """
     months = pd.DatetimeIndex(sorted(tables["transactions"]["month"].unique()))
     activity = monthly_activity(tables["events"], tables["transactions"], tables["holdings"])
-    churn, delinquency, adoption = [], [], []
+    counts: Counts = {label: {} for label in RATE_NAMES}
     for as_of in months[1:]:
         if as_of + pd.DateOffset(months=2) <= months[-1]:
-            churn.append(churn_labels(tables["customers"], activity, as_of)["churn"].mean())
+            counts["churn"][as_of] = _count(churn_labels(tables["customers"], activity, as_of)["churn"])
         if as_of + pd.DateOffset(months=DELINQUENCY_MONTHS - 1) <= months[-1]:
-            delinquency.append(delinquency_labels(tables["credit"], as_of)["delinquency"].mean())
-        if as_of <= months[-1]:
-            adopted = adoption_labels(tables["holdings"], tables["products"], as_of)
-            per_customer = adopted.groupby("customer_id")["adopted"].any()
-            adoption.append(per_customer.mean())
-    mean = lambda xs: float(pd.Series(xs, dtype=float).mean()) if xs else float("nan")  # noqa: E731
-    return {
-        "churn_rate_90d": mean(churn),
-        "delinquency_rate_12m": mean(delinquency),
-        "adoption_rate_monthly": mean(adoption),
-        "as_of_dates": {"churn": len(churn), "delinquency": len(delinquency), "adoption": len(adoption)},
-    }
+            counts["delinquency"][as_of] = _count(delinquency_labels(tables["credit"], as_of)["delinquency"])
+        adopted = adoption_labels(tables["holdings"], tables["products"], as_of)
+        counts["adoption"][as_of] = _count(adopted.groupby("customer_id")["adopted"].any())
+    return counts
+
+
+def label_rates(counts: Counts) -> dict[str, float | dict[str, int]]:
+    """Average label rates over the as-of dates of `counts`: churn per quarter (90 days),
+    delinquency per year and monthly adoption (share of active customers taking up at least one
+    new product next month); an as-of date with an empty population counts as NaN and is skipped."""
+    rates: dict[str, float | dict[str, int]] = {name: _mean_rate(counts[label]) for label, name in RATE_NAMES.items()}
+    rates["as_of_dates"] = {label: len(counts[label]) for label in RATE_NAMES}
+    return rates
+
+
+def _count(flags: pd.Series) -> tuple[int, int]:
+    return int(flags.sum()), len(flags)
+
+
+def _mean_rate(counts: dict[pd.Timestamp, tuple[int, int]]) -> float:
+    rates = [p / n if n else float("nan") for _, (p, n) in sorted(counts.items())]
+    return float(pd.Series(rates, dtype=float).mean()) if rates else float("nan")
