@@ -7,11 +7,13 @@ from typing import Any
 import click
 
 from features.cli import features_group
+from features.segments_cli import segments_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving import keys as api_keys
 from serving.cli import report_group, serve
+from serving.triggers_cli import triggers_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
 
@@ -107,6 +109,8 @@ main.add_command(data_group)
 main.add_command(serve)
 main.add_command(report_group)
 main.add_command(features_group)
+main.add_command(segments_group)
+main.add_command(triggers_group)
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(promote)

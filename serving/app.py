@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from features.segments import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
 from serving import keys, suitability
@@ -20,8 +21,10 @@ from serving.offers import OfferPolicy
 from serving.ratelimit import limiter_for
 from serving.reload_signal import ReloadSignal
 from serving.risk import RiskPolicy
-from serving.routers import admin, customers, offers, ops, risk, workbench
+from serving.routers import admin, campaigns, customers, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
+from serving.trigger_rules import load_trigger_rules
+from serving.trigger_store import TriggerStore
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +36,12 @@ def audit_url(settings: Settings) -> str:
     if settings.stores.profile == "scale":
         return settings.stores.postgres_url
     return sqlite_url(settings.state_dir / "audit.db")
+
+
+def offer_policy(settings: Settings) -> OfferPolicy:
+    """Levers, suitability limits, challenger share and segment rules, from their files and settings."""
+    return OfferPolicy(load_levers(), suitability.Policy(pd_limit=settings.service.pd_limit),
+                       settings.service.challenger_share, load_segment_rules())
 
 
 def _load(app: FastAPI, settings: Settings) -> None:
@@ -68,8 +77,9 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.key_hashes = keys.load_key_hashes(settings.api_keys_file)
         app.state.audit = AuditStore(audit_url(settings))
         app.state.risk_policy = RiskPolicy(settings.service.challenger_share, settings.service.refuse_stale_scores)
-        app.state.offer_policy = OfferPolicy(load_levers(), suitability.Policy(pd_limit=settings.service.pd_limit),
-                                             settings.service.challenger_share)
+        app.state.offer_policy = offer_policy(settings)
+        app.state.trigger_rules = load_trigger_rules()
+        app.state.trigger_store = TriggerStore(app.state.audit.engine)
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         _load(app, settings)
         yield
@@ -82,6 +92,7 @@ def create_app(settings: Settings) -> FastAPI:
     install_pipeline(app, app.state.metrics, limiter_for(settings.service),
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload)
 
-    for router in (ops.router, offers.router, customers.router, risk.router, admin.router, workbench.router):
+    for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
+                   workbench.router):
         app.include_router(router)
     return app

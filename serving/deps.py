@@ -14,6 +14,7 @@ from serving.audit import AuditStore
 from serving.offers import OfferService
 from serving.risk import RiskService
 from serving.runtime import Runtime
+from serving.triggers import TriggerEngine
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -40,6 +41,12 @@ async def get_offer_service(request: Request) -> OfferService:
     return OfferService(runtime_of(request), request.app.state.audit, request.app.state.offer_policy)
 
 
+async def get_trigger_engine(request: Request) -> TriggerEngine:
+    state = request.app.state
+    return TriggerEngine(state.trigger_rules, state.trigger_store,
+                         OfferService(runtime_of(request), state.audit, state.offer_policy))
+
+
 async def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -48,4 +55,5 @@ RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 AuditDep = Annotated[AuditStore, Depends(get_audit)]
 RiskServiceDep = Annotated[RiskService, Depends(get_risk_service)]
 OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
+TriggerEngineDep = Annotated[TriggerEngine, Depends(get_trigger_engine)]
 RequestIdDep = Annotated[str, Depends(request_id)]

@@ -16,6 +16,7 @@ import pandas as pd
 
 from evaluation.recommender_model import CustomerCandidates, RecommenderScorer
 from features.online import OnlineFeatures
+from features.segments import SegmentRules
 from serving import suitability as rules
 from serving.arbitration import Candidate, Levers, arbitrate
 from serving.audit import AuditStore
@@ -24,6 +25,7 @@ from serving.runtime import Runtime
 from serving.variants import variant_for
 
 FATIGUE_WINDOW = timedelta(days=7)
+_NOT_ASKED = rules.Verdict(False, "not_in_trigger")  # outside a trigger's products: not a candidate
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class OfferPolicy:
     levers: Levers
     rules: rules.Policy
     challenger_share: float
+    segments: SegmentRules
 
 
 def _date(value: object) -> date | None:
@@ -73,29 +76,40 @@ class OfferService:
     def for_customer(self, customer_id: str, k: int, lang: str, include_blocked: bool,
                      request_id: str, channel: str | None = None) -> dict[str, Any]:
         """The customer's best k suitable offers with reasons, audited before they are returned."""
+        return self.decide(customer_id, k, lang, request_id, channel, include_blocked=include_blocked)
+
+    def decide(self, customer_id: str, k: int, lang: str, request_id: str, channel: str | None, *,
+               include_blocked: bool = False, only: frozenset[str] | None = None, kind: str = "offers",
+               today: date | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+        """One audited offer decision: `only` limits the candidates (a trigger's products), `kind` and
+        `context` go into the audit record, `today` is the day the rules are checked on."""
         variant = variant_for(customer_id, self.policy.challenger_share)
         ranker = self.runtime.recommender(variant)
         features = self.runtime.reader.read_customer(customer_id)
         pd_value, churn_p, versions = self._risk(variant, features)
         facts = self._facts(features, pd_value)
         catalogue = ranker.scorer.catalogue.frame
-        today = datetime.now(UTC).date()
+        today = today or datetime.now(UTC).date()
         verdicts = {p: rules.check(facts, _product(p, attrs), today, self.policy.rules)
                     for p, attrs in ranker.scorer.catalogue.records.items()}
         blocked = [{"product_id": p, "rule_id": v.rule_id, "message": v.message(lang)}
                    for p, v in verdicts.items() if not v.allowed and v.rule_id != "already_held"]
+        candidates = verdicts if only is None else {p: v if p in only else _NOT_ASKED for p, v in verdicts.items()}
         if rules.is_personalised(facts):
-            offers = self._personalised(ranker.scorer, features, verdicts, churn_p, k, lang)
+            offers = self._personalised(ranker.scorer, features, candidates, churn_p, k, lang)
         else:
-            offers = self._default(verdicts, catalogue, k, lang)
+            offers = self._default(candidates, catalogue, k, lang)
         versions[ranker.ref.name] = ranker.ref.version
+        tags = self.policy.segments.tag(features.values)
         answer = {"customer_id": customer_id, "personalised": rules.is_personalised(facts),
                   "variant": ranker.alias, "model_versions": versions, "ruleset_version": rules.RULESET_VERSION,
                   "offers": offers, "blocked": blocked if include_blocked else None}
         decision = self.audit.record_decision(
-            kind="offers", customer_id=customer_id, request_id=request_id, variant=ranker.alias,
+            kind=kind, customer_id=customer_id, request_id=request_id, variant=ranker.alias,
             model_versions={n: {"alias": ranker.alias, "version": v} for n, v in versions.items()},
             payload={"answer": answer | {"blocked": blocked}, "channel": channel, "levers": self.policy.levers.version,
+                     "rfm_segment": tags.rfm_segment, "lifecycle_stage": tags.lifecycle_stage,
+                     "segments_version": tags.version, **(context or {}),
                      "features": {n: {"value": features.values.get(n), "at": features.timestamps.get(n)}
                                   for n in features.values}})
         return {"decision_id": decision.decision_id, **answer}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.push import MAX_CLOCK_SKEW
 
@@ -109,12 +109,16 @@ class FeedbackAck(Frozen):
     outcome: str
 
 
-class IntentEvent(Frozen):
+class CustomerEvent(Frozen):
     customer_id: str = Field(pattern=CustomerIdPattern)
-    event_type: Literal["page_view", "search"]
-    topic: str = Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=["mortgage"])
+    event_type: Literal["page_view", "search", "login", "account_opened"] = Field(
+        description="page_view and search carry a topic and go into the feature store as real-time intent")
+    topic: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=["mortgage"])
     event_time: datetime | None = Field(default=None, description="UTC (a time without a zone is taken as "
                                                                   "UTC); defaults to when it is received")
+    event_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
+                                 description="The sender's id: a replayed event is recognised and counted once. "
+                                             "Without it, an event with an event_time is identified by its fields")
 
     @field_validator("event_time")
     @classmethod
@@ -126,14 +130,42 @@ class IntentEvent(Frozen):
             raise ValueError(f"event_time {value.isoformat()} is in the future")
         return value
 
+    @model_validator(mode="after")
+    def _topic_for_intent(self) -> CustomerEvent:
+        if self.event_type in ("page_view", "search") and self.topic is None:
+            raise ValueError(f"a {self.event_type} event needs a topic")
+        return self
+
 
 class EventBatch(Frozen):
-    events: Annotated[list[IntentEvent], Field(min_length=1, max_length=1000)]
+    events: Annotated[list[CustomerEvent], Field(min_length=1, max_length=1000)]
+
+
+class TriggerAction(Frozen):
+    trigger_id: str
+    customer_id: str
+    occasion: str
+    status: Literal["sent", "suppressed", "skipped"]
+    reason: str | None
+    action: Literal["offer", "content", "rm_task"]
+    decision_id: str | None
+    offers: list[Offer]
+    task_id: str | None
 
 
 class EventAck(Frozen):
-    accepted: int
+    accepted: int = Field(description="Events in the batch, all stored")
     customers: int
+    new: int = Field(description="Events not seen before (the rest are replays, counted once)")
+    actions: list[TriggerAction] = Field(description="Triggers the events fired, with their next-best-actions")
+
+
+class SegmentTags(Frozen):
+    version: str
+    rfm_segment: str | None
+    lifecycle_stage: str | None
+    clv_cny: float | None
+    intent_tags: list[str]
 
 
 class CustomerProfile(Frozen):
@@ -141,6 +173,9 @@ class CustomerProfile(Frozen):
     features: dict[str, object] = Field(description="Feature name → value, from the online store")
     feature_timestamps: dict[str, datetime | None]
     freshness: Freshness
+    tags: SegmentTags = Field(description="Segment, lifecycle stage, lifetime value and intent tags "
+                                          "(rules: features/segments.toml)")
+    open_tasks: int = Field(description="Open RM tasks the triggers gave for this customer")
 
 
 class ModelInfo(Frozen):
@@ -170,3 +205,61 @@ ERRORS = {
     422: {"model": Problem, "description": "Invalid request (the detail names the field)"},
     503: {"model": Problem, "description": "A model or store is not available"},
 }
+
+
+class Funnel(Frozen):
+    """Offers as distinct (decision, product) pairs: shown = any feedback, then clicked, accepted."""
+
+    shown: int = Field(ge=0)
+    clicked: int = Field(ge=0)
+    accepted: int = Field(ge=0)
+    click_rate: float | None = Field(description="clicked / shown")
+    acceptance_rate: float | None = Field(description="accepted / shown")
+
+
+class ProductEffect(Funnel):
+    product_id: str
+    name_en: str
+    name_zh: str
+    category: str | None = Field(description="None: the product is not in the champion's catalogue")
+    value_per_accepted_cny: float = Field(description="margin_rate × the category's reference ticket")
+    value_cny: float
+
+
+class ChannelEffect(Funnel):
+    channel: str = Field(examples=["app", "unknown"])
+
+
+class SegmentEffect(Funnel):
+    segment: str = Field(description="RFM segment at decision time; unknown when not recorded")
+
+
+class VariantEffect(Funnel):
+    acceptance_ci95: tuple[float, float] = Field(description="Wilson score interval")
+
+
+class VariantComparison(Frozen):
+    difference: float = Field(description="challenger − champion acceptance rate")
+    difference_ci95: tuple[float, float] = Field(description="Newcombe hybrid score interval")
+    z: float | None
+    p_value: float | None = Field(description="two-sided two-proportion z-test (pooled)")
+    test: str
+
+
+class WeekEffect(Funnel):
+    week: str = Field(examples=["2026-W05"], description="ISO week of the decisions (UTC)")
+    week_start: str = Field(examples=["2026-01-26"])
+
+
+class CampaignEffect(Frozen):
+    since: datetime | None
+    until: datetime | None
+    tickets_version: str = Field(description="Version of the reference tickets (serving/campaign.toml)")
+    funnel: Funnel
+    value_cny: float = Field(description="Value of the accepted offers: Σ margin_rate × reference ticket")
+    by_product: list[ProductEffect]
+    by_channel: list[ChannelEffect]
+    by_segment: list[SegmentEffect]
+    variants: dict[str, VariantEffect]
+    comparison: VariantComparison | None = Field(description="None unless both variants have feedback")
+    weeks: list[WeekEffect]

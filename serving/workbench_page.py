@@ -16,6 +16,8 @@ from serving.models import CHURN, DELINQUENCY
 from serving.offers import OfferPolicy, OfferService
 from serving.risk import RiskPolicy, RiskService, freshness
 from serving.runtime import Runtime
+from serving.trigger_store import TriggerStore
+from serving.triggers import customer_tags
 from serving.workbench_charts import Bars, Lines, Series, encode
 from serving.workbench_data import BALANCE_COLUMNS, WorkbenchData
 from serving.workbench_i18n import Labels, labels
@@ -32,6 +34,7 @@ class PageContext:
     offer_policy: OfferPolicy
     risk_policy: RiskPolicy
     data: WorkbenchData
+    trigger_store: TriggerStore
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,9 @@ class CustomerPage:
     churn: dict[str, Any]
     delinquency: dict[str, Any]
     charts: dict[str, str]
+    tags: dict[str, Any]
+    tag_names: dict[str, str]
+    tasks: list[dict[str, Any]]
 
 
 def build_customer_page(ctx: PageContext, customer_id: str, lang: str, request_id: str) -> CustomerPage:
@@ -69,6 +75,8 @@ def build_customer_page(ctx: PageContext, customer_id: str, lang: str, request_i
                   if v.get(c)],
         events=ctx.data.recent_events(customer_id), offers=offers,
         product_names=_product_names(ctx.runtime, lang), churn=churn, delinquency=delinquency,
+        tags=customer_tags(ctx.runtime, ctx.offer_policy.segments, ctx.trigger_store, features).as_dict(),
+        tag_names=ctx.offer_policy.segments.names(lang), tasks=ctx.trigger_store.open_tasks(customer_id),
         charts={"balances": encode(_balances_chart(ctx.data.balances(customer_id), words)),
                 "churn": encode(_reasons_chart(ctx.runtime, CHURN, churn, churn["reasons"], v,
                                                words, "churn_chart")),

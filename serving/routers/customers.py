@@ -2,47 +2,76 @@
 
 from __future__ import annotations
 
+import hashlib
+import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
 import pandas as pd
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends, Path, Query
 
 from features.push import push_intent_events
+from features.tables import INTENT_COUNTS
 from serving.auth import Role, require_role
-from serving.deps import AuditDep, RuntimeDep
+from serving.deps import AuditDep, RequestIdDep, RuntimeDep, TriggerEngineDep
 from serving.risk import freshness
 from serving.schemas import (
     ERRORS,
+    CustomerEvent,
     CustomerIdPattern,
     CustomerProfile,
     EventAck,
     EventBatch,
     FeedbackAck,
     FeedbackRequest,
+    Lang,
+    SegmentTags,
+    TriggerAction,
 )
+from serving.trigger_store import Event
 
 router = APIRouter(prefix="/v1", tags=["customers"], responses=ERRORS)
 CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]
 
 
 @router.get("/customers/{customer_id}/profile", dependencies=[Depends(require_role(Role.RM))])
-def profile(customer_id: CustomerId, runtime: RuntimeDep) -> CustomerProfile:
-    """The customer's 360° view from the online store, with each feature's timestamp."""
+def profile(customer_id: CustomerId, runtime: RuntimeDep, triggers: TriggerEngineDep) -> CustomerProfile:
+    """The customer's 360° view from the online store, with each feature's timestamp, and the
+    customer's tags: segment, lifecycle stage, lifetime value and intent (from features and the
+    events of the last days)."""
     features = runtime.reader.read_customer(customer_id)
     return CustomerProfile(customer_id=customer_id, features=features.values,
-                           feature_timestamps=features.timestamps, freshness=freshness(features))
+                           feature_timestamps=features.timestamps, freshness=freshness(features),
+                           tags=SegmentTags(**triggers.tags(features).as_dict()),
+                           open_tasks=len(triggers.store.open_tasks(customer_id)))
 
 
 @router.post("/events", dependencies=[Depends(require_role(Role.APP))], status_code=202)
-def events(body: EventBatch, runtime: RuntimeDep) -> EventAck:
-    """Real-time intent (page views, searches by topic) into the feature store: the next offers
-    request sees it, and the offline store keeps it for training. All or nothing."""
+def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, request_id: RequestIdDep,
+           lang: Annotated[Lang, Query(description="Language of the actions' names and reasons")] = "en") -> EventAck:
+    """Customer events. Page views and searches (real-time intent) go into the feature store: the
+    next offers request sees them, and the offline store keeps them for training. Every event is
+    logged once per event_id and fires the triggers it completes (`serving/triggers.toml`); the
+    answer lists their next-best-actions. All or nothing: one invalid event rejects the batch."""
     now = datetime.now(UTC)
-    frame = pd.DataFrame([{"customer_id": e.customer_id, "event_type": e.event_type, "topic": e.topic,
-                           "event_time": e.event_time or now} for e in body.events])
-    pushed = push_intent_events(runtime.reader.store, frame)
-    return EventAck(accepted=pushed.events, customers=pushed.customers)
+    batch = [Event(e.event_id or _event_id(e), e.customer_id, e.event_type, e.topic, e.event_time or now)
+             for e in body.events]
+    intent = [e for e in batch if e.event_type in INTENT_COUNTS]
+    if intent:
+        push_intent_events(runtime.reader.store, pd.DataFrame([
+            {"customer_id": e.customer_id, "event_type": e.event_type, "topic": e.topic, "event_time": e.event_time}
+            for e in intent]))
+    new, fired = triggers.on_events(batch, request_id, lang)
+    return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
+                    actions=[TriggerAction(**f.as_dict()) for f in fired])
+
+
+def _event_id(event: CustomerEvent) -> str:
+    """An event without the sender's id: its fields, when it has a time; else a fresh id."""
+    if event.event_time is None:
+        return uuid.uuid4().hex
+    key = "|".join([event.customer_id, event.event_type, event.topic or "", event.event_time.isoformat()])
+    return "h:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 
 @router.post("/offers/{decision_id}/feedback", dependencies=[Depends(require_role(Role.APP, Role.RM))],

@@ -25,9 +25,10 @@ from pydantic import ValidationError
 
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving import keys
+from serving.campaign import campaign_effect, page_period, trend_chart
 from serving.deps import RequestIdDep, runtime_of
 from serving.schemas import CustomerIdPattern, FeedbackRequest
-from serving.workbench_charts import decode, render
+from serving.workbench_charts import decode, encode, render
 from serving.workbench_data import WorkbenchDataCache
 from serving.workbench_i18n import HTML_LANG, labels
 from serving.workbench_page import PageContext, build_customer_page
@@ -37,6 +38,7 @@ log = logging.getLogger(__name__)
 WEB = pathlib.Path(__file__).resolve().parents[1] / "web"
 STATIC = {"workbench.css": "text/css"}
 MAX_FORM_BYTES = 4096
+TASKS_LISTED = 20  # open RM tasks on the search page, soonest due first
 RM = "rm"
 CustomerId = Annotated[str, Path(pattern=CustomerIdPattern)]
 Lang = Annotated[Literal["zh", "en"], Query(description="zh (简体中文) or en")]
@@ -128,7 +130,7 @@ def _switch_url(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(query | {'lang': 'zh' if lang == 'en' else 'en'})}"
 
 
-def _page(request: Request, name: str, lang: str, status: int = 200, **context: object) -> Response:
+def _page(request: Request, name: str, lang: str, status: int = 200, /, **context: object) -> Response:
     base = {"t": labels(lang), "lang": lang, "html_lang": HTML_LANG[lang], "switch_url": _switch_url(request, lang)}
     return request.app.state.workbench_templates.TemplateResponse(request, name, base | context, status_code=status)
 
@@ -177,7 +179,8 @@ def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_leng
         matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err), q=q)
-    return _page(request, "search.html", lang, q=q, matches=matches)
+    return _page(request, "search.html", lang, q=q, matches=matches,
+                 tasks=request.app.state.trigger_store.open_tasks(limit=TASKS_LISTED))
 
 
 @protected.get("/customers/{customer_id}")
@@ -187,7 +190,7 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
     state = request.app.state
     try:
         ctx = PageContext(runtime_of(request), state.audit, state.offer_policy, state.risk_policy,
-                          state.workbench_data.get())
+                          state.workbench_data.get(), state.trigger_store)
         page = build_customer_page(ctx, customer_id, lang, request_id)
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
@@ -211,6 +214,22 @@ def feedback(request: Request, customer_id: CustomerId, form: Form) -> Response:
     lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
     query = urlencode({"lang": lang, "recorded": f"{body.product_id}:{body.outcome}"})
     return RedirectResponse(f"/workbench/customers/{customer_id}?{query}", status_code=303)
+
+
+@protected.get("/campaigns")
+def campaigns(request: Request, lang: Lang = "en", start: Annotated[str, Query(alias="from", max_length=10)] = "",
+              end: Annotated[str, Query(alias="to", max_length=10)] = "") -> Response:
+    """Campaign effect from the audit: the offer funnel by product, channel and segment, champion vs
+    challenger, the value of accepted offers and the weekly trend (`from`/`to`: days, both included)."""
+    try:
+        catalogue = runtime_of(request).recommender("champion").scorer.catalogue.records
+        effect = campaign_effect(request.app.state.audit, catalogue, *page_period(start, end))
+    except NboError as err:
+        return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
+    words = labels(lang)["campaign"]
+    trend = encode(trend_chart(effect, words["trend_chart"], words)) if effect["weeks"] else ""
+    return _page(request, "campaigns.html", lang, e=effect, trend=trend, start=start, end=end,
+                 segment_names=request.app.state.offer_policy.segments.names(lang))
 
 
 @protected.get("/chart.svg")
