@@ -124,7 +124,7 @@ def test_an_event_is_seen_by_the_next_profile_read(app_client, as_role, bank_dir
     customer = _active_customer(bank_dir)
     event = {"customer_id": customer, "event_type": "search", "topic": "study_abroad"}
     ack = app_client.post("/v1/events", json={"events": [event]}, headers=as_role("app"))
-    assert ack.status_code == 202 and ack.json() == {"accepted": 1, "customers": 1}
+    assert ack.status_code == 202 and ack.json() == {"accepted": 1, "customers": 1, "new": 1, "actions": []}
     profile = app_client.get(f"/v1/customers/{customer}/profile", headers=as_role("rm")).json()
     assert profile["features"]["last_intent_topic"] == "study_abroad"
     assert profile["features"]["last_intent_event_type"] == "search"
@@ -134,6 +134,8 @@ def test_an_event_is_seen_by_the_next_profile_read(app_client, as_role, bank_dir
     {"customer_id": "C00000001", "event_type": "purchase", "topic": "fund"},
     {"customer_id": "C00000001", "event_type": "search", "topic": "Fund Pages"},
     {"customer_id": "nobody", "event_type": "search", "topic": "fund"},
+    {"customer_id": "C00000001", "event_type": "page_view"},  # intent without a topic
+    {"customer_id": "C00000001", "event_type": "login", "event_id": "has spaces"},
 ])
 def test_malformed_events_are_refused(app_client, as_role, event) -> None:
     response = app_client.post("/v1/events", json={"events": [event]}, headers=as_role("app"))

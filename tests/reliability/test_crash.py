@@ -120,6 +120,8 @@ def test_sigkill_under_load_loses_and_duplicates_nothing_acknowledged(crash_env,
     with sqlite3.connect(state / "audit.db") as db:
         audited = Counter(r for (r,) in db.execute("SELECT request_id FROM nbo_decisions"))
         feedback = Counter(f for (f,) in db.execute("SELECT feedback_id FROM nbo_feedback"))
+        logged = Counter((c, pd.Timestamp(t, tz="UTC")) for c, t in db.execute(
+            "SELECT customer_id, event_time FROM nbo_events WHERE topic = 'crash_test'"))
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     events = stored_events(state)
     record_property("crash", f"acknowledged {len(acked.offers)} offers, {len(acked.feedback)} feedback, "
@@ -127,3 +129,4 @@ def test_sigkill_under_load_loses_and_duplicates_nothing_acknowledged(crash_env,
     assert {r: audited[r] for r in acked.offers if audited[r] != 1} == {}, "offers lost or duplicated"
     assert {f: feedback[f] for f in acked.feedback if feedback[f] != 1} == {}, "feedback lost or duplicated"
     assert {e: events[e] for e in acked.events if events[e] != 1} == {}, "events lost or duplicated"
+    assert {e: logged[e] for e in acked.events if logged[e] != 1} == {}, "event log lost or duplicated events"

@@ -59,7 +59,9 @@ def test_feature_rows_at_or_before_t_only_use_data_known_at_t(bank_dir, as_of, t
     build_feature_tables(tmp_path / "full", tmp_path / "full_features")
     build_feature_tables(tmp_path / "known", tmp_path / "known_features")
     for table in BUILT_TABLES:
-        rows = [pd.read_parquet(tmp_path / d / table.file_name) for d in ("full_features", "known_features")]
+        # Nullable dtypes: a null in a row after the as-of date must not turn a column float in one build only.
+        rows = [pd.read_parquet(tmp_path / d / table.file_name, dtype_backend="numpy_nullable")
+                for d in ("full_features", "known_features")]
         seen, known = (r[r[EVENT_TIMESTAMP] <= as_of.tz_localize("UTC")].reset_index(drop=True) for r in rows)
         # The assessment date is a snapshot (renewals overwrite it): masked when later than the as-of date, not rebuilt.
         snapshot_only = list(SNAPSHOT_ONLY.get(table.name, ()))
