@@ -32,6 +32,7 @@ demo: install
 	$(NBO) train churn --data $(DATA)
 	$(NBO) train delinquency --data $(DATA)
 	$(NBO) train recommender --data $(DATA)
+	$(NBO) segments report
 	$(NBO) keys demo
 	$(NBO) info
 	@echo "serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C to stop"
@@ -74,6 +75,7 @@ bench: install
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/workbench.py
 	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/scale.py $(SCALE_BENCH_ARGS)
 
 lint: install

@@ -79,11 +79,11 @@ def decode(spec: str) -> Bars | Lines:
 
 
 def _compact(value: float) -> str:
-    """1234567 → 1.2M, 260000 → 260k: axis labels that fit a phone."""
+    """1234567 → 1.2M, 260000 → 260k, 2.5 → 2.5: axis labels that fit a phone."""
     for limit, suffix in ((1e6, "M"), (1e3, "k")):
         if abs(value) >= limit:
             return f"{value / limit:.{0 if abs(value) >= 10 * limit else 1}f}{suffix}"
-    return f"{value:.0f}"
+    return f"{value:.3g}"
 
 
 def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
