@@ -7,7 +7,9 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,17 @@ def write_result(name: str, settings: dict[str, Any], rows: list[dict[str, Any]]
         print("  " + "  ".join(f"{k}={v}" for k, v in row.items()))
     print(f"wrote {path}")
     return path
+
+
+def timed_threads(concurrency: int, work: Callable[[int, threading.Barrier], None]) -> float:
+    """Run `work(i, start)` on `concurrency` threads; each calls `start.wait()` when it is ready, and
+    the clock runs from the moment all are until the last one ends. Wall-clock seconds."""
+    start = threading.Barrier(concurrency + 1)
+    threads = [threading.Thread(target=work, args=(i, start)) for i in range(concurrency)]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began

@@ -34,7 +34,7 @@ import httpx
 import numpy as np
 import pandas as pd
 import psycopg
-from harness import write_result
+from harness import timed_threads, write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -154,9 +154,8 @@ def offers_load(url: str, key: str, customer_ids: list[str], requests: int, conc
     shares = [chosen[i::concurrency] for i in range(concurrency)]
     ms: list[list[float]] = [[] for _ in range(concurrency)]
     errors = [0] * concurrency
-    start = threading.Barrier(concurrency + 1)
 
-    def worker(i: int) -> None:
+    def worker(i: int, start: threading.Barrier) -> None:
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=60) as client:
             start.wait()
             for customer_id in shares[i]:
@@ -165,14 +164,7 @@ def offers_load(url: str, key: str, customer_ids: list[str], requests: int, conc
                 ms[i].append((time.perf_counter() - began) * 1000)
                 errors[i] += response.status_code != 200
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
+    seconds = timed_threads(concurrency, worker)
     latencies = [m for part in ms for m in part]
     p50, p95, p99 = (round(float(p), 2) for p in np.percentile(latencies, [50, 95, 99]))
     return {"requests": requests, "errors": sum(errors), "p50_ms": p50, "p95_ms": p95, "p99_ms": p99,

@@ -15,7 +15,7 @@ claims), measures:
   events/s, p50/p99 ms per request, triggers fired; the first configuration is replayed too (0
   actions asserted). The route also pushes the page views and searches into the bank's feature
   store (online, and appended to the push source's parquet file), as it does in production: each
-  row reports that file's rows before it and the rows it added (a replay adds them again);
+  row reports that file's rows before it and the rows it added (a replay adds none: asserted);
 - `nbo triggers run --as-of TODAY` (the date triggers: journeys, birthdays, conditions) over the
   bank: occasions, fired and seconds (customers/s), then the same day again (nothing fires).
 
@@ -39,7 +39,7 @@ from typing import Any
 import httpx
 import numpy as np
 import pyarrow.parquet as pq
-from harness import write_result
+from harness import timed_threads, write_result
 from service import add_bank_arguments, prepared_work, run_nbo
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -147,6 +147,7 @@ def measure_in_process(prepared: dict[str, Any], stream: list[dict[str, Any]], w
                 print(f"  in-process b={size} {run}: {figures}", file=sys.stderr)
                 if run == "replay":
                     assert figures["fired"] == 0 and figures["new_events"] == 0, f"the replay fired: {figures}"
+                    assert row["intent_offline_rows_added"] == 0, f"the replay was pushed again: {row}"
                     row["replay_fired_nothing"] = True
                 rows.append(row)
     return rows, {"runtime_load_seconds": bench.load_seconds, "rules_version": bench.rules.version,
@@ -164,9 +165,8 @@ def post_events(url: str, key: str, stream: list[dict[str, Any]], size: int, con
     triggers: list[list[str]] = [[] for _ in range(concurrency)]
     codes: list[Counter[int]] = [Counter() for _ in range(concurrency)]
     new = [0] * concurrency
-    start = threading.Barrier(concurrency + 1)
 
-    def worker(i: int) -> None:
+    def worker(i: int, start: threading.Barrier) -> None:
         with httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=120) as client:
             start.wait()
             for part in shares[i]:
@@ -180,14 +180,7 @@ def post_events(url: str, key: str, stream: list[dict[str, Any]], size: int, con
                     statuses[i] += [a["status"] for a in body["actions"]]
                     triggers[i] += [a["trigger_id"] for a in body["actions"]]
 
-    threads = [threading.Thread(target=worker, args=(i,)) for i in range(concurrency)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    seconds = time.perf_counter() - began
+    seconds = timed_threads(concurrency, worker)
     status_codes = sum(codes, Counter())
     return {"events": len(stream), "requests": len(parts), "errors": len(parts) - status_codes[202],
             "new_events": sum(new), "seconds": round(seconds, 2), "events_per_s": round(len(stream) / seconds, 1),
@@ -229,6 +222,7 @@ def measure_http(prepared: dict[str, Any], stream: list[dict[str, Any]], args: a
                 print(f"  HTTP b={size} c={concurrency} {run}: {figures}", file=sys.stderr)
                 if run == "replay":
                     assert figures["fired"] == 0 and figures["new_events"] == 0, f"the replay fired: {figures}"
+                    assert row["intent_offline_rows_added"] == 0, f"the replay was pushed again: {row}"
                     row["replay_fired_nothing"] = True
                 rows.append(row)
     return rows

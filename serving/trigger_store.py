@@ -1,6 +1,7 @@
 """Durable event log, trigger fires and RM tasks, in the audit store's database.
 
-- `nbo_events`: every event POST /v1/events acknowledged, once per `event_id` (a replay adds nothing).
+- `nbo_events`: every event POST /v1/events acknowledged, once per `event_id` (a replay adds nothing),
+  and when its real-time intent reached the feature store (so a replay never pushes it twice).
 - `nbo_trigger_fires`: one row per (trigger, customer, occasion), unique, so nothing fires twice;
   a claim also fails while the trigger fired for the customer within its cooldown. A claim is one
   INSERT ... SELECT ... WHERE NOT EXISTS statement (atomic on SQLite, whose writers take turns;
@@ -29,6 +30,7 @@ events = sa.Table(
     sa.Column("topic", sa.String(40)),
     sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("pushed_at", sa.DateTime(timezone=True)),  # real-time intent written to the feature store
     sa.Index("ix_nbo_events_customer_type_time", "customer_id", "event_type", "event_time"),
     sa.Index("ix_nbo_events_type_time", "event_type", "event_time"),
 )
@@ -114,16 +116,34 @@ class TriggerStore:
             first.add(e.event_id)
         return flags
 
-    def count_events(self, customer_id: str, event_type: str, topics: tuple[str, ...],
-                     start: datetime, end: datetime) -> int:
-        """Events of this type (on these topics, if any) in [start, end]."""
-        query = sa.select(sa.func.count()).select_from(events).where(
-            events.c.customer_id == customer_id, events.c.event_type == event_type,
-            events.c.event_time >= start, events.c.event_time <= end)
+    def event_times(self, customer_id: str, event_type: str, topics: tuple[str, ...],
+                    start: datetime, end: datetime) -> list[tuple[datetime, str]]:
+        """(event_time, event_id) of the events of this type (on these topics, if any) in
+        [start, end], oldest first."""
+        query = (sa.select(events.c.event_time, events.c.event_id)
+                 .where(events.c.customer_id == customer_id, events.c.event_type == event_type,
+                        events.c.event_time >= start, events.c.event_time <= end)
+                 .order_by(events.c.event_time, events.c.event_id))
         if topics:
             query = query.where(events.c.topic.in_(topics))
         with self.engine.connect() as conn:
-            return int(conn.execute(query).scalar_one())
+            return [(_utc(t), i) for t, i in conn.execute(query)]
+
+    def unpushed(self, event_ids: list[str]) -> set[str]:
+        """Those of these logged events whose intent has not reached the feature store yet."""
+        if not event_ids:
+            return set()
+        query = sa.select(events.c.event_id).where(events.c.event_id.in_(set(event_ids)),
+                                                   events.c.pushed_at.is_(None))
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
+
+    def mark_pushed(self, event_ids: set[str]) -> None:
+        """Record that these events' intent is in the feature store."""
+        if event_ids:
+            with self.engine.begin() as conn:
+                conn.execute(events.update().where(events.c.event_id.in_(event_ids))
+                             .values(pushed_at=datetime.now(UTC)))
 
     def topic_counts(self, customer_id: str, since: datetime) -> dict[str, int]:
         """Page views and searches per topic since `since` (for real-time intent tags)."""

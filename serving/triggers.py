@@ -9,7 +9,8 @@ arbitration and SHAP reasons, audited as a decision of kind "trigger".
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from bisect import bisect_left
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -18,6 +19,7 @@ import pandas as pd
 
 from features.online import OnlineFeatures
 from features.segments import SegmentRules, Tags
+from features.tables import INTENT_COUNTS
 from nbo.errors import NotFound
 from serving.offers import OfferService
 from serving.runtime import Runtime
@@ -66,12 +68,22 @@ class TriggerEngine:
 
     # --- in-line: events ---
 
-    def on_events(self, batch: list[Event], request_id: str, lang: str = "en") -> tuple[list[bool], list[Fired]]:
-        """Log the events (once per event_id), then fire what they complete; (new flags, fired).
+    def on_events(self, batch: list[Event], request_id: str, lang: str = "en",
+                  push: Callable[[list[Event]], object] | None = None) -> tuple[list[bool], list[Fired]]:
+        """Log the events (once per event_id), hand `push` the intent events (page views, searches)
+        whose intent is not in the feature store yet, then fire what the events complete;
+        (new flags, fired).
 
         Every event of the batch is evaluated, replays included: a replayed event finds its
-        occasion already claimed, so a retry after a failure fires what the failure left out."""
+        occasion already claimed, so a retry after a failure fires what the failure left out, and
+        pushes only what a failed push left out."""
         new = self.store.record_events(batch)
+        if push is not None:
+            intent = {e.event_id: e for e in batch if e.event_type in INTENT_COUNTS}
+            pending = self.store.unpushed(list(intent))
+            if pending:
+                push([e for i, e in intent.items() if i in pending])
+                self.store.mark_pushed(pending)
         fired = []
         for event in sorted(batch, key=lambda e: (e.event_time, e.event_id)):
             for occasion in self._event_occasions(event):
@@ -89,10 +101,13 @@ class TriggerEngine:
                 continue
             if when.topics and event.topic not in when.topics:
                 continue
-            start = event.event_time - timedelta(days=when.within_days)
-            count = self.store.count_events(event.customer_id, event.event_type, when.topics, start, event.event_time)
-            if count >= when.count_at_least:
-                yield Occasion(trigger, event.customer_id, event.event_id, event.event_time,
+            window = timedelta(days=when.within_days)
+            logged = self.store.event_times(event.customer_id, event.event_type, when.topics,
+                                            event.event_time - window, event.event_time + window)
+            completed = _completed_window(logged, event.event_time, window, when.count_at_least)
+            if completed is not None:
+                end, end_id, count = completed
+                yield Occasion(trigger, event.customer_id, end_id, end,
                                {"event_type": when.event_type, "topics": list(when.topics), "events": count,
                                 "within_days": when.within_days})
 
@@ -203,6 +218,24 @@ def customer_tags(runtime: Runtime, segments: SegmentRules, store: TriggerStore,
     since = datetime.now(UTC) - timedelta(days=segments.realtime_days)
     churn = runtime.risk_models("champion").churn.probability_of(features.values) if runtime.risk else None
     return segments.tag(features.values, store.topic_counts(features.customer_id, since), churn)
+
+
+def _completed_window(logged: list[tuple[datetime, str]], at: datetime, window: timedelta,
+                      needed: int) -> tuple[datetime, str, int] | None:
+    """The first window [end - window, end] that holds `at`, ends at a logged event and holds at
+    least `needed` logged events: (end, that event's id, count); None if there is none.
+
+    Windows ending at later events count too, so events that arrive out of order (the last one
+    first) still complete the window; a replay finds the same window, hence the same occasion."""
+    times = [t for t, _ in logged]
+    for i in range(bisect_left(times, at), len(times)):
+        end = times[i]
+        if end - window > at:
+            break
+        count = i + 1 - bisect_left(times, end - window)
+        if count >= needed:
+            return end, logged[i][1], count
+    return None
 
 
 def _birthday_on(born: pd.Series, day: date) -> pd.Series:

@@ -11,7 +11,6 @@ import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query
 
 from features.push import push_intent_events
-from features.tables import INTENT_COUNTS
 from serving.auth import Role, require_role
 from serving.deps import AuditDep, RequestIdDep, RuntimeDep, TriggerEngineDep
 from serving.risk import freshness
@@ -51,17 +50,19 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
            lang: Annotated[Lang, Query(description="Language of the actions' names and reasons")] = "en") -> EventAck:
     """Customer events. Page views and searches (real-time intent) go into the feature store: the
     next offers request sees them, and the offline store keeps them for training. Every event is
-    logged once per event_id and fires the triggers it completes (`serving/triggers.toml`); the
-    answer lists their next-best-actions. All or nothing: one invalid event rejects the batch."""
+    logged, pushed and counted once per event_id (a replay adds nothing) and fires the triggers it
+    completes (`serving/triggers.toml`); the answer lists their next-best-actions. All or nothing:
+    one invalid event rejects the batch."""
     now = datetime.now(UTC)
     batch = [Event(e.event_id or _event_id(e), e.customer_id, e.event_type, e.topic, e.event_time or now)
              for e in body.events]
-    intent = [e for e in batch if e.event_type in INTENT_COUNTS]
-    if intent:
+
+    def push(intent: list[Event]) -> None:
         push_intent_events(runtime.reader.store, pd.DataFrame([
             {"customer_id": e.customer_id, "event_type": e.event_type, "topic": e.topic, "event_time": e.event_time}
             for e in intent]))
-    new, fired = triggers.on_events(batch, request_id, lang)
+
+    new, fired = triggers.on_events(batch, request_id, lang, push=push)
     return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
                     actions=[TriggerAction(**f.as_dict()) for f in fired])
 

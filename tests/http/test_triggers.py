@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 
 from features.build import offline_dir
 from features.segments_report import read_monthly_features
+from features.tables import CUSTOMER_KEY, INTENT_REALTIME
 from serving.offers import OfferService
 from serving.suitability import age_on
 from serving.trigger_rules import TriggerRules
@@ -46,22 +47,26 @@ def _fired(answer: dict, trigger_id: str) -> list[dict]:
     return [a for a in answer["actions"] if a["trigger_id"] == trigger_id]
 
 
-def _mortgage_customer(client: TestClient, as_role: Headers, people: pd.DataFrame) -> str:
-    """A consenting customer to whom the mortgage may be offered (no rule blocks it, not held)."""
-    for customer_id in people[people["marketing_consent"] & people["age"].between(25, 55)]["customer_id"][:80]:
+def _mortgage_customer(client: TestClient, as_role: Headers, people: pd.DataFrame, skip: int = 0) -> str:
+    """A consenting customer to whom the mortgage may be offered (no rule blocks it, not held);
+    `skip` passes over that many of them."""
+    for customer_id in people[people["marketing_consent"] & people["age"].between(25, 55)]["customer_id"][:120]:
         offers = client.get(f"/v1/customers/{customer_id}/offers?k=20&include_blocked=true", headers=as_role("rm"))
         profile = client.get(f"/v1/customers/{customer_id}/profile", headers=as_role("rm"))
         if offers.status_code != 200 or profile.status_code != 200:
             continue
         held = profile.json()["features"].get("held_product_ids") or []
         if "MORTGAGE" not in held and all(b["product_id"] != "MORTGAGE" for b in offers.json()["blocked"]):
-            return customer_id
+            if skip == 0:
+                return customer_id
+            skip -= 1
     raise AssertionError("no customer of the session bank may be offered a mortgage")
 
 
 def test_mortgage_views_fire_the_mortgage_trigger_once_and_never_on_replay(
         app_client: TestClient, as_role: Headers, people: pd.DataFrame) -> None:
     customer_id = _mortgage_customer(app_client, as_role, people)
+    offline_before = _intent_rows(app_client, customer_id)
     first, third, fourth = _views(customer_id, "mortgage", [3, 2]), _views(customer_id, "mortgage", [1]), \
         _views(customer_id, "mortgage", [0.5])
     other_topic = _views(customer_id, "fx", [2.5])
@@ -77,10 +82,34 @@ def test_mortgage_views_fire_the_mortgage_trigger_once_and_never_on_replay(
     assert decision.payload["rfm_segment"] is not None
 
     assert _fired(_post(app_client, as_role, fourth), "mortgage_intent") == []  # within the cooldown
+    kept_offline = _intent_rows(app_client, customer_id)
+    assert kept_offline == offline_before + 5
     replay = _post(app_client, as_role, first + other_topic + third + fourth)
     assert replay["new"] == 0 and replay["accepted"] == 5 and replay["actions"] == []
     fires = [f for f in app_client.app.state.trigger_store.fires_for(customer_id) if f["trigger_id"] == "mortgage_intent"]
     assert len(fires) == 1 and fires[0]["status"] == "sent"
+    assert _intent_rows(app_client, customer_id) == kept_offline  # the replay was not pushed again
+
+
+def test_mortgage_views_arriving_out_of_order_fire_once(app_client: TestClient, as_role: Headers,
+                                                        people: pd.DataFrame) -> None:
+    customer_id = _mortgage_customer(app_client, as_role, people, skip=1)
+    t0, t1, t2 = _views(customer_id, "mortgage", [30, 20, 10])
+    assert _fired(_post(app_client, as_role, [t2]), "mortgage_intent") == []
+    assert _fired(_post(app_client, as_role, [t0]), "mortgage_intent") == []
+    [action] = _fired(_post(app_client, as_role, [t1]), "mortgage_intent")
+    assert action["status"] == "sent" and action["occasion"] == t2["event_id"]
+    assert _fired(_post(app_client, as_role, [t0, t1, t2]), "mortgage_intent") == []
+    fires = [f for f in app_client.app.state.trigger_store.fires_for(customer_id) if f["trigger_id"] == "mortgage_intent"]
+    assert len(fires) == 1
+
+
+def _intent_rows(client: TestClient, customer_id: str) -> int:
+    """The customer's rows in the real-time intent push source's offline file."""
+    store = client.app.state.runtime.reader.store
+    source = store.get_feature_view(INTENT_REALTIME.name).batch_source.path
+    rows = pd.read_parquet(source, columns=[CUSTOMER_KEY])
+    return int((rows[CUSTOMER_KEY] == customer_id).sum())
 
 
 def test_views_outside_the_window_do_not_count(app_client: TestClient, as_role: Headers,

@@ -15,7 +15,7 @@ from nbo.errors import ContractViolation
 from serving.audit import AuditStore, sqlite_url
 from serving.trigger_rules import DEFAULT_TRIGGERS, load_trigger_rules
 from serving.trigger_store import Claim, Event, TriggerStore
-from serving.triggers import _birthday_on
+from serving.triggers import _birthday_on, _completed_window
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 
@@ -71,10 +71,33 @@ def test_the_event_log_keeps_each_event_once(store: TriggerStore) -> None:
     events = [Event(f"v{i}", "C00000001", "page_view", "mortgage", T0 - timedelta(days=i)) for i in range(5)]
     assert store.record_events(events[:3]) == [True, True, True]
     assert store.record_events([events[2], events[3], events[3], events[4]]) == [False, True, False, True]
-    assert store.count_events("C00000001", "page_view", ("mortgage",), T0 - timedelta(days=7), T0) == 5
-    assert store.count_events("C00000001", "page_view", ("mortgage",), T0 - timedelta(days=2), T0) == 3
-    assert store.count_events("C00000001", "search", (), T0 - timedelta(days=7), T0) == 0
+    week = store.event_times("C00000001", "page_view", ("mortgage",), T0 - timedelta(days=7), T0)
+    assert [i for _, i in week] == ["v4", "v3", "v2", "v1", "v0"]
+    assert len(store.event_times("C00000001", "page_view", ("mortgage",), T0 - timedelta(days=2), T0)) == 3
+    assert store.event_times("C00000001", "search", (), T0 - timedelta(days=7), T0) == []
     assert store.topic_counts("C00000001", T0 - timedelta(days=1)) == {"mortgage": 2}
+
+
+def test_only_events_not_yet_pushed_are_pushed(store: TriggerStore) -> None:
+    events = [Event(f"p{i}", "C00000001", "search", "fx", T0 - timedelta(hours=i)) for i in range(3)]
+    store.record_events(events)
+    assert store.unpushed(["p0", "p1", "p2", "unknown"]) == {"p0", "p1", "p2"}
+    store.mark_pushed({"p0", "p2"})
+    assert store.unpushed(["p0", "p1", "p2"]) == {"p1"}
+    assert store.unpushed([]) == set()
+
+
+def test_a_window_completes_whatever_order_its_events_arrive_in() -> None:
+    week = timedelta(days=7)
+    t = [(T0 + timedelta(days=d), f"e{d}") for d in (0, 2, 4)]
+    for arriving in range(3):  # every arrival order ends with the same log; each one completes it
+        assert _completed_window(t, t[arriving][0], week, 3) == (t[2][0], "e4", 3)
+    assert _completed_window(t[:2], t[0][0], week, 3) is None
+    spread = [(T0 + timedelta(days=d), f"e{d}") for d in (0, 5, 10)]  # 10 days: no 7-day window holds 3
+    assert all(_completed_window(spread, at, week, 3) is None for at, _ in spread)
+    assert _completed_window(spread, spread[1][0], week, 2) == (spread[1][0], "e5", 2)
+    edge = [(T0, "a"), (T0 + week, "b")]  # both ends of the window count
+    assert _completed_window(edge, T0, week, 2) == (T0 + week, "b", 2)
 
 
 def test_rm_tasks_are_listed_soonest_due_first(store: TriggerStore) -> None:
