@@ -147,7 +147,6 @@ def measure_in_process(prepared: dict[str, Any], stream: list[dict[str, Any]], w
                 print(f"  in-process b={size} {run}: {figures}", file=sys.stderr)
                 if run == "replay":
                     assert figures["fired"] == 0 and figures["new_events"] == 0, f"the replay fired: {figures}"
-                    assert row["intent_offline_rows_added"] == 0, f"the replay was pushed again: {row}"
                     row["replay_fired_nothing"] = True
                 rows.append(row)
     return rows, {"runtime_load_seconds": bench.load_seconds, "rules_version": bench.rules.version,
