@@ -124,8 +124,10 @@ class TriggerEngine:
         return fired
 
     def due(self, as_of: date, customers: pd.DataFrame) -> list[Occasion]:
-        """The scheduled occasions of `as_of`, trigger by trigger."""
+        """The scheduled occasions of `as_of`, trigger by trigger; closed accounts have none."""
         at = datetime.combine(as_of, time(), UTC)
+        if "is_closed" in customers:
+            customers = customers[~customers["is_closed"].fillna(False).astype(bool)]
         found: list[Occasion] = []
         for trigger in self.rules.scheduled():
             when = trigger.when
