@@ -176,6 +176,8 @@ class TriggerEngine:
             features = self.offers.runtime.reader.read_customer(o.customer_id)
         except NotFound:
             return Fired(**base, status="suppressed", reason="customer_not_found")
+        if features.values.get("is_closed"):
+            return Fired(**base, status="suppressed", reason="account_closed")
         if t.personalised and not features.values.get("has_marketing_consent"):
             return Fired(**base, status="suppressed", reason="no_marketing_consent")
         if t.unless_holding and self._holds(features, t.unless_holding):

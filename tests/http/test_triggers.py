@@ -131,6 +131,20 @@ def test_a_customer_without_consent_gets_no_personalised_trigger(
             ("suppressed", "no_marketing_consent", None, [])
 
 
+def test_a_closed_account_gets_no_trigger_action(app_client: TestClient, as_role: Headers,
+                                                 bank_dir: Path) -> None:
+    everyone = pd.read_parquet(bank_dir / "customers.parquet")
+    for customer_id in everyone.loc[everyone["close_date"].notna() & everyone["marketing_consent"], "customer_id"]:
+        profile = app_client.get(f"/v1/customers/{customer_id}/profile", headers=as_role("rm"))
+        if profile.status_code == 200 and profile.json()["features"].get("is_closed"):
+            break
+    else:
+        raise AssertionError("no closed, consenting customer in the session bank's online store")
+    answer = _post(app_client, as_role, _views(customer_id, "mortgage", [3, 2, 1]))
+    [action] = _fired(answer, "mortgage_intent")
+    assert (action["status"], action["reason"], action["decision_id"]) == ("suppressed", "account_closed", None)
+
+
 def test_seniors_never_get_r4_or_r5_from_an_event_trigger(app_client: TestClient, as_role: Headers,
                                                            people: pd.DataFrame) -> None:
     seniors = people[people["marketing_consent"] & (people["age"] >= 65)

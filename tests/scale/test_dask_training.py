@@ -3,10 +3,12 @@ cluster (2 workers × 1 thread) reach the single-machine test ROC AUC, and `nbo 
 logs, registers and reports such a model like any other.
 
 The engines are compared on the mean test ROC AUC over SEEDS model seeds, on the same split of the
-session's bank. One pair of fits is no fair comparison here: on this bank the single-machine
-fit's test AUC moves by about 0.01 (standard deviation) with the seed alone, and a Dask fit is one
-more such draw (each worker bags and bins its own rows, and lightgbm.dask orders the workers'
-ranks at random).
+session's bank. One pair of fits is no fair comparison here: on this small bank (its months end
+with the last full month, so it changes month by month) a fit's test AUC moves by 0.01 to 0.03
+(standard deviation) with the seed alone, and a Dask fit is one more such draw (each worker bags
+and bins its own rows, and lightgbm.dask orders the workers' ranks at random). So Dask must not
+fall short by more than AUC_TOLERANCE plus twice the standard error of the difference of the two
+means, as measured from the seeds' own spread; Dask coming out better is no failure.
 """
 
 from __future__ import annotations
@@ -158,8 +160,10 @@ def test_dask_reaches_the_single_machine_test_auc(fits: dict[str, SimpleNamespac
     local, dask = fits[kind].local, fits[kind].dask
     record_property("local_auc", local.round(4).tolist())
     record_property("dask_auc", dask.round(4).tolist())
+    noise = float(np.sqrt(local.var(ddof=1) / len(local) + dask.var(ddof=1) / len(dask)))
     record_property("mean_difference", round(float(dask.mean() - local.mean()), 4))
-    assert abs(dask.mean() - local.mean()) <= AUC_TOLERANCE, (local, dask)
+    record_property("standard_error", round(noise, 4))
+    assert dask.mean() >= local.mean() - (AUC_TOLERANCE + 2 * noise), (local, dask)
     assert dask.min() > 0.65
 
 
@@ -189,7 +193,7 @@ def test_nbo_train_engine_dask_logs_and_registers(env: dict[str, str], scheduler
     logged = registry.connect(MlflowSettings(tracking_uri=env["NBO_MLFLOW__TRACKING_URI"])).get_run(run["run_id"])
     assert logged.data.params["engine"] == "dask" and logged.data.tags["nbo.engine"] == "dask"
     local = fits["delinquency"].local
-    assert local.min() - AUC_TOLERANCE <= run["metrics"]["roc_auc"] <= local.max() + AUC_TOLERANCE
+    assert run["metrics"]["roc_auc"] >= local.min() - AUC_TOLERANCE  # no worse than the worst local seed
 
 
 def test_sample_customers_trains_on_that_many_customers_drawn_at_random(env: dict[str, str]) -> None:
