@@ -22,8 +22,9 @@ def test_an_rm_task_from_a_trigger_and_the_customers_tags_show_on_the_workbench(
     posted = httpx.post(f"{server.url}/v1/events", json={"events": [event]},
                         headers={"X-API-Key": trained.keys["app"]}, timeout=60)
     assert posted.status_code == 202, posted.text
-    ran = run_json("triggers", "run", "--as-of", datetime.now(UTC).date().isoformat(), env=trained.env)
-    assert ran["rm_tasks"] >= 1
+    ran = run_json("triggers", "run", "--as-of", datetime.now(UTC).date().isoformat(),
+                   "--customer", customer.customer_id, env=trained.env)
+    assert ran["rm_tasks"] == 1 and ran["by_trigger"]["onboarding_call"] == {"sent": 1}
 
     rm_page.reload()
     row = rm_page.locator(f"#open-tasks tr[data-trigger='onboarding_call']:has(a[href*='{customer.customer_id}'])")
