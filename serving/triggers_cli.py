@@ -60,7 +60,8 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
         day = as_of.date()
         due = engine.due(day, customers)
         if only:
-            due = [o for o in due if o.customer_id in set(only)]
+            wanted = set(only)
+            due = [o for o in due if o.customer_id in wanted]
         log.info("triggers_due", extra={"as_of": day.isoformat(), "occasions": len(due)})
         request_id = f"triggers-run-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
         fired = []
