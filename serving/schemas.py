@@ -9,7 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from features.push import MAX_CLOCK_SKEW
 
-CustomerIdPattern = r"^C\d{8}$"
+# Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
+CustomerIdPattern = r"^C[0-9]{8}$"
+ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
 Lang = Literal["zh", "en"]
 Channel = Literal["app", "web", "branch", "rm", "phone"]
 MAX_BATCH = 10_000

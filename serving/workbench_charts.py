@@ -20,6 +20,8 @@ from pygal.style import Style
 from nbo.errors import ContractViolation
 
 Text = Annotated[str, Field(max_length=200)]
+MAX_VALUE = 1e15  # beyond any amount of the page; pygal overflows near ±1e308 (its axis spans the range)
+Value = Annotated[float, Field(allow_inf_nan=False, ge=-MAX_VALUE, le=MAX_VALUE)]
 FONTS = "'WenQuanYi Micro Hei', 'Noto Sans CJK SC', 'Noto Sans', sans-serif"
 STYLE = Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff", foreground="#1f2933",
               foreground_strong="#1f2933", foreground_subtle="#9aa5b1", label_font_size=13,
@@ -39,13 +41,13 @@ class Bars(_Spec):
 
     kind: Literal["bars"] = "bars"
     labels: Annotated[list[Text], Field(min_length=1, max_length=8)]
-    values: Annotated[list[float], Field(min_length=1, max_length=8)]
+    values: Annotated[list[Value], Field(min_length=1, max_length=8)]
 
 
 class Series(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     name: Text
-    values: Annotated[list[float | None], Field(max_length=240)]
+    values: Annotated[list[Value | None], Field(max_length=240)]
 
 
 class Lines(_Spec):
@@ -70,11 +72,12 @@ def encode(chart: Bars | Lines) -> str:
 
 
 def decode(spec: str) -> Bars | Lines:
-    """The chart in a URL's spec (ContractViolation if it is not one)."""
+    """The chart in a URL's spec (ContractViolation if it is not one: bad base64 or JSON, JSON nested
+    too deep, a value that is not a finite number within ±MAX_VALUE)."""
     try:
         raw = base64.urlsafe_b64decode(spec + "=" * (-len(spec) % 4))
         return _Envelope.model_validate({"chart": json.loads(raw)}).chart
-    except (ValueError, ValidationError) as err:
+    except (ValueError, RecursionError, ValidationError) as err:
         raise ContractViolation(f"not a chart spec: {type(err).__name__}") from err
 
 

@@ -28,7 +28,7 @@ from sources.io import table_path
 EVENTS_PER_CUSTOMER = 10
 SEARCH_LIMIT = 20
 BALANCE_COLUMNS = ("aum_cny", *(f"{c}_balance_cny" for c in CATEGORIES))
-_ID_FRAGMENT = re.compile(r"^[Cc]?\d+$")
+_ID_FRAGMENT = re.compile(r"^[Cc]?[0-9]+$")  # ASCII digits: int() reads any Unicode digit
 
 
 @dataclass(frozen=True)

@@ -119,4 +119,5 @@ def _balances_chart(history: pd.DataFrame, words: Labels) -> Lines:
     shown = [c for c in BALANCE_COLUMNS if c == "aum_cny" or history[c].abs().sum() > 0]
     return Lines(title=words["ui"]["balances_chart"], x_labels=months,
                  series=[Series(name=words.of("category", c.removesuffix("_balance_cny").removesuffix("_cny")),
-                                values=[round(float(x), 2) for x in history[c]]) for c in shown])
+                                values=[None if pd.isna(x) else round(float(x), 2) for x in history[c]])
+                        for c in shown])

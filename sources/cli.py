@@ -31,7 +31,7 @@ def _end_month(_ctx: click.Context, _param: click.Parameter, value: str | None) 
     if value is None:
         return None
     try:
-        month = pd.Period(value, freq="M") if re.fullmatch(r"\d{4}-\d{2}", value) else None
+        month = pd.Period(value, freq="M") if re.fullmatch(r"[0-9]{4}-[0-9]{2}", value) else None
     except ValueError:
         month = None
     if month is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import pathlib
+import re
 import threading
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -27,7 +28,7 @@ from nbo.errors import ContractViolation, Forbidden, NboError
 from serving import keys
 from serving.campaign import campaign_effect, page_period, trend_chart
 from serving.deps import RequestIdDep, runtime_of
-from serving.schemas import CustomerIdPattern, FeedbackRequest
+from serving.schemas import CustomerIdPattern, FeedbackRequest, ProductIdPattern
 from serving.workbench_charts import decode, encode, render
 from serving.workbench_data import WorkbenchDataCache
 from serving.workbench_i18n import HTML_LANG, labels
@@ -194,7 +195,16 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
         page = build_customer_page(ctx, customer_id, lang, request_id)
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
-    return _page(request, "customer.html", lang, c=page, recorded=recorded)
+    return _page(request, "customer.html", lang, c=page, recorded=recorded_notice(recorded))
+
+
+def recorded_notice(recorded: str | None) -> tuple[str, str] | None:
+    """The (product, outcome) of `?recorded=PRODUCT:OUTCOME` that the feedback form redirects with;
+    anything else is no notice (the parameter only echoes a form post, so a bad one is ignored)."""
+    product, _, outcome = (recorded or "").partition(":")
+    if re.fullmatch(ProductIdPattern, product) and outcome in ("accepted", "dismissed"):
+        return product, outcome
+    return None
 
 
 @protected.post("/customers/{customer_id}/feedback", dependencies=[Depends(same_origin)])
