@@ -13,8 +13,17 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-CUSTOMER_ID = r"^C\d{8}$"
-PRODUCT_ID = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
+# Identifiers are ASCII ([0-9], not `\d`, which matches any Unicode digit) and end at the end of the
+# text (`\Z`: `$` also matches before a trailing newline). pandera matches them with Python's `re`.
+CUSTOMER_ID = r"^C[0-9]{8}\Z"
+PRODUCT_ID = r"^[A-Z0-9][A-Z0-9_]{1,31}\Z"
+EXTERNAL_ID = r"^[!-~]{1,64}\Z"  # a source system's id: 1-64 printable ASCII characters, no spaces
+TOPIC = r"^[a-z][a-z0-9_]{0,39}\Z"
+PHONE = r"^[0-9+\-* ]{4,20}\Z"
+# Text lengths a bank's systems hold (README, "The canonical data contract").
+NAME_MAX = 100
+OCCUPATION_MAX = 64
+PRODUCT_NAME_MAX = 100
 CATEGORIES = (
     "deposit", "wealth", "fund", "insurance", "credit_card", "personal_loan", "mortgage", "fx", "gold",
 )
@@ -32,13 +41,13 @@ class Customers(pa.DataFrameModel):
     """One row per customer: identity, profile and the relationship's start and end."""
 
     customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID, unique=True)
-    external_id: Series[str] = pa.Field(nullable=True)
-    name: Series[str] = pa.Field(nullable=True)
-    phone: Series[str] = pa.Field(nullable=True, str_matches=r"^[0-9+\-* ]{4,20}$")
+    external_id: Series[str] = pa.Field(nullable=True, str_matches=EXTERNAL_ID)
+    name: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1, "max_value": NAME_MAX})
+    phone: Series[str] = pa.Field(nullable=True, str_matches=PHONE)
     birth_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     gender: Series[str] = pa.Field(isin=GENDERS)
     city_tier: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=4)
-    occupation: Series[str] = pa.Field(nullable=True)
+    occupation: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1, "max_value": OCCUPATION_MAX})
     segment: Series[str] = pa.Field(isin=SEGMENTS)
     join_date: Series[pd.Timestamp] = pa.Field(nullable=True)
     close_date: Series[pd.Timestamp] = pa.Field(nullable=True)
@@ -61,8 +70,8 @@ class Products(pa.DataFrameModel):
     """The product catalogue."""
 
     product_id: Series[str] = pa.Field(str_matches=PRODUCT_ID, unique=True)
-    name_zh: Series[str] = pa.Field(str_length={"min_value": 1})
-    name_en: Series[str] = pa.Field(str_length={"min_value": 1})
+    name_zh: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": PRODUCT_NAME_MAX})
+    name_en: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": PRODUCT_NAME_MAX})
     category: Series[str] = pa.Field(isin=CATEGORIES)
     risk_level: Series[str] = pa.Field(isin=RISK_LEVELS)
     is_credit: Series[bool]
@@ -106,7 +115,7 @@ class Events(pa.DataFrameModel):
     customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
     event_time: Series[UtcTimestamp] = pa.Field()
     event_type: Series[str] = pa.Field(isin=EVENT_TYPES)
-    topic: Series[str] = pa.Field(nullable=True, str_matches=r"^[a-z][a-z0-9_]*$")
+    topic: Series[str] = pa.Field(nullable=True, str_matches=TOPIC)
     product_id: Series[str] = pa.Field(nullable=True, str_matches=PRODUCT_ID)
     channel: Series[str] = pa.Field(isin=CHANNELS)
 

@@ -19,6 +19,8 @@ import pyarrow.parquet as pq
 from sources.contract import FOREIGN_KEYS, TABLES, columns_of, is_nullable
 from sources.io import table_path
 
+SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
+
 
 @dataclass(frozen=True)
 class Violation:
@@ -131,8 +133,10 @@ def _from_failure(case: object, file: str) -> Violation:
     column = case.column
     column = None if column is None or pd.isna(column) or column == table_name(file) else str(column)
     check = str(case.check)
-    value = case.failure_case
-    return Violation(file, row, column, check, f"fails {check}: {value!r}")
+    shown = repr(case.failure_case)
+    if len(shown) > SHOWN_VALUE_MAX:  # a 5,000-character name is reported, not printed
+        shown = f"{shown[:SHOWN_VALUE_MAX]}... ({len(str(case.failure_case)):,} characters)"
+    return Violation(file, row, column, check, f"fails {check}: {shown}")
 
 
 def table_name(file: str) -> str:
