@@ -38,6 +38,7 @@ from nbo.errors import (
     ModelUnavailable,
     NotFound,
 )
+from nbo.files import make_private
 from nbo.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,7 +99,7 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     }
     if master.startswith("local"):  # no listening socket off the machine; one shuffle partition per core
         conf |= {"spark.driver.host": "127.0.0.1", "spark.driver.bindAddress": "127.0.0.1"}
-        cores = re.fullmatch(r"local\[(\d+)\]", master)
+        cores = re.fullmatch(r"local\[([0-9]+)\]", master)
         conf |= {"spark.sql.shuffle.partitions": cores.group(1)} if cores else {}
     return conf
 
@@ -107,7 +108,19 @@ def open_store(settings: Settings) -> FeatureStore:
     """A FeatureStore on the configured stores (the registry is read lazily)."""
     settings.feast_dir.mkdir(parents=True, exist_ok=True)
     config = repo_config(settings)
+    _protect_files(config)
     return FeatureStore(repo_path=str(config.repo_path), config=config)
+
+
+def _protect_files(config: RepoConfig) -> None:
+    """Mode 0600 for the embedded profile's files: the SQLite online store (feature values) is
+    created so before Feast opens it; the file registry, which Feast rewrites in place, once it exists."""
+    online = getattr(config.online_store, "path", None)
+    if config.online_store.type == "sqlite" and online:
+        make_private(Path(online))
+    registry = Path(config.registry.path)
+    if config.registry.registry_type == "file" and registry.exists():
+        make_private(registry)
 
 
 def describe_stores(settings: Settings) -> dict[str, str]:
@@ -166,6 +179,7 @@ def apply_repo(store: FeatureStore, settings: Settings) -> Applied:
     views = feature_views(offline_dir(settings), settings.stores.offline)
     services = feature_services(views)
     store.apply([*ENTITIES.values(), *views.values(), *services])
+    _protect_files(store.config)  # a first apply has just written the file registry
     log.info("feast_applied", extra={"project": store.project, "views": len(views)})
     return Applied(sorted(e.name for e in ENTITIES.values()), sorted(views),
                    sorted(s.name for s in services), sum(len(v.features) for v in views.values()))

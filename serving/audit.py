@@ -20,6 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from nbo.errors import NotFound
+from nbo.files import make_private
 from serving.group_commit import GroupCommit
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
@@ -86,7 +87,7 @@ class AuditStore:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
-            Path(self.engine.url.database or "").parent.mkdir(parents=True, exist_ok=True)
+            make_private(Path(self.engine.url.database or ""))  # decisions hold PDs and feature values
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
         _meta.create_all(self.engine)
         self._writer = GroupCommit(self.engine)
