@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from features.segments import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
-from serving import keys, suitability
+from serving import docs_pages, keys, suitability
 from serving.arbitration import load_levers
 from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
@@ -85,7 +85,7 @@ def create_app(settings: Settings) -> FastAPI:
         yield
         app.state.audit.close()
 
-    app = FastAPI(title="nbo", version=__version__, lifespan=lifespan,
+    app = FastAPI(title="nbo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Next-best-offer and customer-risk service. Send your API key as `X-API-Key`.")
     app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
@@ -93,6 +93,6 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   workbench.router):
+                   workbench.router, docs_pages.router):
         app.include_router(router)
     return app

@@ -66,7 +66,8 @@ class RequestPipeline:
                 status = message["status"]
                 response_headers = MutableHeaders(scope=message)
                 response_headers["X-Request-ID"] = request_id
-                response_headers.update(SECURITY_HEADERS)
+                for name, value in SECURITY_HEADERS.items():  # a page may set its own CSP (/redoc)
+                    response_headers.setdefault(name, value)
             await send(message)
 
         try:
