@@ -26,7 +26,9 @@ LangQuery = Annotated[Lang, Query(description="Language of reasons: zh (简体�
 @router.get("/customers/{customer_id}/churn", dependencies=[Depends(require_role(Role.RM))])
 def churn(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestIdDep,
           lang: LangQuery = "en") -> ChurnScore:
-    """Probability of leaving within 90 days, its band, top reasons and a suggested retention action."""
+    """Probability of leaving within 90 days, its band, top reasons and a suggested retention action.
+
+    Roles: rm."""
     return ChurnScore(**service.churn(customer_id, lang, request_id))
 
 
@@ -35,7 +37,9 @@ def churn(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestI
 def delinquency(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestIdDep,
                 lang: LangQuery = "en") -> DelinquencyScore:
     """Calibrated PD of 30+ DPD within 12 months, scorecard points, band, up to 4 reason codes
-    (each pushing risk up) and the freshness of the features behind them."""
+    (each pushing risk up) and the freshness of the features behind them.
+
+    Roles: risk, rm (DESIGN §8: the relationship manager sees the score of their customer)."""
     return DelinquencyScore(**service.delinquency(customer_id, lang, request_id))
 
 
@@ -44,5 +48,7 @@ def delinquency(customer_id: CustomerId, service: RiskServiceDep, request_id: Re
                                                              "(the detail says which)"}})
 def delinquency_batch(body: DelinquencyBatchRequest, service: RiskServiceDep,
                       request_id: RequestIdDep) -> DelinquencyBatch:
-    """Score up to 10,000 customers; unknown customers come back in `errors`, never dropped."""
+    """Score up to 10,000 customers; unknown customers come back in `errors`, never dropped.
+
+    Roles: risk."""
     return DelinquencyBatch(**service.delinquency_batch(body.customer_ids, body.lang, request_id))
