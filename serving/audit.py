@@ -87,7 +87,9 @@ class AuditStore:
             url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
         self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
-            make_private(Path(self.engine.url.database or ""))  # decisions hold PDs and feature values
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                make_private(Path(database))  # decisions hold PDs and feature values
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
         _meta.create_all(self.engine)
         self._writer = GroupCommit(self.engine)
