@@ -64,7 +64,7 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
 
     new, fired = triggers.on_events(batch, request_id, lang, push=push)
     return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
-                    actions=[TriggerAction(**f.as_dict()) for f in fired])
+                    actions=[TriggerAction(**f.for_app()) for f in fired])
 
 
 def _event_id(event: CustomerEvent) -> str:
