@@ -19,11 +19,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
-from nbo.errors import NotFound
+from nbo.errors import ContractViolation, NotFound
 from nbo.files import make_private
 from serving.group_commit import GroupCommit
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
+OFFER_KINDS = ("offers", "trigger")  # a trigger decision is an offer decision when it offered something
 
 _meta = sa.MetaData()
 decisions = sa.Table(
@@ -49,6 +50,14 @@ feedback = sa.Table(
 
 class DecisionNotFound(NotFound):
     """No audited decision has this id."""
+
+
+class NotAnOfferDecision(ContractViolation):
+    """Feedback on a decision that offered nothing: a score, or a trigger action without an offer."""
+
+
+class ProductNotInDecision(ContractViolation):
+    """Feedback on a product the decision did not offer."""
 
 
 @dataclass(frozen=True)
@@ -137,15 +146,22 @@ class AuditStore:
             return [_decision(row) for row in conn.execute(query)]
 
     def record_feedback(self, decision_id: str, product_id: str, outcome: str) -> str:
-        """Store feedback on an audited decision; unknown decision → DecisionNotFound."""
+        """Store feedback on a product that an audited offer decision offered.
+
+        Raises:
+            DecisionNotFound: no decision has this id.
+            NotAnOfferDecision: the decision offered nothing (a score, a trigger without an offer).
+            ProductNotInDecision: the product is not among the decision's offers.
+        """
         if outcome not in FEEDBACK_OUTCOMES:
             raise ValueError(f"outcome must be one of {', '.join(FEEDBACK_OUTCOMES)}")
         feedback_id = uuid.uuid4().hex
         with self._tx() as conn:
-            exists = conn.execute(sa.select(decisions.c.decision_id)
-                                  .where(decisions.c.decision_id == decision_id)).first()
-            if exists is None:
+            row = conn.execute(sa.select(decisions.c.kind, decisions.c.payload)
+                               .where(decisions.c.decision_id == decision_id)).first()
+            if row is None:
                 raise DecisionNotFound(f"no decision {decision_id!r}")
+            _check_offered(decision_id, row.kind, json.loads(row.payload), product_id)
             conn.execute(feedback.insert().values(feedback_id=feedback_id, decision_id=decision_id,
                                                   product_id=product_id, outcome=outcome,
                                                   created_at=datetime.now(UTC)))
@@ -178,6 +194,18 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _check_offered(decision_id: str, kind: str, payload: dict[str, Any], product_id: str) -> None:
+    """Raise unless `product_id` is one of the offers of this decision."""
+    offered = [o["product_id"] for o in (payload.get("answer") or {}).get("offers") or []]
+    if kind not in OFFER_KINDS or (kind == "trigger" and not offered):
+        what = "a trigger action without an offer" if kind == "trigger" else f"a {kind} decision"
+        raise NotAnOfferDecision(f"decision {decision_id} is {what}, not an offer decision: feedback "
+                                 "is recorded on offers only")
+    if product_id not in offered:
+        raise ProductNotInDecision(f"{product_id} is not among the offers of decision {decision_id} "
+                                   f"({', '.join(offered) or 'it offered none'})")
 
 
 def _decision(row: Any) -> Decision:

@@ -21,6 +21,16 @@ PROBLEM = "application/problem+json"
 STORE_ERRORS: tuple[type[Exception], ...] = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
                                              sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError)
 STORE_RETRY_AFTER_S = 5
+# SQLSTATEs of a database that cannot serve now rather than a bug: connection exception (08),
+# insufficient resources (53), operator intervention (57), system error (58), and a server that
+# refuses writes (25006: a standby after a failover, or default_transaction_read_only).
+STORE_SQLSTATES = ("08", "53", "57", "58", "25006")
+
+
+def is_store_fault(err: sqlalchemy.exc.DBAPIError) -> bool:
+    """Whether a database error means the store cannot serve now (503), not a bug (500)."""
+    state = getattr(err.orig, "sqlstate", None) or ""
+    return isinstance(err, STORE_ERRORS) or str(state).startswith(STORE_SQLSTATES)
 
 
 def problem(request: Request, status: int, title: str, detail: str, **extra: object) -> JSONResponse:
@@ -90,8 +100,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def store_unavailable(request: Request, err: Exception) -> JSONResponse:
         log.warning("store_unavailable", extra={"path": request.url.path, "error_type": type(err).__name__})
         response = problem(request, 503, "StoreUnavailable",
-                           "a data store (online features or audit log) is not answering; nothing was "
-                           "answered from partial data; retry later (see /readyz)")
+                           "a data store (online features or audit log) is not answering or not taking "
+                           "writes; nothing was answered from partial data; retry later (see /readyz)")
         response.headers["Retry-After"] = str(STORE_RETRY_AFTER_S)
         return response
 
@@ -102,3 +112,9 @@ def install_error_handlers(app: FastAPI) -> None:
     async def unexpected(request: Request, err: Exception) -> JSONResponse:
         log.exception("unhandled_error", extra={"path": request.url.path, "error_type": type(err).__name__})
         return problem(request, 500, "InternalError", "an internal error occurred; it has been logged")
+
+    @app.exception_handler(sqlalchemy.exc.DBAPIError)
+    async def database_error(request: Request, err: sqlalchemy.exc.DBAPIError) -> JSONResponse:
+        if is_store_fault(err):
+            return await store_unavailable(request, err)
+        return await unexpected(request, err)

@@ -25,6 +25,9 @@ from serving.runtime import Runtime
 from serving.variants import variant_for
 
 FATIGUE_WINDOW = timedelta(days=7)
+# What the app may see of an offer: never the arbitration's terms (score, P(adopt)), from which
+# score ÷ P(adopt) ÷ margin gives the lever, and with it the customer's churn risk.
+APP_OFFER_FIELDS = ("product_id", "rank", "name", "category", "reasons")
 _NOT_ASKED = rules.Verdict(False, "not_in_trigger")  # outside a trigger's products: not a candidate
 
 
@@ -173,6 +176,11 @@ class OfferService:
         p = r.candidate.product_id
         return {"product_id": p, "rank": rank, "score": r.score, "p_adopt": r.candidate.p_adopt,
                 "name": _name(catalogue, p, lang), "category": r.candidate.category, "reasons": reasons}
+
+
+def app_offer(offer: dict[str, Any]) -> dict[str, Any]:
+    """An offer as the app may see it (`APP_OFFER_FIELDS`)."""
+    return {field: offer[field] for field in APP_OFFER_FIELDS}
 
 
 def _peers(scorer: RecommenderScorer, row: pd.DataFrame, product_id: str) -> Callable[[], list[tuple[str, float]]]:

@@ -26,14 +26,21 @@ class Reason(Frozen):
     text: str = Field(examples=["viewed mortgage pages 6 times in the last 30 days"])
 
 
-class Offer(Frozen):
+class AppOffer(Frozen):
+    """An offer as the app shows it: what it is and why, never the terms it was ranked on."""
+
     product_id: str = Field(examples=["MORTGAGE"])
-    rank: int = Field(ge=1)
-    score: float = Field(description="Expected value: P(adopt) × margin × lever")
-    p_adopt: float = Field(ge=0, le=1)
+    rank: int = Field(ge=1, description="1 = the best offer")
     name: str
     category: str
     reasons: list[Reason]
+
+
+class RmOffer(AppOffer):
+    """An offer with the terms of the arbitration (rm only)."""
+
+    score: float = Field(description="Expected value: P(adopt) × margin × lever")
+    p_adopt: float = Field(ge=0, le=1)
 
 
 class Blocked(Frozen):
@@ -42,7 +49,9 @@ class Blocked(Frozen):
     message: str
 
 
-class OfferList(Frozen):
+class OfferDecision(Frozen):
+    """What every offers answer carries."""
+
     decision_id: str
     customer_id: str
     personalised: bool = Field(description="False: the customer gave no marketing consent, so the "
@@ -50,8 +59,20 @@ class OfferList(Frozen):
     variant: Literal["champion", "challenger"]
     model_versions: dict[str, str]
     ruleset_version: str
-    offers: list[Offer]
-    blocked: list[Blocked] | None = Field(default=None, description="rm with include_blocked=true only")
+
+
+class AppOfferList(OfferDecision):
+    """The app's answer: offers without score or P(adopt), no blocked products."""
+
+    offers: list[AppOffer]
+    blocked: None = Field(default=None, description="Always null: blocked products are for the rm only")
+
+
+class RmOfferList(OfferDecision):
+    """The rm's answer: offers with score and P(adopt); blocked products on request."""
+
+    offers: list[RmOffer]
+    blocked: list[Blocked] | None = Field(default=None, description="With include_blocked=true only")
 
 
 class Freshness(Frozen):
@@ -148,10 +169,14 @@ class TriggerAction(Frozen):
     customer_id: str
     occasion: str
     status: Literal["sent", "suppressed", "skipped"]
-    reason: str | None
+    reason: str | None = Field(description="Why it was not sent, when that says nothing about risk: "
+                                           "no_marketing_consent, account_closed, customer_not_found, "
+                                           "holds_<categories>; "
+                                           "null when a suitability or risk rule stopped it (rm and admin "
+                                           "see the rule in the audit)")
     action: Literal["offer", "content", "rm_task"]
     decision_id: str | None
-    offers: list[Offer]
+    offers: list[AppOffer]
     task_id: str | None
 
 

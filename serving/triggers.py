@@ -21,10 +21,14 @@ from features.online import OnlineFeatures
 from features.segments import SegmentRules, Tags
 from features.tables import INTENT_COUNTS
 from nbo.errors import NotFound
-from serving.offers import OfferService
+from serving.offers import OfferService, app_offer
 from serving.runtime import Runtime
 from serving.trigger_rules import Trigger, TriggerRules
 from serving.trigger_store import Claim, Event, TriggerStore
+
+# Reasons the app may see: they say nothing about risk. A suppression by the suitability rules
+# ("blocked: credit_pd_limit" ...) would tell it a PD is over the limit or the customer is in arrears.
+APP_REASONS = frozenset({"customer_not_found", "account_closed", "no_marketing_consent"})
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,13 @@ class Fired:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self) | {"offers": list(self.offers)}
+
+    def for_app(self) -> dict[str, Any]:
+        """`as_dict` as the app may see it: a reason only when it says nothing about risk (a
+        suppression by a rule keeps its rule for the audit and the rm), offers as `app_offer`."""
+        shown = self.status == "skipped" or self.reason in APP_REASONS
+        return self.as_dict() | {"reason": self.reason if shown else None,
+                                 "offers": [app_offer(o) for o in self.offers]}
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,7 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
 
     new, fired = triggers.on_events(batch, request_id, lang, push=push)
     return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
-                    actions=[TriggerAction(**f.as_dict()) for f in fired])
+                    actions=[TriggerAction(**f.for_app()) for f in fired])
 
 
 def _event_id(event: CustomerEvent) -> str:
@@ -79,7 +79,10 @@ def _event_id(event: CustomerEvent) -> str:
              status_code=201)
 def feedback(decision_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], body: FeedbackRequest,
              audit: AuditDep) -> FeedbackAck:
-    """Record shown / clicked / accepted / dismissed on an audited decision (404 if unknown)."""
+    """Record shown / clicked / accepted / dismissed on a product the audited offer decision offered.
+
+    404: no decision has this id. 422: the decision offered nothing (a churn or delinquency score,
+    a trigger action without an offer) or the product is not among its offers."""
     feedback_id = audit.record_feedback(decision_id, body.product_id, body.outcome)
     return FeedbackAck(feedback_id=feedback_id, decision_id=decision_id, product_id=body.product_id,
                        outcome=body.outcome)

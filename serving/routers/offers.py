@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, Path, Query
 from nbo.errors import Forbidden
 from serving.auth import Role, require_role
 from serving.deps import OfferServiceDep, RequestIdDep
-from serving.schemas import ERRORS, Channel, CustomerIdPattern, Lang, OfferList
+from serving.offers import app_offer
+from serving.schemas import ERRORS, AppOfferList, Channel, CustomerIdPattern, Lang, RmOfferList
 
 router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
 
@@ -23,11 +24,16 @@ def list_offers(
     lang: Annotated[Lang, Query(description="Language of names and reasons: zh or en")] = "en",
     channel: Annotated[Channel | None, Query(description="Where the offers will be shown")] = None,
     include_blocked: Annotated[bool, Query(description="rm only: add blocked products and the rule")] = False,
-) -> OfferList:
+) -> AppOfferList | RmOfferList:
     """The customer's best suitable offers, highest expected value first, each with its reasons.
 
-    Without marketing consent the customer gets the non-personalised default. Every answer is
-    audited (its `decision_id` is what feedback refers to)."""
+    The app gets what it shows: product, rank, name, category and reasons (`AppOfferList`). The
+    rm also gets each offer's expected value and P(adopt), and blocked products on request
+    (`RmOfferList`). Without marketing consent the customer gets the non-personalised default.
+    Every answer is audited (its `decision_id` is what feedback refers to)."""
     if include_blocked and role is not Role.RM:
         raise Forbidden("include_blocked=true is for the rm role only")
-    return OfferList(**service.for_customer(customer_id, k, lang, include_blocked, request_id, channel))
+    answer = service.for_customer(customer_id, k, lang, include_blocked, request_id, channel)
+    if role is Role.RM:
+        return RmOfferList(**answer)
+    return AppOfferList(**answer | {"offers": [app_offer(o) for o in answer["offers"]]})

@@ -60,12 +60,11 @@ def test_the_report_counts_decisions_and_feedback_per_variant(client, challenger
     pairs: dict[str, dict[tuple[str, str], set[str]]] = defaultdict(dict)
     seen_variant: dict[str, str] = {}
 
-    def post(decision: str, product: str, outcome: str, variant: str | None) -> None:
+    def post(decision: str, product: str, outcome: str, variant: str) -> None:
         response = client.post(f"/v1/offers/{decision}/feedback", json={"product_id": product, "outcome": outcome},
                                headers=app)
         assert response.status_code == 201, response.text
-        if variant is not None:
-            pairs[variant].setdefault((decision, product), set()).add(outcome)
+        pairs[variant].setdefault((decision, product), set()).add(outcome)
 
     for i, customer in enumerate(customers + customers[:6]):  # six customers asked twice
         response = client.get(f"/v1/customers/{customer}/offers", params={"k": 3}, headers=app)
@@ -94,9 +93,11 @@ def test_the_report_counts_decisions_and_feedback_per_variant(client, challenger
         elif plan == 3:  # shown only
             post(body["decision_id"], offers[1], "shown", variant)
         # plan 4: no feedback at all
-    # feedback on a churn score is not an offer outcome: the report ignores it
+    # feedback on a churn score is not an offer outcome: refused, so the report never sees it
     churn = client.get(f"/v1/customers/{customers[0]}/churn", headers=rm).json()
-    post(churn["decision_id"], "FUND_BOND", "accepted", None)
+    refused = client.post(f"/v1/offers/{churn['decision_id']}/feedback",
+                          json={"product_id": "FUND_BOND", "outcome": "accepted"}, headers=app)
+    assert refused.status_code == 422, refused.text
 
     assert decisions["champion"] > 0 and decisions["challenger"] > 0, decisions
 

@@ -43,7 +43,9 @@ def test_offers_have_the_documented_shape(app_client, as_role, customers) -> Non
     assert body["blocked"] is None
     assert [o["rank"] for o in body["offers"]] == list(range(1, len(body["offers"]) + 1))
     assert 0 < len(body["offers"]) <= 3
-    scores = [o["score"] for o in body["offers"]]
+    assert not {"score", "p_adopt"} & {field for o in body["offers"] for field in o}  # rm only (issue 18)
+    rm = _offers(client=app_client, headers=as_role("rm"), customer_id=customer, k=3, lang="en")
+    scores = [o["score"] for o in rm["offers"]]
     assert scores == sorted(scores, reverse=True)
     assert all(o["reasons"] and o["reasons"][0]["text"] for o in body["offers"])
     assert set(body["model_versions"]) == {"nbo-recommender", "nbo-churn", "nbo-delinquency"}

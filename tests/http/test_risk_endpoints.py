@@ -144,9 +144,9 @@ def test_malformed_events_are_refused(app_client, as_role, event) -> None:
 
 def test_feedback_needs_an_audited_decision(app_client, as_role) -> None:
     decision = app_client.get(f"/v1/customers/{CUSTOMER}/churn", headers=as_role("rm")).json()["decision_id"]
-    ok = app_client.post(f"/v1/offers/{decision}/feedback", json={"product_id": "FUND_BOND", "outcome": "shown"},
-                         headers=as_role("app"))
-    assert ok.status_code == 201
+    not_offers = app_client.post(f"/v1/offers/{decision}/feedback", json={"product_id": "FUND_BOND", "outcome": "shown"},
+                                 headers=as_role("app"))  # a churn score offered nothing (issue 18)
+    assert not_offers.status_code == 422 and "not an offer decision" in not_offers.json()["detail"]
     missing = app_client.post(f"/v1/offers/{'0' * 32}/feedback", json={"product_id": "FUND_BOND", "outcome": "shown"},
                               headers=as_role("app"))
     assert missing.status_code == 404 and "no decision" in missing.json()["detail"]

@@ -11,6 +11,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,15 +81,17 @@ def assert_store_unavailable(response: httpx.Response) -> None:
     assert "Traceback" not in response.text
 
 
-def requests_during_fault(stack: FaultStack, customer: str, decision_id: str) -> list[httpx.Response]:
-    """One of each kind of request a store fault can break."""
-    return [stack.call("app", "GET", f"/v1/customers/{customer}/offers"),
-            stack.call("risk", "GET", f"/v1/customers/{customer}/delinquency"),
-            stack.call("rm", "GET", f"/v1/customers/{customer}/profile"),
-            stack.call("app", "POST", "/v1/events",
-                       json={"events": [{"customer_id": customer, "event_type": "search", "topic": "fund"}]}),
-            stack.call("app", "POST", f"/v1/offers/{decision_id}/feedback",
-                       json={"product_id": "FUND_BOND", "outcome": "shown"})]
+def requests_during_fault(stack: FaultStack, customer: str, offers: httpx.Response) -> dict[str, httpx.Response]:
+    """One of each kind of request a store fault can break, by name (feedback on `offers`' first offer)."""
+    decision_id, product_id = offers.json()["decision_id"], offers.json()["offers"][0]["product_id"]
+    return {"offers": stack.call("app", "GET", f"/v1/customers/{customer}/offers"),
+            "delinquency": stack.call("risk", "GET", f"/v1/customers/{customer}/delinquency"),
+            "churn": stack.call("rm", "GET", f"/v1/customers/{customer}/churn"),
+            "profile": stack.call("rm", "GET", f"/v1/customers/{customer}/profile"),
+            "events": stack.call("app", "POST", "/v1/events",
+                                 json={"events": [{"customer_id": customer, "event_type": "search", "topic": "fund"}]}),
+            "feedback": stack.call("app", "POST", f"/v1/offers/{decision_id}/feedback",
+                                   json={"product_id": product_id, "outcome": "shown"})}
 
 
 def test_redis_down_answers_503_and_the_service_recovers_by_itself(stack: FaultStack, active_customers,
@@ -99,8 +102,10 @@ def test_redis_down_answers_503_and_the_service_recovers_by_itself(stack: FaultS
     stack.redis.kill()
     ready = stack.ready()
     assert ready.status_code == 503 and ready.json()["checks"]["features"].startswith("unavailable"), ready.text
-    for response in requests_during_fault(stack, customer, before.json()["decision_id"])[:4]:
-        assert_store_unavailable(response)
+    failed = requests_during_fault(stack, customer, before)
+    for name, response in failed.items():
+        if name != "feedback":  # feedback reads and writes only the audit log
+            assert_store_unavailable(response)
     stack.redis.start()
     seconds = wait_until(lambda: stack.ready().status_code == 200)
     record_property("redis_recovery_s", round(seconds, 2))
@@ -117,10 +122,9 @@ def test_postgres_down_answers_503_audits_nothing_unanswered_and_recovers(stack:
     stack.postgres.stop()
     ready = stack.ready()
     assert ready.status_code == 503 and ready.json()["checks"]["audit"].startswith("unavailable"), ready.text
-    failed = requests_during_fault(stack, customer, before.json()["decision_id"])
-    for response in (failed[0], failed[1], failed[4]):  # the ones that write the audit log
+    failed = requests_during_fault(stack, customer, before)
+    for response in failed.values():  # every route reads or writes the audit log or the trigger store
         assert_store_unavailable(response)
-    assert all(r.status_code in (200, 202, 503) for r in failed), [(r.status_code, r.text[:200]) for r in failed]
     stack.postgres.start()
     seconds = wait_until(lambda: stack.ready().status_code == 200)
     record_property("postgres_recovery_s", round(seconds, 2))
@@ -133,5 +137,43 @@ def test_postgres_down_answers_503_audits_nothing_unanswered_and_recovers(stack:
         audited = {row[0] for row in conn.execute("SELECT request_id FROM nbo_decisions WHERE customer_id = %s",
                                                   (customer,))}
     answered = {before.headers["X-Request-ID"], after.headers["X-Request-ID"]}
-    unanswered = {r.headers["X-Request-ID"] for r in failed[:2]}
+    unanswered = {r.headers["X-Request-ID"] for r in failed.values()}
     assert answered <= audited and not (unanswered & audited), (answered, unanswered, audited)
+
+
+@contextmanager
+def read_only(postgres: PrivatePostgres) -> Iterator[None]:
+    """The server refuses every write (as a standby after a failover does), then takes them again."""
+    def set_read_only(value: str) -> None:
+        with psycopg.connect(postgres.url, autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = off")
+            conn.execute(f"ALTER SYSTEM SET default_transaction_read_only = {value}")
+            conn.execute("SELECT pg_reload_conf()")
+        time.sleep(0.5)  # every backend reads the reloaded configuration
+
+    set_read_only("on")
+    try:
+        yield
+    finally:
+        set_read_only("off")
+
+
+def test_a_read_only_audit_answers_503_to_writes_never_500_and_audits_nothing(stack: FaultStack,
+                                                                              active_customers) -> None:
+    customer = active_customers[2]
+    before = stack.call("app", "GET", f"/v1/customers/{customer}/offers")
+    assert before.status_code == 200, before.text
+    with read_only(stack.postgres):
+        failed = requests_during_fault(stack, customer, before)
+        profile = failed.pop("profile")  # reads only: the truth, not a pretence
+        assert profile.status_code == 200 and profile.json()["customer_id"] == customer, profile.text
+        for response in failed.values():  # each one writes the audit log or the trigger store
+            assert_store_unavailable(response)
+    after = stack.call("app", "GET", f"/v1/customers/{customer}/offers")
+    assert after.status_code == 200, after.text
+    with psycopg.connect(stack.postgres.url) as conn:
+        audited = {row[0] for row in conn.execute("SELECT request_id FROM nbo_decisions WHERE customer_id = %s",
+                                                  (customer,))}
+        feedback = conn.execute("SELECT count(*) FROM nbo_feedback WHERE decision_id = %s",
+                                (before.json()["decision_id"],)).fetchone()
+    assert not {r.headers["X-Request-ID"] for r in failed.values()} & audited and feedback == (0,)

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from serving.audit import AuditStore, DecisionNotFound, sqlite_url
+from serving.audit import (
+    AuditStore,
+    DecisionNotFound,
+    NotAnOfferDecision,
+    ProductNotInDecision,
+    sqlite_url,
+)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -26,7 +32,7 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore
 def _decide(store: AuditStore, customer: str = "C00000001") -> str:
     return store.record_decision(kind="offers", customer_id=customer, request_id="r-1", variant="champion",
                                  model_versions={"nbo-recommender": "3"},
-                                 payload={"offers": [{"product_id": "FUND_BOND"}], "reason": "近30天浏览基金页面"}
+                                 payload={"answer": {"offers": [{"product_id": "FUND_BOND"}]}, "reason": "近30天浏览基金页面"}
                                  ).decision_id
 
 
@@ -48,6 +54,26 @@ def test_feedback_is_tied_to_a_decision_and_unknown_ids_are_refused(store: Audit
         store.record_feedback("no-such-decision", "FUND_BOND", "clicked")
     with pytest.raises(ValueError, match="outcome must be one of"):
         store.record_feedback(decision_id, "FUND_BOND", "loved")
+
+
+def _trigger(store: AuditStore, offers: list[str]) -> str:
+    return store.record_decision(kind="trigger", customer_id="C00000001", request_id="r", variant="rules",
+                                 model_versions={}, payload={"answer": {"offers": [{"product_id": p} for p in offers]}}
+                                 ).decision_id
+
+
+def test_feedback_must_name_a_product_of_an_offer_decision(store: AuditStore) -> None:
+    """Every caller (the API and the workbench buttons) records through here: the rule lives here."""
+    with_offer, without = _trigger(store, ["FUND_BOND"]), _trigger(store, [])
+    churn = store.record_decision(kind="churn", customer_id="C00000001", request_id="r", variant="champion",
+                                  model_versions={}, payload={"probability": 0.4}).decision_id
+    store.record_feedback(with_offer, "FUND_BOND", "accepted")
+    with pytest.raises(ProductNotInDecision, match="MORTGAGE is not among the offers of decision"):
+        store.record_feedback(with_offer, "MORTGAGE", "accepted")
+    for decision_id in (without, churn):
+        with pytest.raises(NotAnOfferDecision, match="not an offer decision"):
+            store.record_feedback(decision_id, "FUND_BOND", "accepted")
+    assert [len(store.feedback_for(d)) for d in (with_offer, without, churn)] == [1, 0, 0]
 
 
 def test_concurrent_writers_lose_nothing(store: AuditStore) -> None:

@@ -16,7 +16,7 @@ import pytest
 import scipy.stats as st
 
 from nbo.errors import ContractViolation
-from serving.audit import AuditStore, decisions, sqlite_url
+from serving.audit import AuditStore, decisions, feedback, sqlite_url
 from serving.campaign import (
     campaign_effect,
     difference_interval,
@@ -56,7 +56,17 @@ def _fill(store: AuditStore) -> None:
             conn.execute(decisions.update().where(decisions.c.decision_id == decision.decision_id)
                          .values(created_at=created_at.replace(tzinfo=UTC)))
         for product, outcome in outcomes:
-            store.record_feedback(decision.decision_id, product, outcome)
+            if kind == "churn":  # refused since feedback is checked against its decision; older rows remain
+                _unchecked_feedback(store, decision.decision_id, product, outcome)
+            else:
+                store.record_feedback(decision.decision_id, product, outcome)
+
+
+def _unchecked_feedback(store: AuditStore, decision_id: str, product: str, outcome: str) -> None:
+    """A feedback row as the audit stored it before `record_feedback` checked the decision."""
+    with store.engine.begin() as conn:
+        conn.execute(feedback.insert().values(feedback_id=f"legacy-{decision_id}", decision_id=decision_id,
+                                              product_id=product, outcome=outcome, created_at=datetime.now(UTC)))
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
@@ -146,7 +156,7 @@ def test_an_empty_audit_has_no_feedback_and_one_variant_has_no_comparison(tmp_pa
     try:
         assert stages(campaign_effect(store, CATALOGUE)["funnel"]) == (0, 0, 0)
         decision = store.record_decision(kind="offers", customer_id="C00000001", request_id="r", variant="champion",
-                                         model_versions={}, payload={"answer": {"offers": []}})
+                                         model_versions={}, payload={"answer": {"offers": [{"product_id": "MORTGAGE"}]}})
         store.record_feedback(decision.decision_id, "MORTGAGE", "accepted")
         effect = campaign_effect(store, CATALOGUE)
     finally:
