@@ -13,6 +13,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving import keys as api_keys
 from serving.cli import report_group, serve
+from serving.keys_cli import keys_group
 from serving.triggers_cli import triggers_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
@@ -46,7 +47,7 @@ def info(as_json: bool) -> None:
         "mlflow_tracking_uri": s.mlflow.tracking_uri,
         "service_url": s.service.url,
         "api_keys_file": s.api_keys_file.resolve(),
-        "demo_api_keys": api_keys.read_demo_keys(s.demo_keys_file),
+        "demo_api_keys": api_keys.read_demo_keys(s.demo_keys_file, api_keys.load_key_hashes(s.api_keys_file)),
     }
     emit(result, as_json, _info_text)
 
@@ -77,36 +78,9 @@ def stores_init(as_json: bool) -> None:
         or "no PostgreSQL store in these settings")
 
 
-@main.group("keys")
-def keys_group() -> None:
-    """API keys for the service (stored hashed in the state directory)."""
-
-
-@keys_group.command("create")
-@click.option("--role", type=click.Choice(api_keys.ROLES), required=True)
-@json_option
-@handles_errors
-def keys_create(role: str, as_json: bool) -> None:
-    """Create an API key for a role; the key is printed once and only its hash is kept."""
-    s = load_settings()
-    key = api_keys.add_key(s.api_keys_file, role)
-    emit({"role": role, "key": key, "api_keys_file": s.api_keys_file.resolve()}, as_json,
-         lambda r: f"{r['role']} key (shown once): {r['key']}")
-
-
-@keys_group.command("demo")
-@json_option
-@handles_errors
-def keys_demo(as_json: bool) -> None:
-    """Create one demo key per role (kept in plain text for `nbo info`; for demos only)."""
-    s = load_settings()
-    keys = api_keys.create_demo_keys(s.api_keys_file, s.demo_keys_file)
-    emit({"demo_api_keys": keys, "demo_keys_file": s.demo_keys_file.resolve()}, as_json,
-         lambda r: "\n".join(f"{role:<6} {key}" for role, key in r["demo_api_keys"].items()))
-
-
 main.add_command(data_group)
 main.add_command(serve)
+main.add_command(keys_group)
 main.add_command(report_group)
 main.add_command(features_group)
 main.add_command(segments_group)

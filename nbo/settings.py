@@ -63,6 +63,8 @@ class ServiceSettings(BaseModel):
     # Per API key, for the whole service: sustained requests/s and burst (rate 0: no limit).
     rate_limit_per_s: float = Field(default=300.0, ge=0)
     rate_limit_burst: int = Field(default=600, ge=1)
+    # Largest request body accepted (413 above it): 1 MiB, about 5x a 10,000-customer batch.
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Worker processes (`nbo serve --workers` sets it); each holds 1/workers of the rate limit.
     workers: int = Field(default=1, ge=1, le=64)
 

@@ -11,10 +11,11 @@ from fastapi import FastAPI
 from features.segments import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
-from serving import docs_pages, keys, suitability
+from serving import docs_pages, suitability
 from serving.arbitration import load_levers
 from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
+from serving.keyring import KeyRing
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
 from serving.offers import OfferPolicy
@@ -74,7 +75,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.key_hashes = keys.load_key_hashes(settings.api_keys_file)
+        app.state.keys = KeyRing(settings.api_keys_file)
         app.state.audit = AuditStore(audit_url(settings))
         app.state.risk_policy = RiskPolicy(settings.service.challenger_share, settings.service.refuse_stale_scores)
         app.state.offer_policy = offer_policy(settings)
@@ -90,7 +91,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.metrics = ServiceMetrics()
     install_error_handlers(app)
     install_pipeline(app, app.state.metrics, limiter_for(settings.service),
-                     f"{settings.service.rate_limit_per_s:g}", _follow_reload)
+                     f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
                    workbench.router, docs_pages.router):

@@ -9,7 +9,6 @@ from typing import Any
 from fastapi import Request
 
 from nbo.errors import Forbidden, NboError
-from serving import keys
 
 
 class Role(StrEnum):
@@ -27,16 +26,18 @@ class Unauthorized(NboError):
 
 
 API_KEY_HEADER = "X-API-Key"
+NO_KEY_DETAIL = f"send an API key in the {API_KEY_HEADER} header"
+UNKNOWN_KEY_DETAIL = "unknown API key"
 
 
 def caller_role(request: Request) -> Role:
-    """The role of the request's API key (401 without a known key)."""
+    """The role of the request's API key (401 without a live key)."""
     presented = request.headers.get(API_KEY_HEADER)
     if not presented:
-        raise Unauthorized(f"send an API key in the {API_KEY_HEADER} header")
-    role = keys.role_for(presented, request.app.state.key_hashes)
+        raise Unauthorized(NO_KEY_DETAIL)
+    role = request.app.state.keys.role_for(presented)
     if role is None:
-        raise Unauthorized("unknown API key")
+        raise Unauthorized(UNKNOWN_KEY_DETAIL)
     request.state.role = Role(role)
     return Role(role)
 

@@ -1,9 +1,10 @@
 """What every HTTP request goes through, as one plain ASGI middleware.
 
-In order: a request id (the caller's `X-Request-ID` or a new one), a reload announced by another
-worker is started in the background, the per-key rate limit (429 with `Retry-After`), the route,
-then the security headers and the request id on the answer, and the request counted and timed by
-its route template for /metrics.
+In order: a request id (the caller's `X-Request-ID` when it is safe, else a new one), a reload
+announced by another worker is started in the background, the per-key rate limit (429 with
+`Retry-After`), for the /v1 API the key (401 before any body is read), the body size (413 from
+Content-Length, or while a chunked body streams in), the route, then the security headers and
+the request id on the answer, and the request counted and timed by its route template for /metrics.
 
 One ASGI layer instead of one `@app.middleware("http")` per concern: each of those runs the rest
 of the app in a task of its own and copies the response through a stream, which measured as a
@@ -15,7 +16,6 @@ from __future__ import annotations
 import math
 import threading
 import time
-import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -23,11 +23,13 @@ from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from nbo.errors import NboError
 from serving import keys
-from serving.auth import API_KEY_HEADER
+from serving.auth import API_KEY_HEADER, NO_KEY_DETAIL, UNKNOWN_KEY_DETAIL, Unauthorized
 from serving.errors import problem
 from serving.metrics import ServiceMetrics
 from serving.ratelimit import UNKNOWN_KEY, RateLimiter
+from serving.request_limits import LimitedBody, declared_too_large, request_id_from, too_large
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -37,15 +39,16 @@ SECURITY_HEADERS = {
 }
 _API_KEY = API_KEY_HEADER.lower().encode("latin-1")
 _REQUEST_ID = b"x-request-id"
+_CONTENT_LENGTH = b"content-length"
 
 
 class RequestPipeline:
     """Request id, reload follow-up, rate limit, security headers and metrics around the app."""
 
     def __init__(self, app: ASGIApp, *, service: FastAPI, metrics: ServiceMetrics, limiter: RateLimiter | None,
-                 rate_text: str, follow_reload: Callable[[FastAPI], None]):
+                 rate_text: str, follow_reload: Callable[[FastAPI], None], max_body_bytes: int):
         self.app, self.service, self.metrics, self.limiter = app, service, metrics, limiter
-        self.rate_text, self.follow_reload = rate_text, follow_reload
+        self.rate_text, self.follow_reload, self.max_body_bytes = rate_text, follow_reload, max_body_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -53,12 +56,12 @@ class RequestPipeline:
             return
         started = time.perf_counter()
         headers = dict(scope["headers"])
-        request_id = headers.get(_REQUEST_ID, b"").decode("latin-1") or uuid.uuid4().hex
+        request_id = request_id_from(headers.get(_REQUEST_ID))
         scope.setdefault("state", {})["request_id"] = request_id
         signal = self.service.state.reload_signal
         if signal.claim():
             threading.Thread(target=self.follow_reload, args=(self.service,), name="nbo-reload", daemon=True).start()
-        status = 500
+        status, body = 500, LimitedBody(receive, self.max_body_bytes)
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status
@@ -70,12 +73,26 @@ class RequestPipeline:
                     response_headers.setdefault(name, value)
             await send(message)
 
+        is_replaced = False
+
+        async def send_or_refuse(message: Message) -> None:
+            """The app's answer, unless it answers a body that passed the limit: then 413 instead."""
+            nonlocal is_replaced
+            if message["type"] == "http.response.start" and body.is_exceeded:
+                is_replaced = True
+                await self._refuse(scope, receive, send_with_headers, too_large(self.max_body_bytes))
+            elif not is_replaced:
+                await send_with_headers(message)
+
         try:
             wait_s = self._rate_limit_wait(headers.get(_API_KEY))
+            refused = None if wait_s else self._refusal(scope["path"], headers)
             if wait_s:
                 await self._too_many(scope, receive, send_with_headers, wait_s)
+            elif refused:
+                await self._refuse(scope, receive, send_with_headers, refused)
             else:
-                await self.app(scope, receive, send_with_headers)
+                await self.app(scope, body, send_or_refuse)
         finally:
             template = getattr(scope.get("route"), "path", "unmatched")
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
@@ -86,8 +103,29 @@ class RequestPipeline:
         if self.limiter is None or not presented:
             return 0.0
         hashed = keys.hash_key(presented.decode("latin-1"))
-        known = keys.role_for_hash(hashed, self.service.state.key_hashes) is not None
+        known = self.service.state.keys.role_for_hash(hashed) is not None
         return self.limiter.wait_s(hashed if known else UNKNOWN_KEY)
+
+    def _refusal(self, path: str, headers: dict[bytes, bytes]) -> NboError | None:
+        """What refuses the request before the app reads its body: an /v1 call without a live key
+        (401), or a body announced larger than the limit (413); None to go on."""
+        if path.startswith("/v1/"):
+            presented = headers.get(_API_KEY, b"").decode("latin-1")
+            if not presented:
+                return Unauthorized(NO_KEY_DETAIL)
+            if self.service.state.keys.role_for(presented) is None:
+                return Unauthorized(UNKNOWN_KEY_DETAIL)
+        if declared_too_large(headers.get(_CONTENT_LENGTH), self.max_body_bytes):
+            return too_large(self.max_body_bytes)
+        return None
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send, err: NboError) -> None:
+        """Answer the error as problem+json; close the connection when a body is left unread."""
+        response = problem(Request(scope, receive), err.status, type(err).__name__, str(err))
+        headers = dict(scope["headers"])
+        if headers.get(_CONTENT_LENGTH, b"0") != b"0" or b"transfer-encoding" in headers:
+            response.headers["Connection"] = "close"
+        await response(scope, receive, send)
 
     async def _too_many(self, scope: Scope, receive: Receive, send: Send, wait_s: float) -> None:
         response = problem(Request(scope, receive), 429, "TooManyRequests",
@@ -98,7 +136,7 @@ class RequestPipeline:
 
 
 def install_pipeline(app: FastAPI, metrics: ServiceMetrics, limiter: RateLimiter | None, rate_text: str,
-                     follow_reload: Callable[[FastAPI], Any]) -> None:
+                     follow_reload: Callable[[FastAPI], Any], max_body_bytes: int) -> None:
     """Wrap the app's routes in the pipeline (inside Starlette's error middleware, like `@app.middleware`)."""
     app.add_middleware(RequestPipeline, service=app, metrics=metrics, limiter=limiter, rate_text=rate_text,
-                       follow_reload=follow_reload)
+                       follow_reload=follow_reload, max_body_bytes=max_body_bytes)

@@ -4,12 +4,14 @@ Buckets live in the process. `nbo serve --workers N` gives each worker 1/N of th
 burst, so the service as a whole admits about the configured rate per key (connections are spread
 over the workers by the kernel, so a single keep-alive client may see a little less).
 Requests without a key (health, metrics, docs) are not limited; unknown keys share one bucket.
+Failed workbench sign-ins are limited per client address (`SignInLimiter`).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 
 from nbo.settings import ServiceSettings
 
@@ -54,3 +56,44 @@ def limiter_for(service: ServiceSettings) -> RateLimiter | None:
         return None
     return RateLimiter(service.rate_limit_per_s / service.workers,
                        max(1.0, service.rate_limit_burst / service.workers))
+
+
+SIGN_IN_FAILURES = 5  # failed workbench sign-ins per client address ...
+SIGN_IN_WINDOW_S = 60.0  # ... within this sliding window, then 429 until the oldest leaves it
+TRACKED_ADDRESSES = 10_000
+
+
+class SignInLimiter:
+    """Failed workbench sign-ins per client address, in this worker process (a key guesser gets
+    SIGN_IN_FAILURES tries a minute per address and worker; other addresses are unaffected)."""
+
+    def __init__(self, failures: int = SIGN_IN_FAILURES, window_s: float = SIGN_IN_WINDOW_S):
+        self.failures, self.window_s = failures, window_s
+        self._recent: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def wait_s(self, address: str) -> float:
+        """0 if the address may try to sign in, else the seconds until it may."""
+        now = time.monotonic()
+        with self._lock:
+            recent = self._drop_old(self._recent.get(address, deque()), now)
+            return 0.0 if len(recent) < self.failures else recent[0] + self.window_s - now
+
+    def fail(self, address: str) -> None:
+        """Count a failed sign-in from the address."""
+        now = time.monotonic()
+        with self._lock:
+            if address not in self._recent and len(self._recent) >= TRACKED_ADDRESSES:
+                self._forget_idle(now)
+            self._drop_old(self._recent.setdefault(address, deque(maxlen=self.failures)), now).append(now)
+
+    def _drop_old(self, recent: deque[float], now: float) -> deque[float]:
+        while recent and recent[0] <= now - self.window_s:
+            recent.popleft()
+        return recent
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop addresses without a failure in the window (else the longest-tracked one)."""
+        idle = [a for a, r in self._recent.items() if not r or r[-1] <= now - self.window_s]
+        for address in idle or [next(iter(self._recent))]:
+            del self._recent[address]

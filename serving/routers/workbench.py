@@ -9,6 +9,7 @@ and `<img>` charts only, under the service's `default-src 'self'` CSP.
 from __future__ import annotations
 
 import logging
+import math
 import pathlib
 import re
 import threading
@@ -25,9 +26,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 
 from nbo.errors import ContractViolation, Forbidden, NboError
-from serving import keys
 from serving.campaign import campaign_effect, page_period, trend_chart
 from serving.deps import RequestIdDep, runtime_of
+from serving.ratelimit import SignInLimiter
 from serving.schemas import CustomerIdPattern, FeedbackRequest, ProductIdPattern
 from serving.workbench_charts import decode, encode, render
 from serving.workbench_data import WorkbenchDataCache
@@ -54,9 +55,10 @@ def _warm(cache: WorkbenchDataCache) -> None:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Session secret and workbench data (read in the background) for this process."""
+    """Session secret, sign-in limit and workbench data (read in the background) for this process."""
     settings = app.state.settings
     app.state.workbench_secret = load_secret(settings.state_dir)
+    app.state.sign_in_failures = SignInLimiter()
     app.state.workbench_templates = _templates()
     app.state.workbench_data = WorkbenchDataCache(settings)
     threading.Thread(target=_warm, args=(app.state.workbench_data,), name="nbo-workbench-data", daemon=True).start()
@@ -74,7 +76,7 @@ def _templates() -> Jinja2Templates:
 def has_session(request: Request) -> bool:
     """Whether the request carries a valid rm session cookie."""
     state = request.app.state
-    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.key_hashes, RM) is not None
+    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM) is not None
 
 
 def _login_url(lang: str = "en") -> str:
@@ -144,11 +146,21 @@ def login_form(request: Request, lang: Lang = "en") -> Response:
 
 @public.post("/login", dependencies=[Depends(same_origin)])
 def login(request: Request, form: Form) -> Response:
-    """Check the pasted key: an rm key gets a session cookie, anything else the form again (401/403)."""
+    """Check the pasted key: an rm key gets a session cookie, anything else the form again (401/403).
+
+    After SIGN_IN_FAILURES failures within a minute, the client's address gets 429 and
+    `Retry-After` for every sign-in until the oldest failure is a minute old."""
     lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
+    failures, address = request.app.state.sign_in_failures, request.client.host if request.client else ""
+    if wait_s := failures.wait_s(address):
+        response = _page(request, "login.html", lang, 429, error="login_too_many")
+        response.headers["Retry-After"] = str(math.ceil(wait_s))
+        return response
     key = form.get("key", "").strip()
-    role = keys.role_for(key, request.app.state.key_hashes) if key else None
+    role = request.app.state.keys.role_for(key) if key else None
     if role != RM:
+        failures.fail(address)
+        log.warning("workbench_sign_in_failed", extra={"role": role})
         status, error = (401, "login_unknown_key") if role is None else (403, "login_wrong_role")
         return _page(request, "login.html", lang, status, error=error)
     response = RedirectResponse(f"/workbench?{urlencode({'lang': lang})}", status_code=303)
