@@ -7,10 +7,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-import pandas as pd
 from fastapi import APIRouter, Depends, Path, Query
 
-from features.push import intent_rows
 from nbo.errors import ContractViolation, CustomerNotFound
 from serving.auth import Role, require_role
 from serving.deps import AuditDep, IntentWriterDep, RequestIdDep, RuntimeDep, TriggerEngineDep
@@ -65,9 +63,8 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
     _check_customers_known(runtime, batch)
 
     def online(new_intent: list[Event]) -> None:
-        intent.write(intent_rows(pd.DataFrame([
-            {"event_id": e.event_id, "customer_id": e.customer_id, "event_type": e.event_type, "topic": e.topic,
-             "event_time": e.event_time} for e in new_intent])))
+        intent.write([{"customer_id": e.customer_id, "event_type": e.event_type, "topic": e.topic,
+                       "event_time": e.event_time} for e in new_intent])
 
     new, fired = triggers.on_events(batch, request_id, lang, online=online)
     return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
