@@ -1,11 +1,13 @@
 """A bounded, fixed-rate load of the realistic mix, and the audit checked against what was acknowledged.
 
-Offers 70 % (app key, GET /v1/customers/{id}/offers), events 20 % (POST /v1/events) and feedback
-10 % (POST /v1/offers/{decision_id}/feedback on an offer served earlier in the run) are sent on a
+Offers 70 % (app key, GET /v1/customers/{id}/offers), events 20 % (POST /v1/events, one page view
+with its own event id) and feedback 10 % (POST /v1/offers/{decision_id}/feedback on an offer served
+earlier in the run; `--mix` changes the shares) are sent on a
 fixed schedule (open loop: request i starts at i / rate seconds, whatever the answers before it),
 for a fixed time, from a bounded pool of loopback clients. Latency is measured from each request's
 scheduled start, so a service that falls behind shows it. Afterwards the audit store must hold
-exactly one decision per acknowledged offer and one row per acknowledged feedback.
+exactly one decision per acknowledged offer, one row per acknowledged feedback and one event-log
+row per acknowledged event. Targets: error rate 0, offers and events p99 <= 50 ms.
 
 Builds (or reuses, with --work DIR) the bank, features and champions as benchmarks/service.py does,
 runs `nbo serve` on a free loopback port and writes benchmarks/results/load.json.
@@ -37,6 +39,7 @@ from tests.conftest import settings_from  # noqa: E402
 from tests.server import running_service  # noqa: E402
 
 MIX = (("offers", 0.7), ("events", 0.2), ("feedback", 0.1))
+TARGET_P99_MS = 50.0  # offers and events
 CLIENTS = 32  # concurrent requests at most: the bound on the load generator's threads
 DRAIN_TIMEOUT_S = 60.0
 
@@ -49,6 +52,7 @@ class MixRun:
     latency_ms: dict[str, list[float]] = field(default_factory=lambda: {kind: [] for kind, _ in MIX})
     statuses: Counter[str] = field(default_factory=Counter)
     offers_acked: int = 0
+    events_acked: list[str] = field(default_factory=list)  # event ids
     feedback_ids: list[str] = field(default_factory=list)
     decisions: list[tuple[str, str]] = field(default_factory=list)  # (decision id, first product)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,8 +70,12 @@ def _send(client: httpx.Client, kind: str, customer: str, keys: dict[str, str], 
             with run.lock:
                 run.feedback_ids.append(r.json()["feedback_id"])
     elif kind == "events":
-        r = client.post("/v1/events", headers=headers,
-                        json={"events": [{"customer_id": customer, "event_type": "page_view", "topic": "fund"}]})
+        event_id = f"load-{run.run_id}-{i}"
+        r = client.post("/v1/events", headers=headers, json={"events": [
+            {"event_id": event_id, "customer_id": customer, "event_type": "page_view", "topic": "fund"}]})
+        if r.status_code == 202:
+            with run.lock:
+                run.events_acked.append(event_id)
     else:
         r = client.get(f"/v1/customers/{customer}/offers", headers=headers)
         if r.status_code == 200:
@@ -80,11 +88,11 @@ def _send(client: httpx.Client, kind: str, customer: str, keys: dict[str, str], 
 
 
 def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: float, seconds: float,
-            seed: int = 0) -> MixRun:
+            seed: int = 0, mix: tuple[tuple[str, float], ...] = MIX) -> MixRun:
     """Send the mix at `rate_per_s` for `seconds` (open loop), then wait for the answers (bounded)."""
     rng = np.random.default_rng(seed)
     total = int(rate_per_s * seconds)
-    kinds = rng.choice([k for k, _ in MIX], size=total, p=[p for _, p in MIX])
+    kinds = rng.choice([k for k, _ in mix], size=total, p=[p for _, p in mix])
     chosen = rng.choice(customers, size=total)
     run, local = MixRun(), threading.local()
 
@@ -112,7 +120,8 @@ def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: fl
 
 
 def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
-    """How many of the run's decisions and acknowledged feedback rows the audit store holds."""
+    """How many of the run's decisions, acknowledged feedback rows and acknowledged events (in the
+    event log) the audit store holds."""
     store = AuditStore(audit_url(settings_from(env)))
     try:
         with store.engine.connect() as conn:
@@ -120,15 +129,19 @@ def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
                                      {"p": f"load-{run.run_id}-%"}).scalar_one()
             feedback = sum(conn.execute(sa.text("SELECT count(*) FROM nbo_feedback WHERE feedback_id = :f"),
                                         {"f": f}).scalar_one() for f in run.feedback_ids)
+            logged = set(conn.execute(sa.text("SELECT event_id FROM nbo_events WHERE event_id LIKE :p"),
+                                      {"p": f"load-{run.run_id}-%"}).scalars())
     finally:
         store.close()
-    return {"audit_decisions": int(decisions), "audit_feedback": int(feedback)}
+    return {"audit_decisions": int(decisions), "audit_feedback": int(feedback),
+            "event_log_acknowledged": len(logged & set(run.events_acked)), "event_log_rows": len(logged)}
 
 
-def summarize(run: MixRun, audit: dict[str, int], rate_per_s: float, seconds: float) -> list[dict[str, Any]]:
+def summarize(run: MixRun, audit: dict[str, int], rate_per_s: float, seconds: float,
+              mix: tuple[tuple[str, float], ...] = MIX) -> list[dict[str, Any]]:
     """One row per kind of request and one for the whole mix."""
     rows = []
-    for kind, share in [*MIX, ("all", 1.0)]:
+    for kind, share in [*mix, ("all", 1.0)]:
         ms = [m for k, values in run.latency_ms.items() if kind in (k, "all") for m in values]
         ok = sum(n for key, n in run.statuses.items()
                  if kind in ("all", key.split()[0]) and key.split()[1].startswith("2"))
@@ -136,10 +149,23 @@ def summarize(run: MixRun, audit: dict[str, int], rate_per_s: float, seconds: fl
         rows.append({"request": kind, "share": share, "requests": len(ms), "errors": len(ms) - ok,
                      "error_rate_pct": round(100 * (len(ms) - ok) / len(ms), 3) if ms else None,
                      "p50_ms": p50, "p99_ms": p99, "rate_per_s": rate_per_s, "seconds": seconds})
+        if kind in ("offers", "events"):
+            rows[-1] |= {"target_p99_ms": TARGET_P99_MS, "meets_target": p99 is not None and p99 <= TARGET_P99_MS}
+    acked = set(run.events_acked)
     rows[-1] |= {"offers_acknowledged": run.offers_acked, "feedback_acknowledged": len(run.feedback_ids),
-                 **audit, "audit_equals_acknowledged": audit["audit_decisions"] == run.offers_acked
-                 and audit["audit_feedback"] == len(run.feedback_ids)}
+                 "events_acknowledged": len(acked), **audit,
+                 "audit_equals_acknowledged": audit["audit_decisions"] == run.offers_acked
+                 and audit["audit_feedback"] == len(run.feedback_ids)
+                 and audit["event_log_acknowledged"] == len(acked)}
     return rows
+
+
+def mix_option(text: str) -> tuple[tuple[str, float], ...]:
+    """`offers=0.7,events=0.2,feedback=0.1` as the mix (shares summing to 1)."""
+    shares = {kind: float(share) for kind, _, share in (part.partition("=") for part in text.split(","))}
+    if set(shares) - {k for k, _ in MIX} or abs(sum(shares.values()) - 1) > 1e-9:
+        raise argparse.ArgumentTypeError(f"--mix {text!r}: shares of offers, events, feedback summing to 1")
+    return tuple(shares.items())
 
 
 def main() -> None:
@@ -150,14 +176,17 @@ def main() -> None:
     add_bank_arguments(parser)
     parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--mix", type=mix_option, default=MIX, metavar="offers=0.7,events=0.2,feedback=0.1",
+                        help="Shares of the request kinds.")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         prepared = prepared_work(stack, args, "load")
         with running_service(prepared["env"]) as server:
-            run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds)
-        rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds)
-    settings = {k: v for k, v in vars(args).items() if k != "work"} | {
-        "mix": dict(MIX), "clients": CLIENTS, "store": "embedded (SQLite audit, SQLite online store)",
+            run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds,
+                          mix=args.mix)
+        rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds, args.mix)
+    settings = {k: v for k, v in vars(args).items() if k not in ("work", "mix")} | {
+        "mix": dict(args.mix), "clients": CLIENTS, "store": "embedded (SQLite audit, SQLite online store)",
         "client": "httpx, open loop on a fixed schedule, latency from each request's scheduled start",
         "statuses": dict(run.statuses)}
     write_result("load", settings, rows)

@@ -13,9 +13,10 @@ claims), measures:
 - over HTTP: POST /v1/events (app key) against a real `nbo serve` on a free loopback port, rate
   limit off, for each --http BATCHxCONCURRENCY (the stream's first --http-max-requests batches):
   events/s, p50/p99 ms per request, triggers fired; the first configuration is replayed too (0
-  actions asserted). The route also pushes the page views and searches into the bank's feature
-  store (online, and appended to the push source's parquet file), as it does in production: each
-  row reports that file's rows before it and the rows it added (a replay adds none: asserted);
+  actions asserted). The route also writes the page views and searches into the bank's online
+  store, and the service's background flush appends them to the push source's parquet file, as
+  in production: each row reports that file's rows before it and the rows it added after
+  `nbo events flush` (a replay adds none: asserted);
 - `nbo triggers run --as-of TODAY` (the date triggers: journeys, birthdays, conditions) over the
   bank: occasions, fired and seconds (customers/s), then the same day again (nothing fires).
 
@@ -215,6 +216,7 @@ def measure_http(prepared: dict[str, Any], stream: list[dict[str, Any]], args: a
             for run in ("first", "replay") if n == 0 else ("first",):
                 before = intent_rows(prepared)
                 figures = post_events(server.url, key, sent, size, concurrency)
+                run_nbo(env, "events", "flush")  # the offline copy of what the service logged, now
                 row = {"path": "HTTP POST /v1/events", "pass": run, "batch_size": size, "concurrency": concurrency,
                        "workers": args.workers, **figures, "intent_offline_rows_before": before,
                        "intent_offline_rows_added": intent_rows(prepared) - before}
@@ -261,7 +263,7 @@ def main() -> None:
                         help="Active customers the stream is spread over (fewer: more triggers complete).")
     parser.add_argument("--days", type=float, default=3.0, help="The stream's timestamps: the last DAYS days.")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 100], help="In-process batch sizes.")
-    parser.add_argument("--http", type=http_config, nargs="*", default=[(100, 1), (1, 1), (100, 4)],
+    parser.add_argument("--http", type=http_config, nargs="*", default=[(100, 1), (1, 1), (1, 16), (100, 4)],
                         metavar="BATCHxCONCURRENCY", help="Over HTTP (none: skip); the first is replayed too.")
     parser.add_argument("--http-max-requests", type=int, default=1_000,
                         help="Requests per HTTP configuration at most (the stream's first batches).")

@@ -15,6 +15,7 @@ both are done here, from the timestamps the store returns.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -26,7 +27,7 @@ from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
 from features.store import feature_service
-from features.tables import CUSTOMER_KEY
+from features.tables import CUSTOMER_KEY, PROFILE
 from nbo.errors import ContractViolation, CustomerNotFound
 
 Row = tuple[datetime | None, dict[str, Value] | None]  # what OnlineStore.online_read gives per entity
@@ -68,6 +69,7 @@ class OnlineReader:
         self.views = self._resolve_views()
         self.ttls = {name: view.ttl for view in self.views for name in view.features}
         online_store = get_online_store_from_config(store.config.online_store)
+        self._online_store = online_store
         self._read_rows = (RedisRows(online_store, store.config, self.views)
                            if isinstance(online_store, RedisOnlineStore)
                            else EachViewRows(online_store, store.config, self.views))
@@ -98,6 +100,15 @@ class OnlineReader:
                                    f"(Feast project {self.store.project!r})")
         return OnlineFeatures(customer_id, values, timestamps,
                               _stale(timestamps, self.ttls, now or datetime.now(UTC)))
+
+
+    def missing_customers(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of these customers without a profile in the online store (one read for all), sorted."""
+        ids = sorted(set(customer_ids))
+        view = next((v for v in self.views if v.view.name == PROFILE.name), self.views[0])
+        keys = [EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=c)]) for c in ids]
+        rows = self._online_store.online_read(self.store.config, view.view, keys, list(view.features[:1]))
+        return [c for c, (_, row) in zip(ids, rows, strict=True) if not row]
 
 
 class EachViewRows:

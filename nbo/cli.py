@@ -13,6 +13,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving import keys as api_keys
 from serving.cli import report_group, serve
+from serving.events_cli import events_group
 from serving.keys_cli import keys_group
 from serving.triggers_cli import triggers_group
 from sources.cli import data_group
@@ -85,6 +86,7 @@ main.add_command(report_group)
 main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)
+main.add_command(events_group)
 main.add_command(train)
 main.add_command(evaluate)
 main.add_command(promote)

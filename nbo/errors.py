@@ -45,6 +45,13 @@ class ContractViolation(NboError):
         self.violations = violations or []
 
 
+class Conflict(NboError):
+    """The request contradicts what is stored (e.g. an event id already logged with other content)."""
+
+    status = 409
+    exit_code = 2
+
+
 class ConfigError(NboError):
     """The settings (NBO_* variables or the NBO_CONFIG file) are missing or invalid."""
 

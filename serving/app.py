@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from features.push import OnlineIntentWriter, intent_source
 from features.segments import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
@@ -15,6 +16,7 @@ from serving import docs_pages, suitability
 from serving.arbitration import load_levers
 from serving.audit import AuditStore, sqlite_url
 from serving.errors import install_error_handlers
+from serving.event_flush import EventFlusher
 from serving.keyring import KeyRing
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
@@ -54,6 +56,16 @@ def _load(app: FastAPI, settings: Settings) -> None:
         app.state.runtime = None
 
 
+def _start_event_writers(app: FastAPI) -> None:
+    """The online intent writer and the background flush of the offline copy (none without a store)."""
+    app.state.intent_writer = app.state.event_flusher = None
+    if app.state.runtime is not None:
+        store = app.state.runtime.reader.store
+        app.state.intent_writer = OnlineIntentWriter(store)
+        app.state.event_flusher = EventFlusher(app.state.trigger_store.log, intent_source(store))
+        app.state.event_flusher.start()
+
+
 def _follow_reload(app: FastAPI) -> None:
     """Another worker reloaded: do the same here, in the background."""
     try:
@@ -83,7 +95,10 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.trigger_store = TriggerStore(app.state.audit.engine)
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         _load(app, settings)
+        _start_event_writers(app)
         yield
+        if app.state.event_flusher is not None:
+            app.state.event_flusher.stop()  # the offline copy of every logged event, before exiting
         app.state.audit.close()
 
     app = FastAPI(title="nbo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,

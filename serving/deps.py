@@ -9,6 +9,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from features.push import OnlineIntentWriter
 from nbo.errors import ModelUnavailable
 from serving.audit import AuditStore
 from serving.offers import OfferService
@@ -47,6 +48,13 @@ async def get_trigger_engine(request: Request) -> TriggerEngine:
                          OfferService(runtime_of(request), state.audit, state.offer_policy))
 
 
+async def get_intent_writer(request: Request) -> OnlineIntentWriter:
+    writer = getattr(request.app.state, "intent_writer", None)
+    if writer is None:
+        raise ModelUnavailable("feature store not loaded; see /readyz")
+    return writer
+
+
 async def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -56,4 +64,5 @@ AuditDep = Annotated[AuditStore, Depends(get_audit)]
 RiskServiceDep = Annotated[RiskService, Depends(get_risk_service)]
 OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
 TriggerEngineDep = Annotated[TriggerEngine, Depends(get_trigger_engine)]
+IntentWriterDep = Annotated[OnlineIntentWriter, Depends(get_intent_writer)]
 RequestIdDep = Annotated[str, Depends(request_id)]

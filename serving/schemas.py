@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.push import MAX_CLOCK_SKEW
+from features.push import EVENT_TIME_WINDOW, is_in_event_window
 
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
 CustomerIdPattern = r"^C[0-9]{8}$"
@@ -138,19 +138,20 @@ class CustomerEvent(Frozen):
         description="page_view and search carry a topic and go into the feature store as real-time intent")
     topic: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=["mortgage"])
     event_time: datetime | None = Field(default=None, description="UTC (a time without a zone is taken as "
-                                                                  "UTC); defaults to when it is received")
+                                                                  "UTC), from 2000-01-01 to 5 minutes from now; "
+                                                                  "defaults to when it is received")
     event_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.:-]{1,64}$",
                                  description="The sender's id: a replayed event is recognised and counted once. "
                                              "Without it, an event with an event_time is identified by its fields")
 
     @field_validator("event_time")
     @classmethod
-    def _utc_and_not_in_future(cls, value: datetime | None) -> datetime | None:
+    def _utc_and_in_window(cls, value: datetime | None) -> datetime | None:
         if value is None:
             return None
         value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        if value > datetime.now(UTC) + MAX_CLOCK_SKEW:
-            raise ValueError(f"event_time {value.isoformat()} is in the future")
+        if not is_in_event_window(value):
+            raise ValueError(f"{EVENT_TIME_WINDOW} (got {value.isoformat()})")
         return value
 
     @model_validator(mode="after")

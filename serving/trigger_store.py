@@ -1,7 +1,7 @@
 """Durable event log, trigger fires and RM tasks, in the audit store's database.
 
-- `nbo_events`: every event POST /v1/events acknowledged, once per `event_id` (a replay adds nothing),
-  and when its real-time intent reached the feature store (so a replay never pushes it twice).
+- `nbo_events` (`serving/event_log.py`): every event POST /v1/events acknowledged, once per
+  `event_id` (a replay adds nothing), and when its offline copy was written.
 - `nbo_trigger_fires`: one row per (trigger, customer, occasion), unique, so nothing fires twice;
   a claim also fails while the trigger fired for the customer within its cooldown. A claim is one
   INSERT ... SELECT ... WHERE NOT EXISTS statement (atomic on SQLite, whose writers take turns;
@@ -21,19 +21,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from serving.event_log import Event, EventLog, events
+
 _meta = sa.MetaData()
-events = sa.Table(
-    "nbo_events", _meta,
-    sa.Column("event_id", sa.String(64), primary_key=True),
-    sa.Column("customer_id", sa.String(32), nullable=False),
-    sa.Column("event_type", sa.String(32), nullable=False),
-    sa.Column("topic", sa.String(40)),
-    sa.Column("event_time", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("pushed_at", sa.DateTime(timezone=True)),  # real-time intent written to the feature store
-    sa.Index("ix_nbo_events_customer_type_time", "customer_id", "event_type", "event_time"),
-    sa.Index("ix_nbo_events_type_time", "event_type", "event_time"),
-)
 fires = sa.Table(
     "nbo_trigger_fires", _meta,
     sa.Column("fire_id", sa.String(32), primary_key=True),
@@ -65,17 +55,6 @@ tasks = sa.Table(
 
 
 @dataclass(frozen=True)
-class Event:
-    """One customer event as the log keeps it."""
-
-    event_id: str
-    customer_id: str
-    event_type: str
-    topic: str | None
-    event_time: datetime
-
-
-@dataclass(frozen=True)
 class Claim:
     """A trigger occasion to claim."""
 
@@ -96,25 +75,12 @@ class TriggerStore:
 
     def __init__(self, engine: Engine):
         self.engine = engine
+        self.log = EventLog(engine)
         _meta.create_all(engine)
 
     def record_events(self, batch: list[Event]) -> list[bool]:
-        """Store the events not seen before (by event_id); per event, whether it was new."""
-        ids = list({e.event_id for e in batch})
-        now = datetime.now(UTC)
-        with self.engine.begin() as conn:
-            seen = set(conn.execute(sa.select(events.c.event_id).where(events.c.event_id.in_(ids))).scalars())
-            fresh = {e.event_id: e for e in batch if e.event_id not in seen}
-            if fresh:
-                conn.execute(_insert_ignoring_duplicates(self.engine, events), [
-                    {"event_id": e.event_id, "customer_id": e.customer_id, "event_type": e.event_type,
-                     "topic": e.topic, "event_time": e.event_time, "received_at": now} for e in fresh.values()])
-        first: set[str] = set()
-        flags = []
-        for e in batch:
-            flags.append(e.event_id in fresh and e.event_id not in first)
-            first.add(e.event_id)
-        return flags
+        """Log the batch, all or nothing (see `EventLog.record`); per event, whether it was new."""
+        return self.log.record(batch)
 
     def event_times(self, customer_id: str, event_type: str, topics: tuple[str, ...],
                     start: datetime, end: datetime) -> list[tuple[datetime, str]]:
@@ -128,22 +94,6 @@ class TriggerStore:
             query = query.where(events.c.topic.in_(topics))
         with self.engine.connect() as conn:
             return [(_utc(t), i) for t, i in conn.execute(query)]
-
-    def unpushed(self, event_ids: list[str]) -> set[str]:
-        """Those of these logged events whose intent has not reached the feature store yet."""
-        if not event_ids:
-            return set()
-        query = sa.select(events.c.event_id).where(events.c.event_id.in_(set(event_ids)),
-                                                   events.c.pushed_at.is_(None))
-        with self.engine.connect() as conn:
-            return set(conn.execute(query).scalars())
-
-    def mark_pushed(self, event_ids: set[str]) -> None:
-        """Record that these events' intent is in the feature store."""
-        if event_ids:
-            with self.engine.begin() as conn:
-                conn.execute(events.update().where(events.c.event_id.in_(event_ids))
-                             .values(pushed_at=datetime.now(UTC)))
 
     def topic_counts(self, customer_id: str, since: datetime) -> dict[str, int]:
         """Page views and searches per topic since `since` (for real-time intent tags)."""
@@ -224,12 +174,3 @@ class TriggerStore:
         query = fires.select().where(fires.c.customer_id == customer_id).order_by(fires.c.fired_at)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
-
-
-def _insert_ignoring_duplicates(engine: Engine, table: sa.Table) -> Any:
-    """INSERT that skips rows whose key already exists (a replay racing with the original)."""
-    if engine.dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert(table).on_conflict_do_nothing()

@@ -80,21 +80,19 @@ class TriggerEngine:
     # --- in-line: events ---
 
     def on_events(self, batch: list[Event], request_id: str, lang: str = "en",
-                  push: Callable[[list[Event]], object] | None = None) -> tuple[list[bool], list[Fired]]:
-        """Log the events (once per event_id), hand `push` the intent events (page views, searches)
-        whose intent is not in the feature store yet, then fire what the events complete;
-        (new flags, fired).
+                  online: Callable[[list[Event]], object] | None = None) -> tuple[list[bool], list[Fired]]:
+        """Log the batch in one step (all or nothing, once per event_id; Conflict if an id is logged
+        with other content), hand `online` its new intent events (page views, searches), then fire
+        what the events complete; (new flags, fired). The offline copy follows from the log
+        (`serving/event_flush.py`).
 
         Every event of the batch is evaluated, replays included: a replayed event finds its
-        occasion already claimed, so a retry after a failure fires what the failure left out, and
-        pushes only what a failed push left out."""
+        occasion already claimed, so a retry after a failure fires what the failure left out."""
         new = self.store.record_events(batch)
-        if push is not None:
-            intent = {e.event_id: e for e in batch if e.event_type in INTENT_COUNTS}
-            pending = self.store.unpushed(list(intent))
-            if pending:
-                push([e for i, e in intent.items() if i in pending])
-                self.store.mark_pushed(pending)
+        if online is not None:
+            intent = [e for e, is_new in zip(batch, new, strict=True) if is_new and e.event_type in INTENT_COUNTS]
+            if intent:
+                online(intent)
         fired = []
         for event in sorted(batch, key=lambda e: (e.event_time, e.event_id)):
             for occasion in self._event_occasions(event):

@@ -105,7 +105,8 @@ def test_mortgage_views_arriving_out_of_order_fire_once(app_client: TestClient, 
 
 
 def _intent_rows(client: TestClient, customer_id: str) -> int:
-    """The customer's rows in the real-time intent push source's offline file."""
+    """The customer's rows in the real-time intent push source's offline file, after a flush."""
+    client.app.state.event_flusher.flush()
     store = client.app.state.runtime.reader.store
     source = store.get_feature_view(INTENT_REALTIME.name).batch_source.path
     rows = pd.read_parquet(source, columns=[CUSTOMER_KEY])

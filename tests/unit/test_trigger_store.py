@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
-from nbo.errors import ContractViolation
+from nbo.errors import Conflict, ContractViolation
 from serving.audit import AuditStore, sqlite_url
 from serving.trigger_rules import DEFAULT_TRIGGERS, load_trigger_rules
 from serving.trigger_store import Claim, Event, TriggerStore
@@ -78,13 +78,23 @@ def test_the_event_log_keeps_each_event_once(store: TriggerStore) -> None:
     assert store.topic_counts("C00000001", T0 - timedelta(days=1)) == {"mortgage": 2}
 
 
-def test_only_events_not_yet_pushed_are_pushed(store: TriggerStore) -> None:
+def test_only_intent_events_without_their_offline_copy_are_flushed(store: TriggerStore) -> None:
     events = [Event(f"p{i}", "C00000001", "search", "fx", T0 - timedelta(hours=i)) for i in range(3)]
-    store.record_events(events)
-    assert store.unpushed(["p0", "p1", "p2", "unknown"]) == {"p0", "p1", "p2"}
-    store.mark_pushed({"p0", "p2"})
-    assert store.unpushed(["p0", "p1", "p2"]) == {"p1"}
-    assert store.unpushed([]) == set()
+    store.record_events([*events, Event("l0", "C00000001", "login", None, T0)])
+    assert {e["event_id"] for e in store.log.unflushed(10)} == {"p0", "p1", "p2"}
+    store.log.mark_flushed(["p0", "p2"])
+    assert [e["event_id"] for e in store.log.unflushed(10)] == ["p1"]
+
+
+def test_a_resent_id_with_other_content_rejects_its_batch_and_a_replay_is_not_new(store: TriggerStore) -> None:
+    first = Event("r0", "C00000001", "search", "fx", T0)
+    assert store.record_events([first]) == [True]
+    with pytest.raises(Conflict, match="'r0'"):
+        store.record_events([Event("r1", "C00000001", "login", None, T0), Event("r0", "C00000001", "search", "gold", T0)])
+    assert store.record_events([first, Event("r1", "C00000001", "login", None, T0)]) == [False, True]
+    with ThreadPoolExecutor(4) as pool:  # the same new event from four requests at once: new once
+        flags = list(pool.map(lambda _: store.record_events([Event("r2", "C00000002", "search", "fx", T0)]), range(4)))
+    assert sorted(flags) == [[False]] * 3 + [[True]]
 
 
 def test_a_window_completes_whatever_order_its_events_arrive_in() -> None:
