@@ -170,11 +170,10 @@ class TriggerAction(Frozen):
     customer_id: str
     occasion: str
     status: Literal["sent", "suppressed", "skipped"]
-    reason: str | None = Field(description="Why it was not sent, when that says nothing about risk: "
-                                           "no_marketing_consent, account_closed, customer_not_found, "
-                                           "holds_<categories>; "
-                                           "null when a suitability or risk rule stopped it (rm and admin "
-                                           "see the rule in the audit)")
+    reason: str | None = Field(description="Why it was not sent, when that says nothing about risk "
+                                           "(no_marketing_consent, account_closed, customer_not_found, "
+                                           "holds_<categories>); null when a suitability rule stopped it "
+                                           "(rm and admin see the rule in the audit)")
     action: Literal["offer", "content", "rm_task"]
     decision_id: str | None
     offers: list[AppOffer]

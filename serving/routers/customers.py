@@ -96,7 +96,8 @@ def _event_id(event: CustomerEvent) -> str:
 
 
 @router.post("/offers/{decision_id}/feedback", dependencies=[Depends(require_role(Role.APP, Role.RM))],
-             status_code=201)
+             status_code=201, responses={422: ERRORS[422] | {"description": "Invalid request, or the decision "
+                                                                            "offered nothing or not this product"}})
 def feedback(decision_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], body: FeedbackRequest,
              audit: AuditDep) -> FeedbackAck:
     """Record shown / clicked / accepted / dismissed on a product the audited offer decision offered.

@@ -15,7 +15,8 @@ from serving.schemas import ERRORS, AppOfferList, Channel, CustomerIdPattern, La
 router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
 
 
-@router.get("/customers/{customer_id}/offers")
+@router.get("/customers/{customer_id}/offers",
+            responses={200: {"description": "AppOfferList for the app role, RmOfferList for the rm role"}})
 def list_offers(
     customer_id: Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])],
     service: OfferServiceDep, request_id: RequestIdDep,
