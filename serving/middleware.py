@@ -85,8 +85,11 @@ class RequestPipeline:
                 await send_with_headers(message)
 
         try:
-            wait_s = self._rate_limit_wait(headers.get(_API_KEY))
-            refused = None if wait_s else self._refusal(scope["path"], headers)
+            presented = headers.get(_API_KEY, b"").decode("latin-1")
+            hashed = keys.hash_key(presented) if presented else ""
+            role = self.service.state.keys.role_for_hash(hashed) if hashed else None
+            wait_s = self._rate_limit_wait(hashed, role)
+            refused = None if wait_s else self._refusal(scope["path"], headers, hashed, role)
             if wait_s:
                 await self._too_many(scope, receive, send_with_headers, wait_s)
             elif refused:
@@ -98,23 +101,17 @@ class RequestPipeline:
             self.metrics.requests.labels(template, scope["method"], str(status)).inc()
             self.metrics.latency.labels(template, scope["method"]).observe(time.perf_counter() - started)
 
-    def _rate_limit_wait(self, presented: bytes | None) -> float:
+    def _rate_limit_wait(self, hashed: str, role: str | None) -> float:
         """0 when admitted (or no key, or no limit), else the seconds until the key's next token."""
-        if self.limiter is None or not presented:
+        if self.limiter is None or not hashed:
             return 0.0
-        hashed = keys.hash_key(presented.decode("latin-1"))
-        known = self.service.state.keys.role_for_hash(hashed) is not None
-        return self.limiter.wait_s(hashed if known else UNKNOWN_KEY)
+        return self.limiter.wait_s(hashed if role else UNKNOWN_KEY)
 
-    def _refusal(self, path: str, headers: dict[bytes, bytes]) -> NboError | None:
-        """What refuses the request before the app reads its body: an /v1 call without a live key
+    def _refusal(self, path: str, headers: dict[bytes, bytes], hashed: str, role: str | None) -> NboError | None:
+        """What refuses the request before the app reads its body: a /v1 call without a live key
         (401), or a body announced larger than the limit (413); None to go on."""
-        if path.startswith("/v1/"):
-            presented = headers.get(_API_KEY, b"").decode("latin-1")
-            if not presented:
-                return Unauthorized(NO_KEY_DETAIL)
-            if self.service.state.keys.role_for(presented) is None:
-                return Unauthorized(UNKNOWN_KEY_DETAIL)
+        if path.startswith("/v1/") and role is None:
+            return Unauthorized(UNKNOWN_KEY_DETAIL if hashed else NO_KEY_DETAIL)
         if declared_too_large(headers.get(_CONTENT_LENGTH), self.max_body_bytes):
             return too_large(self.max_body_bytes)
         return None

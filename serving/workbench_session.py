@@ -4,7 +4,9 @@ The cookie holds `payload.signature`: the payload is base64url JSON of the role,
 hex digits of the key's SHA-256 hash and the expiry (Unix seconds); the signature is its
 HMAC-SHA256 under a secret kept in the state dir (created once, mode 0600, so every worker
 process of `nbo serve --workers N` signs and checks with the same secret). The raw key never
-leaves the login request. A session is valid only while its key is still a known rm key.
+leaves the login request. A session is valid only while its key is still a live rm key: every
+workbench request checks the prefix against the live keys (`serving/keyring.py`), so
+`nbo keys revoke` ends the session within a second.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ import pytest
 
 from serving.audit import AuditStore
 from sources.io import read_table
-from tests.conftest import Trained
+from tests.conftest import Trained, run_json
 from tests.server import Server, free_port, start_service
 
 POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -151,3 +151,18 @@ def test_replicas_behind_haproxy_audit_every_answer_once_in_customer_order(
         assert [len(audit.feedback_for(decision)) for decision, _ in shown] == [1] * 20
     finally:
         audit.close()
+
+
+def test_a_created_or_revoked_key_reaches_both_replicas_within_a_second(
+        trained: Trained, replicas: list[Server], balancer: str) -> None:
+    """The replicas mount one state folder: a key change reaches each within a second, no restart."""
+    def statuses(key: str) -> list[int]:  # round robin: every other request goes to each replica
+        return [httpx.get(f"{balancer}/v1/models", headers={"X-API-Key": key}, timeout=30).status_code
+                for _ in range(8)]
+
+    created = run_json("keys", "create", "--role", "app", env=replicas[0].env)
+    time.sleep(1.0)
+    assert statuses(created["key"]) == [200] * 8
+    run_json("keys", "revoke", created["id"], env=replicas[0].env)
+    time.sleep(1.0)
+    assert statuses(created["key"]) == [401] * 8
