@@ -125,7 +125,8 @@ def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
     store = AuditStore(audit_url(settings_from(env)))
     try:
         with store.engine.connect() as conn:
-            decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p"),
+            decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p "
+                                             "AND kind <> 'trigger'"),  # an event's triggers decide too
                                      {"p": f"load-{run.run_id}-%"}).scalar_one()
             feedback = sum(conn.execute(sa.text("SELECT count(*) FROM nbo_feedback WHERE feedback_id = :f"),
                                         {"f": f}).scalar_one() for f in run.feedback_ids)
