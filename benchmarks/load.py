@@ -125,7 +125,8 @@ def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
     store = AuditStore(audit_url(settings_from(env)))
     try:
         with store.engine.connect() as conn:
-            decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p"),
+            decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p "
+                                             "AND kind <> 'trigger'"),  # an event's triggers decide too
                                      {"p": f"load-{run.run_id}-%"}).scalar_one()
             feedback = sum(conn.execute(sa.text("SELECT count(*) FROM nbo_feedback WHERE feedback_id = :f"),
                                         {"f": f}).scalar_one() for f in run.feedback_ids)
@@ -176,12 +177,13 @@ def main() -> None:
     add_bank_arguments(parser)
     parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
     parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--workers", type=int, default=1, help="`nbo serve --workers`.")
     parser.add_argument("--mix", type=mix_option, default=MIX, metavar="offers=0.7,events=0.2,feedback=0.1",
                         help="Shares of the request kinds.")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         prepared = prepared_work(stack, args, "load")
-        with running_service(prepared["env"]) as server:
+        with running_service(prepared["env"], "--workers", str(args.workers)) as server:
             run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds,
                           mix=args.mix)
         rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds, args.mix)

@@ -69,15 +69,18 @@ class EventFlusher:
         self._thread.start()
 
     def stop(self) -> None:
-        """Stop the background thread, then flush what is left."""
+        """Stop the background thread, then flush what is left (if the stores answer)."""
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
-        self.flush()
+        self._flush_logging_errors()
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            try:
-                self.flush()
-            except Exception as err:  # noqa: BLE001 - the next round retries; the log keeps the events
-                log.error("intent_flush_failed", extra={"error_type": type(err).__name__, "error": str(err)})
+            self._flush_logging_errors()
+
+    def _flush_logging_errors(self) -> None:
+        try:
+            self.flush()
+        except Exception as err:  # noqa: BLE001 - the log keeps the events: the next flush takes them
+            log.error("intent_flush_failed", extra={"error_type": type(err).__name__, "error": str(err)})
