@@ -28,8 +28,10 @@ from tests.server import Server
 
 EXAMPLES = 300 if SOAK else 6  # per operation, role and generation mode
 ROLES = ("app", "rm", "risk", "admin")
-# Offers carry a `score` too (expected value), so the risk score is recognised by its siblings.
-RISK_FIELDS = frozenset({"pd", "probability", "band", "reason_codes", "churn", "delinquency", "risk_band"})
+# Risk figures, and the terms of the arbitration (score ÷ p_adopt ÷ margin gives the churn lever):
+# the app sees none of them.
+RISK_FIELDS = frozenset({"pd", "probability", "band", "reason_codes", "churn", "delinquency", "risk_band",
+                         "score", "p_adopt"})
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
