@@ -22,6 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from features.push import append_new_rows, intent_rows, push_lock
+from nbo.errors import ContractViolation
 from serving.event_log import EventLog
 
 log = logging.getLogger(__name__)
@@ -52,9 +53,9 @@ class EventFlusher:
         started, taken, appended = time.perf_counter(), 0, 0
         with push_lock(self.source):
             while pending := self.events.unflushed(FLUSH_BATCH):
-                frame = pd.DataFrame(pending)
-                appended += append_new_rows(self.source, intent_rows(
-                    frame.drop(columns="received_at"), created=frame["received_at"]))
+                rows = _valid_rows(pd.DataFrame(pending))
+                if not rows.empty:
+                    appended += append_new_rows(self.source, rows)
                 self.events.mark_flushed([p["event_id"] for p in pending])
                 taken += len(pending)
         flushed = Flushed(taken, appended, round(time.perf_counter() - started, 3))
@@ -84,3 +85,17 @@ class EventFlusher:
             self.flush()
         except Exception as err:  # noqa: BLE001 - the log keeps the events: the next flush takes them
             log.error("intent_flush_failed", extra={"error_type": type(err).__name__, "error": str(err)})
+
+
+def _valid_rows(frame: pd.DataFrame) -> pd.DataFrame:
+    """The intent rows of logged events; events the contract refuses (logged by an older version
+    without today's date window) are left out, and logged, so they never block the flush."""
+    try:
+        return intent_rows(frame.drop(columns="received_at"), created=frame["received_at"])
+    except ContractViolation as err:
+        bad = {v["row"] for v in err.violations if v.get("row") is not None}
+        if not bad:
+            raise
+        log.warning("intent_flush_skipped", extra={"events": len(bad), "event_ids": frame.loc[list(bad), "event_id"].tolist()})
+        kept = frame.drop(index=list(bad))
+        return _valid_rows(kept) if not kept.empty else kept

@@ -105,6 +105,17 @@ class EventLog:
                                 "content; nothing written")
         return [e.event_id for e in batch if e.event_id in inserted]
 
+    def latest_intent(self, customer_ids: set[str]) -> dict[str, str]:
+        """Each customer's latest logged page view or search: customer → event id."""
+        latest = {}
+        with self.engine.connect() as conn:
+            for customer_id in customer_ids:
+                query = (sa.select(events.c.event_id)
+                         .where(events.c.customer_id == customer_id, events.c.event_type.in_(tuple(INTENT_COUNTS)))
+                         .order_by(events.c.event_time.desc(), events.c.event_id.desc()).limit(1))
+                latest[customer_id] = conn.execute(query).scalar_one()
+        return latest
+
     def unflushed(self, limit: int) -> list[dict[str, Any]]:
         """Logged page views and searches without their offline copy yet, oldest received first."""
         query = (sa.select(events.c.event_id, events.c.customer_id, events.c.event_type, events.c.topic,

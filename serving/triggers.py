@@ -90,7 +90,7 @@ class TriggerEngine:
         occasion already claimed, so a retry after a failure fires what the failure left out."""
         new = self.store.record_events(batch)
         if online is not None:
-            intent = [e for e, is_new in zip(batch, new, strict=True) if is_new and e.event_type in INTENT_COUNTS]
+            intent = self._online_intent(batch, new)
             if intent:
                 online(intent)
         fired = []
@@ -100,6 +100,14 @@ class TriggerEngine:
                 if result is not None:
                     fired.append(result)
         return new, fired
+
+    def _online_intent(self, batch: list[Event], new: list[bool]) -> list[Event]:
+        """The batch's intent events to write online: the new ones, and a replayed one that is its
+        customer's latest (its first send may have been logged, then cut off before the online write)."""
+        intent = [(e, is_new) for e, is_new in zip(batch, new, strict=True) if e.event_type in INTENT_COUNTS]
+        replayed = {e.customer_id for e, is_new in intent if not is_new}
+        latest = self.store.log.latest_intent(replayed) if replayed else {}
+        return [e for e, is_new in intent if is_new or latest.get(e.customer_id) == e.event_id]
 
     def _event_occasions(self, event: Event) -> Iterable[Occasion]:
         for trigger in self.rules.on_event(event.event_type):

@@ -24,6 +24,7 @@ from serving.schemas import (
     FeedbackAck,
     FeedbackRequest,
     Lang,
+    Problem,
     SegmentTags,
     TriggerAction,
 )
@@ -45,7 +46,8 @@ def profile(customer_id: CustomerId, runtime: RuntimeDep, triggers: TriggerEngin
                            open_tasks=len(triggers.store.open_tasks(customer_id)))
 
 
-@router.post("/events", dependencies=[Depends(require_role(Role.APP))], status_code=202)
+@router.post("/events", dependencies=[Depends(require_role(Role.APP))], status_code=202,
+             responses={409: {"model": Problem, "description": "An event_id already logged with other content"}})
 def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, request_id: RequestIdDep,
            intent: IntentWriterDep,
            lang: Annotated[Lang, Query(description="Language of the actions' names and reasons")] = "en") -> EventAck:

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from features.tables import INTENT_REALTIME
+from serving.event_log import Event
 from sources.io import read_table
 
 UNKNOWN = "C99999999"
@@ -148,3 +149,15 @@ def test_the_offline_copy_is_written_once_even_when_a_flush_is_repeated(app_clie
     assert Counter(first.loc[first["event_id"].isin(ids), "event_id"]) == dict.fromkeys(ids, 1)
     assert len(again) == len(first)
     assert all(r["pushed_at"] is not None for e in events for r in _logged(app_client, event_id=e["event_id"]))
+
+
+def test_a_retry_after_a_crash_before_the_online_write_reaches_the_online_store(app_client, as_role,
+                                                                               customers) -> None:
+    event = _event(customers[9], topic="retried_after_crash")
+    logged = Event(event["event_id"], event["customer_id"], "search", "retried_after_crash",
+                   datetime.fromisoformat(event["event_time"]))
+    assert app_client.app.state.trigger_store.record_events([logged]) == [True]  # logged, then SIGKILL
+    retry = _post(app_client, as_role, [event])
+    assert retry.status_code == 202 and retry.json()["new"] == 0
+    profile = app_client.get(f"/v1/customers/{customers[9]}/profile", headers=as_role("rm")).json()
+    assert profile["features"]["last_intent_topic"] == "retried_after_crash"

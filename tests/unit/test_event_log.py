@@ -84,3 +84,14 @@ def test_flushes_racing_with_logging_copy_each_event_once(log: EventLog, tmp_pat
     counts = _offline(source)
     assert len(counts) == 60 and set(counts) == {1}
     assert log.unflushed(100) == []
+
+
+def test_an_event_logged_outside_todays_window_is_left_out_and_does_not_block_the_flush(
+        log: EventLog, tmp_path: Path) -> None:
+    source = tmp_path / "customer_intent_realtime.parquet"
+    old = Event("old", "C00000001", "search", "fund", datetime(1, 1, 1, tzinfo=UTC))  # an older version logged it
+    log.record([old, _search(1), _search(2)])
+    flushed = EventFlusher(log, source).flush()
+    assert (flushed.events, flushed.appended) == (3, 2)
+    assert _offline(source).to_dict() == {"e1": 1, "e2": 1}
+    assert log.unflushed(100) == []
