@@ -13,7 +13,7 @@ from sources.synthetic.catalogue import build_products
 from training.datasets import label_as_of_dates
 
 MONTHS = pd.date_range("2025-01-01", "2025-03-01", freq="MS")  # three months of data
-CANONICAL = {"source": "canonical"}
+CANONICAL: dict[str, object] = {"source": "canonical"}
 
 
 def _bank(data_dir: Path, months: pd.DatetimeIndex) -> None:
