@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.stats import ks_2samp
+from sklearn.metrics import roc_auc_score
 
 PSI_EPSILON = 1e-4
 
@@ -22,30 +24,21 @@ def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np
     return y_arr, p_arr
 
 
-def _tie_ranks(values: NDArray[np.float64]) -> NDArray[np.float64]:
-    """Return 1-based ranks, ties sharing their average rank."""
-    order = np.argsort(values, kind="mergesort")
-    sorted_values = values[order]
-    ranks = np.empty(len(values))
-    starts = np.flatnonzero(np.r_[True, sorted_values[1:] != sorted_values[:-1]])
-    ends = np.r_[starts[1:], len(values)]
-    for start, end in zip(starts, ends, strict=True):
-        ranks[order[start:end]] = (start + 1 + end) / 2
-    return ranks
+def _has_both_classes(y: NDArray[np.float64]) -> bool:
+    n_pos = y.sum()
+    return bool(0 < n_pos < len(y))
 
 
 def roc_auc(y: ArrayLike, p: ArrayLike) -> float:
     """Area under the ROC curve: P(score of a positive > score of a negative), ties count ½.
 
-    Mann–Whitney U / (n_pos · n_neg) (Hanley & McNeil, 1982).
+    Mann–Whitney U / (n_pos · n_neg) (Hanley & McNeil, 1982), by scikit-learn's tie-aware
+    trapezoids; NaN when one class is missing.
     """
     y_arr, p_arr = _arrays(y, p)
-    n_pos = y_arr.sum()
-    n_neg = len(y_arr) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if not _has_both_classes(y_arr):
         return float("nan")
-    rank_sum = _tie_ranks(p_arr)[y_arr == 1].sum()
-    return float((rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(y_arr == 1, p_arr))
 
 
 def gini(y: ArrayLike, p: ArrayLike) -> float:
@@ -76,18 +69,12 @@ def brier(y: ArrayLike, p: ArrayLike) -> float:
 
 
 def ks(y: ArrayLike, p: ArrayLike) -> float:
-    """Kolmogorov–Smirnov statistic: max over thresholds of |TPR − FPR|."""
+    """Kolmogorov–Smirnov statistic: max over thresholds of |TPR − FPR|, the two-sample KS
+    distance between the positives' and the negatives' scores; NaN when one class is missing."""
     y_arr, p_arr = _arrays(y, p)
-    n_pos = y_arr.sum()
-    n_neg = len(y_arr) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    if not _has_both_classes(y_arr):
         return float("nan")
-    order = np.argsort(-p_arr, kind="mergesort")
-    y_sorted, p_sorted = y_arr[order], p_arr[order]
-    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
-    tpr = np.cumsum(y_sorted)[last_of_tie] / n_pos
-    fpr = np.cumsum(1 - y_sorted)[last_of_tie] / n_neg
-    return float(np.max(np.abs(tpr - fpr)))
+    return float(ks_2samp(p_arr[y_arr == 1], p_arr[y_arr == 0], method="asymp").statistic)
 
 
 def lift_at(y: ArrayLike, p: ArrayLike, fraction: float = 0.1) -> float:

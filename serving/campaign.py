@@ -26,9 +26,10 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from evaluation.proportions import difference_interval, two_proportion_z_test, wilson_interval
 from nbo.errors import ContractViolation
 from serving.audit import AuditStore, decisions, feedback
-from serving.challenger_report import VARIANTS, Z_95, two_proportion_z_test, wilson_interval
+from serving.challenger_report import VARIANTS
 from serving.workbench_charts import Lines, Series
 
 OFFER_KINDS = ("offers", "trigger")
@@ -58,17 +59,6 @@ def load_tickets(path: Path = TICKETS_FILE) -> Tickets:
     if any(v < 0 or not math.isfinite(v) for v in tickets.by_category_cny.values()):
         raise ContractViolation(f"{path}: tickets must be finite and not negative")
     return tickets
-
-
-def difference_interval(x1: int, n1: int, x2: int, n2: int, z: float = Z_95) -> tuple[float, float] | None:
-    """The interval of p1 − p2 by Newcombe's hybrid score method, from each proportion's Wilson
-    interval (Newcombe 1998, Statistics in Medicine 17:873-890, method 10); None without trials."""
-    first, second = wilson_interval(x1, n1, z), wilson_interval(x2, n2, z)
-    if first is None or second is None:
-        return None
-    p1, p2 = x1 / n1, x2 / n2
-    return (p1 - p2 - math.hypot(p1 - first[0], second[1] - p2),
-            p1 - p2 + math.hypot(first[1] - p1, p2 - second[0]))
 
 
 def _payload_text(dialect: str, key: str) -> sa.ColumnElement[Any]:

@@ -14,17 +14,16 @@ against the champion's. Feedback on non-offer decisions (e.g. churn scores) is i
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from evaluation.proportions import two_proportion_z_test, wilson_interval
 from serving.audit import AuditStore, decisions, feedback
 
 VARIANTS = ("champion", "challenger")
-Z_95 = 1.959963984540054
 
 
 @dataclass(frozen=True)
@@ -39,29 +38,6 @@ class VariantOutcome:
     dismissed: int
     acceptance_rate: float | None
     acceptance_ci95: tuple[float, float] | None
-
-
-def wilson_interval(successes: int, trials: int, z: float = Z_95) -> tuple[float, float] | None:
-    """The Wilson score interval of a proportion (None without trials)."""
-    if trials <= 0:
-        return None
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def two_proportion_z_test(x1: int, n1: int, x2: int, n2: int) -> tuple[float, float] | None:
-    """(z, two-sided p-value) for H0: p1 == p2, pooled; None when it is undefined."""
-    if n1 <= 0 or n2 <= 0:
-        return None
-    pooled = (x1 + x2) / (n1 + n2)
-    variance = pooled * (1 - pooled) * (1 / n1 + 1 / n2)
-    if variance <= 0:
-        return None
-    z = (x1 / n1 - x2 / n2) / math.sqrt(variance)
-    return z, math.erfc(abs(z) / math.sqrt(2))
 
 
 def _outcome(variant: str, n_decisions: int, pairs: dict[tuple[str, str], set[str]]) -> VariantOutcome:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,7 +128,3 @@ class RiskService:
                      for f, a in zip(read, answers, strict=True)])
         scores = [{"decision_id": d.decision_id, **a} for d, a in zip(decisions, answers, strict=True)]
         return {"request_id": request_id, "scores": scores, "errors": errors}
-
-
-def new_request_id() -> str:
-    return uuid.uuid4().hex

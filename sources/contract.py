@@ -123,11 +123,21 @@ class Events(pa.DataFrameModel):
         strict = True
 
 
-class Transactions(pa.DataFrameModel):
-    """Monthly cash-flow summary per customer (`month` is the first day of the month)."""
+class CustomerMonths(pa.DataFrameModel):
+    """The key of the monthly tables: one row per customer and month (`month`: its first day)."""
 
     customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
     month: Series[pd.Timestamp] = pa.Field()
+
+    @pa.check("month", error="month is not the first day of a month")
+    @classmethod
+    def is_month_start(cls, s: Series[pd.Timestamp]) -> Series[bool]:
+        return s.dt.is_month_start & (s.dt.normalize() == s)
+
+
+class Transactions(CustomerMonths):
+    """Monthly cash-flow summary per customer (`month` is the first day of the month)."""
+
     inflow: Series[float] = pa.Field(ge=0)
     outflow: Series[float] = pa.Field(ge=0)
     outflow_other_banks: Series[float] = pa.Field(ge=0)
@@ -135,32 +145,20 @@ class Transactions(pa.DataFrameModel):
     card_spend: Series[float] = pa.Field(ge=0)
     salary_credit: Series[float] = pa.Field(ge=0)
 
-    @pa.check("month", error="month is not the first day of a month")
-    @classmethod
-    def is_month_start(cls, s: Series[pd.Timestamp]) -> Series[bool]:
-        return s.dt.is_month_start & (s.dt.normalize() == s)
-
     class Config:
         strict = True
         unique = ["customer_id", "month"]
 
 
-class Credit(pa.DataFrameModel):
+class Credit(CustomerMonths):
     """Monthly credit behaviour per customer over all credit products (`month`: first day)."""
 
-    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
-    month: Series[pd.Timestamp] = pa.Field()
     credit_limit: Series[float] = pa.Field(ge=0)
     balance: Series[float] = pa.Field(ge=0)
     utilization: Series[float] = pa.Field(ge=0, le=5)
     payment_amount: Series[float] = pa.Field(ge=0)
     days_past_due: Series[int] = pa.Field(ge=0, le=3650)
     missed_payments: Series[int] = pa.Field(ge=0)
-
-    @pa.check("month", error="month is not the first day of a month")
-    @classmethod
-    def is_month_start(cls, s: Series[pd.Timestamp]) -> Series[bool]:
-        return s.dt.is_month_start & (s.dt.normalize() == s)
 
     class Config:
         strict = True

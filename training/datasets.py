@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 SOURCE_META = "source.json"
 CANONICAL = ("customers", "products", "holdings", "events", "transactions", "credit")
 SAMPLE_SEED = 0  # which customers a --sample-customers run keeps: the same ones every time
+# The last month each label reads, in months after the as-of month: churn's 90 days reach into the
+# second, delinquency looks 12 months ahead, adoption reads the as-of month's own month end.
+MONTHS_AFTER_AS_OF = {"churn": 2, "delinquency": labels.DELINQUENCY_MONTHS - 1, "adoption": 0}
 
 
 @dataclass(frozen=True)
@@ -101,7 +104,7 @@ def label_as_of_dates(data_dir: Path, label: str, source: dict[str, object]) -> 
         return [labels.as_of_timestamp(str(source["as_of"]))]
     months = pd.DatetimeIndex(sorted(pd.read_parquet(table_path(data_dir, "transactions"), columns=["month"])
                                      ["month"].unique()))
-    ahead = 2 if label == "churn" else labels.DELINQUENCY_MONTHS - 1
+    ahead = MONTHS_AFTER_AS_OF[label]
     return [m for m in months[1:] if m + pd.DateOffset(months=ahead) <= months[-1]]
 
 

@@ -63,7 +63,7 @@ class TreeSettings:
     num_leaves: int = 8
     max_depth: int = 4
     learning_rate: float = 0.05
-    min_child_samples: int = 50
+    min_data_in_leaf: int = 50
     feature_fraction: float = 0.8
     lambda_l2: float = 1.0
     early_stopping_rounds: int = 50
@@ -81,7 +81,7 @@ class TreeSettings:
         params: dict[str, object] = {
             "objective": "binary", "metric": "binary_logloss", "num_leaves": self.num_leaves,
             "max_depth": self.max_depth,
-            "learning_rate": self.learning_rate, "min_child_samples": self.min_child_samples,
+            "learning_rate": self.learning_rate, "min_data_in_leaf": self.min_data_in_leaf,
             "feature_fraction": self.feature_fraction, "bagging_fraction": 0.8, "bagging_freq": 1,
             "lambda_l2": self.lambda_l2, "seed": self.seed, "deterministic": True,
             "num_threads": self.num_threads, "verbose": -1,

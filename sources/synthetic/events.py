@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -11,11 +11,23 @@ import pyarrow as pa
 
 from sources.contract import CHANNELS, EVENT_TYPES
 
-if TYPE_CHECKING:
-    from sources.synthetic.simulate import BankSimulation
-
 _DUPLICATE_SHARE = 0.003
 _TYPE = {name: i for i, name in enumerate(EVENT_TYPES)}
+
+
+class EventDrivers(Protocol):
+    """The state a month's events are drawn from (the bank simulation has it): the random
+    generator, customers (`n`, `customers`, `digital`, `intent`, `leaving`) and products (`p`)."""
+
+    rng: np.random.Generator
+    n: int
+    p: int
+    topics: list[str]
+    product_topics: list[str]
+    customers: pd.DataFrame
+    digital: np.ndarray
+    intent: np.ndarray
+    leaving: np.ndarray
 
 
 @dataclass
@@ -57,7 +69,7 @@ def _repeat(counts: np.ndarray) -> np.ndarray:
     return np.repeat(np.arange(len(counts)), counts)
 
 
-def draw_events(sim: BankSimulation, month: pd.Timestamp, active: np.ndarray, adopted: np.ndarray) -> EventMonth:
+def draw_events(sim: EventDrivers, month: pd.Timestamp, active: np.ndarray, adopted: np.ndarray) -> EventMonth:
     """Logins, background browsing, intent browsing and offers for every active customer."""
     rng, n = sim.rng, sim.n
     leaving = sim.leaving > 0

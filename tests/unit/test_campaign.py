@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import scipy.stats as st
 
+from evaluation.proportions import difference_interval
 from nbo.errors import ContractViolation
 from serving.audit import AuditStore, decisions, feedback, sqlite_url
 from serving.campaign import (
     campaign_effect,
-    difference_interval,
     load_tickets,
     page_period,
     trend_chart,

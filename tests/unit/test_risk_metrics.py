@@ -80,3 +80,35 @@ def test_agrees_with_scikit_learn_on_random_scores_with_ties():
     assert metrics.roc_auc(y, p) == pytest.approx(roc_auc_score(y, p))
     assert metrics.pr_auc(y, p) == pytest.approx(average_precision_score(y, p))
     assert metrics.brier(y, p) == pytest.approx(brier_score_loss(y, p))
+
+
+def _tie_loop_auc(y: np.ndarray, p: np.ndarray) -> float:
+    """The rank-sum AUC the metrics used before scikit-learn (Mann–Whitney U, a loop over ties)."""
+    order = np.argsort(p, kind="mergesort")
+    sorted_p = p[order]
+    ranks = np.empty(len(p))
+    starts = np.flatnonzero(np.r_[True, sorted_p[1:] != sorted_p[:-1]])
+    for start, end in zip(starts, np.r_[starts[1:], len(p)], strict=True):
+        ranks[order[start:end]] = (start + 1 + end) / 2
+    n_pos = y.sum()
+    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(y) - n_pos)))
+
+
+def _threshold_ks(y: np.ndarray, p: np.ndarray) -> float:
+    """The KS the metrics used before scipy: max |TPR − FPR| over the distinct score thresholds."""
+    order = np.argsort(-p, kind="mergesort")
+    y_sorted, p_sorted = y[order], p[order]
+    last_of_tie = np.r_[p_sorted[1:] != p_sorted[:-1], True]
+    tpr = np.cumsum(y_sorted)[last_of_tie] / y.sum()
+    fpr = np.cumsum(1 - y_sorted)[last_of_tie] / (len(y) - y.sum())
+    return float(np.max(np.abs(tpr - fpr)))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_gini_and_ks_equal_the_tie_loop_on_random_scores_with_ties(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    y = (rng.uniform(size=20_000) < 0.1).astype(int)
+    p = np.round(rng.beta(2, 5, size=20_000) + 0.1 * y, 2)  # ~100 distinct scores: many ties
+    assert metrics.roc_auc(y, p) == pytest.approx(_tie_loop_auc(y, p), rel=0, abs=1e-12)
+    assert metrics.gini(y, p) == pytest.approx(2 * _tie_loop_auc(y, p) - 1, rel=0, abs=1e-12)
+    assert metrics.ks(y, p) == pytest.approx(_threshold_ks(y, p), rel=0, abs=1e-12)
