@@ -205,15 +205,6 @@ class CustomerProfile(Frozen):
     open_tasks: int = Field(description="Open RM tasks the triggers gave for this customer")
 
 
-class ModelInfo(Frozen):
-    name: str
-    alias: str
-    version: str
-    run_id: str
-    trained_at: datetime | None
-    metrics: dict[str, float]
-
-
 class Problem(Frozen):
     """RFC 9457 problem details (every error response)."""
 

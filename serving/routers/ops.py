@@ -9,7 +9,7 @@ from fastapi.responses import JSONResponse
 from serving.auth import caller_role
 from serving.deps import RuntimeDep
 from serving.health import online_store_status
-from serving.schemas import ModelInfo
+from serving.models import ModelRef
 
 router = APIRouter(tags=["ops"])
 
@@ -50,8 +50,6 @@ def metrics(request: Request) -> Response:
 
 
 @router.get("/v1/models", dependencies=[Depends(caller_role)], tags=["models"])
-def models(runtime: RuntimeDep) -> list[ModelInfo]:
+def models(runtime: RuntimeDep) -> list[ModelRef]:
     """The versions served under each alias, when they were trained and their test metrics."""
-    refs = runtime.refs()
-    return [ModelInfo(name=r.name, alias=r.alias, version=r.version, run_id=r.run_id,
-                      trained_at=r.trained_at, metrics=r.metrics) for r in refs]
+    return runtime.refs()
