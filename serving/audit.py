@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from nbo.errors import ContractViolation, NotFound
 from nbo.files import make_private
+from serving.ddl import create_tables
 from serving.group_commit import GroupCommit
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
@@ -100,7 +101,7 @@ class AuditStore:
             if database and database != ":memory:":
                 make_private(Path(database))  # decisions hold PDs and feature values
             sa.event.listen(self.engine, "connect", _on_sqlite_connect)
-        _meta.create_all(self.engine)
+        create_tables(self.engine, _meta)
         self._writer = GroupCommit(self.engine)
 
     @contextmanager

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection, Engine
 from features.batching import GroupRunner
 from features.tables import INTENT_COUNTS
 from nbo.errors import Conflict
+from serving.ddl import create_tables
 
 _meta = sa.MetaData()
 events = sa.Table(
@@ -57,9 +58,7 @@ class EventLog:
 
     def __init__(self, engine: Engine):
         self.engine = engine
-        _meta.create_all(engine)
-        for index in events.indexes:  # a table created by an older version lacks the newer indexes
-            index.create(engine, checkfirst=True)
+        create_tables(engine, _meta)
         self._group: GroupRunner[list[Event], list[str]] = GroupRunner(self._commit)
         if engine.dialect.name == "postgresql":
             from sqlalchemy.dialects.postgresql import insert

@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
+from serving.ddl import create_tables
 from serving.event_log import Event, EventLog, events
 
 _meta = sa.MetaData()
@@ -76,7 +77,7 @@ class TriggerStore:
     def __init__(self, engine: Engine):
         self.engine = engine
         self.log = EventLog(engine)
-        _meta.create_all(engine)
+        create_tables(engine, _meta)
 
     def record_events(self, batch: list[Event]) -> list[bool]:
         """Log the batch, all or nothing (see `EventLog.record`); per event, whether it was new."""
