@@ -87,6 +87,19 @@ def _send(client: httpx.Client, kind: str, customer: str, keys: dict[str, str], 
     return r.status_code
 
 
+def warm_up(url: str, keys: dict[str, str], customers: list[str], requests: int, clients: int = 4) -> None:
+    """`requests` offers requests, not measured, so that every worker has loaded and run its code
+    paths before the schedule starts (a cold worker's first answers take hundreds of ms)."""
+    def task(i: int) -> None:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            for j in range(i, requests, clients):
+                client.get(f"/v1/customers/{customers[j % len(customers)]}/offers",
+                           headers={"X-API-Key": keys["app"], "X-Request-ID": f"warmup-{j}"})
+
+    with ThreadPoolExecutor(max_workers=clients) as pool:
+        list(pool.map(task, range(clients)))
+
+
 def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: float, seconds: float,
             seed: int = 0, mix: tuple[tuple[str, float], ...] = MIX) -> MixRun:
     """Send the mix at `rate_per_s` for `seconds` (open loop), then wait for the answers (bounded)."""
@@ -109,7 +122,13 @@ def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: fl
             run.latency_ms[str(kinds[i])].append((time.perf_counter() - scheduled) * 1000)
             run.statuses[f"{kinds[i]} {kind}"] += 1
 
+    def connect(ready: threading.Barrier) -> None:
+        local.client = httpx.Client(base_url=url, timeout=30)  # ~0.1 s each (TLS context): not on the clock
+        ready.wait()
+
     with ThreadPoolExecutor(max_workers=CLIENTS) as pool:
+        ready = threading.Barrier(CLIENTS)
+        wait([pool.submit(connect, ready) for _ in range(CLIENTS)])  # every thread started, with its client
         started, futures = time.perf_counter(), []
         for i in range(total):
             scheduled = started + i / rate_per_s
@@ -178,12 +197,14 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=20.0, help="Requests per second (all kinds).")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=1, help="`nbo serve --workers`.")
+    parser.add_argument("--warmup", type=int, default=400, help="Offers requests before the schedule, not measured.")
     parser.add_argument("--mix", type=mix_option, default=MIX, metavar="offers=0.7,events=0.2,feedback=0.1",
                         help="Shares of the request kinds.")
     args = parser.parse_args()
     with contextlib.ExitStack() as stack:
         prepared = prepared_work(stack, args, "load")
         with running_service(prepared["env"], "--workers", str(args.workers)) as server:
+            warm_up(server.url, prepared["keys"], prepared["active_customers"], args.warmup)
             run = run_mix(server.url, prepared["keys"], prepared["active_customers"], args.rate, args.seconds,
                           mix=args.mix)
         rows = summarize(run, audited(prepared["env"], run), args.rate, args.seconds, args.mix)
