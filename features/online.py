@@ -60,6 +60,9 @@ class ViewRead:
         return self.view.ttl or None  # TTL 0: never expires
 
 
+KNOWN_CUSTOMERS_MAX = 500_000  # customer ids `missing_customers` remembers at most (~40 MB)
+
+
 class OnlineReader:
     """Reads one feature service for a customer; resolves the service, views and TTLs once."""
 
@@ -70,6 +73,7 @@ class OnlineReader:
         self.ttls = {name: view.ttl for view in self.views for name in view.features}
         online_store = get_online_store_from_config(store.config.online_store)
         self._online_store = online_store
+        self._known: set[str] = set()  # customers found by `missing_customers`
         self._read_rows = (RedisRows(online_store, store.config, self.views)
                            if isinstance(online_store, RedisOnlineStore)
                            else EachViewRows(online_store, store.config, self.views))
@@ -103,12 +107,20 @@ class OnlineReader:
 
 
     def missing_customers(self, customer_ids: Iterable[str]) -> list[str]:
-        """Those of these customers without a profile in the online store (one read for all), sorted."""
-        ids = sorted(set(customer_ids))
+        """Those of these customers without a profile in the online store (one read for all those
+        not seen before), sorted. A profile, once found, is remembered: nothing removes one while
+        the reader lives (a materialization only adds or updates), and events repeat customers."""
+        ids = sorted(set(customer_ids) - self._known)
+        if not ids:
+            return []
         view = next((v for v in self.views if v.view.name == PROFILE.name), self.views[0])
         keys = [EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=c)]) for c in ids]
         rows = self._online_store.online_read(self.store.config, view.view, keys, list(view.features[:1]))
-        return [c for c, (_, row) in zip(ids, rows, strict=True) if not row]
+        found = {c for c, (_, row) in zip(ids, rows, strict=True) if row}
+        if len(self._known) + len(found) > KNOWN_CUSTOMERS_MAX:
+            self._known = set()
+        self._known |= found
+        return [c for c in ids if c not in found]
 
 
 class EachViewRows:

@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import click
 
 from nbo.console import emit, handles_errors, json_option
 from nbo.settings import load_settings
+
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
 
 @click.command("serve")
@@ -18,7 +25,8 @@ from nbo.settings import load_settings
               help="Worker processes, each with its own models; a reload reaches them all.")
 @handles_errors
 def serve(host: str | None, port: int | None, workers: int) -> None:
-    """Serve the HTTP API (and later the RM workbench) until interrupted."""
+    """Serve the HTTP API and the RM workbench until interrupted; the offline copy of logged events is
+    flushed every 2 seconds by a process beside the workers."""
     import uvicorn
 
     from serving.app import create_app
@@ -26,12 +34,30 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
     settings = load_settings()
     host, port = host or settings.service.host, port or settings.service.port
     click.echo(f"serving on http://{host}:{port} with {workers} worker(s) (docs at /docs)", err=True)
-    if workers == 1:
-        uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
-    else:  # each worker process builds the app from the same environment (and its rate-limit share)
-        os.environ["NBO_SERVICE__WORKERS"] = str(workers)
-        uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, host=host, port=port,
-                    log_level="warning", access_log=False)
+    flusher = _start_event_flusher()
+    try:
+        if workers == 1:
+            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+        else:  # each worker process builds the app from the same environment (and its rate-limit share)
+            os.environ["NBO_SERVICE__WORKERS"] = str(workers)
+            uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, host=host,
+                        port=port, log_level="warning", access_log=False)
+    finally:
+        flusher.terminate()  # it flushes once more, then exits
+        flusher.wait(timeout=60)
+
+
+def _start_event_flusher() -> subprocess.Popen[bytes]:
+    """`nbo events flush --every 2` beside the workers: the offline copy of logged events, in a
+    process of its own so that rewriting the push source's file never holds a worker's
+    interpreter. It gets SIGTERM when this process dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
+    from serving.event_flush import FLUSH_INTERVAL_S
+
+    def die_with_parent() -> None:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+    command = [str(Path(sys.executable).parent / "nbo"), "events", "flush", "--every", str(FLUSH_INTERVAL_S)]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, preexec_fn=die_with_parent)  # noqa: PLW1509
 
 
 @click.group("report")
