@@ -49,7 +49,8 @@ class Event:
     event_time: datetime
 
 
-def _utc(stamp: datetime) -> datetime:
+def as_utc(stamp: datetime) -> datetime:
+    """`stamp` in UTC (a naive time, as SQLite returns it, is taken as UTC)."""
     return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
 
 
@@ -96,7 +97,7 @@ class EventLog:
             query = sa.select(events.c.event_id, events.c.customer_id, events.c.event_type, events.c.topic,
                               events.c.event_time).where(events.c.event_id.in_(others))
             differ = sorted(r[0] for r in conn.execute(query)
-                            if astuple(others[r[0]]) != (*r[:4], _utc(r[4])))
+                            if astuple(others[r[0]]) != (*r[:4], as_utc(r[4])))
             if differ:
                 if inserted:
                     conn.execute(events.delete().where(events.c.event_id.in_(inserted)))
@@ -122,7 +123,7 @@ class EventLog:
                  .where(events.c.pushed_at.is_(None), events.c.event_type.in_(tuple(INTENT_COUNTS)))
                  .order_by(events.c.received_at).limit(limit))
         with self.engine.connect() as conn:
-            return [dict(r._mapping) | {"event_time": _utc(r.event_time), "received_at": _utc(r.received_at)}
+            return [dict(r._mapping) | {"event_time": as_utc(r.event_time), "received_at": as_utc(r.received_at)}
                     for r in conn.execute(query)]
 
     def mark_flushed(self, event_ids: list[str]) -> None:

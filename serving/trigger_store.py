@@ -22,7 +22,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
 from serving.ddl import create_tables
-from serving.event_log import Event, EventLog, events
+from serving.event_log import Event, EventLog, as_utc, events
 
 _meta = sa.MetaData()
 fires = sa.Table(
@@ -67,10 +67,6 @@ class Claim:
     rules_version: str
 
 
-def _utc(stamp: datetime) -> datetime:
-    return stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp.astimezone(UTC)
-
-
 class TriggerStore:
     """The tables above, on the audit store's engine."""
 
@@ -94,7 +90,7 @@ class TriggerStore:
         if topics:
             query = query.where(events.c.topic.in_(topics))
         with self.engine.connect() as conn:
-            return [(_utc(t), i) for t, i in conn.execute(query)]
+            return [(as_utc(t), i) for t, i in conn.execute(query)]
 
     def topic_counts(self, customer_id: str, since: datetime) -> dict[str, int]:
         """Page views and searches per topic since `since` (for real-time intent tags)."""
@@ -111,7 +107,7 @@ class TriggerStore:
                  .where(events.c.event_type == event_type, events.c.event_time >= start, events.c.event_time < end)
                  .order_by(events.c.event_time, events.c.event_id))
         with self.engine.connect() as conn:
-            return [Event(r[0], r[1], r[2], r[3], _utc(r[4])) for r in conn.execute(query)]
+            return [Event(r[0], r[1], r[2], r[3], as_utc(r[4])) for r in conn.execute(query)]
 
     def claim(self, c: Claim) -> str | None:
         """A fire id if this occasion is the trigger's to act on now; None if it already fired for

@@ -15,15 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import psycopg
 import pytest
 
 from serving.audit import AuditStore
 from sources.io import read_table
-from tests.conftest import Trained, run_json
+from tests.conftest import Trained, private_database, run_json
 from tests.server import Server, free_port, start_service
 
-POSTGRES_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 CUSTOMERS = 24  # each gets REQUESTS offers, one after another
 REQUESTS = 5
 CLIENTS = 6
@@ -49,12 +47,8 @@ backend replicas
 @pytest.fixture
 def audit_database() -> Iterator[str]:
     """A fresh PostgreSQL database for this test's audit log, dropped afterwards."""
-    name = f"nbo_replicas_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with private_database("nbo_replicas") as url:
+        yield url
 
 
 @pytest.fixture

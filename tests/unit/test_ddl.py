@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from threading import Barrier
 
-import psycopg
 import pytest
 import sqlalchemy as sa
 
 from serving.audit import AuditStore
 from serving.trigger_store import TriggerStore
-
-ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
+from tests.conftest import private_database
 
 
 @pytest.fixture
 def empty_database() -> Iterator[str]:
-    name = f"nbo_ddl_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    yield f"postgresql://postgres@127.0.0.1:5432/{name}"
-    with psycopg.connect(ADMIN, autocommit=True) as conn:
-        conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+    with private_database("nbo_ddl") as url:
+        yield url
 
 
 def test_stores_opened_at_once_on_an_empty_database_all_start(empty_database: str) -> None:
