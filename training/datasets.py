@@ -24,7 +24,7 @@ from features.build import MANIFEST, build_feature_tables, offline_dir, read_man
 from features.store import apply_repo, open_store
 from features.tables import EVENT_TIMESTAMP
 from features.training_set import LABEL_SERVICES, label_rows, training_set
-from nbo.errors import InputFileError
+from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import Settings
 from sources import labels
 from sources.io import read_table, table_path
@@ -105,7 +105,13 @@ def label_as_of_dates(data_dir: Path, label: str, source: dict[str, object]) -> 
     months = pd.DatetimeIndex(sorted(pd.read_parquet(table_path(data_dir, "transactions"), columns=["month"])
                                      ["month"].unique()))
     ahead = MONTHS_AFTER_AS_OF[label]
-    return [m for m in months[1:] if m + pd.DateOffset(months=ahead) <= months[-1]]
+    dates = [m for m in months[1:] if m + pd.DateOffset(months=ahead) <= months[-1]]
+    if not dates:
+        raise ContractViolation(
+            f"{data_dir}: no as-of date can be labelled for {label}: it needs a month of history and "
+            f"{ahead} more months of outcome after the as-of month, {ahead + 2} months in all; "
+            f"the transactions table holds {len(months)} month(s)")
+    return dates
 
 
 def _label_rows(data_dir: Path, label: str, as_of: list[pd.Timestamp], source: dict[str, object],

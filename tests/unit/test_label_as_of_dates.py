@@ -8,6 +8,7 @@ import pandas as pd
 import pytest
 
 from features.training_set import label_rows
+from nbo.errors import ContractViolation
 from sources.io import write_table
 from sources.synthetic.catalogue import build_products
 from training.datasets import label_as_of_dates
@@ -42,3 +43,10 @@ def test_churn_and_delinquency_keep_their_horizons(tmp_path: Path, label: str, m
     months = pd.date_range("2024-01-01", "2025-02-01", freq="MS")  # 14 months
     _bank(tmp_path, months)
     assert label_as_of_dates(tmp_path, label, CANONICAL) == list(months[1:len(months) - months_after])
+
+
+def test_a_history_too_short_for_the_horizon_is_a_clear_error_naming_what_it_needs(tmp_path: Path) -> None:
+    months = pd.date_range("2025-01-01", "2025-12-01", freq="MS")  # 12 months: too few for delinquency
+    _bank(tmp_path, months)
+    with pytest.raises(ContractViolation, match=r"delinquency: .* 13 months in all; .* holds 12 month"):
+        label_as_of_dates(tmp_path, "delinquency", CANONICAL)
