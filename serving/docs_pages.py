@@ -30,36 +30,30 @@ ASSET_URL = "/docs/assets"
 REDOC_CSP = ("default-src 'self'; frame-ancestors 'none'; style-src 'self' 'unsafe-inline'; "
              "img-src 'self' data:; worker-src 'self' blob:")
 
-SWAGGER_PAGE = f"""<!DOCTYPE html>
+
+def docs_page(title: str, head: str, body: str) -> str:
+    """An HTML page of the API docs: its title, extra head elements and body, assets from the service."""
+    return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nbo - API docs</title>
-<link rel="stylesheet" href="{ASSET_URL}/swagger-ui.css">
-<link rel="icon" href="{ASSET_URL}/favicon.png">
+<title>{title}</title>
+{head}<link rel="icon" href="{ASSET_URL}/favicon.png">
 </head>
 <body>
-<div id="swagger-ui"></div>
-<script src="{ASSET_URL}/swagger-ui-bundle.js"></script>
-<script src="{ASSET_URL}/swagger-init.js"></script>
+{body}
 </body>
 </html>
 """
-REDOC_PAGE = f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>nbo - API reference</title>
-<link rel="icon" href="{ASSET_URL}/favicon.png">
-</head>
-<body>
-<redoc spec-url="/openapi.json"></redoc>
-<script src="{ASSET_URL}/redoc.standalone.js"></script>
-</body>
-</html>
-"""
+
+
+SWAGGER_PAGE = docs_page("nbo - API docs", f'<link rel="stylesheet" href="{ASSET_URL}/swagger-ui.css">\n',
+                         f'<div id="swagger-ui"></div>\n<script src="{ASSET_URL}/swagger-ui-bundle.js"></script>\n'
+                         f'<script src="{ASSET_URL}/swagger-init.js"></script>')
+REDOC_PAGE = docs_page("nbo - API reference", "",
+                       f'<redoc spec-url="/openapi.json"></redoc>\n<script src="{ASSET_URL}/redoc.standalone.js"></script>')
+
 
 router = APIRouter(include_in_schema=False)
 
