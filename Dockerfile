@@ -18,6 +18,7 @@ COPY features ./features
 COPY training ./training
 COPY serving ./serving
 COPY evaluation ./evaluation
+COPY models ./models
 RUN pip install --no-cache-dir --no-deps . && chown -R nbo:nbo /app
 
 USER nbo

@@ -45,7 +45,8 @@ demo-scale: install
 
 ## test: the whole suite (exits non-zero when any test fails)
 test: install
-	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks
+	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
 
@@ -79,7 +80,8 @@ bench: install
 	$(BIN)/python benchmarks/scale.py $(SCALE_BENCH_ARGS)
 
 lint: install
-	$(BIN)/ruff check nbo sources features training serving evaluation tests benchmarks
+	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 clean:
 	rm -rf $(VENV) data var benchmarks/results/*.json

@@ -32,9 +32,9 @@ from harness import write_result
 # This script's folder heads sys.path, and its name would shadow the `features` package.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
-from features.build import build_feature_tables, offline_dir  # noqa: E402
-from features.online import OnlineReader  # noqa: E402
-from features.store import apply_repo, materialize_store, open_store  # noqa: E402
+from features.build.monthly import build_feature_tables, offline_dir  # noqa: E402
+from features.online.reader import OnlineReader  # noqa: E402
+from features.repo.store import apply_repo, materialize_store, open_store  # noqa: E402
 from features.tables import PROFILE  # noqa: E402
 from nbo.settings import Settings, StoreSettings  # noqa: E402
 from sources.synthetic.bank import generate_bank  # noqa: E402

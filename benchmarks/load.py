@@ -34,7 +34,7 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from serving.app import audit_url  # noqa: E402 - the repo root is on the path only now
-from serving.audit import AuditStore  # noqa: E402
+from serving.audit.store import AuditStore  # noqa: E402
 from tests.conftest import settings_from  # noqa: E402
 from tests.server import running_service  # noqa: E402
 

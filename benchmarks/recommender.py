@@ -24,9 +24,9 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 from nbo.settings import Settings
 from sources.synthetic.bank import generate_bank
-from training.candidates import AlsSettings
-from training.ranker import RankerSettings
-from training.recommender import fit_recommender
+from training.recommender.als import AlsSettings
+from training.recommender.ranker import RankerSettings
+from training.recommender.fit import fit_recommender
 
 def _ms(values):
     return {'p50': round(float(np.percentile(values, 50)), 3), 'p99': round(float(np.percentile(values, 99)), 3)}

@@ -110,7 +110,7 @@ def one_size(customers: int, args: argparse.Namespace, work: Path) -> list[dict[
         scored = stage("score", env, "score", "delinquency", "--input", portfolio, "--output", work / "scores.parquet")
         rows[-1] |= {"rows": scored["rows_scored"], "rows_per_s": round(scored["rows_scored"] / rows[-1]["seconds"], 1)}
     finally:
-        teardown = "from nbo.settings import load_settings\nfrom features.store import open_store\n" \
+        teardown = "from nbo.settings import load_settings\nfrom features.repo.store import open_store\n" \
                    "open_store(load_settings()).teardown()\n"
         subprocess.run([sys.executable, "-c", teardown], env=os.environ | scale, cwd=ROOT, capture_output=True)
         with psycopg.connect(POSTGRES_ADMIN, autocommit=True) as conn:

@@ -135,7 +135,7 @@ def profile_env(profile: str, prepared: dict[str, Any]) -> Iterator[dict[str, st
 
 def teardown_redis(env: dict[str, str]) -> None:
     """The scale project's keys out of the shared Redis (Feast's teardown, in a child with these settings)."""
-    code = "from nbo.settings import load_settings\nfrom features.store import open_store\n" \
+    code = "from nbo.settings import load_settings\nfrom features.repo.store import open_store\n" \
            "open_store(load_settings()).teardown()\n"
     subprocess.run([sys.executable, "-c", code], env=os.environ | env, cwd=ROOT, check=True,
                    capture_output=True, text=True)

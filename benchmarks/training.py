@@ -20,8 +20,8 @@ from pathlib import Path
 from nbo.settings import MlflowSettings, Settings
 from sources.synthetic.bank import generate_bank
 from training.datasets import ensure_features
-from training.pipeline import fit_candidate, log_candidate
-from training.risk import TreeSettings
+from training.risk.pipeline import fit_candidate, log_candidate
+from training.risk.fit import TreeSettings
 
 def main(customers, months, seed, work):
     data = Path(work) / f'bank-{customers}'
@@ -49,10 +49,10 @@ SCORE_CHILD = """
 import time
 import pandas as pd
 from nbo.settings import MlflowSettings
-from evaluation.risk_model import load_scorer
+from models.risk import load_scorer
 from training import registry
 from training.datasets import load_training_set
-from training.portfolio import score_portfolio
+from training.risk.portfolio import score_portfolio
 from nbo.settings import Settings
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""Trigger evaluation throughput with the full rule set (serving/triggers.toml): events/s.
+"""Trigger evaluation throughput with the full rule set (serving/triggers/triggers.toml): events/s.
 
 Builds (or reuses, with --work DIR) the bank, features, champions and demo keys as
 benchmarks/service.py does, and a stream of N customer events over many active customers:
@@ -45,8 +45,8 @@ from service import add_bank_arguments, prepared_work, run_nbo
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from serving.audit import sqlite_url  # noqa: E402 - the repo root is on the path only now
-from sources.synthetic.catalogue import TOPICS  # noqa: E402
+from serving.audit.store import sqlite_url  # noqa: E402 - the repo root is on the path only now
+from sources.contract import TOPICS  # noqa: E402
 from tests.server import running_service  # noqa: E402
 
 EVENT_MIX = (("page_view", 0.70), ("search", 0.20), ("login", 0.08), ("account_opened", 0.02))
@@ -93,7 +93,7 @@ class InProcess:
         from nbo.settings import load_settings
         from serving.app import offer_policy
         from serving.runtime import load_runtime
-        from serving.trigger_rules import load_trigger_rules
+        from serving.triggers.rules import load_trigger_rules
 
         settings = load_settings()
         self.rules, self.policy = load_trigger_rules(), offer_policy(settings)
@@ -103,10 +103,10 @@ class InProcess:
 
     @contextlib.contextmanager
     def engine(self, audit_path: Path) -> Any:
-        from serving.audit import AuditStore
-        from serving.offers import OfferService
-        from serving.trigger_store import TriggerStore
-        from serving.triggers import TriggerEngine
+        from serving.audit.store import AuditStore
+        from serving.decisions.offers import OfferService
+        from serving.triggers.engine import TriggerEngine
+        from serving.triggers.store import TriggerStore
 
         audit = AuditStore(sqlite_url(audit_path))
         try:
@@ -116,7 +116,7 @@ class InProcess:
 
     def run(self, engine: Any, stream: list[dict[str, Any]], size: int, request_id: str) -> dict[str, Any]:
         """The stream through `engine.on_events` in batches of `size`; throughput, latency, fires."""
-        from serving.trigger_store import Event
+        from serving.triggers.store import Event
 
         events = [Event(e["event_id"], e["customer_id"], e["event_type"], e["topic"],
                         datetime.fromisoformat(e["event_time"])) for e in stream]
@@ -287,7 +287,7 @@ def main() -> None:
         "active_customers": len(active), "stream_event_types": kinds,
         "stream_customers": len({e["customer_id"] for e in stream}), "setup_seconds": prepared["setup_seconds"],
         **loaded, "audit": "SQLite (WAL, synchronous=FULL), a fresh file per configuration",
-        "rules": "serving/triggers.toml (all triggers)", "rate_limit": "off (NBO_SERVICE__RATE_LIMIT_PER_S=0)",
+        "rules": "serving/triggers/triggers.toml (all triggers)", "rate_limit": "off (NBO_SERVICE__RATE_LIMIT_PER_S=0)",
         "client": "httpx, one keep-alive client per thread, on the same machine",
         "p50_p99_ms": "per on_events call (in-process) or per request (HTTP)"}
     write_result("triggers", settings, rows)

@@ -17,7 +17,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from features.build import build_feature_tables, offline_dir, read_manifest
+from features.build.monthly import build_feature_tables, offline_dir, read_manifest
 from features.tables import ALL_TABLES, CUSTOMER_TABLES, INTENT_REALTIME
 from features.training_set import LABEL_COLUMNS, LABEL_SERVICES, label_rows
 from nbo.console import emit, handles_errors, json_option, progress
@@ -68,7 +68,7 @@ def build(data_dir: Path, as_json: bool) -> None:
 @handles_errors
 def apply(as_json: bool) -> None:
     """Register entities, feature views and services in the registry (NBO_STORES__PROFILE picks stores)."""
-    from features.store import apply_repo, describe_stores, open_store, store_errors
+    from features.repo.store import apply_repo, describe_stores, open_store, store_errors
 
     settings = load_settings()
     started = time.perf_counter()
@@ -92,7 +92,7 @@ def materialize(end_text: str | None, as_json: bool) -> None:
     """Load each entity's latest feature row up to --end into the online store."""
     end = _utc(end_text) if end_text else datetime.now(UTC)
     settings = load_settings()
-    from features.store import describe_stores, materialize_store, open_store, store_errors
+    from features.repo.store import describe_stores, materialize_store, open_store, store_errors
 
     started = time.perf_counter()
     with _feast_output(), store_errors(settings):
@@ -133,7 +133,7 @@ def training_set_command(label: str, as_of_texts: tuple[str, ...], out: Path, as
     as_of = sorted({as_of_timestamp(text) for text in as_of_texts})
     settings = load_settings()
     data_dir = Path(read_manifest(offline_dir(settings)).data_dir)
-    from features.store import feature_service, open_store, store_errors
+    from features.repo.store import feature_service, open_store, store_errors
     from features.training_set import training_set
 
     started = time.perf_counter()
@@ -161,8 +161,8 @@ def training_set_command(label: str, as_of_texts: tuple[str, ...], out: Path, as
 @handles_errors
 def online(customer_id: str, service: str, as_json: bool) -> None:
     """One customer's online features with their timestamps; values older than their TTL are flagged."""
-    from features.online import OnlineReader
-    from features.store import open_store, store_errors
+    from features.online.reader import OnlineReader
+    from features.repo.store import open_store, store_errors
 
     settings = load_settings()
     with store_errors(settings):

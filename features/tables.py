@@ -12,8 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sources.contract import CATEGORIES
-from sources.synthetic.catalogue import TOPICS
+from sources.contract import CATEGORIES, TOPICS
 
 CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"

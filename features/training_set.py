@@ -49,7 +49,7 @@ def training_set(store: FeatureStore, service: FeatureService, rows: pd.DataFram
     `event_timestamp` comes back as UTC in microseconds from either store: DuckDB answers that;
     Spark's `toPandas` drops the zone (its session time zone is UTC) and widens to nanoseconds.
     """
-    from features.store import require_offline_sources  # Feast loads only when a set is made
+    from features.repo.store import require_offline_sources  # Feast loads only when a set is made
 
     require_offline_sources(store)
     frame = store.get_historical_features(entity_df=rows, features=service).to_df()

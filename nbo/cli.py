@@ -7,15 +7,15 @@ from typing import Any
 import click
 
 from features.cli import features_group
-from features.segments_cli import segments_group
+from features.segments.cli import segments_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
-from serving import keys as api_keys
 from serving.cli import report_group, serve
-from serving.events_cli import events_group
-from serving.keys_cli import keys_group
-from serving.triggers_cli import triggers_group
+from serving.security import keys as api_keys
+from serving.security.keys_cli import keys_group
+from serving.triggers.cli import triggers_group
+from serving.triggers.events_cli import events_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
 

@@ -93,7 +93,7 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data/bank")
     state_dir: Path = Path("var")
-    feature_repo: Path = Path("features")
+    feature_repo: Path = Path("features/repo")
     mlflow: MlflowSettings = MlflowSettings()
     stores: StoreSettings = StoreSettings()
     service: ServiceSettings = ServiceSettings()

@@ -8,26 +8,27 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from features.push import OnlineIntentWriter, intent_source
-from features.segments import load_segment_rules
+from features.online.push import OnlineIntentWriter, intent_source
+from features.segments.rules import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
-from serving import docs_pages, suitability
-from serving.arbitration import load_levers
-from serving.audit import AuditStore, sqlite_url
+from serving import docs_pages
+from serving.audit.store import AuditStore, sqlite_url
+from serving.decisions import suitability
+from serving.decisions.arbitration import load_levers
+from serving.decisions.offers import OfferPolicy
+from serving.decisions.risk import RiskPolicy
 from serving.errors import install_error_handlers
-from serving.event_flush import EventFlusher
-from serving.keyring import KeyRing
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
-from serving.offers import OfferPolicy
-from serving.ratelimit import limiter_for
 from serving.reload_signal import ReloadSignal
-from serving.risk import RiskPolicy
 from serving.routers import admin, campaigns, customers, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
-from serving.trigger_rules import load_trigger_rules
-from serving.trigger_store import TriggerStore
+from serving.security.keyring import KeyRing
+from serving.security.ratelimit import limiter_for
+from serving.triggers.event_flush import EventFlusher
+from serving.triggers.rules import load_trigger_rules
+from serving.triggers.store import TriggerStore
 
 log = logging.getLogger(__name__)
 

@@ -51,7 +51,7 @@ def _start_event_flusher() -> subprocess.Popen[bytes]:
     """`nbo events flush --every 2` beside the workers: the offline copy of logged events, in a
     process of its own so that rewriting the push source's file never holds a worker's
     interpreter. It gets SIGTERM when this process dies, even by SIGKILL (PR_SET_PDEATHSIG)."""
-    from serving.event_flush import FLUSH_INTERVAL_S
+    from serving.triggers.event_flush import FLUSH_INTERVAL_S
 
     def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -77,8 +77,8 @@ def challenger(since: datetime | None, as_json: bool) -> None:
     Reads the audit store the service writes (NBO_SERVICE__AUDIT_URL, else PostgreSQL in the
     scale profile, else SQLite in the state directory)."""
     from serving.app import audit_url
-    from serving.audit import AuditStore
-    from serving.challenger_report import challenger_report, report_text
+    from serving.audit.store import AuditStore
+    from serving.reports.challenger import challenger_report, report_text
 
     settings = load_settings()
     store = AuditStore(audit_url(settings))

@@ -9,13 +9,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from features.push import OnlineIntentWriter
+from features.online.push import OnlineIntentWriter
 from nbo.errors import ModelUnavailable
-from serving.audit import AuditStore
-from serving.offers import OfferService
-from serving.risk import RiskService
+from serving.audit.store import AuditStore
+from serving.decisions.offers import OfferService
+from serving.decisions.risk import RiskService
 from serving.runtime import Runtime
-from serving.triggers import TriggerEngine
+from serving.triggers.engine import TriggerEngine
 
 
 def runtime_of(request: Request) -> Runtime:

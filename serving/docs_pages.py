@@ -17,7 +17,7 @@ import fastapi_offline
 from fastapi import APIRouter
 from fastapi.responses import FileResponse, HTMLResponse, Response
 
-WEB = pathlib.Path(__file__).resolve().parent / "web" / "static"
+WEB = pathlib.Path(__file__).resolve().parent / "workbench" / "web" / "static"
 PACKAGED = pathlib.Path(fastapi_offline.__file__).resolve().parent / "static"
 ASSETS = {
     "swagger-ui.css": (PACKAGED, "text/css"),

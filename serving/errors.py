@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from nbo.errors import ContractViolation, NboError
-from serving.auth import check_route_access
+from serving.security.auth import check_route_access
 
 log = logging.getLogger(__name__)
 PROBLEM = "application/problem+json"

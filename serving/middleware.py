@@ -24,12 +24,17 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from nbo.errors import NboError
-from serving import keys
-from serving.auth import API_KEY_HEADER, NO_KEY_DETAIL, UNKNOWN_KEY_DETAIL, Unauthorized
 from serving.errors import problem
 from serving.metrics import ServiceMetrics
-from serving.ratelimit import UNKNOWN_KEY, RateLimiter
-from serving.request_limits import LimitedBody, declared_too_large, request_id_from, too_large
+from serving.security import keys
+from serving.security.auth import API_KEY_HEADER, NO_KEY_DETAIL, UNKNOWN_KEY_DETAIL, Unauthorized
+from serving.security.ratelimit import UNKNOWN_KEY, RateLimiter
+from serving.security.request_limits import (
+    LimitedBody,
+    declared_too_large,
+    request_id_from,
+    too_large,
+)
 
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",

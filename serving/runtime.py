@@ -10,14 +10,13 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any
 
-from evaluation.recommender_model import RecommenderScorer, load_recommender
-from evaluation.risk_model import RiskScorer, load_scorer
-from features.online import OnlineReader
-from features.store import open_store
+from features.online.reader import OnlineReader
+from features.repo.store import open_store
+from models.recommender import RecommenderScorer, load_recommender
+from models.registry import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, connect, find_alias
+from models.risk import RiskScorer, load_scorer
 from nbo.errors import ModelUnavailable
 from nbo.settings import Settings
-from serving.models import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, find_alias
-from training import registry
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +80,7 @@ class Runtime:
 
 
 def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
-    client = registry.connect(settings.mlflow)
+    client = connect(settings.mlflow)
     refs = {name: find_alias(client, name, alias) for name in (CHURN, DELINQUENCY)}
     if any(ref is None for ref in refs.values()):
         return None
@@ -92,7 +91,7 @@ def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
 
 
 def _load_recommender(settings: Settings, alias: str) -> RecommenderModel | None:
-    ref = find_alias(registry.connect(settings.mlflow), RECOMMENDER, alias)
+    ref = find_alias(connect(settings.mlflow), RECOMMENDER, alias)
     if ref is None:
         return None
     scorer = load_recommender(ref.uri)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from features.push import EVENT_TIME_WINDOW, is_in_event_window
+from features.online.push import EVENT_TIME_WINDOW, is_in_event_window
 
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
 CustomerIdPattern = r"^C[0-9]{8}$"
@@ -201,7 +201,7 @@ class CustomerProfile(Frozen):
     feature_timestamps: dict[str, datetime | None]
     freshness: Freshness
     tags: SegmentTags = Field(description="Segment, lifecycle stage, lifetime value and intent tags "
-                                          "(rules: features/segments.toml)")
+                                          "(rules: features/segments/segments.toml)")
     open_tasks: int = Field(description="Open RM tasks the triggers gave for this customer")
 
 
@@ -272,7 +272,7 @@ class WeekEffect(Funnel):
 class CampaignEffect(Frozen):
     since: datetime | None
     until: datetime | None
-    tickets_version: str = Field(description="Version of the reference tickets (serving/campaign.toml)")
+    tickets_version: str = Field(description="Version of the reference tickets (serving/reports/campaign.toml)")
     funnel: Funnel
     value_cny: float = Field(description="Value of the accepted offers: Σ margin_rate × reference ticket")
     by_product: list[ProductEffect]

@@ -32,6 +32,10 @@ RISK_TOLERANCES = ("C1", "C2", "C3", "C4", "C5")
 SEGMENTS = ("mass", "affluent", "private")
 CHANNELS = ("app", "web", "branch", "rm", "phone")
 GENDERS = ("F", "M", "U")
+# Web topics a page view or search is counted under (one per product family, plus promotions).
+TOPICS = ("deposit", "wealth", "fund", "gold", "insurance", "credit_card", "loan", "study_abroad",
+          "mortgage", "fx", "promotions")
+
 EVENT_TYPES = ("login", "page_view", "search", "click", "offer_shown", "offer_accepted")
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]

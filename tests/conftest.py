@@ -111,7 +111,7 @@ def settings_from(env: dict[str, str]) -> Settings:
 
 def _apply_and_materialize(settings: Settings) -> tuple[dict, dict]:
     """What `nbo features apply` and `materialize` do, in-process."""
-    from features.store import apply_repo, materialize_store, open_store
+    from features.repo.store import apply_repo, materialize_store, open_store
 
     store = open_store(settings)
     applied = apply_repo(store, settings)
@@ -140,7 +140,7 @@ def feature_state(bank_dir: Path, postgres_url: str, tmp_path_factory: pytest.Te
     yield FeatureState(state, {"embedded": embedded, "scale": scale}, build,
                        {"embedded": applied, "scale": scale_applied},
                        {"embedded": materialized, "scale": scale_materialized})
-    from features.store import open_store
+    from features.repo.store import open_store
 
     open_store(settings_from(scale)).teardown()  # the session's keys out of the shared Redis
 
@@ -148,7 +148,7 @@ def feature_state(bank_dir: Path, postgres_url: str, tmp_path_factory: pytest.Te
 @pytest.fixture(scope="session")
 def feature_stores(feature_state: FeatureState) -> dict[str, FeatureStore]:
     """In-process FeatureStores on the session's state: "embedded" (SQLite) and "scale" (Redis)."""
-    from features.store import open_store
+    from features.repo.store import open_store
 
     return {profile: open_store(settings_from(env)) for profile, env in feature_state.env.items()}
 

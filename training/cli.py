@@ -19,7 +19,7 @@ from nbo.console import emit, handles_errors, json_option, progress
 from nbo.settings import load_settings
 
 if TYPE_CHECKING:
-    from training.risk import TrainingEngine, TreeSettings
+    from training.risk.fit import TrainingEngine, TreeSettings
 
 RISK_MODEL_NAMES = {"churn": "nbo-churn", "delinquency": "nbo-delinquency"}
 
@@ -34,7 +34,7 @@ leaves_option = click.option("--leaves", type=click.IntRange(min=2), help="Leave
 
 def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSettings:
     """The LightGBM settings a command asked for."""
-    from training.risk import TreeSettings
+    from training.risk.fit import TreeSettings
 
     base = TreeSettings.fast() if fast else TreeSettings()
     return base.with_overrides(max_trees=trees, num_leaves=leaves)
@@ -44,11 +44,11 @@ def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSett
 def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[TrainingEngine]:
     """The engine a command asked for; a Dask client (and local cluster) lives as long as the block."""
     if engine == "local":
-        from training.risk import LOCAL_ENGINE
+        from training.risk.fit import LOCAL_ENGINE
 
         yield LOCAL_ENGINE
         return
-    from training.dask_fit import dask_client, dask_engine
+    from training.risk.dask_fit import dask_client, dask_engine
 
     with dask_client(dask_scheduler) as client:
         yield dask_engine(client)
@@ -88,11 +88,11 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
     if model == "recommender" and sample_customers:
         raise click.UsageError("--sample-customers is for churn and delinquency")
     if model == "recommender":
-        from training.recommender_cli import run_train_recommender
+        from training.recommender.cli import run_train_recommender
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
-    from training.pipeline import fit_candidate, log_candidate
+    from training.risk.pipeline import fit_candidate, log_candidate
 
     settings = load_settings()
     data = data_dir or settings.data_dir
@@ -126,9 +126,9 @@ def evaluate(ref: str, out: Path | None, as_json: bool) -> None:
     RUN_OR_MODEL is a run id, NAME@ALIAS (nbo-churn@champion), NAME/VERSION or a models:/ URI.
     """
     from training import registry
-    from training.recommender_registry import MODEL_NAME as RECOMMENDER
-    from training.recommender_review import evaluate_recommender
-    from training.review import evaluate_version
+    from training.recommender.registry import MODEL_NAME as RECOMMENDER
+    from training.recommender.review import evaluate_recommender
+    from training.risk.review import evaluate_version
 
     settings = load_settings()
     is_recommender = registry.resolve_version(registry.connect(settings.mlflow), ref).name == RECOMMENDER
@@ -156,9 +156,9 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @handles_errors
 def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
     """Set alias champion on MODEL's VERSION if it beats the champion on its holdout (or --force)."""
-    from training.recommender_registry import MODEL_NAME as RECOMMENDER
-    from training.recommender_review import promote_recommender
-    from training.review import promote_version
+    from training.recommender.registry import MODEL_NAME as RECOMMENDER
+    from training.recommender.review import promote_recommender
+    from training.risk.review import promote_version
 
     settings = load_settings()
     if model_name == RECOMMENDER:
@@ -181,7 +181,7 @@ def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
 def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, trees: int | None,
                     leaves: int | None, as_json: bool) -> None:
     """Rebuild features, train, compare with each champion, promote only the better, print the comparison."""
-    from training.pipeline import comparison_row, retrain
+    from training.risk.pipeline import comparison_row, retrain
 
     settings = load_settings()
     data = data_dir or settings.data_dir
@@ -190,8 +190,8 @@ def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, 
     risk = [m for m in chosen if m != "recommender"]
     result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
     if "recommender" in chosen:
-        from training.recommender_cli import ranker_settings
-        from training.recommender_runs import train_recommender
+        from training.recommender.cli import ranker_settings
+        from training.recommender.runs import train_recommender
 
         progress("training the recommender")
         run = train_recommender(settings, data, ranker_settings(fast, trees, leaves))
@@ -229,9 +229,9 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
     from tqdm import tqdm
 
-    from evaluation.risk_model import load_scorer
+    from models.risk import load_scorer
     from training import registry
-    from training.portfolio import read_portfolio, score_portfolio, write_frame
+    from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
     frame = read_portfolio(input_path)  # a bad file fails before the model is loaded
     registry.connect(load_settings().mlflow)

@@ -15,35 +15,16 @@ from pathlib import Path
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
-from mlflow.environment_variables import (
-    MLFLOW_ALLOW_FILE_STORE,
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR,
-)
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
+from models.registry import connect  # noqa: F401 (training's commands open the registry through here)
 from nbo.errors import NotFound
-from nbo.settings import MlflowSettings
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-def connect(settings: MlflowSettings) -> MlflowClient:
-    """Point MLflow at the configured store and return a client for it.
-
-    MLflow 3 keeps its file store (`file:` URIs, the embedded default) behind an opt-in; nbo opts in.
-    Artifact progress bars are off: commands report their own progress.
-    """
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
-    uri = settings.tracking_uri
-    if uri.startswith("file:") or "://" not in uri:
-        MLFLOW_ALLOW_FILE_STORE.set(True)
-    mlflow.set_tracking_uri(uri)
-    mlflow.set_registry_uri(uri)
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:

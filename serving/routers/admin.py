@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request
 
-from serving.auth import Role, require_role
 from serving.runtime import reload_models
 from serving.schemas import ERRORS
+from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERRORS,
                    dependencies=[Depends(require_role(Role.ADMIN))])

@@ -7,10 +7,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from serving.auth import Role, require_role
-from serving.campaign import campaign_effect
 from serving.deps import AuditDep, RuntimeDep
+from serving.reports.campaign import campaign_effect
 from serving.schemas import ERRORS, CampaignEffect
+from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["campaigns"], responses=ERRORS)
 Moment = Annotated[datetime | None, Query(description="ISO 8601 date or date-time; without an offset, UTC",

@@ -10,9 +10,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from nbo.errors import ContractViolation, CustomerNotFound
-from serving.auth import Role, require_role
+from serving.decisions.risk import freshness
 from serving.deps import AuditDep, IntentWriterDep, RequestIdDep, RuntimeDep, TriggerEngineDep
-from serving.risk import freshness
 from serving.runtime import Runtime
 from serving.schemas import (
     ERRORS,
@@ -28,7 +27,8 @@ from serving.schemas import (
     SegmentTags,
     TriggerAction,
 )
-from serving.trigger_store import Event
+from serving.security.auth import Role, require_role
+from serving.triggers.store import Event
 
 router = APIRouter(prefix="/v1", tags=["customers"], responses=ERRORS)
 CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]
@@ -55,7 +55,7 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
     online feature store at once (the next offers request sees them) and into the offline store,
     for training, within seconds (see the README). Every event is logged once per event_id (a
     replay adds nothing and is counted as not new; the same id with other content is 409) and fires
-    the triggers it completes (`serving/triggers.toml`); the answer lists their next-best-actions.
+    the triggers it completes (`serving/triggers/triggers.toml`); the answer lists their next-best-actions.
     All or nothing: the whole batch is checked first (times from 2000-01-01 to 5 minutes from now,
     customers known: 404 for a single event, 422 naming the items of a batch) and one invalid
     event rejects the batch, with nothing written."""

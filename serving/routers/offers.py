@@ -7,10 +7,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from nbo.errors import Forbidden
-from serving.auth import Role, require_role
+from serving.decisions.offers import app_offer
 from serving.deps import OfferServiceDep, RequestIdDep
-from serving.offers import app_offer
 from serving.schemas import ERRORS, AppOfferList, Channel, CustomerIdPattern, Lang, RmOfferList
+from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
 

@@ -6,10 +6,10 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
-from serving.auth import caller_role
+from models.registry import ModelRef
 from serving.deps import RuntimeDep
 from serving.health import online_store_status
-from serving.models import ModelRef
+from serving.security.auth import caller_role
 
 router = APIRouter(tags=["ops"])
 

@@ -6,7 +6,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
 
-from serving.auth import Role, require_role
 from serving.deps import RequestIdDep, RiskServiceDep
 from serving.schemas import (
     ERRORS,
@@ -17,6 +16,7 @@ from serving.schemas import (
     DelinquencyScore,
     Lang,
 )
+from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=ERRORS)
 CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]

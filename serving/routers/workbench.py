@@ -1,7 +1,7 @@
 """The RM workbench: a server-rendered page behind the rm role, in zh-CN and English.
 
 A browser signs in once with an rm API key and then carries a signed session cookie
-(`serving/workbench_session.py`). Every route but the login form and the static files
+(`serving/workbench/session.py`). Every route but the login form and the static files
 redirects to the login form without a valid session. No script runs on the page: forms, links
 and `<img>` charts only, under the service's `default-src 'self'` CSP.
 """
@@ -26,18 +26,18 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 
 from nbo.errors import ContractViolation, Forbidden, NboError
-from serving.campaign import campaign_effect, page_period, trend_chart
 from serving.deps import RequestIdDep, runtime_of
-from serving.ratelimit import SignInLimiter
+from serving.reports.campaign import campaign_effect, page_period, trend_chart
 from serving.schemas import CustomerIdPattern, FeedbackRequest, ProductIdPattern
-from serving.workbench_charts import decode, encode, render
-from serving.workbench_data import WorkbenchDataCache
-from serving.workbench_i18n import HTML_LANG, labels
-from serving.workbench_page import PageContext, build_customer_page
-from serving.workbench_session import COOKIE, LIFETIME_S, issue, load_secret, verify
+from serving.security.ratelimit import SignInLimiter
+from serving.workbench.charts import decode, encode, render
+from serving.workbench.data import WorkbenchDataCache
+from serving.workbench.i18n import HTML_LANG, labels
+from serving.workbench.page import PageContext, build_customer_page
+from serving.workbench.session import COOKIE, LIFETIME_S, issue, load_secret, verify
 
 log = logging.getLogger(__name__)
-WEB = pathlib.Path(__file__).resolve().parents[1] / "web"
+WEB = pathlib.Path(__file__).resolve().parents[1] / "workbench" / "web"
 STATIC = {"workbench.css": "text/css"}
 MAX_FORM_BYTES = 4096
 TASKS_LISTED = 20  # open RM tasks on the search page, soonest due first

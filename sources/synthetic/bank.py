@@ -19,8 +19,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from sources.contract import TOPICS
 from sources.io import TableWriter, table_path, to_arrow, write_table
-from sources.synthetic.catalogue import TOPICS, build_products
+from sources.synthetic.catalogue import build_products
 from sources.synthetic.population import MAX_CUSTOMERS, draw_population
 from sources.synthetic.simulate import BankSimulation, MonthRows
 

@@ -26,8 +26,6 @@ _CATALOGUE = [
     ("FX_ACCOUNT", "外汇账户", "Foreign-currency account", "fx", "R2", False, 1_000, 0.010, 0.020, 16, 120, "fx"),
 ]
 
-TOPICS = ("deposit", "wealth", "fund", "gold", "insurance", "credit_card", "loan", "study_abroad",
-          "mortgage", "fx", "promotions")
 
 
 def build_products() -> pd.DataFrame:

@@ -8,9 +8,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.workbench_charts import Bars, encode
-from serving.workbench_i18n import LANGS, labels
-from serving.workbench_session import COOKIE, SECRET_FILE, issue
+from serving.workbench.charts import Bars, encode
+from serving.workbench.i18n import LANGS, labels
+from serving.workbench.session import COOKIE, SECRET_FILE, issue
 from tests.conftest import Trained
 from tests.server import Server
 

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Page
 
 from serving.app import audit_url
-from serving.audit import AuditStore
+from serving.audit.store import AuditStore
 from tests.browser.conftest import Customer, log_in, screenshot
 from tests.conftest import Trained, settings_from
 from tests.server import Server

@@ -14,9 +14,9 @@ import pytest
 from click.testing import CliRunner
 from feast import FeatureService, FeatureStore
 
-from features.build import arrow_schema
-from features.online import OnlineReader
-from features.push import push_intent_events
+from features.build.monthly import arrow_schema
+from features.online.push import push_intent_events
+from features.online.reader import OnlineReader
 from features.tables import ALL_TABLES, CUSTOMER_TABLES, INTENT_REALTIME
 from nbo.cli import main
 from nbo.errors import ContractViolation, CustomerNotFound, FeatureServiceNotFound

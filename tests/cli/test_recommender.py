@@ -30,9 +30,9 @@ def trained(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleN
 @pytest.fixture(scope="module")
 def champion(trained: SimpleNamespace) -> SimpleNamespace:
     """The registered champion loaded back from MLflow, and the holdout its run logged."""
-    from evaluation.recommender_model import load_recommender
+    from models.recommender import load_recommender
     from training import registry
-    from training.recommender_registry import read_holdout
+    from training.recommender.registry import read_holdout
 
     registry.connect(trained.settings.mlflow)
     rows, adopted = read_holdout(trained.result["run_id"])

@@ -75,7 +75,7 @@ def test_worse_model_is_not_promoted_forcing_is_recorded_and_better_wins_back(ri
 
 
 def _portfolio(client, tmp_path: Path) -> Path:
-    from training.review import read_holdout
+    from training.risk.review import read_holdout
 
     run_id = client.get_model_version_by_alias("nbo-delinquency", "champion").run_id
     frame = read_holdout(run_id).drop(columns=["as_of", "delinquency"])
@@ -123,8 +123,8 @@ def test_evaluate_writes_an_html_report_with_its_plots(risk, tmp_path):
 
 
 def test_pd_is_monotone_in_utilization_and_missed_payments(risk, client):
-    from evaluation.risk_model import load_scorer
-    from training.review import read_holdout
+    from models.risk import load_scorer
+    from training.risk.review import read_holdout
 
     champion = client.get_model_version_by_alias("nbo-delinquency", "champion")
     scorer = load_scorer("models:/nbo-delinquency@champion")
@@ -142,8 +142,8 @@ def test_pd_is_monotone_in_utilization_and_missed_payments(risk, client):
 
 
 def test_churn_scores_carry_reasons_and_a_retention_action_in_both_languages(risk, client):
-    from evaluation.risk_model import load_scorer
-    from training.review import read_holdout
+    from models.risk import load_scorer
+    from training.risk.review import read_holdout
 
     run_id = client.get_model_version_by_alias("nbo-churn", "champion").run_id
     customers = read_holdout(run_id).head(200)
@@ -159,7 +159,7 @@ def test_churn_scores_carry_reasons_and_a_retention_action_in_both_languages(ris
 
 
 def test_a_missing_model_is_reported_as_unavailable(risk, client):
-    from evaluation.risk_model import load_scorer
+    from models.risk import load_scorer
     from nbo.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="challenger"):

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import sqlalchemy as sa
 
-from serving.audit import AuditStore, sqlite_url
-from serving.trigger_store import fires
+from serving.audit.store import AuditStore, sqlite_url
+from serving.triggers.store import fires
 from tests.conftest import Trained, run_cli, run_json
 
 

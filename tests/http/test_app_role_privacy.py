@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.suitability import RULES
+from serving.decisions.suitability import RULES
 
 Headers = Callable[[str | None], dict[str, str]]
 RULE_IDS = {rule.__name__ for rule in RULES} | {"assessment_expired"}

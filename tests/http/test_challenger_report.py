@@ -21,7 +21,7 @@ from fastapi.testclient import TestClient
 
 from evaluation.proportions import two_proportion_z_test, wilson_interval
 from serving.app import create_app
-from serving.audit import sqlite_url
+from serving.audit.store import sqlite_url
 from sources.io import read_table
 from tests.conftest import run_cli, run_json, settings_from
 from training.registry import connect

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from features.tables import INTENT_REALTIME
-from serving.event_log import Event
+from serving.triggers.event_log import Event
 from sources.io import read_table
 
 UNKNOWN = "C99999999"

@@ -7,7 +7,7 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from serving.suitability import age_on
+from serving.decisions.suitability import age_on
 from sources.io import read_table
 
 

@@ -68,7 +68,7 @@ def test_churn_answer_has_probability_band_reasons_and_action(app_client, as_rol
 
 def test_scores_are_audited_before_they_are_returned(app_client, as_role, trained) -> None:
     from serving.app import audit_url
-    from serving.audit import AuditStore
+    from serving.audit.store import AuditStore
     from tests.conftest import settings_from
 
     body = app_client.get(f"/v1/customers/{CUSTOMER}/delinquency", headers=as_role("rm")).json()
@@ -82,7 +82,7 @@ def test_scores_are_audited_before_they_are_returned(app_client, as_role, traine
 
 def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role, trained) -> None:
     from serving.app import audit_url
-    from serving.audit import AuditStore
+    from serving.audit.store import AuditStore
     from tests.conftest import settings_from
 
     ids = ["C00000001", "C00000002", "C99999999"]

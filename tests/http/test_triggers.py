@@ -11,13 +11,13 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from features.build import offline_dir
-from features.segments_report import read_monthly_features
+from features.build.monthly import offline_dir
+from features.segments.report import read_monthly_features
 from features.tables import CUSTOMER_KEY, INTENT_REALTIME
-from serving.offers import OfferService
-from serving.suitability import age_on
-from serving.trigger_rules import TriggerRules
-from serving.triggers import TriggerEngine
+from serving.decisions.offers import OfferService
+from serving.decisions.suitability import age_on
+from serving.triggers.engine import TriggerEngine
+from serving.triggers.rules import TriggerRules
 from tests.conftest import Trained, settings_from
 
 Headers = Callable[[str | None], dict[str, str]]

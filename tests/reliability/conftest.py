@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from features.store import apply_repo, open_store
+from features.repo.store import apply_repo, open_store
 from sources.io import read_table
 from tests.conftest import Trained, settings_from
 from tests.server import Server, running_service

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import httpx
 
-from serving import keys
-from serving.workbench_session import COOKIE
+from serving.security import keys
+from serving.workbench.session import COOKIE
 from tests.conftest import Trained, run_cli, run_json
 from tests.reliability.conftest import private_state
 from tests.server import Server, running_service

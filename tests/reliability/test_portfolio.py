@@ -16,7 +16,7 @@ import pytest
 
 from nbo.errors import InputFileError
 from tests.conftest import NBO, ROOT, Trained, run_cli, settings_from
-from training.portfolio import read_portfolio, write_frame
+from training.risk.portfolio import read_portfolio, write_frame
 
 BIG_ROWS = 100_000
 
@@ -25,7 +25,7 @@ BIG_ROWS = 100_000
 def holdout(trained: Trained) -> pd.DataFrame:
     """The delinquency champion's holdout rows: a realistic portfolio."""
     from training import registry
-    from training.review import read_holdout
+    from training.risk.review import read_holdout
 
     client = registry.connect(settings_from(trained.env).mlflow)
     run_id = client.get_model_version_by_alias("nbo-delinquency", "champion").run_id

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from nbo.settings import ServiceSettings
-from serving.ratelimit import SIGN_IN_FAILURES
+from serving.security.ratelimit import SIGN_IN_FAILURES
 from tests.conftest import Trained
 from tests.server import Server
 

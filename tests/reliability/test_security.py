@@ -16,10 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from nbo.settings import ServiceSettings
-from serving import keys
 from serving.app import create_app
 from serving.middleware import SECURITY_HEADERS
-from serving.ratelimit import limiter_for
+from serving.security import keys
+from serving.security.ratelimit import limiter_for
 from tests.conftest import Trained, settings_from
 from tests.server import Server
 
@@ -41,7 +41,7 @@ def test_a_key_is_compared_in_constant_time_with_every_stored_hash(trained: Trai
     """Known or not, the key's hash meets every stored hash in `hmac.compare_digest`: no early exit."""
     hashes = {keys.hash_key(k): role for role, k in trained.keys.items()}
     key = trained.keys["risk"] if presented == "known" else BAD_KEYS[0]
-    with mock.patch("serving.keys.hmac.compare_digest", wraps=hmac.compare_digest) as compare:
+    with mock.patch("serving.security.keys.hmac.compare_digest", wraps=hmac.compare_digest) as compare:
         role = keys.role_for(key, hashes)
     assert role == ("risk" if presented == "known" else None)
     assert compare.call_count == len(hashes)

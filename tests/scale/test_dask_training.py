@@ -28,16 +28,16 @@ from distributed import Client, LocalCluster
 from sklearn.metrics import log_loss
 
 from evaluation import metrics
-from evaluation.risk_model import RiskScorer, prepare_features
+from models.risk import RiskScorer, prepare_features
 from tests.conftest import run_cli, run_json, settings_from
-from training.dask_fit import (
+from training.datasets import TrainingSet, load_training_set
+from training.risk.dask_fit import (
     dask_client,
     early_stopping_iteration,
     fit_booster_on_dask,
     validation_losses,
 )
-from training.datasets import TrainingSet, load_training_set
-from training.risk import (
+from training.risk.fit import (
     RISK_MODELS,
     RiskSpec,
     TreeSettings,

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from serving.audit import AuditStore
+from serving.audit.store import AuditStore
 from sources.io import read_table
 from tests.conftest import Trained, private_database, run_json
 from tests.server import Server, free_port, start_service

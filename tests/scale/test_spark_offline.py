@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from feast import FeatureStore
 
-from features.store import apply_repo, feature_service, open_store
+from features.repo.store import apply_repo, feature_service, open_store
 from features.tables import CUSTOMER_KEY, EVENT_TIMESTAMP
 from features.training_set import label_rows, training_set
 from nbo.errors import ConfigError

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from nbo.errors import ContractViolation
-from serving.arbitration import Candidate, arbitrate, load_levers
+from serving.decisions.arbitration import Candidate, arbitrate, load_levers
 
 LEVERS = load_levers()
 

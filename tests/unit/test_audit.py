@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from serving.audit import (
+from serving.audit.store import (
     AuditStore,
     DecisionNotFound,
     NotAnOfferDecision,
@@ -113,7 +113,7 @@ def test_a_failed_group_commit_reaches_its_caller_and_stores_nothing(tmp_path: P
     payload = {"not_json_safe": object()}  # json.dumps(default=str) copes; a duplicate key does not
     first = audit.record_decisions(kind="offers", request_id="r", variant="champion", model_versions={},
                                    entries=[("C00000001", payload)])[0]
-    from serving.audit import decisions
+    from serving.audit.store import decisions
 
     with pytest.raises(Exception, match="UNIQUE|unique|IntegrityError"):
         audit._writer.insert(decisions, [{"decision_id": first.decision_id, "request_id": "r", "kind": "offers",

@@ -11,7 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from features.build import MANIFEST, build_feature_tables
+from features.build.monthly import MANIFEST, build_feature_tables
 from features.tables import ALL_TABLES
 from sources.io import read_table, table_path, write_table
 from tests.conftest import BANK_CUSTOMERS
@@ -34,7 +34,7 @@ def _assert_same_build(one: Path, blocks: Path) -> None:
 def test_a_build_in_blocks_writes_the_one_block_tables(bank_dir, tmp_path, caplog):
     build_feature_tables(bank_dir, tmp_path / "one", block_customers=BANK_CUSTOMERS)
     caplog.clear()  # only the block build's progress (the root level may already be INFO)
-    with caplog.at_level(logging.INFO, logger="features.build"):
+    with caplog.at_level(logging.INFO, logger="features.build.monthly"):
         built = build_feature_tables(bank_dir, tmp_path / "blocks", block_customers=BLOCK)
     progress = [r for r in caplog.records if r.getMessage() == "feature_block_built"]
     assert [(r.block, r.blocks) for r in progress] == [(1, 3), (2, 3), (3, 3)]

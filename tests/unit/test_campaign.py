@@ -17,8 +17,8 @@ import scipy.stats as st
 
 from evaluation.proportions import difference_interval
 from nbo.errors import ContractViolation
-from serving.audit import AuditStore, decisions, feedback, sqlite_url
-from serving.campaign import (
+from serving.audit.store import AuditStore, decisions, feedback, sqlite_url
+from serving.reports.campaign import (
     campaign_effect,
     load_tickets,
     page_period,

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from evaluation.candidate_features import ROW, candidate_features
-from evaluation.collaborative import AlsFactors, InteractionWeights, build_interactions
-from training.candidates import AlsSettings, fit_als
+from models.candidates import ROW, candidate_features
+from models.collaborative import AlsFactors, InteractionWeights, build_interactions
+from training.recommender.als import AlsSettings, fit_als
 
 PRODUCTS = ["DEP", "FUND", "MORTGAGE", "INS"]
 TOPICS = {"FUND": "fund", "MORTGAGE": "mortgage"}

@@ -9,8 +9,8 @@ from threading import Barrier
 import pytest
 import sqlalchemy as sa
 
-from serving.audit import AuditStore
-from serving.trigger_store import TriggerStore
+from serving.audit.store import AuditStore
+from serving.triggers.store import TriggerStore
 from tests.conftest import private_database
 
 

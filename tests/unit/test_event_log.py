@@ -10,11 +10,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.push import append_new_rows, intent_rows
+from features.online.push import append_new_rows, intent_rows
 from nbo.errors import Conflict
-from serving.audit import AuditStore, sqlite_url
-from serving.event_flush import EventFlusher
-from serving.event_log import Event, EventLog
+from serving.audit.store import AuditStore, sqlite_url
+from serving.triggers.event_flush import EventFlusher
+from serving.triggers.event_log import Event, EventLog
 
 AT = datetime(2026, 1, 5, 9, 30, tzinfo=UTC)
 

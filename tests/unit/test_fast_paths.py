@@ -12,18 +12,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.calibration import Calibration
-from evaluation.candidate_features import CATEGORICAL, ROW, candidate_features
-from evaluation.collaborative import (
+from models.calibration import Calibration
+from models.candidates import CATEGORICAL, ROW, candidate_features
+from models.collaborative import (
     AlsFactors,
     InteractionWeights,
     build_interaction_row,
     build_interactions,
     held_flags,
 )
-from evaluation.recommender_model import ALS_SCORE, Catalogue, RankerSpec, RecommenderScorer
-from evaluation.risk_model import RiskScorer, RiskSpec, prepare_features
-from serving.offer_reasons import _descending_positive, offer_reasons, reasons_from_shap
+from models.explain.offers import _descending_positive, offer_reasons, reasons_from_shap
+from models.recommender import ALS_SCORE, Catalogue, RankerSpec, RecommenderScorer
+from models.risk import RiskScorer, RiskSpec, prepare_features
 
 PRODUCTS = ["DEP_SAVINGS", "WM_STABLE", "FUND_BOND", "CC_CLASSIC", "LOAN_PERSONAL", "GOLD_ACCUM", "NEW_PRODUCT"]
 TOPICS = ["deposit", "wealth", "fund", "credit_card", "loan", None, "gold"]
@@ -140,7 +140,7 @@ def test_customer_candidates_equal_the_pandas_path(scorer: RecommenderScorer,
 def test_template_values_match_the_candidate_frame(scorer: RecommenderScorer,
                                                    customers: list[dict[str, object]]) -> None:
     """Reasons print the values the candidate frame holds (ints stay ints, NaN/None print as '-')."""
-    from serving.offer_reasons import _NOT_REASONS, _value
+    from models.explain.offers import _NOT_REASONS, _value
 
     values = customers[3]  # occupation and age absent
     found = scorer.customer_candidates("C00000003", values)

@@ -8,12 +8,17 @@ import numpy as np
 import pytest
 from feast.repo_config import load_repo_config
 
-from features import aggregates as agg
-from features.build import arrow_schema
-from features.services import NOT_MODEL_FEATURES, SERVICE_VIEWS, SNAPSHOT_ONLY, feature_services
-from features.store import redis_connection_string, repo_config
+from features.build import aggregates as agg
+from features.build.monthly import arrow_schema
+from features.repo.services import (
+    NOT_MODEL_FEATURES,
+    SERVICE_VIEWS,
+    SNAPSHOT_ONLY,
+    feature_services,
+)
+from features.repo.store import redis_connection_string, repo_config
+from features.repo.views import feature_views
 from features.tables import ALL_TABLES, CREATED_TIMESTAMP, EVENT_TIMESTAMP
-from features.views import feature_views
 from nbo.errors import ContractViolation
 from nbo.settings import Settings, StoreSettings
 
@@ -44,9 +49,9 @@ def test_model_services_leave_out_snapshot_only_and_rules_only_features(tmp_path
 
 def test_feature_store_yaml_is_the_embedded_default_nbo_builds(monkeypatch):
     monkeypatch.chdir(ROOT)
-    repo = ROOT / "features"
+    repo = ROOT / "features" / "repo"
     from_yaml = load_repo_config(repo, repo / "feature_store.yaml")
-    from_code = repo_config(Settings(state_dir=Path("var"), feature_repo=Path("features"), stores=StoreSettings()))
+    from_code = repo_config(Settings(state_dir=Path("var"), feature_repo=Path("features/repo"), stores=StoreSettings()))
     assert from_yaml.project == from_code.project == "nbo"
     assert (repo / from_yaml.registry.path).resolve() == Path(from_code.registry.path)
     assert (repo / from_yaml.online_store.path).resolve() == Path(from_code.online_store.path)

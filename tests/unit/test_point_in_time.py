@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features.build import build_feature_tables, offline_dir
-from features.services import SNAPSHOT_ONLY
-from features.store import apply_repo, open_store
+from features.build.monthly import build_feature_tables, offline_dir
+from features.repo.services import SNAPSHOT_ONLY
+from features.repo.store import apply_repo, open_store
 from features.tables import BUILT_TABLES, EVENT_TIMESTAMP, PROFILE
 from nbo.settings import Settings, StoreSettings
 from sources.io import read_table, write_table

@@ -14,12 +14,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.risk_model import load_scorer
+from models.risk import load_scorer
 from nbo.errors import NotFound
 from nbo.settings import MlflowSettings
 from training import registry
-from training.pipeline import log_risk_model
-from training.risk import RISK_MODELS, TreeSettings, fit_risk_model, score_metrics
+from training.risk.fit import RISK_MODELS, TreeSettings, fit_risk_model, score_metrics
+from training.risk.pipeline import log_risk_model
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 MODEL = RISK_MODELS["delinquency"]

@@ -6,7 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.reasons import (
+from features.repo.services import NOT_MODEL_FEATURES, SERVICE_VIEWS
+from features.tables import ALL_TABLES
+from models.explain.risk import (
     LANGS,
     format_values,
     reason_book,
@@ -15,8 +17,6 @@ from evaluation.reasons import (
     retention_table,
     top_contributors,
 )
-from features.services import NOT_MODEL_FEATURES, SERVICE_VIEWS
-from features.tables import ALL_TABLES
 
 
 def test_top_contributors_keep_only_positive_ones_largest_first():

@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.candidate_features import ROW
 from evaluation.ranking import rank_lists, ranking_metrics
-from training.ranker import LightGbmRanker, RankerSettings
-from training.recommenders import LABEL, Popularity, Recommender, ScoreColumn
+from models.candidates import ROW
+from training.recommender.baselines import LABEL, Popularity, Recommender, ScoreColumn
+from training.recommender.ranker import LightGbmRanker, RankerSettings
 
 PRODUCTS = ["A", "B", "C", "D", "E"]
 

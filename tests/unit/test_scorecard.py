@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.calibration import Calibration, fit_calibration
-from evaluation.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
+from models.calibration import Calibration, fit_calibration
+from models.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
 
 
 def _odds_good_to_bad(pd_: float) -> float:

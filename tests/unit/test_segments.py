@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features.segments import DEFAULT_RULES, load_segment_rules, parse_condition
+from features.segments.rules import DEFAULT_RULES, load_segment_rules, parse_condition
 from nbo.errors import ContractViolation
 
 RULES = load_segment_rules()

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from serving import suitability as s
+from serving.decisions import suitability as s
 
 TODAY = date(2026, 10, 15)
 POLICY = s.Policy(pd_limit=0.10, fatigue_shows=3)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from training.ranker import RankerSettings
-from training.risk import TreeSettings
+from training.recommender.ranker import RankerSettings
+from training.risk.fit import TreeSettings
 
 
 def test_risk_and_ranker_trees_name_the_smallest_leaf_min_data_in_leaf() -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.treeshap import MAX_SPLITS, PatternTreeShap
+from models.treeshap import MAX_SPLITS, PatternTreeShap
 
 
 def _data(n: int = 3000) -> tuple[pd.DataFrame, np.ndarray]:

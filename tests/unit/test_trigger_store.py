@@ -12,10 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from nbo.errors import Conflict, ContractViolation
-from serving.audit import AuditStore, sqlite_url
-from serving.trigger_rules import DEFAULT_TRIGGERS, load_trigger_rules
-from serving.trigger_store import Claim, Event, TriggerStore
-from serving.triggers import _birthday_on, _completed_window
+from serving.audit.store import AuditStore, sqlite_url
+from serving.triggers.engine import _birthday_on, _completed_window
+from serving.triggers.rules import DEFAULT_TRIGGERS, load_trigger_rules
+from serving.triggers.store import Claim, Event, TriggerStore
 
 T0 = datetime(2026, 12, 1, 9, tzinfo=UTC)
 

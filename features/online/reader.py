@@ -1,0 +1,183 @@
+"""Online reads with freshness: values, their event timestamps and which are older than their TTL.
+
+The reader resolves its feature service once (each view from the registry, the features the
+service projects from it, their TTLs) and then, per read, asks the configured Feast online store
+for the customer's row of each view: `OnlineStore.online_read` per view, or on Redis the store's
+own key and field encoding with every view's HMGET in one pipeline (what Feast's
+`get_online_features` does there). That skips the per-call work `get_online_features` repeats on
+top of the store reads (resolving the service, hashing field names, building a response proto and
+parsing it back), which is most of a read's CPU. Values always come from the store: only the
+plan is kept between reads.
+
+Feast's online read neither applies a view's TTL nor reports unknown ids (it returns None):
+both are done here, from the timestamps the store returns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from feast import FeatureStore, FeatureView, RepoConfig
+from feast.infra.online_stores.helpers import compute_versioned_name, get_online_store_from_config
+from feast.infra.online_stores.online_store import OnlineStore
+from feast.infra.online_stores.redis import RedisOnlineStore
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+from feast.protos.feast.types.Value_pb2 import Value
+
+from features.repo.store import feature_service
+from features.tables import CUSTOMER_KEY, PROFILE
+from nbo.errors import ContractViolation, CustomerNotFound
+
+Row = tuple[datetime | None, dict[str, Value] | None]  # what OnlineStore.online_read gives per entity
+
+
+@dataclass(frozen=True)
+class OnlineFeatures:
+    """One customer's online features, each with the event timestamp of its row."""
+
+    customer_id: str
+    values: dict[str, object]
+    timestamps: dict[str, datetime | None]
+    stale: tuple[str, ...]
+
+    @property
+    def is_fresh(self) -> bool:
+        """Whether every present value is within its view's TTL."""
+        return not self.stale
+
+
+@dataclass(frozen=True)
+class ViewRead:
+    """One view of the service: the registered view and the features the service takes from it."""
+
+    view: FeatureView
+    features: tuple[str, ...]
+
+    @property
+    def ttl(self) -> timedelta | None:
+        return self.view.ttl or None  # TTL 0: never expires
+
+
+KNOWN_CUSTOMERS_MAX = 500_000  # customer ids `missing_customers` remembers at most (~40 MB)
+
+
+class OnlineReader:
+    """Reads one feature service for a customer; resolves the service, views and TTLs once."""
+
+    def __init__(self, store: FeatureStore, service_name: str):
+        self.store = store
+        self.service = feature_service(store, service_name)
+        self.views = self._resolve_views()
+        self.ttls = {name: view.ttl for view in self.views for name in view.features}
+        online_store = get_online_store_from_config(store.config.online_store)
+        self._online_store = online_store
+        self._known: set[str] = set()  # customers found by `missing_customers`
+        self._read_rows = (RedisRows(online_store, store.config, self.views)
+                           if isinstance(online_store, RedisOnlineStore)
+                           else EachViewRows(online_store, store.config, self.views))
+
+    def _resolve_views(self) -> tuple[ViewRead, ...]:
+        """Each projected view, as registered; ContractViolation for a view not keyed by customer."""
+        views = []
+        for projection in self.service.feature_view_projections:
+            view = self.store.get_feature_view(projection.name)
+            if [c.name for c in view.entity_columns] != [CUSTOMER_KEY]:
+                raise ContractViolation(f"feature service {self.service.name!r} reads {view.name!r}, "
+                                        f"not keyed by {CUSTOMER_KEY} alone: read it per entity")
+            views.append(ViewRead(view, tuple(f.name for f in projection.features)))
+        return tuple(views)
+
+    def read_customer(self, customer_id: str, now: datetime | None = None) -> OnlineFeatures:
+        """The customer's features; CustomerNotFound when the online store has none of them."""
+        key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
+        values: dict[str, object] = {}
+        timestamps: dict[str, datetime | None] = {}
+        for view, (stamp, row) in zip(self.views, self._read_rows(key), strict=True):
+            instant = _instant(stamp)
+            for name in view.features:
+                values[name] = _python_value(row.get(name)) if row else None
+                timestamps[name] = instant
+        if all(v is None for v in values.values()):
+            raise CustomerNotFound(f"customer {customer_id!r} has no features in the online store "
+                                   f"(Feast project {self.store.project!r})")
+        return OnlineFeatures(customer_id, values, timestamps,
+                              _stale(timestamps, self.ttls, now or datetime.now(UTC)))
+
+
+    def missing_customers(self, customer_ids: Iterable[str]) -> list[str]:
+        """Those of these customers without a profile in the online store (one read for all those
+        not seen before), sorted. A profile, once found, is remembered: nothing removes one while
+        the reader lives (a materialization only adds or updates), and events repeat customers."""
+        ids = sorted(set(customer_ids) - self._known)
+        if not ids:
+            return []
+        view = next((v for v in self.views if v.view.name == PROFILE.name), self.views[0])
+        keys = [EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=c)]) for c in ids]
+        rows = self._online_store.online_read(self.store.config, view.view, keys, list(view.features[:1]))
+        found = {c for c, (_, row) in zip(ids, rows, strict=True) if row}
+        if len(self._known) + len(found) > KNOWN_CUSTOMERS_MAX:
+            self._known = set()
+        self._known |= found
+        return [c for c in ids if c not in found]
+
+
+class EachViewRows:
+    """The entity's row of each view, one `OnlineStore.online_read` per view (any online store)."""
+
+    def __init__(self, online_store: OnlineStore, config: RepoConfig, views: tuple[ViewRead, ...]):
+        self.online_store, self.config, self.views = online_store, config, views
+
+    def __call__(self, key: EntityKey) -> list[Row]:
+        return [self.online_store.online_read(self.config, v.view, [key], list(v.features))[0]
+                for v in self.views]
+
+
+class RedisRows:
+    """The entity's row of each view in one Redis pipeline, encoded and decoded by Feast's store.
+
+    The same commands as `RedisOnlineStore`'s batched read: one HMGET of the hashed
+    `view:feature` fields and the view's `_ts:` field per view, all on the entity's key.
+    """
+
+    def __init__(self, online_store: RedisOnlineStore, config: RepoConfig, views: tuple[ViewRead, ...]):
+        self.online_store, self.config = online_store, config
+        versioning = config.registry.enable_online_feature_view_versioning
+        self.fields = []  # per view: (name in Redis, requested names + "_ts:<view>", hashed fields)
+        for v in views:
+            name = compute_versioned_name(v.view, versioning)
+            requested, hashed = online_store._generate_hset_keys_for_features(
+                v.view, list(v.features), fv_name_override=name)
+            self.fields.append((name, requested, hashed))
+
+    def __call__(self, key: EntityKey) -> list[Row]:
+        store = self.online_store
+        [redis_key] = store._generate_redis_keys_for_entities(self.config, [key])
+        replies = store._read_hash_fields(self.config, [(redis_key, hashed) for _, _, hashed in self.fields])
+        return [store._get_features_for_entity(reply, name, requested)
+                for (name, requested, _), reply in zip(self.fields, replies, strict=True)]
+
+
+def _python_value(value: Value | None) -> object:
+    """A Feast Value proto as Python (what `OnlineResponse.to_dict` does, without its overhead)."""
+    kind = value.WhichOneof("val") if value is not None else None
+    if kind is None or kind == "null_val":
+        return None
+    field = getattr(value, kind)
+    return list(field.val) if kind.endswith("_list_val") else field
+
+
+def _instant(stamp: datetime | None) -> datetime | None:
+    """A row's event time to the second, as Feast's response gives it; None: no row (Redis: epoch)."""
+    if stamp is None:
+        return None
+    second = stamp.replace(microsecond=0)
+    return second if second.timestamp() > 0 else None
+
+
+def _stale(timestamps: dict[str, datetime | None], ttls: dict[str, timedelta | None],
+           now: datetime) -> tuple[str, ...]:
+    """Features whose row is older than their view's TTL at `now`."""
+    return tuple(name for name, stamp in timestamps.items()
+                 if stamp is not None and (ttl := ttls[name]) is not None and now - stamp > ttl)

@@ -1,0 +1,156 @@
+"""Collaborative scores at scoring time: interaction rows and fitted ALS product factors.
+
+This is the scoring half of nbo's implicit ALS adapter (`training.recommender.als` fits it): a
+customer's interaction row is built from their feature row (products held, page views and
+searches on each product's web topic), their vector is solved afresh from that row by implicit
+(Hu, Koren & Volinsky, ICDM 2008, eq. 4), and explanations follow §5 of the same paper.
+The words `user` and `item` appear only here and in `training.recommender.als`, where they are implicit's.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from implicit.cpu.als import AlternatingLeastSquares
+from numpy.typing import NDArray
+from threadpoolctl import ThreadpoolController
+
+HELD_COLUMN = "held_product_ids"
+# Feature-column stem of a 30-day intent count → the InteractionWeights field that weighs it.
+INTENT_STEMS = {"page_views": "page_view", "searches": "search", "clicks": "click"}
+
+
+@dataclass(frozen=True)
+class InteractionWeights:
+    """Raw interaction strength per signal, before ALS's confidence scaling `alpha` (tuned with it)."""
+
+    holding: float = 1.0
+    page_view: float = 1.0
+    search: float = 1.0
+    click: float = 1.0
+
+
+class NotPlainValue(ValueError):
+    """A feature value only pandas knows how to read (the caller falls back to the pandas path)."""
+
+
+def plain_float(value: object) -> float:
+    """`value` as `pd.to_numeric` reads it; NotPlainValue for anything but None and numbers."""
+    if value is None:
+        return np.nan
+    if isinstance(value, bool | int | float | np.number):
+        return float(value)
+    raise NotPlainValue(type(value).__name__)
+
+
+def intent_column(stem: str, topic: str) -> str:
+    """The feature column counting `stem` (page_views, searches, clicks) on `topic` over 30 days."""
+    return f"{stem}_{topic}_30d"
+
+
+def build_interactions(rows: pd.DataFrame, products: Sequence[str], topics: Mapping[str, str],
+                       weights: InteractionWeights) -> sp.csr_matrix:
+    """One interaction row per feature row: products held plus weighted intent on each product's topic.
+
+    `rows` carries `held_product_ids` (a list per row) and may carry intent counts named by
+    `intent_column`; absent columns contribute nothing (a dataset without events has holdings only).
+    """
+    dense = np.zeros((len(rows), len(products)), dtype=np.float32)
+    for j, product in enumerate(products):
+        for stem, signal in INTENT_STEMS.items():
+            column = intent_column(stem, topics[product]) if product in topics else ""
+            if column in rows:
+                dense[:, j] += getattr(weights, signal) * np.nan_to_num(rows[column].to_numpy(float))
+    dense += weights.holding * held_matrix(rows, products)
+    return sp.csr_matrix(dense)
+
+
+def build_interaction_row(values: Mapping[str, object], held: NDArray[np.bool_], products: Sequence[str],
+                          topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
+    """`build_interactions` of one customer's feature dict, given which products they hold (`held_flags`).
+
+    Same sums in the same order and precision (float64 terms added to float32 totals), one signal at a time."""
+    dense = np.zeros(len(products), dtype=np.float32)
+    for stem, signal in INTENT_STEMS.items():
+        columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
+        counts = np.array([plain_float(values[c]) if c in values else 0.0 for c in columns])
+        dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
+    dense = (dense + weights.holding * held).astype(np.float32)
+    return sp.csr_matrix(dense[np.newaxis, :])
+
+
+def held_matrix(rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.bool_]:
+    """rows × products: whether each row's customer holds each product (`held_product_ids`)."""
+    held = pd.Series(rows[HELD_COLUMN].to_numpy(), index=np.arange(len(rows))).explode()
+    column_of = held.map({p: j for j, p in enumerate(products)}).dropna()
+    out = np.zeros((len(rows), len(products)), dtype=bool)
+    out[column_of.index.to_numpy(), column_of.to_numpy(int)] = True
+    return out
+
+
+def held_flags(held_ids: object, products: Sequence[str]) -> NDArray[np.bool_]:
+    """`held_matrix` of one customer's `held_product_ids` (a list or None)."""
+    if held_ids is None:
+        return np.zeros(len(products), dtype=bool)
+    if not isinstance(held_ids, list | tuple | np.ndarray):
+        raise NotPlainValue(type(held_ids).__name__)
+    held = set(held_ids)
+    return np.array([p in held for p in products], dtype=bool)
+
+
+@dataclass(frozen=True)
+class AlsFactors:
+    """Fitted ALS product factors and what solving a customer's vector needs besides them."""
+
+    products: list[str]
+    product_factors: NDArray[np.float32]
+    regularization: float
+    alpha: float
+
+    @cached_property
+    def _solver(self) -> AlternatingLeastSquares:
+        """implicit's model around the factors, built once (its constructor inspects the BLAS setup)."""
+        model = AlternatingLeastSquares(factors=self.product_factors.shape[1], regularization=self.regularization,
+                                        alpha=self.alpha, num_threads=1)
+        model.item_factors = self.product_factors
+        return model
+
+    @cached_property
+    def _blas(self) -> ThreadpoolController:
+        """The BLAS thread pools, found once (finding them costs milliseconds per call)."""
+        return ThreadpoolController()
+
+    def score(self, interactions: sp.csr_matrix) -> NDArray[np.float32]:
+        """Predicted preference of each row's customer for every product (rows × products)."""
+        user_items = interactions.astype(np.float32).tocsr()
+        with self._blas.limit(limits=1, user_api="blas"):
+            customer_factors = self._solver.recalculate_user(np.arange(user_items.shape[0]), user_items)
+        return np.asarray(customer_factors.reshape(user_items.shape[0], -1) @ self.product_factors.T)
+
+    def explain(self, interaction_row: sp.csr_matrix, product_id: str, n: int = 3) -> list[tuple[str, float]]:
+        """The products in one customer's row that raise `product_id`'s score most, largest first."""
+        with self._blas.limit(limits=1, user_api="blas"):
+            _, top, _ = self._solver.explain(0, interaction_row.astype(np.float32).tocsr(),
+                                              self.products.index(product_id), N=n)
+        return [(self.products[item], float(share)) for item, share in top if share > 0]
+
+    def save(self, directory: Path) -> dict[str, str]:
+        """Write the factors and settings; return MLflow's artifacts map."""
+        directory.mkdir(parents=True, exist_ok=True)
+        factors, meta = directory / "als_product_factors.npy", directory / "als.json"
+        np.save(factors, self.product_factors)
+        meta.write_text(json.dumps({k: v for k, v in asdict(self).items() if k != "product_factors"}),
+                        encoding="utf-8")
+        return {"als_factors": str(factors), "als_meta": str(meta)}
+
+    @classmethod
+    def load(cls, artifacts: Mapping[str, str]) -> AlsFactors:
+        meta = json.loads(Path(artifacts["als_meta"]).read_text(encoding="utf-8"))
+        return cls(product_factors=np.load(artifacts["als_factors"]), **meta)

@@ -1,0 +1,145 @@
+"""Reason codes from LightGBM `pred_contrib`, in zh-CN and en, and retention actions.
+
+The templates and the retention-action table are versioned JSON files beside this module, so a
+business reader can review them; a test checks that every model feature has a template.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+Lang = Literal["zh-CN", "en"]
+LANGS: tuple[Lang, ...] = ("zh-CN", "en")
+
+
+_VALUE_FORMATS = {
+    "percent": "{:.0%}".format, "amount_cny": "¥{:,.0f}".format, "count": "{:,.0f}".format,
+    "days": "{:,.0f}".format, "ratio": "{:.2f}".format,
+}
+_MISSING = {"zh-CN": "缺失", "en": "missing"}
+_FLAG = {"zh-CN": ("否", "是"), "en": ("no", "yes")}
+
+
+def format_values(values: ArrayLike, value_format: str, lang: Lang) -> list[str]:
+    """Human form of feature values: percent, amount_cny, count, days, ratio, flag or raw text."""
+    array = np.asarray(values, dtype=object)
+    missing = pd.isna(array)
+    if value_format in _VALUE_FORMATS:
+        shown = _VALUE_FORMATS[value_format]
+    elif value_format == "flag":
+        shown = lambda v: _FLAG[lang][bool(v)]  # noqa: E731
+    else:
+        shown = str
+    return [_MISSING[lang] if gone else shown(v) for v, gone in zip(array, missing, strict=True)]
+
+
+@dataclass(frozen=True)
+class ReasonTemplate:
+    """How one feature reads as a reason: code, driver group, value format and text per language."""
+
+    code: str
+    group: str
+    value_format: str
+    text: dict[str, str]
+
+    def render(self, feature: str, values: ArrayLike, lang: Lang) -> list[str]:
+        """The reason text for each value (the template has one `{value}` slot)."""
+        prefix, suffix = self.text[lang].replace("{feature}", feature).split("{value}")
+        array = np.asarray(values)
+        if array.dtype.kind not in "fiu":
+            return [prefix + shown + suffix for shown in format_values(array, self.value_format, lang)]
+        codes, uniques = pd.factorize(array, use_na_sentinel=False)  # numbers: format each distinct value once
+        texts = np.array([prefix + shown + suffix for shown in format_values(uniques, self.value_format, lang)],
+                         dtype=object)
+        return texts[codes].tolist()
+
+
+@dataclass(frozen=True)
+class ReasonBook:
+    """All reason templates of one version, with a fallback for features without one."""
+
+    version: str
+    templates: dict[str, ReasonTemplate]
+    fallback: ReasonTemplate
+
+    def template(self, feature: str) -> ReasonTemplate:
+        return self.templates.get(feature, self.fallback)
+
+
+def _template(entry: dict[str, str]) -> ReasonTemplate:
+    return ReasonTemplate(entry["code"], entry["group"], entry.get("format", "raw"),
+                          {lang: entry[lang] for lang in LANGS})
+
+
+@cache
+def reason_book() -> ReasonBook:
+    """Load `reasons.json` (the versioned reason templates)."""
+    data = json.loads(resources.files("models.explain").joinpath("reasons.json").read_text(encoding="utf-8"))
+    templates = {name: _template(entry) for name, entry in data["features"].items()}
+    return ReasonBook(data["version"], templates, _template(data["fallback"]))
+
+
+def top_contributors(contributions: NDArray[np.float64], k: int) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+    """Per row, the column indices of the `k` largest positive contributions, largest first.
+
+    Returns (indices, is_reason): `is_reason` is False where fewer than `k` features push the
+    score up, so a reason is only ever a feature that raises the risk.
+    """
+    k = min(k, contributions.shape[1])
+    part = np.argpartition(-contributions, k - 1, axis=1)[:, :k]
+    part_values = np.take_along_axis(contributions, part, axis=1)
+    order = np.argsort(-part_values, axis=1, kind="stable")
+    indices = np.take_along_axis(part, order, axis=1)
+    return indices, np.take_along_axis(contributions, indices, axis=1) > 0
+
+
+def reason_columns(features: pd.DataFrame, contributions: NDArray[np.float64], k: int,
+                   lang: Lang) -> pd.DataFrame:
+    """Columns reason_code_1..k and reason_1..k (text in `lang`); empty where no reason."""
+    book = reason_book()
+    indices, is_reason = top_contributors(contributions, k)
+    out: dict[str, NDArray[np.object_]] = {}
+    for j in range(indices.shape[1]):
+        chosen = np.where(is_reason[:, j], indices[:, j], -1)
+        codes, texts = np.full(len(features), "", dtype=object), np.full(len(features), "", dtype=object)
+        for column in np.unique(chosen[chosen >= 0]):
+            rows = np.flatnonzero(chosen == column)
+            feature = features.columns[column]
+            template = book.template(feature)
+            codes[rows] = template.code
+            texts[rows] = template.render(feature, features[feature].to_numpy()[rows], lang)
+        out[f"reason_code_{j + 1}"], out[f"reason_{j + 1}"] = codes, texts
+    return pd.DataFrame(out, index=features.index)
+
+
+@dataclass(frozen=True)
+class RetentionAction:
+    """A suggested retention action for a churn driver group."""
+
+    action_id: str
+    text: dict[str, str]
+
+
+@cache
+def retention_table() -> tuple[str, dict[str, RetentionAction], RetentionAction]:
+    """Load `retention_actions.json`: (version, action by driver group, default action)."""
+    data = json.loads(resources.files("models.explain").joinpath("retention_actions.json").read_text(encoding="utf-8"))
+    action = lambda e: RetentionAction(e["action_id"], {lang: e[lang] for lang in LANGS})  # noqa: E731
+    return data["version"], {g: action(e) for g, e in data["by_group"].items()}, action(data["default"])
+
+
+def retention_actions(top_codes: pd.Series, lang: Lang) -> pd.DataFrame:
+    """Columns action_id and action: the action for the group of each customer's top churn reason."""
+    _, by_group, default = retention_table()
+    group_of_code = {t.code: t.group for t in reason_book().templates.values()}
+    chosen = [by_group.get(group_of_code.get(code, ""), default) for code in top_codes]
+    return pd.DataFrame({"action_id": [a.action_id for a in chosen], "action": [a.text[lang] for a in chosen]},
+                        index=top_codes.index)

@@ -1,0 +1,218 @@
+"""Durable audit of every decision and score, and the feedback tied to it.
+
+Acknowledged means stored: `record_decision` and `record_feedback` return only after the
+transaction has committed (SQLite in WAL mode with synchronous=FULL by default; PostgreSQL at
+scale). Decisions of concurrent requests share a commit (`serving/audit/group_commit.py`). Records are queryable by decision id and by customer.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from nbo.errors import ContractViolation, NotFound
+from nbo.files import make_private
+from serving.audit.ddl import create_tables
+from serving.audit.group_commit import GroupCommit
+
+FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
+OFFER_KINDS = ("offers", "trigger")  # a trigger decision is an offer decision when it offered something
+
+_meta = sa.MetaData()
+decisions = sa.Table(
+    "nbo_decisions", _meta,
+    sa.Column("decision_id", sa.String(64), primary_key=True),
+    sa.Column("request_id", sa.String(64), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
+    sa.Column("variant", sa.String(32), nullable=False),
+    sa.Column("model_versions", sa.Text, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+)
+feedback = sa.Table(
+    "nbo_feedback", _meta,
+    sa.Column("feedback_id", sa.String(64), primary_key=True),
+    sa.Column("decision_id", sa.String(64), sa.ForeignKey("nbo_decisions.decision_id"), nullable=False, index=True),
+    sa.Column("product_id", sa.String(32), nullable=False),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
+class DecisionNotFound(NotFound):
+    """No audited decision has this id."""
+
+
+class NotAnOfferDecision(ContractViolation):
+    """Feedback on a decision that offered nothing: a score, or a trigger action without an offer."""
+
+
+class ProductNotInDecision(ContractViolation):
+    """Feedback on a product the decision did not offer."""
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One audited decision or score."""
+
+    decision_id: str
+    request_id: str
+    kind: str
+    customer_id: str
+    created_at: datetime
+    variant: str
+    model_versions: dict[str, Any]
+    payload: dict[str, Any]
+
+
+def sqlite_url(path: Path) -> str:
+    """The embedded default: one SQLite file."""
+    return f"sqlite:///{Path(path).resolve()}"
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+class AuditStore:
+    """Decisions and feedback in SQLite (WAL) or PostgreSQL, through one SQLAlchemy engine."""
+
+    def __init__(self, url: str):
+        if url.startswith("postgresql://"):
+            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+        self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            database = self.engine.url.database
+            if database and database != ":memory:":
+                make_private(Path(database))  # decisions hold PDs and feature values
+            sa.event.listen(self.engine, "connect", _on_sqlite_connect)
+        create_tables(self.engine, _meta)
+        self._writer = GroupCommit(self.engine)
+
+    @contextmanager
+    def _tx(self) -> Iterator[Connection]:
+        with self.engine.begin() as conn:
+            yield conn
+
+    def record_decision(self, *, kind: str, customer_id: str, request_id: str, variant: str,
+                        model_versions: dict[str, Any], payload: dict[str, Any]) -> Decision:
+        """Store a decision; returns once it is committed."""
+        return self.record_decisions(kind=kind, request_id=request_id, variant=variant,
+                                     model_versions=model_versions, entries=[(customer_id, payload)])[0]
+
+    def record_decisions(self, *, kind: str, request_id: str, variant: str, model_versions: dict[str, Any],
+                         entries: list[tuple[str, dict[str, Any]]]) -> list[Decision]:
+        """Store one decision per (customer_id, payload); returns once they are committed (concurrent
+        callers' decisions share a commit)."""
+        now = datetime.now(UTC)
+        records = [Decision(uuid.uuid4().hex, request_id, kind, customer_id, now, variant, model_versions, payload)
+                   for customer_id, payload in entries]
+        if not records:
+            return []
+        versions = json.dumps(model_versions, default=str)
+        self._writer.insert(decisions, [
+            {"decision_id": r.decision_id, "request_id": request_id, "kind": kind, "customer_id": r.customer_id,
+             "created_at": now, "variant": variant, "model_versions": versions,
+             "payload": json.dumps(r.payload, default=str, ensure_ascii=False)} for r in records])
+        return records
+
+    def get_decision(self, decision_id: str) -> Decision:
+        """The decision with this id, or DecisionNotFound."""
+        with self.engine.connect() as conn:
+            row = conn.execute(decisions.select().where(decisions.c.decision_id == decision_id)).first()
+        if row is None:
+            raise DecisionNotFound(f"no decision {decision_id!r}")
+        return _decision(row)
+
+    def decisions_for(self, customer_id: str, limit: int = 50) -> list[Decision]:
+        """The customer's most recent decisions, newest first."""
+        query = (decisions.select().where(decisions.c.customer_id == customer_id)
+                 .order_by(decisions.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [_decision(row) for row in conn.execute(query)]
+
+    def record_feedback(self, decision_id: str, product_id: str, outcome: str) -> str:
+        """Store feedback on a product that an audited offer decision offered.
+
+        Raises:
+            DecisionNotFound: no decision has this id.
+            NotAnOfferDecision: the decision offered nothing (a score, a trigger without an offer).
+            ProductNotInDecision: the product is not among the decision's offers.
+        """
+        if outcome not in FEEDBACK_OUTCOMES:
+            raise ValueError(f"outcome must be one of {', '.join(FEEDBACK_OUTCOMES)}")
+        feedback_id = uuid.uuid4().hex
+        with self._tx() as conn:
+            row = conn.execute(sa.select(decisions.c.kind, decisions.c.payload)
+                               .where(decisions.c.decision_id == decision_id)).first()
+            if row is None:
+                raise DecisionNotFound(f"no decision {decision_id!r}")
+            _check_offered(decision_id, row.kind, json.loads(row.payload), product_id)
+            conn.execute(feedback.insert().values(feedback_id=feedback_id, decision_id=decision_id,
+                                                  product_id=product_id, outcome=outcome,
+                                                  created_at=datetime.now(UTC)))
+        return feedback_id
+
+    def feedback_for(self, decision_id: str) -> list[dict[str, Any]]:
+        """Feedback recorded on one decision, oldest first."""
+        query = feedback.select().where(feedback.c.decision_id == decision_id).order_by(feedback.c.created_at)
+        with self.engine.connect() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]
+
+    def recent_feedback(self, customer_id: str, since: datetime) -> tuple[dict[str, int], frozenset[str]]:
+        """Since `since`: how often each product was shown to the customer, and which were accepted."""
+        query = (sa.select(feedback.c.product_id, feedback.c.outcome, sa.func.count())
+                 .join(decisions, decisions.c.decision_id == feedback.c.decision_id)
+                 .where(decisions.c.customer_id == customer_id, feedback.c.created_at >= since)
+                 .group_by(feedback.c.product_id, feedback.c.outcome))
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        shown = {p: int(n) for p, outcome, n in rows if outcome == "shown"}
+        return shown, frozenset(p for p, outcome, _ in rows if outcome == "accepted")
+
+    def count(self, kind: str | None = None) -> int:
+        """How many decisions are stored (of one kind, if given)."""
+        query = sa.select(sa.func.count()).select_from(decisions)
+        if kind is not None:
+            query = query.where(decisions.c.kind == kind)
+        with self.engine.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _check_offered(decision_id: str, kind: str, payload: dict[str, Any], product_id: str) -> None:
+    """Raise unless `product_id` is one of the offers of this decision."""
+    offered = [o["product_id"] for o in (payload.get("answer") or {}).get("offers") or []]
+    if kind not in OFFER_KINDS or (kind == "trigger" and not offered):
+        what = "a trigger action without an offer" if kind == "trigger" else f"a {kind} decision"
+        raise NotAnOfferDecision(f"decision {decision_id} is {what}, not an offer decision: feedback "
+                                 "is recorded on offers only")
+    if product_id not in offered:
+        raise ProductNotInDecision(f"{product_id} is not among the offers of decision {decision_id} "
+                                   f"({', '.join(offered) or 'it offered none'})")
+
+
+def _decision(row: Any) -> Decision:
+    m = row._mapping
+    created = m["created_at"]
+    if created.tzinfo is None:
+        created = created.replace(tzinfo=UTC)
+    return Decision(m["decision_id"], m["request_id"], m["kind"], m["customer_id"], created, m["variant"],
+                    json.loads(m["model_versions"]), json.loads(m["payload"]))
