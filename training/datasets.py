@@ -20,7 +20,8 @@ import pandas as pd
 from feast import FeatureService
 from feast.types import Array, PrimitiveFeastType
 
-from features.build.monthly import MANIFEST, build_feature_tables, offline_dir, read_manifest
+from features.build.monthly import build_feature_tables, offline_dir, read_manifest
+from features.build.writers import MANIFEST
 from features.repo.store import apply_repo, open_store
 from features.tables import EVENT_TIMESTAMP
 from features.training_set import LABEL_SERVICES, label_rows, training_set

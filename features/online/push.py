@@ -1,6 +1,8 @@
 """Push real-time intent (page views and searches by topic) into the online and offline stores.
 
 The payload is validated whole before anything is written: one bad row rejects the batch.
+Rows are stamped the first microsecond after their event (`features.tables.intent_stamps`), online
+and offline alike, so the point-in-time join keeps an event out of the training row at its instant.
 The online store holds each customer's latest event; the push source's own parquet file keeps
 every event for training, once per `event_id` (its rows carry the id, so an append that repeats
 rows already in the file adds none of them). The service writes online at once (concurrent
@@ -35,6 +37,7 @@ from features.tables import (
     EVENT_TIMESTAMP,
     INTENT_COUNTS,
     INTENT_REALTIME,
+    intent_stamps,
 )
 from nbo.batching import GroupRunner
 from nbo.errors import ContractViolation
@@ -89,15 +92,23 @@ def intent_rows(events: pd.DataFrame, created: pd.Series | None = None) -> pd.Da
     one where the events have none); `created`: each row's created timestamp (default: now)."""
     valid = validate_intent_events(events)
     ids = valid[EVENT_ID] if EVENT_ID in valid else pd.Series([uuid.uuid4().hex for _ in valid.index], valid.index)
+    stamp = pd.Timestamp(datetime.now(UTC)) if created is None else pd.to_datetime(created, utc=True)
+    return _stamped_rows(valid.assign(**{EVENT_ID: ids}), stamp)
+
+
+def _stamped_rows(events: pd.DataFrame, created: pd.Timestamp | pd.Series) -> pd.DataFrame:
+    """Rows of the intent view from events (`customer_id`, `event_time`, `event_type`, `topic`,
+    `event_id` if any), oldest first (the newest is written last), each stamped after its event."""
     rows = pd.DataFrame({
-        CUSTOMER_KEY: valid["customer_id"],
-        EVENT_TIMESTAMP: valid["event_time"],
-        CREATED_TIMESTAMP: pd.Timestamp(datetime.now(UTC)) if created is None else pd.to_datetime(created, utc=True),
-        "last_intent_topic": valid["topic"],
-        "last_intent_event_type": valid["event_type"],
-        EVENT_ID: ids,
-    })
-    return rows.sort_values(EVENT_TIMESTAMP, kind="stable", ignore_index=True)  # the newest is written last
+        CUSTOMER_KEY: events["customer_id"],
+        EVENT_TIMESTAMP: pd.to_datetime(events["event_time"], utc=True),
+        CREATED_TIMESTAMP: created,
+        "last_intent_topic": events["topic"],
+        "last_intent_event_type": events["event_type"],
+        **({EVENT_ID: events[EVENT_ID]} if EVENT_ID in events else {}),
+    }).sort_values(EVENT_TIMESTAMP, kind="stable", ignore_index=True)
+    rows[EVENT_TIMESTAMP] = intent_stamps(rows[EVENT_TIMESTAMP])
+    return rows
 
 
 def push_intent_events(store: FeatureStore, events: pd.DataFrame) -> Pushed:
@@ -131,13 +142,7 @@ class OnlineIntentWriter:
 
     def _write_group(self, group: list[list[dict[str, object]]]) -> list[None | BaseException]:
         events = pd.DataFrame([e for events in group for e in events])
-        rows = pd.DataFrame({
-            CUSTOMER_KEY: events["customer_id"],
-            EVENT_TIMESTAMP: pd.to_datetime(events["event_time"], utc=True),
-            CREATED_TIMESTAMP: pd.Timestamp(datetime.now(UTC)),
-            "last_intent_topic": events["topic"],
-            "last_intent_event_type": events["event_type"],
-        }).sort_values(EVENT_TIMESTAMP, kind="stable", ignore_index=True)  # the newest is written last
+        rows = _stamped_rows(events, pd.Timestamp(datetime.now(UTC)))
         with push_lock(self.lock_path):
             self.store.write_to_online_store(INTENT_REALTIME.name, rows)
         return [None] * len(group)

@@ -9,7 +9,7 @@ import pytest
 from feast.repo_config import load_repo_config
 
 from features.build import aggregates as agg
-from features.build.monthly import arrow_schema
+from features.build.writers import arrow_schema
 from features.repo.services import (
     NOT_MODEL_FEATURES,
     SERVICE_VIEWS,

@@ -8,10 +8,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from features.build.intents import last_intents
 from features.build.monthly import build_feature_tables, offline_dir
+from features.online.push import push_intent_events
+from features.online.reader import OnlineReader
 from features.repo.services import SNAPSHOT_ONLY
-from features.repo.store import apply_repo, open_store
+from features.repo.store import apply_repo, feature_service, open_store
 from features.tables import BUILT_TABLES, EVENT_TIMESTAMP, PROFILE
+from features.training_set import training_set
 from nbo.settings import Settings, StoreSettings
 from sources.io import read_table, write_table
 
@@ -92,7 +96,8 @@ def _planted_customer(tables: dict[str, pd.DataFrame], t: pd.Timestamp) -> str:
 
 
 def _plant(tables: dict[str, pd.DataFrame], customer_id: str, as_of: pd.Timestamp) -> dict[str, pd.DataFrame]:
-    """Inflow and mortgage page views planted the month before `as_of`; inflow, DPD, fx searches after."""
+    """Inflow and mortgage page views planted the month before `as_of`; inflow, DPD, a gold page view at
+    exactly `as_of` and fx searches after."""
     at = as_of.tz_localize("UTC")
     t = {k: v.copy() for k, v in tables.items()}
     txn, credit = t["transactions"], t["credit"]
@@ -101,10 +106,11 @@ def _plant(tables: dict[str, pd.DataFrame], customer_id: str, as_of: pd.Timestam
     credit.loc[credit["customer_id"] == customer_id, "days_past_due"] = 0
     credit.loc[(credit["customer_id"] == customer_id) & (credit["month"] == as_of), "days_past_due"] = 90
     start = int(t["events"]["event_id"].max()) + 1
-    stamps = [at - pd.Timedelta(seconds=s) for s in (3, 2, 1)] + [at + pd.Timedelta(seconds=s) for s in (1, 60)]
-    planted = pd.DataFrame({"event_id": range(start, start + 5), "customer_id": customer_id,
-                            "event_time": stamps, "event_type": ["page_view"] * 3 + ["search"] * 2,
-                            "topic": ["mortgage"] * 3 + ["fx"] * 2, "product_id": None, "channel": "app"})
+    stamps = ([at - pd.Timedelta(seconds=s) for s in (3, 2, 1)] + [at]
+              + [at + pd.Timedelta(seconds=s) for s in (1, 60)])
+    planted = pd.DataFrame({"event_id": range(start, start + 6), "customer_id": customer_id,
+                            "event_time": stamps, "event_type": ["page_view"] * 4 + ["search"] * 2,
+                            "topic": ["mortgage"] * 3 + ["gold"] + ["fx"] * 2, "product_id": None, "channel": "app"})
     t["events"] = pd.concat([t["events"], planted], ignore_index=True)
     return t
 
@@ -129,7 +135,8 @@ def test_training_row_at_t_sees_what_happened_before_t_and_nothing_after(planted
     at = as_of.tz_localize("UTC")
     entities = pd.DataFrame({"customer_id": [planted] * 2, "event_timestamp": [at, at + pd.DateOffset(months=1)]})
     features = ["customer_rfm_180d:inflow_cny_30d", "customer_engagement_90d:page_views_mortgage_30d",
-                "customer_engagement_90d:searches_fx_30d", "customer_credit_12m:worst_dpd_12m",
+                "customer_engagement_90d:searches_fx_30d", "customer_engagement_90d:page_views_gold_30d",
+                "customer_credit_12m:worst_dpd_12m",
                 "customer_intent_realtime:last_intent_topic"]
     rows = store.get_historical_features(entity_df=entities, features=features).to_df()
     at_t, month_later = (rows[rows["event_timestamp"] == ts].iloc[0] for ts in entities["event_timestamp"])
@@ -137,6 +144,9 @@ def test_training_row_at_t_sees_what_happened_before_t_and_nothing_after(planted
     august_views = ((events["customer_id"] == planted) & (events["topic"] == "mortgage")
                     & (events["event_type"] == "page_view")
                     & (events["event_time"] >= at - pd.DateOffset(months=1)) & (events["event_time"] < at))
+    gold_views = (events["customer_id"] == planted) & (events["topic"] == "gold") & (events["event_type"] == "page_view")
+    gold_before, gold_from = (gold_views & (events["event_time"] >= start) & (events["event_time"] < end)
+                              for start, end in ((at - pd.DateOffset(months=1), at), (at, at + pd.DateOffset(months=1))))
     # before the as-of instant: present
     assert at_t["inflow_cny_30d"] == 1_234_567.0
     assert at_t["page_views_mortgage_30d"] == august_views.sum() >= 3
@@ -144,7 +154,34 @@ def test_training_row_at_t_sees_what_happened_before_t_and_nothing_after(planted
     # after it: absent at it ...
     assert at_t["searches_fx_30d"] == 0
     assert at_t["worst_dpd_12m"] == 0
+    assert at_t["page_views_gold_30d"] == gold_before.sum()  # the gold view at exactly T is not counted at T
     # ... and visible once observed, a month later
     assert month_later["inflow_cny_30d"] == 9_999_999.0
     assert month_later["searches_fx_30d"] >= 2
     assert month_later["worst_dpd_12m"] == 90
+    assert month_later["page_views_gold_30d"] == gold_from.sum() >= 1
+
+
+def test_the_build_stamps_intent_after_its_event():
+    """The intent history of a tiny event log: an event at exactly T is stamped after T, one before T at or before it."""
+    at = pd.Timestamp("2024-06-01", tz="UTC")
+    events = pd.DataFrame({"customer_id": ["C00000001", "C00000002", "C00000003"],
+                           "event_time": [at - pd.Timedelta(seconds=1), at, at - pd.Timedelta(nanoseconds=500)],
+                           "event_type": ["page_view", "search", "search"], "topic": ["mortgage", "gold", "fx"],
+                           "product_id": None}, index=[7, 8, 9])
+    rows = last_intents(events).to_pandas().set_index("customer_id")
+    one_us = pd.Timedelta(microseconds=1)
+    assert rows[EVENT_TIMESTAMP].to_dict() == {"C00000001": at - pd.Timedelta(seconds=1) + one_us,
+                                               "C00000002": at + one_us, "C00000003": at}
+    assert sorted(rows.index[rows[EVENT_TIMESTAMP] <= at]) == ["C00000001", "C00000003"]
+
+
+def test_intent_pushed_at_exactly_t_enters_the_training_row_after_t_only(planted_store, as_of):
+    store, _, planted = planted_store
+    at = as_of.tz_localize("UTC")
+    push_intent_events(store, pd.DataFrame({"customer_id": [planted], "event_time": [at],
+                                            "event_type": ["search"], "topic": ["insurance"]}))
+    assert OnlineReader(store, "customer_360_v1").read_customer(planted).values["last_intent_topic"] == "insurance"
+    rows = pd.DataFrame({"customer_id": [planted] * 2, EVENT_TIMESTAMP: [at, at + pd.Timedelta(microseconds=1)]})
+    joined = training_set(store, feature_service(store, "customer_360_v1"), rows).set_index(EVENT_TIMESTAMP)
+    assert joined["last_intent_topic"].to_dict() == {at: "mortgage", at + pd.Timedelta(microseconds=1): "insurance"}
