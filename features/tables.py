@@ -26,7 +26,7 @@ INTENT_TTL = timedelta(days=14)  # real-time intent fades within two weeks
 RFM_WINDOWS_DAYS = (30, 90, 180)  # over whole calendar months: 1, 3 and 6 months
 INTENT_COUNTS = {"page_view": "page_views", "search": "searches"}  # event type → column stem
 INTENT_PUSH_SOURCE = "customer_intent_push"
-INTENT_STAMP_STEP = pd.Timedelta(microseconds=1)  # the finest step parquet, DuckDB and Redis keep
+INTENT_STAMP_STEP = pd.Timedelta(microseconds=1)  # the finest step the parquet files and DuckDB's join keep
 
 
 def intent_stamps(event_times: pd.Series) -> pd.Series:
@@ -35,7 +35,9 @@ def intent_stamps(event_times: pd.Series) -> pd.Series:
     Feast's point-in-time join takes the rows stamped at or before an entity's timestamp, so a
     row stamped with its raw event time would put an event at exactly an as-of instant T into the
     training row at T. Stamped after the event, it enters the rows of instants after it only (an
-    event at T enters the row at T + 1 µs; one at T - 0.5 µs, the row at T).
+    event at T enters the row at T + 1 µs; one at T - 0.5 µs, the row at T). Online reads give
+    timestamps to the second (Feast's SQLite store keeps seconds; the reader drops the rest), so
+    an answer shows the event's own second.
     """
     return pd.to_datetime(event_times, utc=True).dt.floor("us") + INTENT_STAMP_STEP
 

@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends, Path, Query
 from nbo.errors import ContractViolation, CustomerNotFound
 from serving.decisions.risk import freshness
 from serving.deps import AuditDep, IntentWriterDep, RequestIdDep, RuntimeDep, TriggerEngineDep
+from serving.routers.params import CustomerId
 from serving.runtime import Runtime
 from serving.schemas import (
     ERRORS,
     CustomerEvent,
-    CustomerIdPattern,
     CustomerProfile,
     EventAck,
     EventBatch,
@@ -31,7 +31,6 @@ from serving.security.auth import Role, require_role
 from serving.triggers.store import Event
 
 router = APIRouter(prefix="/v1", tags=["customers"], responses=ERRORS)
-CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]
 
 
 @router.get("/customers/{customer_id}/profile", dependencies=[Depends(require_role(Role.RM))])

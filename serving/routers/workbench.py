@@ -18,7 +18,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -28,7 +28,8 @@ from pydantic import ValidationError
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving.deps import RequestIdDep, runtime_of
 from serving.reports.campaign import campaign_effect, page_period, trend_chart
-from serving.schemas import CustomerIdPattern, FeedbackRequest, ProductIdPattern
+from serving.routers.params import CustomerId
+from serving.schemas import FeedbackRequest, ProductIdPattern
 from serving.security.ratelimit import SignInLimiter
 from serving.workbench.charts import decode, encode, render
 from serving.workbench.data import WorkbenchDataCache
@@ -42,7 +43,6 @@ STATIC = {"workbench.css": "text/css"}
 MAX_FORM_BYTES = 4096
 TASKS_LISTED = 20  # open RM tasks on the search page, soonest due first
 RM = "rm"
-CustomerId = Annotated[str, Path(pattern=CustomerIdPattern)]
 Lang = Annotated[Literal["zh", "en"], Query(description="zh (简体中文) or en")]
 
 

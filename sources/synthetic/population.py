@@ -82,17 +82,15 @@ def draw_population(
         "preferred_channel": channel,
         "income_monthly": income_observed,
     })
-    traits = pd.DataFrame({
-        "customer_id": ids,
-        "life_stage": np.array(LIFE_STAGES)[stage],
-        "wealth_cny": np.round(wealth, 2),
-        "income_cny": np.round(income, 2),
-        "risk_appetite": risk_appetite,
-        "digital_engagement": digital,
-        "financial_stress": stress,
-        "plans_study_abroad": study_abroad,
-    })
+    traits = _traits_frame(ids, stage, {"wealth_cny": np.round(wealth, 2), "income_cny": np.round(income, 2),
+                                        "risk_appetite": risk_appetite, "digital_engagement": digital,
+                                        "financial_stress": stress, "plans_study_abroad": study_abroad})
     return Population(customers=customers, traits=traits)
+
+
+def _traits_frame(ids: np.ndarray, stage: np.ndarray, traits: dict[str, np.ndarray]) -> pd.DataFrame:
+    """The hidden traits table: id, life stage, then each trait."""
+    return pd.DataFrame({"customer_id": ids, "life_stage": np.array(LIFE_STAGES)[stage], **traits})
 
 
 def customer_ids(first_number: int, n: int) -> np.ndarray:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from pathlib import Path
 
 import pandas as pd
@@ -9,9 +10,11 @@ import pytest
 
 from features.training_set import label_rows
 from nbo.errors import ContractViolation
-from sources.io import write_table
+from nbo.settings import Settings, StoreSettings
+from sources.io import read_table, write_table
 from sources.synthetic.catalogue import build_products
-from training.datasets import label_as_of_dates
+from training.datasets import label_as_of_dates, load_training_set
+from training.splits import AS_OF
 
 MONTHS = pd.date_range("2025-01-01", "2025-03-01", freq="MS")  # three months of data
 CANONICAL: dict[str, object] = {"source": "canonical"}
@@ -50,3 +53,30 @@ def test_a_history_too_short_for_the_horizon_is_a_clear_error_naming_what_it_nee
     _bank(tmp_path, months)
     with pytest.raises(ContractViolation, match=r"delinquency: .* 13 months in all; .* holds 12 month"):
         label_as_of_dates(tmp_path, "delinquency", CANONICAL)
+
+
+def _first_months(bank_dir: Path, out: Path, months: int, customers: int = 150) -> pd.DatetimeIndex:
+    """The session bank's first `customers` customers and first `months` data months, written to `out`."""
+    tables = {t: read_table(bank_dir, t) for t in ("customers", "products", "holdings", "events", "transactions", "credit")}
+    kept = pd.DatetimeIndex(sorted(tables["transactions"]["month"].unique()))[:months]
+    end = kept[-1] + pd.DateOffset(months=1)
+    ids = set(tables["customers"]["customer_id"].iloc[:customers])
+    keep = {"holdings": tables["holdings"]["snapshot_date"] < end, "transactions": tables["transactions"]["month"] < end,
+            "credit": tables["credit"]["month"] < end, "events": tables["events"]["event_time"] < end.tz_localize("UTC")}
+    for name, frame in tables.items():
+        rows = keep.get(name, pd.Series(True, frame.index))
+        if "customer_id" in frame:
+            rows &= frame["customer_id"].isin(ids)
+        write_table(out, name, frame[rows].reset_index(drop=True))
+    return kept
+
+
+def test_the_adoption_training_set_needs_only_the_as_of_months_own_month_end(bank_dir: Path, tmp_path: Path) -> None:
+    """Four data months: every month after the first is an as-of date, the one two months before the
+    data ends included (an 11-month horizon would leave none)."""
+    months = _first_months(bank_dir, tmp_path / "bank", 4)
+    settings = Settings(data_dir=tmp_path / "bank", state_dir=tmp_path / "state",
+                        stores=StoreSettings(feast_project=f"nbo_adopt_{uuid.uuid4().hex[:8]}"))
+    built = load_training_set(settings, "adoption", tmp_path / "bank")
+    assert sorted(built.frame[AS_OF].unique()) == list(months[1:])
+    assert built.frame["adopted"].any()
