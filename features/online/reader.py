@@ -91,20 +91,31 @@ class OnlineReader:
 
     def read_customer(self, customer_id: str, now: datetime | None = None) -> OnlineFeatures:
         """The customer's features; CustomerNotFound when the online store has none of them."""
-        key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
+        [found] = self.read_customers([customer_id], now)
+        if isinstance(found, CustomerNotFound):
+            raise found
+        return found
+
+    def read_customers(self, customer_ids: list[str],
+                       now: datetime | None = None) -> list[OnlineFeatures | CustomerNotFound]:
+        """Each customer's features (one store read per view for all of them), in order; a
+        CustomerNotFound in the place of a customer the online store has none of."""
+        keys = [EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=c)]) for c in customer_ids]
+        now = now or datetime.now(UTC)
+        return [self._features(c, rows, now) for c, rows in zip(customer_ids, self._read_rows(keys), strict=True)]
+
+    def _features(self, customer_id: str, rows: list[Row], now: datetime) -> OnlineFeatures | CustomerNotFound:
         values: dict[str, object] = {}
         timestamps: dict[str, datetime | None] = {}
-        for view, (stamp, row) in zip(self.views, self._read_rows(key), strict=True):
+        for view, (stamp, row) in zip(self.views, rows, strict=True):
             instant = _instant(stamp)
             for name in view.features:
                 values[name] = _python_value(row.get(name)) if row else None
                 timestamps[name] = instant
         if all(v is None for v in values.values()):
-            raise CustomerNotFound(f"customer {customer_id!r} has no features in the online store "
-                                   f"(Feast project {self.store.project!r})")
-        return OnlineFeatures(customer_id, values, timestamps,
-                              _stale(timestamps, self.ttls, now or datetime.now(UTC)))
-
+            return CustomerNotFound(f"customer {customer_id!r} has no features in the online store "
+                                    f"(Feast project {self.store.project!r})")
+        return OnlineFeatures(customer_id, values, timestamps, _stale(timestamps, self.ttls, now))
 
     def missing_customers(self, customer_ids: Iterable[str]) -> list[str]:
         """Those of these customers without a profile in the online store (one read for all those
@@ -124,14 +135,14 @@ class OnlineReader:
 
 
 class EachViewRows:
-    """The entity's row of each view, one `OnlineStore.online_read` per view (any online store)."""
+    """Each entity's row of each view, one `OnlineStore.online_read` per view for all entities (any online store)."""
 
     def __init__(self, online_store: OnlineStore, config: RepoConfig, views: tuple[ViewRead, ...]):
         self.online_store, self.config, self.views = online_store, config, views
 
-    def __call__(self, key: EntityKey) -> list[Row]:
-        return [self.online_store.online_read(self.config, v.view, [key], list(v.features))[0]
-                for v in self.views]
+    def __call__(self, keys: list[EntityKey]) -> list[list[Row]]:
+        per_view = [self.online_store.online_read(self.config, v.view, keys, list(v.features)) for v in self.views]
+        return [list(rows) for rows in zip(*per_view, strict=True)] if per_view else [[] for _ in keys]
 
 
 class RedisRows:
@@ -151,12 +162,14 @@ class RedisRows:
                 v.view, list(v.features), fv_name_override=name)
             self.fields.append((name, requested, hashed))
 
-    def __call__(self, key: EntityKey) -> list[Row]:
+    def __call__(self, keys: list[EntityKey]) -> list[list[Row]]:
         store = self.online_store
-        [redis_key] = store._generate_redis_keys_for_entities(self.config, [key])
-        replies = store._read_hash_fields(self.config, [(redis_key, hashed) for _, _, hashed in self.fields])
-        return [store._get_features_for_entity(reply, name, requested)
-                for (name, requested, _), reply in zip(self.fields, replies, strict=True)]
+        redis_keys = store._generate_redis_keys_for_entities(self.config, keys)
+        replies = store._read_hash_fields(self.config, [(k, hashed) for k in redis_keys for _, _, hashed in self.fields])
+        per_key = len(self.fields)
+        return [[store._get_features_for_entity(reply, name, requested)
+                 for (name, requested, _), reply in zip(self.fields, replies[i * per_key:(i + 1) * per_key], strict=True)]
+                for i in range(len(keys))]
 
 
 def _python_value(value: Value | None) -> object:
