@@ -50,7 +50,6 @@ import time
 import pandas as pd
 from nbo.settings import MlflowSettings
 from models.registry import load_risk
-from models.risk import frame_columns
 from training import registry
 from training.datasets import load_training_set
 from training.risk.portfolio import score_portfolio
@@ -73,7 +72,7 @@ def main(customers, rows, work):
     latest = frame.sort_values('as_of').groupby('customer_id').tail(1)
     portfolio = pd.concat([latest] * (int(rows) // len(latest) + 1), ignore_index=True).head(int(rows))
     portfolio = portfolio[['customer_id', *scorer.spec.features]]
-    matrix = scorer.encode_columns(frame_columns(portfolio, scorer.spec.features), len(portfolio)).matrix
+    matrix = scorer.encode_frame(portfolio).matrix
     n = len(portfolio)
     return {
         'rows': n, 'trees': scorer.booster.num_trees(), 'features': len(scorer.spec.features),

@@ -118,6 +118,10 @@ class RiskScorer:
         """Customers' feature dicts (name → value, as the online store gives them)."""
         return self.encode_columns({n: [r.get(n) for r in rows] for n in self.spec.features}, len(rows))
 
+    def encode_frame(self, frame: pd.DataFrame) -> Encoded:
+        """A frame's rows (training, evaluation and portfolios read frames)."""
+        return self.encode_columns(frame_columns(frame, self.spec.features), len(frame))
+
     def probabilities(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """Calibrated probability of the event (churn in 90 days, or 30+ DPD in 12 months)."""
         return self.spec.calibration.apply(self.booster.predict(matrix, num_threads=self.num_threads))
@@ -138,8 +142,8 @@ class RiskScorer:
         return self.contributions(self.encode_rows([values]).matrix)
 
     def probability(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        """`probabilities` of a frame's rows (training and evaluation read holdouts as frames)."""
-        return self.probabilities(self.encode_columns(frame_columns(frame, self.spec.features), len(frame)).matrix)
+        """`probabilities` of a frame's rows."""
+        return self.probabilities(self.encode_frame(frame).matrix)
 
     def score_encoded(self, encoded: Encoded, lang: Lang = "en", with_reasons: bool = True) -> RiskScores:
         """Probability, band (and for delinquency points), reasons and (for churn) an action per row."""
@@ -165,14 +169,9 @@ class RiskScorer:
         """`score_encoded` of customers' feature dicts."""
         return self.score_encoded(self.encode_rows(rows), lang)
 
-    def score_columns(self, columns: Columns, n: int, lang: Lang = "en", with_reasons: bool = True) -> RiskScores:
-        """`score_encoded` of n customers given as columns."""
-        return self.score_encoded(self.encode_columns(columns, n), lang, with_reasons)
-
     def score(self, frame: pd.DataFrame, lang: Lang = "en", with_reasons: bool = True) -> pd.DataFrame:
-        """`score_columns` of a frame's rows, as a frame with the frame's index."""
-        found = self.score_columns(frame_columns(frame, self.spec.features), len(frame), lang, with_reasons)
-        return found.frame(frame.index)
+        """`score_encoded` of a frame's rows, as a frame with the frame's index."""
+        return self.score_encoded(self.encode_frame(frame), lang, with_reasons).frame(frame.index)
 
 
 class RiskPyfunc(mlflow.pyfunc.PythonModel):

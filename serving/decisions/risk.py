@@ -56,16 +56,20 @@ class RiskService:
     def __init__(self, runtime: Runtime, audit: AuditStore, policy: RiskPolicy):
         self.runtime, self.audit, self.policy = runtime, audit, policy
 
-    def _check_fresh(self, features: OnlineFeatures, scorer: RiskScorer) -> None:
-        stale = freshness(features, scorer.spec.features)["stale_features"]
+    def _check_fresh(self, features: OnlineFeatures, scorer: RiskScorer) -> dict[str, Any]:
+        """The freshness of the scorer's features; ModelUnavailable if stale ones are refused."""
+        fresh = freshness(features, scorer.spec.features)
+        stale = fresh["stale_features"]
         if self.policy.refuse_stale and stale:
             raise ModelUnavailable(f"features of {features.customer_id} are older than their TTL: "
                                    f"{', '.join(stale[:5])}")
+        return fresh
 
-    def _read_scored(self, scorer: RiskScorer, customer_id: str, lang: Lang) -> tuple[OnlineFeatures, RiskRow]:
+    def _read_scored(self, scorer: RiskScorer, customer_id: str,
+                     lang: Lang) -> tuple[OnlineFeatures, dict[str, Any], RiskRow]:
         features = self.runtime.reader.read_customer(customer_id)
-        self._check_fresh(features, scorer)
-        return features, scorer.score_rows([features.values], lang).rows()[0]
+        fresh = self._check_fresh(features, scorer)
+        return features, fresh, scorer.score_rows([features.values], lang).rows()[0]
 
     def _record(self, kind: str, models: RiskModels, name: str, request_id: str,
                 entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
@@ -78,7 +82,7 @@ class RiskService:
     def churn(self, customer_id: str, lang: Lang, request_id: str) -> ChurnScore:
         """Churn probability, band, top reasons and the suggested retention action."""
         models = self.runtime.risk_models(variant_for(customer_id, self.policy.challenger_share))
-        features, row = self._read_scored(models.churn, customer_id, lang)
+        features, _, row = self._read_scored(models.churn, customer_id, lang)
         assert row.action is not None
         answer = {"customer_id": customer_id, "model_version": models.refs[CHURN].version,
                   "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
@@ -87,30 +91,31 @@ class RiskService:
         [decision_id] = self._record("churn", models, CHURN, request_id, [(customer_id, payload)])
         return ChurnScore.model_validate({"decision_id": decision_id, **answer})
 
-    def _delinquency_answer(self, models: RiskModels, features: OnlineFeatures, row: RiskRow) -> dict[str, Any]:
-        return {"customer_id": features.customer_id, "model_version": models.refs[DELINQUENCY].version,
+    @staticmethod
+    def _delinquency_answer(models: RiskModels, customer_id: str, fresh: dict[str, Any], row: RiskRow) -> dict[str, Any]:
+        return {"customer_id": customer_id, "model_version": models.refs[DELINQUENCY].version,
                 "pd": row.probability, "score": row.points, "band": row.band,
-                "reason_codes": _reasons(row.reasons),
-                "freshness": freshness(features, models.delinquency.spec.features)}
+                "reason_codes": _reasons(row.reasons), "freshness": fresh}
 
     def delinquency(self, customer_id: str, lang: Lang, request_id: str) -> DelinquencyScore:
         """PD, scorecard points, band, up to 4 reason codes and feature freshness."""
         models = self.runtime.risk_models("champion")
-        features, row = self._read_scored(models.delinquency, customer_id, lang)
-        answer = self._delinquency_answer(models, features, row)
+        features, fresh, row = self._read_scored(models.delinquency, customer_id, lang)
+        answer = self._delinquency_answer(models, customer_id, fresh, row)
         payload = {"answer": answer, "features": _audit_features(features, models.delinquency.spec.features, {})}
         [decision_id] = self._record("delinquency", models, DELINQUENCY, request_id, [(customer_id, payload)])
         return DelinquencyScore.model_validate({"decision_id": decision_id, **answer})
 
-    def _read_batch(self, scorer: RiskScorer, customer_ids: list[str]) -> tuple[list[OnlineFeatures], list[dict]]:
-        """The customers' features in one read; those not found or (refusing stale) stale as errors."""
+    def _read_batch(self, scorer: RiskScorer,
+                    customer_ids: list[str]) -> tuple[list[tuple[OnlineFeatures, dict[str, Any]]], list[dict]]:
+        """The customers' features (and their freshness) in one read; those not found or (refusing
+        stale) stale as errors."""
         read, errors = [], []
         for customer_id, found in zip(customer_ids, self.runtime.reader.read_customers(customer_ids), strict=True):
             try:
                 if isinstance(found, NotFound):
                     raise found
-                self._check_fresh(found, scorer)
-                read.append(found)
+                read.append((found, self._check_fresh(found, scorer)))
             except (NotFound, ModelUnavailable) as err:
                 errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
         return read, errors
@@ -126,11 +131,12 @@ class RiskService:
         read, errors = self._read_batch(scorer, customer_ids)
         if not read:
             return DelinquencyBatch.model_validate({"request_id": request_id, "scores": [], "errors": errors})
-        rows = scorer.score_rows([f.values for f in read], lang).rows()
-        answers = [self._delinquency_answer(models, f, row) for f, row in zip(read, rows, strict=True)]
+        rows = scorer.score_rows([f.values for f, _ in read], lang).rows()
+        answers = [self._delinquency_answer(models, f.customer_id, fresh, row)
+                   for (f, fresh), row in zip(read, rows, strict=True)]
         shown: dict[datetime, str] = {}
         entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown)})
-                   for f, a in zip(read, answers, strict=True)]
+                   for (f, _), a in zip(read, answers, strict=True)]
         decision_ids = self._record("delinquency", models, DELINQUENCY, request_id, entries)
         scores = [{"decision_id": d, **a} for d, a in zip(decision_ids, answers, strict=True)]
         return DelinquencyBatch.model_validate({"request_id": request_id, "scores": scores, "errors": errors})

@@ -18,7 +18,15 @@ from mlflow.exceptions import MlflowException
 
 from models.calibration import Calibration
 from models.registry import CHAMPION, DELINQUENCY, connect, load_alias, load_risk
-from models.risk import MODEL_CODE, RiskPyfunc, RiskScorer, RiskSpec, caller_frame, risk_signature, save_artifacts
+from models.risk import (
+    MODEL_CODE,
+    RiskPyfunc,
+    RiskScorer,
+    RiskSpec,
+    caller_frame,
+    risk_signature,
+    save_artifacts,
+)
 from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings
 from training.risk.fit import prepare_features

@@ -23,7 +23,7 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 from evaluation import metrics
 from models.calibration import CalibrationMethod, fit_calibration
 from models.registry import CHURN, DELINQUENCY
-from models.risk import RiskKind, RiskScorer, RiskSpec, frame_columns
+from models.risk import RiskKind, RiskScorer, RiskSpec
 from models.scorecard import Scorecard
 
 log = logging.getLogger(__name__)
@@ -70,8 +70,7 @@ def prepare_features(frame: pd.DataFrame, spec: RiskSpec) -> pd.DataFrame:
 
 def explain_sample(scorer: RiskScorer, sample: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
     """SHAP contributions of a sample's rows (by the scorer's one path) and their features as a report shows them."""
-    encoded = scorer.encode_columns(frame_columns(sample, scorer.spec.features), len(sample))
-    return scorer.contributions(encoded.matrix), prepare_features(sample, scorer.spec)
+    return scorer.contributions(scorer.encode_frame(sample).matrix), prepare_features(sample, scorer.spec)
 
 
 @dataclass(frozen=True)
