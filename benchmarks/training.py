@@ -49,7 +49,7 @@ SCORE_CHILD = """
 import time
 import pandas as pd
 from nbo.settings import MlflowSettings
-from models.risk import load_scorer
+from models.registry import load_risk
 from training import registry
 from training.datasets import load_training_set
 from training.risk.portfolio import score_portfolio
@@ -67,17 +67,17 @@ def main(customers, rows, work):
     settings = Settings(data_dir=data, state_dir=Path(work) / f'state-{customers}',
                         mlflow=MlflowSettings(tracking_uri=f'file:{work}/mlruns-{customers}'))
     registry.connect(settings.mlflow)
-    scorer = load_scorer('models:/nbo-delinquency@champion')
+    scorer = load_risk('models:/nbo-delinquency@champion')
     frame = load_training_set(settings, 'delinquency', data).frame
     latest = frame.sort_values('as_of').groupby('customer_id').tail(1)
     portfolio = pd.concat([latest] * (int(rows) // len(latest) + 1), ignore_index=True).head(int(rows))
     portfolio = portfolio[['customer_id', *scorer.spec.features]]
-    features = scorer.prepare(portfolio)
+    matrix = scorer.encode_frame(portfolio).matrix
     n = len(portfolio)
     return {
         'rows': n, 'trees': scorer.booster.num_trees(), 'features': len(scorer.spec.features),
         'pd_only': _timed(lambda: scorer.probability(portfolio), n),
-        'pd_and_shap_contributions': _timed(lambda: scorer.contributions(features), n),
+        'pd_and_shap_contributions': _timed(lambda: scorer.contributions(matrix), n),
         'full_output_with_reason_texts': _timed(lambda: scorer.score(portfolio, lang='en'), n),
         'nbo_score_path_with_row_checks': _timed(lambda: score_portfolio(scorer, portfolio, 'en'), n),
     }

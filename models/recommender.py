@@ -2,7 +2,7 @@
 
 A logged `nbo-recommender` is an MLflow pyfunc whose input is customer feature rows as Feast
 serves them (one row per customer) and whose output is every candidate product with its score
-and rank. `load_recommender(uri)` gives back a `RecommenderScorer`, which the service uses per
+and rank. `models.registry.load_recommender(uri)` gives back a `RecommenderScorer`, which the service uses per
 request: candidates → scores (num_threads=1) → SHAP contributions for the offers it returns.
 """
 
@@ -42,7 +42,6 @@ from models.collaborative import (
     build_interactions,
     held_flags,
 )
-from models.pyfunc import load_python_model
 
 MODEL_CODE = Path(__file__).with_name("recommender_mlflow.py")
 ALS_SCORE = "als_score"
@@ -277,7 +276,3 @@ def input_signature(example: pd.DataFrame) -> ModelSignature:
         ColSpec(DataType.string, "product_id"), ColSpec(DataType.double, "score"), ColSpec(DataType.long, "rank")]
     return ModelSignature(inputs=Schema(inputs), outputs=Schema(outputs))
 
-
-def load_recommender(model_uri: str) -> RecommenderScorer:
-    """Load a logged recommender (e.g. `models:/nbo-recommender@champion`) as a `RecommenderScorer`."""
-    return load_python_model(model_uri).scorer

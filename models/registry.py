@@ -1,9 +1,20 @@
-"""Find and load registered models by alias from the MLflow registry (the only way models reach serving)."""
+"""Find and load registered models from the MLflow registry: the one place models are loaded from.
+
+Loading reads a version's files (the booster, spec and other artifacts listed by its MLmodel's
+python_function flavor) and builds the scorer with `models.risk` / `models.recommender`; it never
+runs the logged "model from code" file, so versions logged by older nbo trees (whose code files
+import modules that have moved since) load as well. `mlflow.pyfunc.load_model(uri)` still works
+for data scientists: it runs the code file (`risk_mlflow.py`, `recommender_mlflow.py`).
+"""
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
 
 import mlflow
 from mlflow import MlflowClient
@@ -12,10 +23,20 @@ from mlflow.environment_variables import (
     MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR,
 )
 from mlflow.exceptions import MlflowException
+from mlflow.models import Model
 
+from models.recommender import RecommenderScorer
+from models.recommender import load_artifacts as recommender_from_artifacts
+from models.risk import RiskScorer
+from models.risk import load_artifacts as risk_from_artifacts
+from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
+RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
+CHAMPION, CHALLENGER = "champion", "challenger"
+ALIASES = (CHAMPION, CHALLENGER)
+Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)
 
 
 @dataclass(frozen=True)
@@ -60,3 +81,59 @@ def connect(settings: MlflowSettings) -> MlflowClient:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def _artifacts(model_uri: str, into: Path) -> dict[str, str]:
+    """Download a logged model's files into `into`; its artifacts map (name → local path) from MLmodel."""
+    local = Path(mlflow.artifacts.download_artifacts(artifact_uri=model_uri, dst_path=str(into)))
+    flavor = Model.load(str(local / "MLmodel")).flavors.get("python_function", {})
+    if not flavor.get("artifacts"):
+        raise ModelUnavailable(f"{model_uri} is not an nbo model: its MLmodel lists no python_function artifacts")
+    return {name: str(local / entry["path"]) for name, entry in flavor["artifacts"].items()}
+
+
+def _load(model_uri: str, build: Callable[[dict[str, str]], Scorer]) -> Scorer:
+    try:
+        with tempfile.TemporaryDirectory(prefix="nbo-model-") as tmp:
+            return build(_artifacts(model_uri, Path(tmp)))
+    except MlflowException as err:
+        raise ModelUnavailable(f"cannot load {model_uri}: {err.message}") from err
+
+
+def load_risk(model_uri: str) -> RiskScorer:
+    """A logged risk model (e.g. `models:/nbo-delinquency@champion`) as a `RiskScorer`.
+
+    Raises:
+        ModelUnavailable: the registry has no such model, version or alias.
+    """
+    return _load(model_uri, risk_from_artifacts)
+
+
+def load_recommender(model_uri: str) -> RecommenderScorer:
+    """A logged recommender (e.g. `models:/nbo-recommender@champion`) as a `RecommenderScorer`.
+
+    Raises:
+        ModelUnavailable: the registry has no such model, version or alias.
+    """
+    return _load(model_uri, recommender_from_artifacts)
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """A scorer and the registered version it was loaded from."""
+
+    ref: ModelRef
+    scorer: RiskScorer | RecommenderScorer
+
+
+def load_alias(settings: MlflowSettings, name: str, alias: str, num_threads: int = 1) -> Loaded | None:
+    """The version `alias` of model `name` points at, loaded (None when there is no such alias).
+
+    How a champion (or challenger) is loaded: `num_threads` is LightGBM's per call (1 on the request
+    path: one thread measured fastest there)."""
+    ref = find_alias(connect(settings), name, alias)
+    if ref is None:
+        return None
+    scorer: RiskScorer | RecommenderScorer = load_recommender(ref.uri) if name == RECOMMENDER else load_risk(ref.uri)
+    scorer.num_threads = num_threads
+    return Loaded(ref, scorer)

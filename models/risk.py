@@ -1,15 +1,15 @@
 """The churn and delinquency scorers as they travel through MLflow: booster + calibration + spec.
 
 A logged risk model is an MLflow pyfunc whose artifacts are the LightGBM model file and a JSON
-spec (features, categorical columns, calibration). `load_scorer(uri)` gives back a `RiskScorer`
-that returns probabilities, scorecard points, bands, reason codes and retention actions.
+spec (features, categorical columns, calibration). `load_artifacts` builds a `RiskScorer` from
+them; it scores one customer or many through one path: `RowEncoder` → float matrix → LightGBM
+(and TreeSHAP pattern tables for large batches) → probability, points, band, reasons, action.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -19,22 +19,24 @@ import lightgbm as lgb
 import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature
 from mlflow.types import ColSpec, DataType, Schema
 from numpy.typing import NDArray
 
 from models.calibration import Calibration
-from models.explain.risk import Lang, reason_columns, retention_actions
-from models.pyfunc import load_python_model
+from models.encoding import RowEncoder
+from models.explain.lang import Lang
+from models.explain.risk import reason_columns, retention_actions
+from models.risk_scores import RiskScores
 from models.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
 from models.treeshap import PatternTreeShap
-from nbo.errors import ModelUnavailable
 
 RiskKind = Literal["churn", "delinquency"]
 REASONS_PER_KIND: dict[str, int] = {"churn": 3, "delinquency": 4}
 MODEL_CODE = Path(__file__).with_name("risk_mlflow.py")
 TABLE_MIN_ROWS = 1_000  # below this, pred_contrib is quicker than building the pattern tables
+PLAIN_NUMBERS = frozenset({float, int, bool, type(None), np.float64, np.float32, np.int64, np.int32, np.bool_})
+Columns = Mapping[str, Sequence[object] | NDArray]
 
 
 @dataclass(frozen=True)
@@ -56,15 +58,32 @@ class RiskSpec:
                    Calibration.from_dict(data["calibration"]))
 
 
-def prepare_features(frame: pd.DataFrame, spec: RiskSpec) -> pd.DataFrame:
-    """The model's feature columns in order: categoricals as pandas categories, the rest as floats."""
-    out = frame[spec.features].copy()
-    for name in spec.features:
-        if name in spec.categorical:
-            out[name] = out[name].astype("string").replace("", pd.NA).astype("category")
+def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, NDArray]:
+    """Columns of a frame as the encoder reads them: numbers as floats, anything else as objects (NA → None)."""
+    out: dict[str, NDArray] = {}
+    for name in names:
+        column = frame[name]
+        if pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column):
+            out[name] = column.to_numpy(dtype=float, na_value=np.nan)
         else:
-            out[name] = pd.to_numeric(out[name], errors="raise").astype(float)
+            values = column.to_numpy(dtype=object)
+            out[name] = np.where(pd.isna(values), None, values)
     return out
+
+
+def _plain_floats(column: Sequence[object] | NDArray) -> Sequence[object] | NDArray:
+    """A list of plain numbers and None as a float array (the encoder's fast path); anything else as given."""
+    if isinstance(column, np.ndarray) or not set(map(type, column)) <= PLAIN_NUMBERS:
+        return column
+    return np.array(column, dtype=float)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """Rows as LightGBM reads them, with the categorical values as sent (reasons print those)."""
+
+    matrix: NDArray[np.float64]
+    categorical: dict[str, NDArray[np.object_]]
 
 
 class RiskScorer:
@@ -75,105 +94,84 @@ class RiskScorer:
         self.spec = spec
         self.num_threads = num_threads
 
-    def prepare(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The model's feature columns of `frame`, typed for LightGBM."""
-        return prepare_features(frame, self.spec)
-
-    def signature_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The feature columns as a caller sends them: strings for categoricals, floats otherwise."""
-        features = self.prepare(frame)
-        for name in self.spec.categorical:
-            features[name] = features[name].astype(object).where(features[name].notna(), "")
-        return features
-
-    def raw_probability(self, features: pd.DataFrame) -> NDArray[np.float64]:
-        return self.booster.predict(features, num_threads=self.num_threads)
-
-    def probability(self, frame: pd.DataFrame) -> NDArray[np.float64]:
-        """Calibrated probability of the event (churn in 90 days, or 30+ DPD in 12 months)."""
-        return self.spec.calibration.apply(self.raw_probability(prepare_features(frame, self.spec)))
-
-    def probability_of(self, values: Mapping[str, object]) -> float:
-        """`probability` of one customer's feature values (name → value, as the online store gives them).
-
-        The request path: the row goes to LightGBM as a float array with the booster's category codes,
-        the same numbers `prepare_features` and LightGBM's pandas conversion produce; values of other
-        types than None, numbers and (for categoricals) strings take the pandas path."""
-        row = _float_row(values, self.spec.features, self._category_codes)
-        if row is None:
-            frame = pd.DataFrame([{n: values.get(n) for n in self.spec.features}])
-            return float(self.probability(frame)[0])
-        raw = self.booster.predict(row[np.newaxis, :], num_threads=self.num_threads)
-        return float(self.spec.calibration.apply(raw)[0])
-
-    def contributions_of(self, values: Mapping[str, object]) -> NDArray[np.float64]:
-        """`contributions` (1 × features) of one customer's feature values, by the `probability_of` path."""
-        row = _float_row(values, self.spec.features, self._category_codes)
-        if row is None:
-            frame = pd.DataFrame([{n: values.get(n) for n in self.spec.features}])
-            return self.contributions(prepare_features(frame, self.spec))
-        return np.asarray(self.booster.predict(row[np.newaxis, :], pred_contrib=True,
-                                               num_threads=self.num_threads))[:, :-1]
-
     @cached_property
-    def _category_codes(self) -> dict[str, dict[str, int]]:
-        """Categorical feature → category → the code LightGBM gives it (its stored pandas categories)."""
-        categorical = [f for f in self.spec.features if f in self.spec.categorical]
-        stored = self.booster.pandas_categorical or []
-        if len(stored) != len(categorical):
-            raise ValueError(f"booster has {len(stored)} categorical features, the spec {len(categorical)}")
-        return {name: {c: i for i, c in enumerate(levels)} for name, levels in zip(categorical, stored, strict=True)}
+    def encoder(self) -> RowEncoder:
+        return RowEncoder.for_booster(self.booster, self.spec.features, dict.fromkeys(self.spec.categorical))
 
     @cached_property
     def pattern_tables(self) -> PatternTreeShap | None:
         """Exact TreeSHAP tables for large batches (None when the trees are too big for them)."""
         return PatternTreeShap.for_booster(self.booster)
 
-    def contributions(self, features: pd.DataFrame) -> NDArray[np.float64]:
+    def encode_columns(self, columns: Columns, n: int) -> Encoded:
+        """n customers given as one column per feature (absent features are missing).
+
+        Raises:
+            NotPlainValue: a value that is not None, a number or (for a categorical) a string."""
+        given = {name: _plain_floats(columns[name]) if name in columns else np.full(n, np.nan)
+                 for name in self.spec.features}
+        categorical = {name: np.array(["" if v is None else v for v in given[name]], dtype=object)
+                       for name in self.encoder.codes}
+        return Encoded(self.encoder.columns(given, n), categorical)
+
+    def encode_rows(self, rows: Sequence[Mapping[str, object]]) -> Encoded:
+        """Customers' feature dicts (name → value, as the online store gives them)."""
+        return self.encode_columns({n: [r.get(n) for r in rows] for n in self.spec.features}, len(rows))
+
+    def encode_frame(self, frame: pd.DataFrame) -> Encoded:
+        """A frame's rows (training, evaluation and portfolios read frames)."""
+        return self.encode_columns(frame_columns(frame, self.spec.features), len(frame))
+
+    def probabilities(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Calibrated probability of the event (churn in 90 days, or 30+ DPD in 12 months)."""
+        return self.spec.calibration.apply(self.booster.predict(matrix, num_threads=self.num_threads))
+
+    def contributions(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
         """SHAP contributions (log-odds) per feature, without the bias column: LightGBM's
         `pred_contrib`, or for batches of TABLE_MIN_ROWS or more the same values from pattern tables."""
-        if len(features) >= TABLE_MIN_ROWS and self.pattern_tables is not None:
-            return self.pattern_tables.contributions(features)[:, :-1]
-        contrib = self.booster.predict(features, pred_contrib=True, num_threads=self.num_threads)
-        return np.asarray(contrib)[:, :-1]
+        if len(matrix) >= TABLE_MIN_ROWS and self.pattern_tables is not None:
+            return self.pattern_tables.contributions(matrix)[:, :-1]
+        return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=self.num_threads))[:, :-1]
+
+    def probability_of(self, values: Mapping[str, object]) -> float:
+        """`probabilities` of one customer's feature values."""
+        return float(self.probabilities(self.encode_rows([values]).matrix)[0])
+
+    def contributions_of(self, values: Mapping[str, object]) -> NDArray[np.float64]:
+        """`contributions` (1 × features) of one customer's feature values."""
+        return self.contributions(self.encode_rows([values]).matrix)
+
+    def probability(self, frame: pd.DataFrame) -> NDArray[np.float64]:
+        """`probabilities` of a frame's rows."""
+        return self.probabilities(self.encode_frame(frame).matrix)
+
+    def score_encoded(self, encoded: Encoded, lang: Lang = "en", with_reasons: bool = True) -> RiskScores:
+        """Probability, band (and for delinquency points), reasons and (for churn) an action per row."""
+        probability = self.probabilities(encoded.matrix)
+        kind = self.spec.kind
+        points = np.rint(Scorecard().points(probability)).astype(int) if kind == "delinquency" else None
+        band = RISK_BANDS.assign(points) if points is not None else CHURN_BANDS.assign(probability)
+        scores = RiskScores(kind, probability, points, band.astype(object))
+        if not with_reasons:
+            return scores
+        codes, texts = reason_columns(self.spec.features, lambda j: self._shown(encoded, j),
+                                      self.contributions(encoded.matrix), REASONS_PER_KIND[kind], lang)
+        actions = retention_actions(codes[:, 0], lang) if kind == "churn" else None
+        return scores.with_reasons(codes, texts, actions)
+
+    def _shown(self, encoded: Encoded, j: int) -> NDArray:
+        """Feature j's values as a reason prints them: categoricals as sent, the rest as read."""
+        name = self.spec.features[j]
+        found = encoded.categorical.get(name)
+        return encoded.matrix[:, j] if found is None else np.where(found == "", None, found)
+
+    def score_rows(self, rows: Sequence[Mapping[str, object]], lang: Lang = "en") -> RiskScores:
+        """`score_encoded` of customers' feature dicts."""
+        return self.score_encoded(self.encode_rows(rows), lang)
 
     def score(self, frame: pd.DataFrame, lang: Lang = "en", with_reasons: bool = True) -> pd.DataFrame:
-        """Probability, band (and for delinquency points), reason codes and (for churn) an action."""
-        features = prepare_features(frame, self.spec)
-        probability = self.spec.calibration.apply(self.raw_probability(features))
-        out = pd.DataFrame(index=frame.index)
-        if self.spec.kind == "delinquency":
-            out["pd"] = probability
-            out["score"] = np.rint(Scorecard().points(probability)).astype(int)
-            out["band"] = RISK_BANDS.assign(out["score"])
-        else:
-            out["probability"] = probability
-            out["band"] = CHURN_BANDS.assign(probability)
-        if with_reasons:
-            k = REASONS_PER_KIND[self.spec.kind]
-            out = out.join(reason_columns(features, self.contributions(features), k, lang))
-            if self.spec.kind == "churn":
-                out = out.join(retention_actions(out["reason_code_1"], lang))
-        return out
-
-
-def _float_row(values: Mapping[str, object], features: list[str],
-               codes: dict[str, dict[str, int]]) -> NDArray[np.float64] | None:
-    """One row as LightGBM's pandas path sees it (NaN: missing or unknown category); None if unsure."""
-    row = np.empty(len(features))
-    for i, name in enumerate(features):
-        value = values.get(name)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            row[i] = np.nan
-        elif name in codes:
-            if not isinstance(value, str):
-                return None
-            row[i] = codes[name].get(value, np.nan) if value else np.nan
-        elif isinstance(value, bool | int | float | np.number):
-            row[i] = float(value)
-        else:
-            return None
-    return row
+        """`score_encoded` of a frame's rows, as a frame with the frame's index."""
+        return self.score_encoded(self.encode_frame(frame), lang, with_reasons).frame(frame.index)
 
 
 class RiskPyfunc(mlflow.pyfunc.PythonModel):
@@ -182,12 +180,22 @@ class RiskPyfunc(mlflow.pyfunc.PythonModel):
     scorer: RiskScorer
 
     def load_context(self, context: mlflow.pyfunc.PythonModelContext) -> None:
-        spec = RiskSpec.from_dict(json.loads(Path(context.artifacts["spec"]).read_text(encoding="utf-8")))
-        self.scorer = RiskScorer(lgb.Booster(model_file=context.artifacts["booster"]), spec)
+        self.scorer = load_artifacts(context.artifacts)
 
     def predict(self, context: mlflow.pyfunc.PythonModelContext, model_input: pd.DataFrame,  # noqa: ARG002
                 params: dict | None = None) -> pd.DataFrame:  # noqa: ARG002
         return self.scorer.score(model_input, with_reasons=False)
+
+
+def caller_frame(frame: pd.DataFrame, spec: RiskSpec) -> pd.DataFrame:
+    """The feature columns as a caller sends them: strings for categoricals ("" when missing), floats otherwise."""
+    out = pd.DataFrame(index=frame.index)
+    for name in spec.features:
+        if name in spec.categorical:
+            out[name] = frame[name].astype("string").fillna("").astype(object)
+        else:
+            out[name] = pd.to_numeric(frame[name], errors="raise").astype(float)
+    return out
 
 
 def risk_signature(spec: RiskSpec) -> ModelSignature:
@@ -210,14 +218,7 @@ def save_artifacts(booster: lgb.Booster, spec: RiskSpec, directory: Path) -> dic
     return {"booster": str(booster_path), "spec": str(spec_path)}
 
 
-def load_scorer(model_uri: str) -> RiskScorer:
-    """Load a logged risk model (e.g. `models:/nbo-delinquency@champion`) as a `RiskScorer`.
-
-    Raises:
-        ModelUnavailable: the registry has no such model, version or alias.
-    """
-    try:
-        model = load_python_model(model_uri)
-    except MlflowException as err:
-        raise ModelUnavailable(f"cannot load {model_uri}: {err.message}") from err
-    return model.scorer
+def load_artifacts(artifacts: Mapping[str, str]) -> RiskScorer:
+    """The scorer written by `save_artifacts`."""
+    spec = RiskSpec.from_dict(json.loads(Path(artifacts["spec"]).read_text(encoding="utf-8")))
+    return RiskScorer(lgb.Booster(model_file=artifacts["booster"]), spec)

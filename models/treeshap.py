@@ -15,11 +15,15 @@ from dataclasses import dataclass
 
 import lightgbm as lgb
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 MAX_SPLITS = 10  # 2^10 patterns per tree at most
-ZERO_THRESHOLD = 1e-35  # LightGBM's kZeroThreshold
+ZERO_THRESHOLD = float(np.float32(1e-35))  # LightGBM's kZeroThreshold (meta.h: the float 1e-35f, as a double)
+
+
+def read_values(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """The values LightGBM predicts from: a dense row keeps only |x| > kZeroThreshold (and NaN), the rest is 0."""
+    return np.where(np.abs(x) <= ZERO_THRESHOLD, 0.0, x)
 
 
 @dataclass(frozen=True)
@@ -34,9 +38,11 @@ class _Split:
     count: float
 
     def goes_left(self, values: NDArray[np.float64], missing: NDArray[np.bool_]) -> NDArray[np.bool_]:
-        """Which rows go left; `missing` is `isnan(values)`."""
+        """Which rows go left; `values` are read as LightGBM reads them (`read_values`), `missing` is `isnan(values)`.
+
+        A categorical value is truncated to an int: NaN and values of -1 or less go right."""
         if self.categories is not None:
-            return np.isin(values, self.categories) & ~missing
+            return np.isin(np.trunc(values), self.categories) & ~missing
         if self.missing_type == "NaN":
             return (values <= self.threshold) | (missing & self.default_left)
         if self.missing_type == "Zero":
@@ -161,9 +167,8 @@ def _expected_value(node: _Node) -> float:
 class PatternTreeShap:
     """SHAP contributions of a LightGBM binary model, as `pred_contrib`, from pattern tables."""
 
-    def __init__(self, model: dict, pandas_categorical: list[list] | None):
+    def __init__(self, model: dict):
         self.n_features = len(model["feature_names"])
-        self.pandas_categorical = pandas_categorical or []
         built = [_table(t, self.n_features) for t in model["tree_info"]]
         self.trees = [table for table, _ in built]
         self.bias = sum(expected for _, expected in built)
@@ -174,20 +179,12 @@ class PatternTreeShap:
         model = booster.dump_model()
         if any(t["num_leaves"] - 1 > MAX_SPLITS for t in model["tree_info"]):
             return None
-        return cls(model, booster.pandas_categorical)
+        return cls(model)
 
-    def matrix(self, features: pd.DataFrame) -> NDArray[np.float64]:
-        """The float matrix LightGBM predicts from: pandas categories as codes of the training categories."""
-        out = features.copy(deep=False)
-        categorical = [c for c in out.columns if isinstance(out[c].dtype, pd.CategoricalDtype)]
-        for column, categories in zip(categorical, self.pandas_categorical, strict=True):
-            codes = out[column].cat.set_categories(categories).cat.codes.astype(float)
-            out[column] = codes.where(codes >= 0)
-        return out.to_numpy(dtype=float)
-
-    def contributions(self, features: pd.DataFrame) -> NDArray[np.float64]:
-        """Contributions per feature plus the bias column, in log-odds (as `pred_contrib`)."""
-        x = np.ascontiguousarray(self.matrix(features).T)  # one contiguous row per feature
+    def contributions(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Contributions per feature plus the bias column, in log-odds (as `pred_contrib` of the same
+        float matrix: categoricals as codes, missing as NaN)."""
+        x = read_values(np.ascontiguousarray(np.asarray(matrix, dtype=float).T))  # one row per feature
         missing = np.isnan(x)
         phi = np.zeros((self.n_features + 1, x.shape[1]))
         for tree in self.trees:

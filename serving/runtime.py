@@ -12,16 +12,15 @@ from typing import Any
 
 from features.online.reader import OnlineReader
 from features.repo.store import open_store
-from models.recommender import RecommenderScorer, load_recommender
-from models.registry import CHURN, DELINQUENCY, RECOMMENDER, ModelRef, connect, find_alias
-from models.risk import RiskScorer, load_scorer
+from models.recommender import RecommenderScorer
+from models.registry import ALIASES, CHURN, DELINQUENCY, RECOMMENDER, ModelRef, load_alias
+from models.risk import RiskScorer
 from nbo.errors import ModelUnavailable
-from nbo.settings import Settings
+from nbo.settings import MlflowSettings, Settings
 
 log = logging.getLogger(__name__)
 
 PROFILE_SERVICE = "customer_360_v1"
-ALIASES = ("champion", "challenger")
 
 
 @dataclass(frozen=True)
@@ -79,24 +78,21 @@ class Runtime:
         return [r for m in self.risk.values() for r in m.refs.values()] + [m.ref for m in self.recommenders.values()]
 
 
-def _load_risk(settings: Settings, alias: str) -> RiskModels | None:
-    client = connect(settings.mlflow)
-    refs = {name: find_alias(client, name, alias) for name in (CHURN, DELINQUENCY)}
-    if any(ref is None for ref in refs.values()):
+def _load_risk(settings: MlflowSettings, alias: str) -> RiskModels | None:
+    loaded = {name: load_alias(settings, name, alias) for name in (CHURN, DELINQUENCY)}
+    churn, delinquency = loaded[CHURN], loaded[DELINQUENCY]
+    if churn is None or delinquency is None:
         return None
-    scorers = {name: load_scorer(ref.uri) for name, ref in refs.items() if ref is not None}
-    for scorer in scorers.values():
-        scorer.num_threads = 1  # request path: one thread measured fastest (see shared notes)
-    return RiskModels(alias, scorers[CHURN], scorers[DELINQUENCY], {n: r for n, r in refs.items() if r})
+    assert isinstance(churn.scorer, RiskScorer) and isinstance(delinquency.scorer, RiskScorer)
+    return RiskModels(alias, churn.scorer, delinquency.scorer, {CHURN: churn.ref, DELINQUENCY: delinquency.ref})
 
 
-def _load_recommender(settings: Settings, alias: str) -> RecommenderModel | None:
-    ref = find_alias(connect(settings.mlflow), RECOMMENDER, alias)
-    if ref is None:
+def _load_recommender(settings: MlflowSettings, alias: str) -> RecommenderModel | None:
+    loaded = load_alias(settings, RECOMMENDER, alias)
+    if loaded is None:
         return None
-    scorer = load_recommender(ref.uri)
-    scorer.num_threads = 1
-    return RecommenderModel(alias, scorer, ref)
+    assert isinstance(loaded.scorer, RecommenderScorer)
+    return RecommenderModel(alias, loaded.scorer, loaded.ref)
 
 
 def load_runtime(settings: Settings) -> Runtime:
@@ -104,10 +100,10 @@ def load_runtime(settings: Settings) -> Runtime:
     reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
     runtime = Runtime(reader=reader)
     for alias in ALIASES:
-        models = _load_risk(settings, alias)
+        models = _load_risk(settings.mlflow, alias)
         if models is not None:
             runtime.risk[alias] = models
-        recommender = _load_recommender(settings, alias)
+        recommender = _load_recommender(settings.mlflow, alias)
         if recommender is not None:
             runtime.recommenders[alias] = recommender
     log.info("runtime_loaded", extra={"versions": runtime.versions()})

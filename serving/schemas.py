@@ -8,11 +8,11 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from features.online.push import EVENT_TIME_WINDOW, is_in_event_window
+from models.explain.lang import Lang
 
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
 CustomerIdPattern = r"^C[0-9]{8}$"
 ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
-Lang = Literal["zh", "en"]
 Channel = Literal["app", "web", "branch", "rm", "phone"]
 MAX_BATCH = 10_000
 

@@ -21,9 +21,9 @@ from nbo.settings import load_settings
 if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
 
-RISK_MODEL_NAMES = {"churn": "nbo-churn", "delinquency": "nbo-delinquency"}
+RISK_KINDS = ("churn", "delinquency")  # their registered names: models.registry.RISK_MODEL_NAMES
 
-KINDS = click.Choice(sorted(RISK_MODEL_NAMES))
+KINDS = click.Choice(RISK_KINDS)
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Canonical data directory (default: NBO_DATA_DIR).")
 fast_option = click.option("--fast", is_flag=True,
@@ -55,7 +55,7 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
 
 
 @click.command("train")
-@click.argument("model", type=click.Choice([*sorted(RISK_MODEL_NAMES), "recommender"]))
+@click.argument("model", type=click.Choice([*RISK_KINDS, "recommender"]))
 @data_option
 @click.option("--force", is_flag=True, help="Promote to champion even if not better (recorded on the run).")
 @click.option("--rebuild-features", is_flag=True, help="Rebuild the feature tables even if up to date.")
@@ -125,8 +125,8 @@ def evaluate(ref: str, out: Path | None, as_json: bool) -> None:
 
     RUN_OR_MODEL is a run id, NAME@ALIAS (nbo-churn@champion), NAME/VERSION or a models:/ URI.
     """
+    from models.registry import RECOMMENDER
     from training import registry
-    from training.recommender.registry import MODEL_NAME as RECOMMENDER
     from training.recommender.review import evaluate_recommender
     from training.risk.review import evaluate_version
 
@@ -156,7 +156,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @handles_errors
 def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
     """Set alias champion on MODEL's VERSION if it beats the champion on its holdout (or --force)."""
-    from training.recommender.registry import MODEL_NAME as RECOMMENDER
+    from models.registry import RECOMMENDER
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
 
@@ -170,7 +170,7 @@ def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
 
 
 @click.command("retrain")
-@click.option("--model", "models", type=click.Choice([*sorted(RISK_MODEL_NAMES), "recommender"]), multiple=True,
+@click.option("--model", "models", type=click.Choice([*RISK_KINDS, "recommender"]), multiple=True,
               help="Model(s) to retrain (default: all three).")
 @data_option
 @fast_option
@@ -186,7 +186,7 @@ def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, 
     settings = load_settings()
     data = data_dir or settings.data_dir
     progress(f"rebuilding features from {data}")
-    chosen = list(models) or [*sorted(RISK_MODEL_NAMES), "recommender"]
+    chosen = list(models) or [*RISK_KINDS, "recommender"]
     risk = [m for m in chosen if m != "recommender"]
     result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
     if "recommender" in chosen:
@@ -221,7 +221,7 @@ def _retrain_text(r: dict[str, Any]) -> str:
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Bad rows by row and column (default: OUTPUT with .errors.csv).")
 @click.option("--model-uri", help="Model to score with (default: models:/<name>@champion).")
-@click.option("--lang", type=click.Choice(["zh-CN", "en"]), default="en", show_default=True)
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="en", show_default=True)
 @json_option
 @handles_errors
 def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
@@ -229,14 +229,13 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
     from tqdm import tqdm
 
-    from models.risk import load_scorer
-    from training import registry
+    from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk
     from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
     frame = read_portfolio(input_path)  # a bad file fails before the model is loaded
-    registry.connect(load_settings().mlflow)
-    uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{registry.CHAMPION}"
-    scorer = load_scorer(uri)
+    connect(load_settings().mlflow)
+    uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{CHAMPION}"
+    scorer = load_risk(uri)
     started = time.perf_counter()
     with tqdm(total=len(frame), unit="rows", desc=f"scoring {model}", file=sys.stderr) as bar:
         result = score_portfolio(scorer, frame, lang, on_chunk=bar.update)  # type: ignore[arg-type]

@@ -18,14 +18,10 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
-from models.registry import connect  # noqa: F401 (training's commands open the registry through here)
+from models.registry import CHAMPION, connect  # noqa: F401 (training's commands open the registry through here)
 from nbo.errors import NotFound
 
 log = logging.getLogger(__name__)
-
-CHAMPION = "champion"
-CHALLENGER = "challenger"
-
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
     """Return the id of experiment `name`, creating it (artifacts under `artifact_root`) if needed."""

@@ -18,11 +18,14 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from feast import FeatureStore, FeatureView, RepoConfig
+from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.online_stores.helpers import compute_versioned_name, get_online_store_from_config
 from feast.infra.online_stores.online_store import OnlineStore
 from feast.infra.online_stores.redis import RedisOnlineStore
+from feast.infra.online_stores.sqlite import SqliteOnlineStore, _quote_id, _table_id
 from feast.protos.feast.types.EntityKey_pb2 import EntityKey
 from feast.protos.feast.types.Value_pb2 import Value
 
@@ -60,6 +63,7 @@ class ViewRead:
         return self.view.ttl or None  # TTL 0: never expires
 
 
+SQLITE_KEYS_PER_SELECT = 10_000  # SQLite takes at most 32,766 parameters per statement
 KNOWN_CUSTOMERS_MAX = 500_000  # customer ids `missing_customers` remembers at most (~40 MB)
 
 
@@ -76,6 +80,8 @@ class OnlineReader:
         self._known: set[str] = set()  # customers found by `missing_customers`
         self._read_rows = (RedisRows(online_store, store.config, self.views)
                            if isinstance(online_store, RedisOnlineStore)
+                           else SqliteRows(online_store, store.config, self.views)
+                           if isinstance(online_store, SqliteOnlineStore)
                            else EachViewRows(online_store, store.config, self.views))
 
     def _resolve_views(self) -> tuple[ViewRead, ...]:
@@ -91,20 +97,31 @@ class OnlineReader:
 
     def read_customer(self, customer_id: str, now: datetime | None = None) -> OnlineFeatures:
         """The customer's features; CustomerNotFound when the online store has none of them."""
-        key = EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=customer_id)])
+        [found] = self.read_customers([customer_id], now)
+        if isinstance(found, CustomerNotFound):
+            raise found
+        return found
+
+    def read_customers(self, customer_ids: list[str],
+                       now: datetime | None = None) -> list[OnlineFeatures | CustomerNotFound]:
+        """Each customer's features (one store read per view for all of them), in order; a
+        CustomerNotFound in the place of a customer the online store has none of."""
+        keys = [EntityKey(join_keys=[CUSTOMER_KEY], entity_values=[Value(string_val=c)]) for c in customer_ids]
+        now = now or datetime.now(UTC)
+        return [self._features(c, rows, now) for c, rows in zip(customer_ids, self._read_rows(keys), strict=True)]
+
+    def _features(self, customer_id: str, rows: list[Row], now: datetime) -> OnlineFeatures | CustomerNotFound:
         values: dict[str, object] = {}
         timestamps: dict[str, datetime | None] = {}
-        for view, (stamp, row) in zip(self.views, self._read_rows(key), strict=True):
+        for view, (stamp, row) in zip(self.views, rows, strict=True):
             instant = _instant(stamp)
             for name in view.features:
                 values[name] = _python_value(row.get(name)) if row else None
                 timestamps[name] = instant
         if all(v is None for v in values.values()):
-            raise CustomerNotFound(f"customer {customer_id!r} has no features in the online store "
-                                   f"(Feast project {self.store.project!r})")
-        return OnlineFeatures(customer_id, values, timestamps,
-                              _stale(timestamps, self.ttls, now or datetime.now(UTC)))
-
+            return CustomerNotFound(f"customer {customer_id!r} has no features in the online store "
+                                    f"(Feast project {self.store.project!r})")
+        return OnlineFeatures(customer_id, values, timestamps, _stale(timestamps, self.ttls, now))
 
     def missing_customers(self, customer_ids: Iterable[str]) -> list[str]:
         """Those of these customers without a profile in the online store (one read for all those
@@ -124,14 +141,57 @@ class OnlineReader:
 
 
 class EachViewRows:
-    """The entity's row of each view, one `OnlineStore.online_read` per view (any online store)."""
+    """Each entity's row of each view, one `OnlineStore.online_read` per view for all entities (any online store)."""
 
     def __init__(self, online_store: OnlineStore, config: RepoConfig, views: tuple[ViewRead, ...]):
         self.online_store, self.config, self.views = online_store, config, views
 
-    def __call__(self, key: EntityKey) -> list[Row]:
-        return [self.online_store.online_read(self.config, v.view, [key], list(v.features))[0]
-                for v in self.views]
+    def __call__(self, keys: list[EntityKey]) -> list[list[Row]]:
+        per_view = [self.online_store.online_read(self.config, v.view, keys, list(v.features)) for v in self.views]
+        return [list(rows) for rows in zip(*per_view, strict=True)] if per_view else [[] for _ in keys]
+
+
+class SqliteRows:
+    """Each entity's row of each view from Feast's SQLite tables: one SELECT per view for all entities.
+
+    The rows `SqliteOnlineStore.online_read` gives, for the service's features only, with each
+    entity key serialized once, each event time converted once per row of a view (as Feast
+    converts it: epoch seconds → local naive time labelled UTC) and equal value bytes parsed once.
+    """
+
+    def __init__(self, online_store: SqliteOnlineStore, config: RepoConfig, views: tuple[ViewRead, ...]):
+        self.online_store, self.config, self.views = online_store, config, views
+        versioning = config.registry.enable_online_feature_view_versioning
+        self.tables = [_quote_id(_table_id(config.project, v.view, versioning)) for v in views]
+
+    def __call__(self, keys: list[EntityKey]) -> list[list[Row]]:
+        version = self.config.entity_key_serialization_version
+        serialized = [serialize_entity_key(k, entity_key_serialization_version=version) for k in keys]
+        conn = self.online_store._get_conn(self.config)
+        parsed: dict[bytes, Value] = {}
+        per_view = [self._read_view(conn, table, v.features, serialized, parsed)
+                    for table, v in zip(self.tables, self.views, strict=True)]
+        return [[found.get(key, (None, None)) for found in per_view] for key in serialized]
+
+    @staticmethod
+    def _read_view(conn: Any, table: str, features: tuple[str, ...], keys: list[bytes],
+                   parsed: dict[bytes, Value]) -> dict[bytes, Row]:
+        found: dict[bytes, tuple[int, dict[str, Value]]] = {}
+        wanted = set(features)  # filtered here: SQLite answers faster by the entity key index alone
+        selected = [conn.execute(f"SELECT entity_key, feature_name, value, CAST(event_ts AS INTEGER) FROM {table} "
+                                 f"WHERE entity_key IN ({','.join('?' * len(part))})", part)
+                    for part in (keys[i:i + SQLITE_KEYS_PER_SELECT] for i in range(0, len(keys), SQLITE_KEYS_PER_SELECT))]
+        for key, name, blob, stamp in (row for cursor in selected for row in cursor):
+            if name not in wanted:
+                continue
+            value = parsed.get(blob)
+            if value is None:
+                value = parsed[blob] = Value.FromString(blob)
+            row = found.setdefault(key, (stamp, {}))
+            found[key] = (stamp, row[1])
+            row[1][name] = value
+        return {key: (datetime.fromtimestamp(stamp).replace(tzinfo=UTC), values)
+                for key, (stamp, values) in found.items()}
 
 
 class RedisRows:
@@ -151,12 +211,14 @@ class RedisRows:
                 v.view, list(v.features), fv_name_override=name)
             self.fields.append((name, requested, hashed))
 
-    def __call__(self, key: EntityKey) -> list[Row]:
+    def __call__(self, keys: list[EntityKey]) -> list[list[Row]]:
         store = self.online_store
-        [redis_key] = store._generate_redis_keys_for_entities(self.config, [key])
-        replies = store._read_hash_fields(self.config, [(redis_key, hashed) for _, _, hashed in self.fields])
-        return [store._get_features_for_entity(reply, name, requested)
-                for (name, requested, _), reply in zip(self.fields, replies, strict=True)]
+        redis_keys = store._generate_redis_keys_for_entities(self.config, keys)
+        replies = store._read_hash_fields(self.config, [(k, hashed) for k in redis_keys for _, _, hashed in self.fields])
+        per_key = len(self.fields)
+        return [[store._get_features_for_entity(reply, name, requested)
+                 for (name, requested, _), reply in zip(self.fields, replies[i * per_key:(i + 1) * per_key], strict=True)]
+                for i in range(len(keys))]
 
 
 def _python_value(value: Value | None) -> object:

@@ -1,4 +1,4 @@
-"""Reason codes from LightGBM `pred_contrib`, in zh-CN and en, and retention actions.
+"""Reason codes from LightGBM `pred_contrib`, in zh and en, and retention actions.
 
 The templates and the retention-action table are versioned JSON files beside this module, so a
 business reader can review them; a test checks that every model feature has a template.
@@ -7,25 +7,23 @@ business reader can review them; a test checks that every model feature has a te
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-Lang = Literal["zh-CN", "en"]
-LANGS: tuple[Lang, ...] = ("zh-CN", "en")
-
+from models.explain.lang import LANGS, Lang
 
 _VALUE_FORMATS = {
     "percent": "{:.0%}".format, "amount_cny": "¥{:,.0f}".format, "count": "{:,.0f}".format,
     "days": "{:,.0f}".format, "ratio": "{:.2f}".format,
 }
-_MISSING = {"zh-CN": "缺失", "en": "missing"}
-_FLAG = {"zh-CN": ("否", "是"), "en": ("no", "yes")}
+_MISSING = {"zh": "缺失", "en": "missing"}
+_FLAG = {"zh": ("否", "是"), "en": ("no", "yes")}
 
 
 def format_values(values: ArrayLike, value_format: str, lang: Lang) -> list[str]:
@@ -101,23 +99,26 @@ def top_contributors(contributions: NDArray[np.float64], k: int) -> tuple[NDArra
     return indices, np.take_along_axis(contributions, indices, axis=1) > 0
 
 
-def reason_columns(features: pd.DataFrame, contributions: NDArray[np.float64], k: int,
-                   lang: Lang) -> pd.DataFrame:
-    """Columns reason_code_1..k and reason_1..k (text in `lang`); empty where no reason."""
+Texts = NDArray[np.object_]
+
+
+def reason_columns(features: Sequence[str], shown: Callable[[int], NDArray], contributions: NDArray[np.float64],
+                   k: int, lang: Lang) -> tuple[Texts, Texts]:
+    """Reason codes and texts (in `lang`), each n × k; empty where no reason.
+
+    `shown(j)` gives the values of feature `j` as a reason prints them (one per row)."""
     book = reason_book()
     indices, is_reason = top_contributors(contributions, k)
-    out: dict[str, NDArray[np.object_]] = {}
-    for j in range(indices.shape[1]):
-        chosen = np.where(is_reason[:, j], indices[:, j], -1)
-        codes, texts = np.full(len(features), "", dtype=object), np.full(len(features), "", dtype=object)
-        for column in np.unique(chosen[chosen >= 0]):
-            rows = np.flatnonzero(chosen == column)
-            feature = features.columns[column]
-            template = book.template(feature)
-            codes[rows] = template.code
-            texts[rows] = template.render(feature, features[feature].to_numpy()[rows], lang)
-        out[f"reason_code_{j + 1}"], out[f"reason_{j + 1}"] = codes, texts
-    return pd.DataFrame(out, index=features.index)
+    n = len(contributions)
+    codes, texts = np.full((n, indices.shape[1]), "", dtype=object), np.full((n, indices.shape[1]), "", dtype=object)
+    chosen = np.where(is_reason, indices, -1)
+    for column in np.unique(chosen[chosen >= 0]):
+        rows, ranks = np.nonzero(chosen == column)
+        feature = features[column]
+        template = book.template(feature)
+        codes[rows, ranks] = template.code
+        texts[rows, ranks] = template.render(feature, shown(int(column))[rows], lang)
+    return codes, texts
 
 
 @dataclass(frozen=True)
@@ -136,10 +137,10 @@ def retention_table() -> tuple[str, dict[str, RetentionAction], RetentionAction]
     return data["version"], {g: action(e) for g, e in data["by_group"].items()}, action(data["default"])
 
 
-def retention_actions(top_codes: pd.Series, lang: Lang) -> pd.DataFrame:
-    """Columns action_id and action: the action for the group of each customer's top churn reason."""
+def retention_actions(top_codes: Sequence[str], lang: Lang) -> tuple[Texts, Texts]:
+    """Action ids and texts: the action for the group of each customer's top churn reason."""
     _, by_group, default = retention_table()
     group_of_code = {t.code: t.group for t in reason_book().templates.values()}
     chosen = [by_group.get(group_of_code.get(code, ""), default) for code in top_codes]
-    return pd.DataFrame({"action_id": [a.action_id for a in chosen], "action": [a.text[lang] for a in chosen]},
-                        index=top_codes.index)
+    return (np.array([a.action_id for a in chosen], dtype=object),
+            np.array([a.text[lang] for a in chosen], dtype=object))

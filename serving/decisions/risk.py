@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-import pandas as pd
-
 from features.online.reader import OnlineFeatures
+from models.explain.lang import Lang
+from models.registry import CHURN, DELINQUENCY
 from models.risk import RiskScorer
+from models.risk_scores import Reason, RiskRow
 from nbo.errors import ModelUnavailable, NotFound
 from serving.audit.store import AuditStore
 from serving.decisions.variants import variant_for
-from serving.runtime import Runtime
-
-LANGS = {"zh": "zh-CN", "en": "en"}
+from serving.runtime import RiskModels, Runtime
+from serving.schemas import ChurnScore, DelinquencyBatch, DelinquencyScore
 
 
 @dataclass(frozen=True)
@@ -33,17 +34,20 @@ def freshness(features: OnlineFeatures, names: list[str] | None = None) -> dict[
     return {"is_fresh": not stale, "stale_features": stale, "oldest_feature_at": min(stamps) if stamps else None}
 
 
-def _reasons(row: pd.Series, k: int) -> list[dict[str, str]]:
-    out = []
-    for i in range(1, k + 1):
-        code = row.get(f"reason_code_{i}")
-        if code:
-            out.append({"code": str(code), "text": str(row[f"reason_{i}"])})
+def _reasons(reasons: list[Reason]) -> list[dict[str, str]]:
+    return [{"code": r.code, "text": r.text} for r in reasons]
+
+
+def _audit_features(features: OnlineFeatures, names: list[str], shown: dict[datetime, str]) -> dict[str, Any]:
+    """Each feature's value and event time (as `str(time)`, the audit's JSON form; `shown` caches it)."""
+    stamps = features.timestamps
+    out = {}
+    for n in names:
+        at = stamps.get(n)
+        if at is not None:
+            at = shown.get(at) or shown.setdefault(at, str(at))
+        out[n] = {"value": features.values.get(n), "at": at}
     return out
-
-
-def _audit_features(features: OnlineFeatures, names: list[str]) -> dict[str, Any]:
-    return {n: {"value": features.values.get(n), "at": features.timestamps.get(n)} for n in names}
 
 
 class RiskService:
@@ -52,79 +56,87 @@ class RiskService:
     def __init__(self, runtime: Runtime, audit: AuditStore, policy: RiskPolicy):
         self.runtime, self.audit, self.policy = runtime, audit, policy
 
-    def _features(self, customer_id: str) -> OnlineFeatures:
-        return self.runtime.reader.read_customer(customer_id)
-
-    def _check_fresh(self, features: OnlineFeatures, scorer: RiskScorer) -> None:
-        stale = freshness(features, scorer.spec.features)["stale_features"]
+    def _check_fresh(self, features: OnlineFeatures, scorer: RiskScorer) -> dict[str, Any]:
+        """The freshness of the scorer's features; ModelUnavailable if stale ones are refused."""
+        fresh = freshness(features, scorer.spec.features)
+        stale = fresh["stale_features"]
         if self.policy.refuse_stale and stale:
             raise ModelUnavailable(f"features of {features.customer_id} are older than their TTL: "
                                    f"{', '.join(stale[:5])}")
+        return fresh
 
-    def _score(self, scorer: RiskScorer, features: OnlineFeatures, lang: str) -> pd.Series:
-        self._check_fresh(features, scorer)
-        frame = pd.DataFrame([{n: features.values.get(n) for n in scorer.spec.features}])
-        return scorer.score(frame, lang=LANGS[lang]).iloc[0]
+    def _read_scored(self, scorer: RiskScorer, customer_id: str,
+                     lang: Lang) -> tuple[OnlineFeatures, dict[str, Any], RiskRow]:
+        features = self.runtime.reader.read_customer(customer_id)
+        fresh = self._check_fresh(features, scorer)
+        return features, fresh, scorer.score_rows([features.values], lang).rows()[0]
 
-    def churn(self, customer_id: str, lang: str, request_id: str) -> dict[str, Any]:
+    def _record(self, kind: str, models: RiskModels, name: str, request_id: str,
+                entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
+        ref = models.refs[name]
+        decisions = self.audit.record_decisions(
+            kind=kind, request_id=request_id, variant=models.alias,
+            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}}, entries=entries)
+        return [d.decision_id for d in decisions]
+
+    def churn(self, customer_id: str, lang: Lang, request_id: str) -> ChurnScore:
         """Churn probability, band, top reasons and the suggested retention action."""
-        variant = variant_for(customer_id, self.policy.challenger_share)
-        models = self.runtime.risk_models(variant)
-        features = self._features(customer_id)
-        row = self._score(models.churn, features, lang)
-        ref = models.refs["nbo-churn"]
-        answer = {"customer_id": customer_id, "model_version": ref.version,
-                  "probability": float(row["probability"]), "band": str(row["band"]),
-                  "reasons": _reasons(row, 3), "action": {"code": str(row["action_id"]), "text": str(row["action"])}}
-        decision = self.audit.record_decision(
-            kind="churn", customer_id=customer_id, request_id=request_id, variant=models.alias,
-            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
-            payload={"answer": answer, "features": _audit_features(features, models.churn.spec.features)})
-        return {"decision_id": decision.decision_id, **answer}
+        models = self.runtime.risk_models(variant_for(customer_id, self.policy.challenger_share))
+        features, _, row = self._read_scored(models.churn, customer_id, lang)
+        assert row.action is not None
+        answer = {"customer_id": customer_id, "model_version": models.refs[CHURN].version,
+                  "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
+                  "action": {"code": row.action.code, "text": row.action.text}}
+        payload = {"answer": answer, "features": _audit_features(features, models.churn.spec.features, {})}
+        [decision_id] = self._record("churn", models, CHURN, request_id, [(customer_id, payload)])
+        return ChurnScore.model_validate({"decision_id": decision_id, **answer})
 
-    def _delinquency_answer(self, models: Any, features: OnlineFeatures, row: pd.Series) -> dict[str, Any]:
-        return {"customer_id": features.customer_id, "model_version": models.refs["nbo-delinquency"].version,
-                "pd": float(row["pd"]), "score": int(row["score"]), "band": str(row["band"]),
-                "reason_codes": _reasons(row, 4),
-                "freshness": freshness(features, models.delinquency.spec.features)}
+    @staticmethod
+    def _delinquency_answer(models: RiskModels, customer_id: str, fresh: dict[str, Any], row: RiskRow) -> dict[str, Any]:
+        return {"customer_id": customer_id, "model_version": models.refs[DELINQUENCY].version,
+                "pd": row.probability, "score": row.points, "band": row.band,
+                "reason_codes": _reasons(row.reasons), "freshness": fresh}
 
-    def delinquency(self, customer_id: str, lang: str, request_id: str) -> dict[str, Any]:
+    def delinquency(self, customer_id: str, lang: Lang, request_id: str) -> DelinquencyScore:
         """PD, scorecard points, band, up to 4 reason codes and feature freshness."""
         models = self.runtime.risk_models("champion")
-        features = self._features(customer_id)
-        answer = self._delinquency_answer(models, features, self._score(models.delinquency, features, lang))
-        ref = models.refs["nbo-delinquency"]
-        decision = self.audit.record_decision(
-            kind="delinquency", customer_id=customer_id, request_id=request_id, variant=models.alias,
-            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
-            payload={"answer": answer, "features": _audit_features(features, models.delinquency.spec.features)})
-        return {"decision_id": decision.decision_id, **answer}
+        features, fresh, row = self._read_scored(models.delinquency, customer_id, lang)
+        answer = self._delinquency_answer(models, customer_id, fresh, row)
+        payload = {"answer": answer, "features": _audit_features(features, models.delinquency.spec.features, {})}
+        [decision_id] = self._record("delinquency", models, DELINQUENCY, request_id, [(customer_id, payload)])
+        return DelinquencyScore.model_validate({"decision_id": decision_id, **answer})
 
-    def delinquency_batch(self, customer_ids: list[str], lang: str, request_id: str) -> dict[str, Any]:
+    def _read_batch(self, scorer: RiskScorer,
+                    customer_ids: list[str]) -> tuple[list[tuple[OnlineFeatures, dict[str, Any]]], list[dict]]:
+        """The customers' features (and their freshness) in one read; those not found or (refusing
+        stale) stale as errors."""
+        read, errors = [], []
+        for customer_id, found in zip(customer_ids, self.runtime.reader.read_customers(customer_ids), strict=True):
+            try:
+                if isinstance(found, NotFound):
+                    raise found
+                read.append((found, self._check_fresh(found, scorer)))
+            except (NotFound, ModelUnavailable) as err:
+                errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
+        return read, errors
+
+    def delinquency_batch(self, customer_ids: list[str], lang: Lang, request_id: str) -> DelinquencyBatch:
         """Score many customers at once; unknown ones are listed as errors, never dropped silently.
 
-        Features are read per customer, scored in one frame and audited in one transaction, so
+        Features are read in one batch, scored as one matrix and audited in one transaction, so
         every score returned is committed before the response.
         """
         models = self.runtime.risk_models("champion")
-        scorer, ref = models.delinquency, models.refs["nbo-delinquency"]
-        read, errors = [], []
-        for customer_id in customer_ids:
-            try:
-                features = self._features(customer_id)
-                self._check_fresh(features, scorer)
-                read.append(features)
-            except (NotFound, ModelUnavailable) as err:
-                errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
+        scorer = models.delinquency
+        read, errors = self._read_batch(scorer, customer_ids)
         if not read:
-            return {"request_id": request_id, "scores": [], "errors": errors}
-        frame = pd.DataFrame([{n: f.values.get(n) for n in scorer.spec.features} for f in read])
-        rows = scorer.score(frame, lang=LANGS[lang])
-        answers = [self._delinquency_answer(models, f, row) for f, (_, row) in zip(read, rows.iterrows(), strict=True)]
-        decisions = self.audit.record_decisions(
-            kind="delinquency", request_id=request_id, variant=models.alias,
-            model_versions={ref.name: {"alias": ref.alias, "version": ref.version}},
-            entries=[(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features)})
-                     for f, a in zip(read, answers, strict=True)])
-        scores = [{"decision_id": d.decision_id, **a} for d, a in zip(decisions, answers, strict=True)]
-        return {"request_id": request_id, "scores": scores, "errors": errors}
+            return DelinquencyBatch.model_validate({"request_id": request_id, "scores": [], "errors": errors})
+        rows = scorer.score_rows([f.values for f, _ in read], lang).rows()
+        answers = [self._delinquency_answer(models, f.customer_id, fresh, row)
+                   for (f, fresh), row in zip(read, rows, strict=True)]
+        shown: dict[datetime, str] = {}
+        entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown)})
+                   for (f, _), a in zip(read, answers, strict=True)]
+        decision_ids = self._record("delinquency", models, DELINQUENCY, request_id, entries)
+        scores = [{"decision_id": d, **a} for d, a in zip(decision_ids, answers, strict=True)]
+        return DelinquencyBatch.model_validate({"request_id": request_id, "scores": scores, "errors": errors})

@@ -29,7 +29,7 @@ def churn(customer_id: CustomerId, service: RiskServiceDep, request_id: RequestI
     """Probability of leaving within 90 days, its band, top reasons and a suggested retention action.
 
     Roles: rm."""
-    return ChurnScore(**service.churn(customer_id, lang, request_id))
+    return service.churn(customer_id, lang, request_id)
 
 
 @router.get("/customers/{customer_id}/delinquency",
@@ -40,7 +40,7 @@ def delinquency(customer_id: CustomerId, service: RiskServiceDep, request_id: Re
     (each pushing risk up) and the freshness of the features behind them.
 
     Roles: risk, rm (DESIGN §8: the relationship manager sees the score of their customer)."""
-    return DelinquencyScore(**service.delinquency(customer_id, lang, request_id))
+    return service.delinquency(customer_id, lang, request_id)
 
 
 @router.post("/delinquency/batch", dependencies=[Depends(require_role(Role.RISK))],
@@ -51,4 +51,4 @@ def delinquency_batch(body: DelinquencyBatchRequest, service: RiskServiceDep,
     """Score up to 10,000 customers; unknown customers come back in `errors`, never dropped.
 
     Roles: risk."""
-    return DelinquencyBatch(**service.delinquency_batch(body.customer_ids, body.lang, request_id))
+    return service.delinquency_batch(body.customer_ids, body.lang, request_id)

@@ -113,6 +113,21 @@ def test_reader_serves_what_feast_get_online_features_does(feature_stores, activ
         OnlineReader(store, "ranker_v1")
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_batch_read_serves_what_feast_does_and_keeps_unknown_customers_in_place(feature_stores, readers,
+                                                                                 active_last_month, profile):
+    reader = readers[profile]
+    ids = [*active_last_month[::150], "C99999998", active_last_month[0]]
+    batch = reader.read_customers(ids)
+    assert len(batch) == len(ids)
+    for customer_id, found in zip(ids, batch, strict=True):
+        if customer_id == "C99999998":
+            assert isinstance(found, CustomerNotFound) and "C99999998" in str(found)
+            continue
+        assert not isinstance(found, CustomerNotFound) and found.customer_id == customer_id
+        assert (found.values, found.timestamps) == _feast_read(feature_stores[profile], reader.service, customer_id)
+
+
 def test_sqlite_and_redis_serve_identical_features(readers, active_last_month):
     sample = [c for c in active_last_month[::20] if c not in PUSHED_CUSTOMERS]
     for customer_id in sample:

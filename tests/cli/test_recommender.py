@@ -30,7 +30,7 @@ def trained(bank_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> SimpleN
 @pytest.fixture(scope="module")
 def champion(trained: SimpleNamespace) -> SimpleNamespace:
     """The registered champion loaded back from MLflow, and the holdout its run logged."""
-    from models.recommender import load_recommender
+    from models.registry import load_recommender
     from training import registry
     from training.recommender.registry import read_holdout
 

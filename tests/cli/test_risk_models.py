@@ -97,7 +97,7 @@ def test_score_reports_bad_rows_by_row_and_column_and_scores_the_rest(risk, clie
     portfolio = _portfolio(client, tmp_path)
     rows_in = sum(1 for _ in portfolio.open(encoding="utf-8")) - 1
     out = tmp_path / "scores.csv"
-    proc = run_cli("score", "delinquency", "--input", portfolio, "--output", out, "--lang", "zh-CN",
+    proc = run_cli("score", "delinquency", "--input", portfolio, "--output", out, "--lang", "zh",
                    "--json", env=risk.env)
     result = json.loads(proc.stdout)
     assert "rows" in proc.stderr and "rejected" in proc.stderr
@@ -123,11 +123,11 @@ def test_evaluate_writes_an_html_report_with_its_plots(risk, tmp_path):
 
 
 def test_pd_is_monotone_in_utilization_and_missed_payments(risk, client):
-    from models.risk import load_scorer
+    from models.registry import load_risk
     from training.risk.review import read_holdout
 
     champion = client.get_model_version_by_alias("nbo-delinquency", "champion")
-    scorer = load_scorer("models:/nbo-delinquency@champion")
+    scorer = load_risk("models:/nbo-delinquency@champion")
     row = read_holdout(champion.run_id).iloc[[0]]
     sweeps = {"utilization": np.linspace(0, 1.2, 25), "utilization_avg_3m": np.linspace(0, 1.2, 25),
               "missed_payments_12m": np.arange(0, 7), "missed_payments": np.arange(0, 2)}
@@ -142,13 +142,13 @@ def test_pd_is_monotone_in_utilization_and_missed_payments(risk, client):
 
 
 def test_churn_scores_carry_reasons_and_a_retention_action_in_both_languages(risk, client):
-    from models.risk import load_scorer
+    from models.registry import load_risk
     from training.risk.review import read_holdout
 
     run_id = client.get_model_version_by_alias("nbo-churn", "champion").run_id
     customers = read_holdout(run_id).head(200)
-    scorer = load_scorer("models:/nbo-churn@champion")
-    zh, en = scorer.score(customers, lang="zh-CN"), scorer.score(customers, lang="en")
+    scorer = load_risk("models:/nbo-churn@champion")
+    zh, en = scorer.score(customers, lang="zh"), scorer.score(customers, lang="en")
     assert zh.columns.tolist() == ["probability", "band", *[f"reason{s}_{i}" for i in range(1, 4)
                                                           for s in ("_code", "")], "action_id", "action"]
     assert set(zh["band"]) <= {"low", "medium", "high"} and zh["probability"].between(0, 1).all()
@@ -159,11 +159,11 @@ def test_churn_scores_carry_reasons_and_a_retention_action_in_both_languages(ris
 
 
 def test_a_missing_model_is_reported_as_unavailable(risk, client):
-    from models.risk import load_scorer
+    from models.registry import load_risk
     from nbo.errors import ModelUnavailable
 
     with pytest.raises(ModelUnavailable, match="challenger"):
-        load_scorer("models:/nbo-delinquency@challenger")
+        load_risk("models:/nbo-delinquency@challenger")
 
 
 def test_notebook_compares_the_champion_with_the_last_run(risk, monkeypatch):

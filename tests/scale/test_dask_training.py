@@ -28,7 +28,7 @@ from distributed import Client, LocalCluster
 from sklearn.metrics import log_loss
 
 from evaluation import metrics
-from models.risk import RiskScorer, prepare_features
+from models.risk import RiskScorer
 from tests.conftest import run_cli, run_json, settings_from
 from training.datasets import TrainingSet, load_training_set
 from training.risk.dask_fit import (
@@ -44,6 +44,7 @@ from training.risk.fit import (
     fit_booster,
     fit_risk_model,
     monotone_vector,
+    prepare_features,
 )
 from training.splits import Split, split_training_set
 

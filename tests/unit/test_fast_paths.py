@@ -21,9 +21,11 @@ from models.collaborative import (
     build_interactions,
     held_flags,
 )
+from models.encoding import NotPlainValue
 from models.explain.offers import _descending_positive, offer_reasons, reasons_from_shap
 from models.recommender import ALS_SCORE, Catalogue, RankerSpec, RecommenderScorer
-from models.risk import RiskScorer, RiskSpec, prepare_features
+from models.risk import TABLE_MIN_ROWS, RiskScorer, RiskSpec
+from training.risk.fit import prepare_features
 
 PRODUCTS = ["DEP_SAVINGS", "WM_STABLE", "FUND_BOND", "CC_CLASSIC", "LOAN_PERSONAL", "GOLD_ACCUM", "NEW_PRODUCT"]
 TOPICS = ["deposit", "wealth", "fund", "credit_card", "loan", None, "gold"]
@@ -172,22 +174,43 @@ def risk_scorer(customers: list[dict[str, object]]) -> RiskScorer:
     return RiskScorer(booster, spec, num_threads=1)
 
 
-def test_risk_probability_of_equals_probability(risk_scorer: RiskScorer, customers: list[dict[str, object]]) -> None:
-    for values in [*customers, {}, customers[0] | {"gender": "X", "utilization": float("nan")}]:
-        expected = risk_scorer.probability(pd.DataFrame([{n: values.get(n) for n in risk_scorer.spec.features}]))
-        assert risk_scorer.probability_of(values) == pytest.approx(float(expected[0]), rel=0, abs=1e-15)
-    # A numeric string goes the pandas way, which reads it.
-    assert risk_scorer.probability_of(customers[0] | {"aum_cny": "12000"}) == pytest.approx(
-        risk_scorer.probability_of(customers[0] | {"aum_cny": 12000}), abs=1e-15)
+def _pandas_reference(scorer: RiskScorer, rows: list[dict[str, object]], **predict: object) -> np.ndarray:
+    """What LightGBM gives for the rows as a pandas frame of categoricals (how the booster was trained)."""
+    frame = pd.DataFrame([{n: values.get(n) for n in scorer.spec.features} for values in rows])
+    return np.asarray(scorer.booster.predict(prepare_features(frame, scorer.spec), num_threads=1, **predict))
 
+
+def test_risk_probability_of_equals_probability(risk_scorer: RiskScorer, customers: list[dict[str, object]]) -> None:
+    """The encoder's rows give LightGBM's pandas answers, one customer at a time."""
+    for values in [*customers, {}, customers[0] | {"gender": "X", "utilization": float("nan")}]:
+        expected = risk_scorer.spec.calibration.apply(_pandas_reference(risk_scorer, [values]))
+        assert risk_scorer.probability_of(values) == pytest.approx(float(expected[0]), rel=0, abs=1e-12)
+    # A numeric string is not a number the online store gives: a clear error naming the feature.
+    with pytest.raises(NotPlainValue, match="aum_cny"):
+        risk_scorer.probability_of(customers[0] | {"aum_cny": "12000"})
 
 
 def test_risk_contributions_of_equal_contributions(risk_scorer: RiskScorer,
                                                   customers: list[dict[str, object]]) -> None:
-    for values in [*customers, {}, customers[0] | {"gender": "X", "aum_cny": "12000"}]:
-        frame = pd.DataFrame([{n: values.get(n) for n in risk_scorer.spec.features}])
-        expected = risk_scorer.contributions(prepare_features(frame, risk_scorer.spec))
+    for values in [*customers, {}, customers[0] | {"gender": "X", "aum_cny": 12000}]:
+        expected = _pandas_reference(risk_scorer, [values], pred_contrib=True)[:, :-1]
         np.testing.assert_allclose(risk_scorer.contributions_of(values), expected, rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize("copies", [1, TABLE_MIN_ROWS // 70 + 1])
+def test_risk_batches_equal_pandas(risk_scorer: RiskScorer, customers: list[dict[str, object]], copies: int) -> None:
+    """A batch (small: pred_contrib; large: pattern tables) scores as one customer at a time does."""
+    rows = customers * copies
+    scores = risk_scorer.score_rows(rows, "en")
+    expected = risk_scorer.spec.calibration.apply(_pandas_reference(risk_scorer, rows))
+    np.testing.assert_allclose(scores.probability, expected, rtol=0, atol=1e-12)
+    contributions = risk_scorer.contributions(risk_scorer.encode_rows(rows).matrix)
+    np.testing.assert_allclose(contributions, _pandas_reference(risk_scorer, rows, pred_contrib=True)[:, :-1],
+                               rtol=0, atol=1e-12)
+    one = [risk_scorer.score_rows([values], "en").rows()[0] for values in customers]
+    assert scores.rows()[:len(customers)] == one
+    assert any(row.reasons for row in one) and all(row.points is not None for row in one)
+
 
 @pytest.mark.parametrize("shap", [
     [0.3, -0.1, 0.3, 0.0, 0.2, 0.3],

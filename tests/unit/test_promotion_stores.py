@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.risk import load_scorer
+from models.registry import load_risk
 from nbo.errors import NotFound
 from nbo.settings import MlflowSettings
 from training import registry
@@ -70,7 +70,7 @@ def _register(settings: MlflowSettings, trees: TreeSettings, force: bool, tmp_pa
                                            lambda: log_risk_model(scorer, test.head(3), MODEL.model_name, work))
 
     def champion_metric(uri: str) -> float:
-        return score_metrics(MODEL.kind, test[MODEL.label].to_numpy(int), load_scorer(uri).probability(test))["roc_auc"]
+        return score_metrics(MODEL.kind, test[MODEL.label].to_numpy(int), load_risk(uri).probability(test))["roc_auc"]
 
     outcome = registry.promote_if_better(client, MODEL.model_name, registered, "roc_auc", True, force,
                                          champion_metric)

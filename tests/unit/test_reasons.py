@@ -8,8 +8,8 @@ import pytest
 
 from features.repo.services import NOT_MODEL_FEATURES, SERVICE_VIEWS
 from features.tables import ALL_TABLES
+from models.explain.lang import LANGS
 from models.explain.risk import (
-    LANGS,
     format_values,
     reason_book,
     reason_columns,
@@ -29,16 +29,18 @@ def test_top_contributors_keep_only_positive_ones_largest_first():
 
 
 def test_reason_columns_render_codes_and_text_in_each_language():
-    features = pd.DataFrame({"utilization": [0.92], "missed_payments_12m": [2.0], "age_years": [40.0]})
+    features = ["utilization", "missed_payments_12m", "age_years"]
+    values = np.array([[0.92, 2.0, 40.0]])
     contributions = np.array([[0.8, 0.5, -0.2]])
-    zh = reason_columns(features, contributions, k=4, lang="zh-CN")
-    en = reason_columns(features, contributions, k=4, lang="en")
+    zh_codes, zh = reason_columns(features, lambda j: values[:, j], contributions, k=4, lang="zh")
+    en_codes, en = reason_columns(features, lambda j: values[:, j], contributions, k=4, lang="en")
     book = reason_book()
-    assert zh.loc[0, "reason_code_1"] == en.loc[0, "reason_code_1"] == book.template("utilization").code
-    assert en.loc[0, "reason_1"] == "credit utilisation 92%"
-    assert zh.loc[0, "reason_1"] == "额度使用率 92%"
-    assert en.loc[0, "reason_2"] == "2 missed payments in 12 months"
-    assert en.loc[0, "reason_code_3"] == "" and en.loc[0, "reason_3"] == ""
+    assert zh_codes.shape == en.shape == (1, 3)
+    assert zh_codes[0, 0] == en_codes[0, 0] == book.template("utilization").code
+    assert en[0, 0] == "credit utilisation 92%"
+    assert zh[0, 0] == "额度使用率 92%"
+    assert en[0, 1] == "2 missed payments in 12 months"
+    assert en_codes[0, 2] == "" and en[0, 2] == ""
 
 
 def _model_features() -> set[str]:
@@ -71,15 +73,16 @@ def test_every_driver_group_has_a_retention_action_in_both_languages():
     assert version.startswith("retention-v")
     groups = {t.group for t in reason_book().templates.values()}
     assert groups - set(by_group) <= {"other"}
-    actions = retention_actions(pd.Series([reason_book().template("logins_30d").code, "R999"]), "en")
-    assert actions["action_id"].tolist() == [by_group["engagement"].action_id, default.action_id]
+    action_ids, texts = retention_actions([reason_book().template("logins_30d").code, "R999"], "en")
+    assert action_ids.tolist() == [by_group["engagement"].action_id, default.action_id]
+    assert texts.tolist() == [by_group["engagement"].text["en"], default.text["en"]]
     assert all(a.text[lang] for a in [*by_group.values(), default] for lang in LANGS)
 
 
 def test_values_are_formatted_and_missing_values_read_as_missing():
     assert format_values([0.925, float("nan")], "percent", "en") == ["92%", "missing"]
-    assert format_values([None, 12345.6], "amount_cny", "zh-CN") == ["缺失", "¥12,346"]
-    assert format_values([1.0, 0.0], "flag", "zh-CN") == ["是", "否"]
+    assert format_values([None, 12345.6], "amount_cny", "zh") == ["缺失", "¥12,346"]
+    assert format_values([1.0, 0.0], "flag", "zh") == ["是", "否"]
     assert format_values(pd.Series(["M", None], dtype="category"), "raw", "en") == ["M", "missing"]
 
 

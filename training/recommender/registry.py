@@ -26,15 +26,14 @@ from models.recommender import (
     RecommenderScorer,
     caller_frame,
     input_signature,
-    load_recommender,
     save_artifacts,
 )
+from models.registry import RECOMMENDER, load_recommender
 from nbo.settings import Settings
 from training import registry
 from training.recommender.fit import ABLATIONS, BASELINES, HYBRID, FittedRecommender
 from training.splits import AS_OF
 
-MODEL_NAME = "nbo-recommender"
 PRIMARY_METRIC = "map_at_5"
 HOLDOUT_ROWS, HOLDOUT_ADOPTED = "holdout/rows.parquet", "holdout/adopted.parquet"
 METRIC_NAMES = [f"{m}_at_{k}" for m in ("map", "ndcg", "recall") for k in DEFAULT_KS] + [
@@ -70,7 +69,7 @@ def report_inputs(fitted: FittedRecommender, title: str, champion: tuple[str, di
         roles[f"champion v{champion[0]}"] = "current champion"
     sample = fitted.test_rows.sample(min(SHAP_SAMPLE_LISTS, len(fitted.test_rows)), random_state=0)
     candidates = fitted.scorer.candidates(sample)
-    facts = {"model": MODEL_NAME, "protocol": "time split by as-of date",
+    facts = {"model": RECOMMENDER, "protocol": "time split by as-of date",
              "test as-of dates": ", ".join(fitted.split["test"]["as_of"]),  # type: ignore[index]
              "train as-of dates": f"{fitted.split['train']['as_of'][0]} .. {fitted.split['train']['as_of'][-1]}",  # type: ignore[index]
              "data snapshot": fitted.data.data_snapshot, "feature service": fitted.data.feature_service,
@@ -85,7 +84,7 @@ def report_inputs(fitted: FittedRecommender, title: str, champion: tuple[str, di
 def write_run_artifacts(fitted: FittedRecommender, champion: tuple[str, dict[str, float]] | None,
                         out_dir: Path) -> Path:
     """Report, split, every model's metrics (also by segment) and the test holdout."""
-    write_ranking_report(report_inputs(fitted, f"{MODEL_NAME}: training run", champion), out_dir / "report")
+    write_ranking_report(report_inputs(fitted, f"{RECOMMENDER}: training run", champion), out_dir / "report")
     (out_dir / "split.json").write_text(json.dumps(fitted.split, indent=2), encoding="utf-8")
     (out_dir / "metrics.json").write_text(json.dumps({"models": fitted.metrics, "segments": fitted.segments},
                                                      indent=2), encoding="utf-8")
@@ -101,7 +100,7 @@ def log_model(scorer: RecommenderScorer, example: pd.DataFrame, work_dir: Path) 
     """Log the scorer as an MLflow pyfunc with its signature, and register it as nbo-recommender."""
     return mlflow.pyfunc.log_model(
         name="model", python_model=MODEL_CODE, artifacts=save_artifacts(scorer, work_dir),
-        signature=input_signature(example), input_example=example, registered_model_name=MODEL_NAME,
+        signature=input_signature(example), input_example=example, registered_model_name=RECOMMENDER,
         pip_requirements=[f"lightgbm=={lgb.__version__}", f"implicit=={implicit.__version__}",
                           f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}",
                           f"numpy=={np.__version__}"])
@@ -118,10 +117,10 @@ def read_holdout(run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
 def champion_on(client: mlflow.MlflowClient, rows: pd.DataFrame, adopted: pd.DataFrame
                 ) -> tuple[str, dict[str, float]] | None:
     """The current champion's version and its metrics on these holdout lists (None: no champion)."""
-    current = registry.champion_version(client, MODEL_NAME)
+    current = registry.champion_version(client, RECOMMENDER)
     if current is None:
         return None
-    return current.version, measure(load_recommender(f"models:/{MODEL_NAME}/{current.version}"), rows, adopted)
+    return current.version, measure(load_recommender(f"models:/{RECOMMENDER}/{current.version}"), rows, adopted)
 
 
 def _params(fitted: FittedRecommender, data_dir: Path) -> dict[str, object]:
@@ -135,7 +134,7 @@ def _params(fitted: FittedRecommender, data_dir: Path) -> dict[str, object]:
 def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Path, force: bool) -> dict[str, object]:
     """Log, register and (if better on the same holdout, or forced) promote; return what `nbo train` prints."""
     client = registry.connect(settings.mlflow)
-    experiment = registry.ensure_experiment(client, MODEL_NAME, settings.mlflow.artifact_root)
+    experiment = registry.ensure_experiment(client, RECOMMENDER, settings.mlflow.artifact_root)
     adopted = fitted.data.adopted[fitted.data.adopted[AS_OF].isin(fitted.test_rows[AS_OF].unique())]
     champion = champion_on(client, fitted.test_rows, adopted)
     holdout = pd.util.hash_pandas_object(adopted.sort_values(list(adopted.columns)), index=False).sum()
@@ -146,11 +145,11 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
             artifact_dir=write_run_artifacts(fitted, champion, Path(tmp) / "artifacts"),
             extra_metrics=fitted.timings, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})
         example = caller_frame(fitted.test_rows.head(3).drop(columns=[AS_OF]))
-        registered = registry.log_and_register(MODEL_NAME, experiment, run,
+        registered = registry.log_and_register(RECOMMENDER, experiment, run,
                                                lambda: log_model(fitted.scorer, example, Path(tmp) / "model"))
-    promotion = registry.promote_if_better(client, MODEL_NAME, registered, PRIMARY_METRIC, True, force,
+    promotion = registry.promote_if_better(client, RECOMMENDER, registered, PRIMARY_METRIC, True, force,
                                            champion_metric=lambda _uri: champion[1][PRIMARY_METRIC])  # type: ignore[index]
-    return {"model": MODEL_NAME, "protocol": "time", "run_id": registered.run_id,
+    return {"model": RECOMMENDER, "protocol": "time", "run_id": registered.run_id,
             "model_version": registered.version, "promoted": promotion.promoted, "forced": promotion.forced,
             "promotion": promotion.to_dict(), "primary_metric": PRIMARY_METRIC, "metrics": fitted.metrics[HYBRID],
             "baselines": {n: fitted.metrics[n] for n in BASELINES}, "ablations": {n: fitted.metrics[n] for n in ABLATIONS},

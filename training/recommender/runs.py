@@ -16,6 +16,7 @@ import pyarrow.parquet as pq
 from threadpoolctl import threadpool_limits
 
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
+from models.registry import RECOMMENDER
 from nbo.errors import InputFileError
 from nbo.settings import Settings
 from sources.io import table_path
@@ -24,12 +25,12 @@ from training.datasets import read_source_meta
 from training.recommender.als import AlsSettings
 from training.recommender.fit import HYBRID, fit_recommender
 from training.recommender.ranker import RankerSettings
-from training.recommender.registry import MODEL_NAME, log_recommender
+from training.recommender.registry import log_recommender
 from training.recommender.snapshot import HIDE_ONE_ALS, KS, HideOneResult, run_hide_one
 
 log = logging.getLogger(__name__)
 
-HIDE_ONE_EXPERIMENT = f"{MODEL_NAME}-hide-one"
+HIDE_ONE_EXPERIMENT = f"{RECOMMENDER}-hide-one"
 HIDE_ONE_BASELINES = ("popularity", "cooccurrence_masked", "cooccurrence", "als")
 HIDE_ONE_ROLES = {HYBRID: "hybrid (co-occurrence + ALS + profile + holdings)", "popularity": "baseline",
                   "cooccurrence_masked": "baseline (co-occurrence on the masked matrix, the README's)",
@@ -62,7 +63,7 @@ def _hide_one_report(result: HideOneResult, source: dict[str, object], out_dir: 
              "source": source.get("dataset", source.get("source", "")), **result.protocol}
     notes = ["Item-side models (co-occurrence, ALS) are fitted on training customers' full holdings; the "
              "ranker's training queries get out-of-fold CF scores. The ablation drops the CF scores."]
-    inputs = RankingReportInputs(f"{MODEL_NAME}: hide-one evaluation", facts, result.metrics, HIDE_ONE_ROLES,
+    inputs = RankingReportInputs(f"{RECOMMENDER}: hide-one evaluation", facts, result.metrics, HIDE_ONE_ROLES,
                                  HIDE_ONE_METRICS, notes=notes)
     return write_ranking_report(inputs, out_dir)
 
@@ -86,7 +87,7 @@ def log_hide_one(settings: Settings, result: HideOneResult, data_dir: Path, rank
         mlflow.log_artifacts(str(report.parent), "report")
         mlflow.log_dict({"models": result.metrics, "protocol": result.protocol}, "metrics.json")
     log.info("hide_one_logged", extra={"run_id": run.info.run_id, "mrr": result.metrics[HYBRID]["mrr"]})
-    return {"model": MODEL_NAME, "protocol": "hide_one", "run_id": run.info.run_id, "registered": False,
+    return {"model": RECOMMENDER, "protocol": "hide_one", "run_id": run.info.run_id, "registered": False,
             "why_not_registered": "a holdings snapshot has no next-month adoption to serve; hide-one is an evaluation",
             "metrics": result.metrics[HYBRID], "baselines": {n: result.metrics[n] for n in HIDE_ONE_BASELINES},
             "ablations": {"hybrid_no_cf": result.metrics["hybrid_no_cf"]}, "split": result.protocol,

@@ -22,7 +22,8 @@ from sklearn.model_selection import StratifiedKFold, train_test_split
 
 from evaluation import metrics
 from models.calibration import CalibrationMethod, fit_calibration
-from models.risk import RiskKind, RiskScorer, RiskSpec, prepare_features
+from models.registry import CHURN, DELINQUENCY
+from models.risk import RiskKind, RiskScorer, RiskSpec
 from models.scorecard import Scorecard
 
 log = logging.getLogger(__name__)
@@ -49,10 +50,27 @@ class RiskModelKind:
 
 
 RISK_MODELS: dict[str, RiskModelKind] = {
-    "churn": RiskModelKind("churn", "nbo-churn", "churn", "roc_auc", "platt", {}),
-    "delinquency": RiskModelKind("delinquency", "nbo-delinquency", "delinquency", "roc_auc", "platt",
+    "churn": RiskModelKind("churn", CHURN, "churn", "roc_auc", "platt", {}),
+    "delinquency": RiskModelKind("delinquency", DELINQUENCY, "delinquency", "roc_auc", "platt",
                                  DELINQUENCY_MONOTONE),
 }
+
+
+def prepare_features(frame: pd.DataFrame, spec: RiskSpec) -> pd.DataFrame:
+    """The model's feature columns in order, as LightGBM trains on them: categoricals as pandas
+    categories (their levels are stored with the booster), the rest as floats."""
+    out = frame[spec.features].copy()
+    for name in spec.features:
+        if name in spec.categorical:
+            out[name] = out[name].astype("string").replace("", pd.NA).astype("category")
+        else:
+            out[name] = pd.to_numeric(out[name], errors="raise").astype(float)
+    return out
+
+
+def explain_sample(scorer: RiskScorer, sample: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame]:
+    """SHAP contributions of a sample's rows (by the scorer's one path) and their features as a report shows them."""
+    return scorer.contributions(scorer.encode_frame(sample).matrix), prepare_features(sample, scorer.spec)
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from features.repo.store import materialize_store, open_store
 from models.risk import (
     MODEL_CODE,
     RiskScorer,
+    caller_frame,
     risk_signature,
     save_artifacts,
 )
@@ -44,6 +45,7 @@ from training.risk.fit import (
     TreeSettings,
     cross_validate,
     evaluate_split,
+    explain_sample,
     fit_risk_model,
 )
 from training.risk.review import HOLDOUT_ARTIFACT, ChampionOnHoldout, measure_champion
@@ -110,7 +112,7 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
         curves[f"champion v{champion.version}"] = (y_test, champion.probability)
         metrics[f"test (champion v{champion.version})"] = champion.metrics
     sample = split.test.sample(min(SHAP_SAMPLE_ROWS, len(split.test)), random_state=0)
-    features = candidate.scorer.prepare(sample)
+    contributions, features = explain_sample(candidate.scorer, sample)
     facts = {"model": candidate.model.model_name, "split": split.summary(),
              "data snapshot": candidate.data.data_snapshot,
              "source": candidate.data.source.get("source", ""), "feature service": candidate.data.feature_service,
@@ -118,7 +120,7 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
              "calibration": candidate.scorer.spec.calibration.method}
     return ReportInputs(title=title, facts=facts, metrics=metrics, curves=curves,
                         score_samples=_score_samples(candidate), score_label=_score_label(candidate),
-                        contributions=candidate.scorer.contributions(features), features=features)
+                        contributions=contributions, features=features)
 
 
 def _score_label(candidate: Candidate) -> str:
@@ -148,7 +150,7 @@ def log_risk_model(scorer: RiskScorer, example: pd.DataFrame, model_name: str, w
     """Log the scorer as an MLflow pyfunc with its signature, and register it as `model_name`."""
     return mlflow.pyfunc.log_model(
         name="model", python_model=MODEL_CODE, artifacts=save_artifacts(scorer.booster, scorer.spec, work_dir),
-        signature=risk_signature(scorer.spec), input_example=scorer.signature_frame(example),
+        signature=risk_signature(scorer.spec), input_example=caller_frame(example, scorer.spec),
         registered_model_name=model_name,
         pip_requirements=[f"lightgbm=={lgb.__version__}", f"mlflow=={mlflow.__version__}",
                           f"pandas=={pd.__version__}", f"numpy=={np.__version__}",

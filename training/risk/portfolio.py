@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 
 from features.tables import CUSTOMER_TABLES
-from models.explain.risk import Lang
+from models.explain.lang import Lang
 from models.risk import RiskScorer
 from nbo.errors import InputFileError
 

@@ -17,12 +17,12 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from evaluation.report import ReportInputs, write_report
-from models.risk import load_scorer
+from models.registry import load_risk
 from models.scorecard import Scorecard
 from nbo.errors import NotFound
 from nbo.settings import Settings
 from training import registry
-from training.risk.fit import RISK_MODELS, RiskModelKind, score_metrics
+from training.risk.fit import RISK_MODELS, RiskModelKind, explain_sample, score_metrics
 
 HOLDOUT_ARTIFACT = "holdout/test.parquet"
 
@@ -57,14 +57,14 @@ def measure_champion(client: MlflowClient, model: RiskModelKind, test: pd.DataFr
     current = registry.champion_version(client, model.model_name)
     if current is None:
         return None
-    probability = load_scorer(f"models:/{model.model_name}/{current.version}").probability(test)
+    probability = load_risk(f"models:/{model.model_name}/{current.version}").probability(test)
     metrics = score_metrics(model.kind, test[model.label].to_numpy(int), probability)
     return ChampionOnHoldout(str(current.version), metrics, probability)
 
 
 def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.DataFrame,
                     champion: ChampionOnHoldout | None) -> tuple[ReportInputs, dict]:
-    scorer = load_scorer(f"models:/{version.name}/{version.version}")
+    scorer = load_risk(f"models:/{version.name}/{version.version}")
     y = holdout[model.label].to_numpy(int)
     probability = scorer.probability(holdout)
     metrics = {f"test (v{version.version})": score_metrics(model.kind, y, probability)}
@@ -74,7 +74,7 @@ def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.Dat
         curves[f"champion v{champion.version}"] = (y, champion.probability)
     is_pd = model.kind == "delinquency"
     sample = holdout.sample(min(2000, len(holdout)), random_state=0)
-    features = scorer.prepare(sample)
+    contributions, features = explain_sample(scorer, sample)
     inputs = ReportInputs(
         title=f"{version.name} v{version.version}: evaluation on its test holdout",
         facts={"model": version.name, "version": version.version, "run_id": version.run_id,
@@ -82,7 +82,7 @@ def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.Dat
         metrics=metrics, curves=curves,
         score_samples={"test": Scorecard().points(probability) if is_pd else probability},
         score_label="scorecard points" if is_pd else "churn probability",
-        contributions=scorer.contributions(features), features=features)
+        contributions=contributions, features=features)
     return inputs, metrics
 
 
@@ -116,7 +116,7 @@ def promote_version(settings: Settings, model_name: str, version: str, force: bo
 
     def champion_metric(uri: str) -> float:
         holdout = read_holdout(found.run_id)
-        probability = load_scorer(uri).probability(holdout)
+        probability = load_risk(uri).probability(holdout)
         return score_metrics(model.kind, holdout[model.label].to_numpy(int), probability)[model.primary_metric]
 
     promotion = registry.promote_if_better(client, model_name, run, model.primary_metric, True, force,
