@@ -61,13 +61,13 @@ class Tree:
 
 
 def archive_tree(repo: Path, rev: str, into: Path) -> tuple[Path, str]:
-    """`git archive REV` of `repo` extracted into INTO/old; the directory and the full commit id."""
+    """`git archive REV` of `repo` extracted into INTO/old-tree; the directory and the full commit id."""
     commit = subprocess.run(["git", "-C", str(repo), "rev-parse", "--verify", f"{rev}^{{commit}}"],
                             capture_output=True, text=True, check=True).stdout.strip()
     tar_path = into / "old.tar"
     with tar_path.open("wb") as out:
         subprocess.run(["git", "-C", str(repo), "archive", "--format=tar", commit], stdout=out, check=True)
-    code = into / "old"
+    code = into / "old-tree"  # beside, not inside, the work dirs old/ and new/
     with tarfile.open(tar_path) as tar:
         tar.extractall(code, filter="data")
     tar_path.unlink()
