@@ -10,8 +10,11 @@ SEED      ?= 42
 DATA      ?= data/bank
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
+# `make ab OLD=<rev>`: the old revision, and more benchmarks/ab.py options (see its --help).
+OLD     ?=
+AB_ARGS ?=
 
-.PHONY: install demo demo-scale test bench soak audit lint clean
+.PHONY: install demo demo-scale test bench ab soak audit lint clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -78,6 +81,11 @@ bench: install
 	$(BIN)/python benchmarks/load.py --rate 150 --seconds 30 --workers 2
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/scale.py $(SCALE_BENCH_ARGS)
+
+## ab: A/B of revision OLD against this working tree: the same answers, speed side by side (exit 1 on a difference)
+ab: install
+	@test -n "$(OLD)" || { echo "usage: make ab OLD=<git revision> [AB_ARGS='--customers 3000']"; exit 2; }
+	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
