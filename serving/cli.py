@@ -9,6 +9,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,8 +24,10 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent d
 @click.option("--port", type=click.IntRange(1, 65535), help="Port (default: NBO_SERVICE__PORT, 8000).")
 @click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
               help="Worker processes, each with its own models; a reload reaches them all.")
+@click.option("--fd", type=click.IntRange(0), help="Serve on this inherited, bound and listening socket "
+              "instead of --host/--port (a caller that bound port 0 knows its port before the start).")
 @handles_errors
-def serve(host: str | None, port: int | None, workers: int) -> None:
+def serve(host: str | None, port: int | None, workers: int, fd: int | None) -> None:
     """Serve the HTTP API and the RM workbench until interrupted; the offline copy of logged events is
     flushed every 2 seconds by a process beside the workers."""
     import uvicorn
@@ -33,15 +36,17 @@ def serve(host: str | None, port: int | None, workers: int) -> None:
 
     settings = load_settings()
     host, port = host or settings.service.host, port or settings.service.port
-    click.echo(f"serving on http://{host}:{port} with {workers} worker(s) (docs at /docs)", err=True)
+    where: dict[str, Any] = {"host": host, "port": port} if fd is None else {"fd": fd}
+    click.echo(f"serving on {f'http://{host}:{port}' if fd is None else f'socket fd {fd}'} with {workers} "
+               "worker(s) (docs at /docs)", err=True)
     flusher = _start_event_flusher()
     try:
         if workers == 1:
-            uvicorn.run(create_app(settings), host=host, port=port, log_level="warning", access_log=False)
+            uvicorn.run(create_app(settings), **where, log_level="warning", access_log=False)
         else:  # each worker process builds the app from the same environment (and its rate-limit share)
             os.environ["NBO_SERVICE__WORKERS"] = str(workers)
-            uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, host=host,
-                        port=port, log_level="warning", access_log=False)
+            uvicorn.run("serving.app:app_from_environment", factory=True, workers=workers, **where,
+                        log_level="warning", access_log=False)
     finally:
         flusher.terminate()  # it flushes once more, then exits
         flusher.wait(timeout=60)

@@ -120,12 +120,12 @@ def test_the_language_switch_changes_labels_and_reasons(rm_page: Page, open_page
     churn = api(server, trained, f"/v1/customers/{customer.customer_id}/churn?lang=zh")
     assert rm_page.locator("#churn ol.reasons li").all_inner_texts() == [r["text"] for r in churn["reasons"]]
     assert rm_page.inner_text("#churn-action") == churn["action"]["text"] and CJK.search(churn["action"]["text"])
-    assert all(width > 0 for width in charts_loaded(rm_page))
+    assert len(charts_loaded(rm_page)) == 3 and all(width > 0 for width in charts_loaded(rm_page))
     screenshot(rm_page, "workbench-zh-1280")
 
     phone = open_page(390)  # same context: signed in
     phone.goto(f"{server.url}/workbench/customers/{customer.customer_id}?lang=zh")
-    assert all(width > 0 for width in charts_loaded(phone))
+    assert len(charts_loaded(phone)) == 3 and all(width > 0 for width in charts_loaded(phone))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390  # nothing wider than the phone
     screenshot(phone, "workbench-zh-390")
     assert not [m for m in console if "Content Security Policy" in m], console

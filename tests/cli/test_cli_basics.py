@@ -8,6 +8,7 @@ from click.testing import CliRunner
 
 from nbo.cli import main
 from tests.conftest import run_cli, run_json
+from tests.server import cli_env
 
 
 def _commands(group: click.Group, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -41,3 +42,14 @@ def test_info_json_names_every_location(tmp_path) -> None:
     assert set(info["demo_api_keys"]) == {"app", "rm", "risk", "admin"}
     stored = (tmp_path / "state" / "api-keys.json").read_text()
     assert all(key not in stored for key in info["demo_api_keys"].values())  # only hashes are kept
+
+
+def test_cli_runs_see_the_tests_settings_not_the_callers_nbo_variables(monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("NBO_DATA_DIR", "/bogus/data")
+    monkeypatch.setenv("NBO_STORES__PROFILE", "scale")
+    monkeypatch.setenv("NBO_NOT_A_SETTING", "x")
+    assert not [k for k in cli_env() if k.startswith("NBO_")]
+    assert cli_env({"NBO_STATE_DIR": "/s"})["NBO_STATE_DIR"] == "/s" and cli_env()["PATH"]
+    info = run_json("info", env={"NBO_STATE_DIR": str(tmp_path / "state")})
+    assert info["data_dir"] != "/bogus/data" and info["store_profile"] == "embedded"
+    assert info["state_dir"] == str(tmp_path / "state")

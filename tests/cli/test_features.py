@@ -23,6 +23,11 @@ from nbo.errors import ContractViolation, CustomerNotFound, FeatureServiceNotFou
 from sources.io import read_table
 from tests.conftest import run_cli, run_json
 
+# README: "112 features in all (101 served to the RM's 360° view by `customer_360_v1`...)". Counts are
+# exact (tolerance 0): a feature added or dropped changes the claim, and the README with it.
+FEATURES_360 = 101
+FEATURES_ALL = 112
+
 PROFILES = ("embedded", "scale")
 PUSHED_CUSTOMERS = ("C00001990", "C00001991")  # kept out of the store-to-store comparison
 
@@ -49,7 +54,7 @@ def test_build_writes_one_table_per_view(feature_state, bank_dir):
     built = feature_state.build
     months = read_table(bank_dir, "transactions")["month"]
     assert set(built["rows"]) == {t.name for t in ALL_TABLES}
-    assert built["customer_feature_count"] >= 40
+    assert built["customer_feature_count"] == FEATURES_360
     assert pd.Timestamp(built["first_as_of"]) == (months.min() + pd.DateOffset(months=1)).tz_localize("UTC")
     assert pd.Timestamp(built["last_as_of"]) == (months.max() + pd.DateOffset(months=1)).tz_localize("UTC")
     for table in ALL_TABLES:
@@ -83,7 +88,7 @@ def test_active_customers_have_their_profile_online(feature_stores, active_last_
     frame = store.get_online_features(
         features=service, entity_rows=[{"customer_id": c} for c in active_last_month]).to_df()
     features = frame.drop(columns="customer_id")
-    assert features.shape[1] >= 40
+    assert features.shape[1] == FEATURES_360
     mostly_present = features.notna().mean(axis=1) > 0.5
     assert len(active_last_month) > 1000
     assert mostly_present.mean() >= 0.9
@@ -106,7 +111,8 @@ def test_reader_serves_what_feast_get_online_features_does(feature_stores, activ
         for customer_id in active_last_month[::200]:
             read = reader.read_customer(customer_id)
             assert (read.values, read.timestamps) == _feast_read(store, reader.service, customer_id), customer_id
-        assert all(v is None for v in _feast_read(store, reader.service, "C99999998")[0].values())
+        unknown = _feast_read(store, reader.service, "C99999998")[0]
+        assert unknown and all(v is None for v in unknown.values())
         with pytest.raises(CustomerNotFound):
             reader.read_customer("C99999998")
     with pytest.raises(ContractViolation, match="'product_attributes', not keyed by customer_id"):
@@ -228,6 +234,7 @@ def test_push_payload_errors_say_what_is_wrong(feature_stores, events):
     with pytest.raises(ContractViolation) as err:
         push_intent_events(feature_stores["embedded"], events)
     assert str(err.value).startswith("intent payload")
+    assert bool(err.value.violations) is not events.empty  # an empty payload has no row to name
     assert all("text" in v for v in err.value.violations)
 
 
@@ -287,4 +294,5 @@ def test_customer_tables_cover_the_360_profile():
     names = {t.name for t in CUSTOMER_TABLES}
     assert names == {"customer_profile", "customer_balances_month_end", "customer_rfm_180d",
                      "customer_engagement_90d", "customer_credit_12m"}
-    assert sum(len(t.columns) for t in CUSTOMER_TABLES) >= 40
+    assert sum(len(t.columns) for t in CUSTOMER_TABLES) + len(INTENT_REALTIME.columns) == FEATURES_360
+    assert sum(len(t.columns) for t in ALL_TABLES) == FEATURES_ALL

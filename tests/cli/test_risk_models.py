@@ -19,7 +19,7 @@ import pandas as pd
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import ROOT, run_cli, run_json
+from tests.conftest import ROOT, reaches_measured, run_cli, run_json
 
 DELINQUENCY_METRICS = {"roc_auc", "pr_auc", "brier", "ks", "gini", "psi", "calibration_error"}
 CHURN_METRICS = {"roc_auc", "pr_auc", "brier", "lift_top_decile", "calibration_error"}
@@ -49,9 +49,9 @@ def test_retrain_trains_both_and_promotes_the_first_versions(risk):
     runs = {run["model"]: run for run in risk.retrained["runs"]}
     assert DELINQUENCY_METRICS <= set(runs["nbo-delinquency"]["metrics"])
     assert CHURN_METRICS <= set(runs["nbo-churn"]["metrics"])
-    for run in runs.values():
+    for model, run in runs.items():
         assert run["model_version"] == "1" and not run["forced"] and run["split"]["method"] == "time"
-        assert run["metrics"]["roc_auc"] > 0.65
+        assert reaches_measured(model, run["metrics"]), (model, run["metrics"])
         train_dates, test_dates = run["split"]["train"]["as_of"], run["split"]["test"]["as_of"]
         assert max(train_dates) < min(test_dates)
 
@@ -110,7 +110,8 @@ def test_score_reports_bad_rows_by_row_and_column_and_scores_the_rest(risk, clie
     assert scores["pd"].between(0, 1).all() and set(scores["band"]) <= set("ABCDE")
     assert scores.columns.tolist()[:4] == ["customer_id", "pd", "score", "band"]
     assert [c for c in scores.columns if c.startswith("reason_code_")] == [f"reason_code_{i}" for i in range(1, 5)]
-    assert scores["reason_1"].dropna().str.contains("[\u4e00-\u9fff]").all()
+    reasons = scores["reason_1"].dropna()
+    assert len(reasons) > 0 and reasons.str.contains("[\u4e00-\u9fff]").all()
 
 
 def test_evaluate_writes_an_html_report_with_its_plots(risk, tmp_path):

@@ -105,6 +105,7 @@ def test_app_offers_carry_no_arbitration_terms_and_no_churn_reason_while_rm_sees
     assert [o for o in app_offers if set(o) != OFFER_FIELDS_FOR_APP] == []
     assert {r["code"] for o in app_offers for r in o["reasons"]} <= APP_REASON_CODES
     assert RISK_WORDS.findall(json.dumps([o["reasons"] for o in app_offers], ensure_ascii=False)) == []
+    assert len(rm_offers) == len(app_offers)
     assert all(set(o) == OFFER_FIELDS_FOR_APP | {"score", "p_adopt"} for o in rm_offers)
     assert any(o["score"] > 0 and 0 < o["p_adopt"] <= 1 for o in rm_offers)
 

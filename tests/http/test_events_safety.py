@@ -148,7 +148,8 @@ def test_the_offline_copy_is_written_once_even_when_a_flush_is_repeated(app_clie
     ids = {e["event_id"] for e in events}
     assert Counter(first.loc[first["event_id"].isin(ids), "event_id"]) == dict.fromkeys(ids, 1)
     assert len(again) == len(first)
-    assert all(r["pushed_at"] is not None for e in events for r in _logged(app_client, event_id=e["event_id"]))
+    logged = [r for e in events for r in _logged(app_client, event_id=e["event_id"])]
+    assert {r["event_id"] for r in logged} == ids and all(r["pushed_at"] is not None for r in logged)
 
 
 def test_a_retry_after_a_crash_before_the_online_write_reaches_the_online_store(app_client, as_role,

@@ -12,9 +12,10 @@ serving code:
 - in arrears (days_past_due > 0 in the bank's latest credit month): never a credit product;
 - outside the product's age range: never offered;
 - no marketing consent: the non-personalised default (personalised=false, the default list, the
-  general reason), with marketing consent: personalised.
+  general reason), with marketing consent: personalised;
+- account closed: never an offer (404, gone from the online store, or 200 with no offers).
 
-Customers whose account is closed may be gone from the online store: only they may get 404.
+"Today" is the service's: the UTC date.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from __future__ import annotations
 import time
 import tomllib
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from serving.decisions.arbitration import DEFAULT_LEVERS
 from sources.io import read_table
+from tests.conftest import service_today
 
-ROOT = Path(__file__).resolve().parents[2]
 INVESTMENT = {"wealth", "fund", "gold", "fx"}  # DESIGN §4's investment categories
 
 
@@ -42,7 +43,7 @@ def _age(birth: pd.Timestamp, today: date) -> int | None:
 @pytest.fixture(scope="module")
 def bank(bank_dir) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Every customer with age, tolerance, assessment, arrears and consent; and the products."""
-    today = date.today()
+    today = service_today()
     customers = read_table(bank_dir, "customers").copy()
     credit = read_table(bank_dir, "credit")
     latest = credit[credit["month"] == credit["month"].max()].set_index("customer_id")["days_past_due"]
@@ -93,7 +94,7 @@ def _violations(row: pd.Series, body: dict, products: pd.DataFrame, defaults: li
 
 def test_every_customer_gets_only_suitable_offers(app_client, as_role, bank, record_property) -> None:
     customers, products = bank
-    defaults = tomllib.loads((ROOT / "serving" / "levers.toml").read_text())["default_offers"]["products"]
+    defaults = tomllib.loads(DEFAULT_LEVERS.read_text())["default_offers"]["products"]
     # the test can fail: each protected group exists in the bank
     served = customers[~customers["closed"]]
     counts = {
@@ -122,6 +123,9 @@ def test_every_customer_gets_only_suitable_offers(app_client, as_role, bank, rec
             continue
         body = response.json()
         assert body["customer_id"] == row["customer_id"]
+        if row["closed"] and body["offers"]:
+            problems.append(f"{row['customer_id']}: account closed on {row['close_date']:%Y-%m-%d} but offered "
+                            f"{[o['product_id'] for o in body['offers']]}")
         for offer in body["offers"]:
             offered[offer["product_id"]] = offered.get(offer["product_id"], 0) + 1
         problems += _violations(row, body, products, defaults)

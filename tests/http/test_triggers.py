@@ -18,7 +18,7 @@ from serving.decisions.offers import OfferService
 from serving.decisions.suitability import age_on
 from serving.triggers.engine import TriggerEngine
 from serving.triggers.rules import TriggerRules
-from tests.conftest import Trained, settings_from
+from tests.conftest import Trained, service_today, settings_from
 
 Headers = Callable[[str | None], dict[str, str]]
 HIGH_RISK = {"FUND_EQUITY", "FUND_TECH"}
@@ -27,7 +27,7 @@ HIGH_RISK = {"FUND_EQUITY", "FUND_TECH"}
 @pytest.fixture(scope="module")
 def people(bank_dir: Path) -> pd.DataFrame:
     frame = pd.read_parquet(bank_dir / "customers.parquet")
-    frame["age"] = [age_on(b.date(), date.today()) for b in pd.to_datetime(frame["birth_date"])]
+    frame["age"] = [age_on(b.date(), service_today()) for b in pd.to_datetime(frame["birth_date"])]
     return frame[frame["close_date"].isna()].sort_values("customer_id", ignore_index=True)
 
 

@@ -4,7 +4,6 @@ good rows kept, and a run killed mid-write leaves no partial output (a rerun com
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
@@ -16,6 +15,7 @@ import pytest
 
 from nbo.errors import InputFileError
 from tests.conftest import NBO, ROOT, Trained, run_cli, settings_from
+from tests.server import cli_env
 from training.risk.portfolio import read_portfolio, write_frame
 
 BIG_ROWS = 100_000
@@ -116,7 +116,7 @@ def test_a_run_killed_mid_write_leaves_no_partial_output_and_a_rerun_completes(t
     portfolio, out = tmp_path / "portfolio.parquet", tmp_path / "out" / "scores.csv"
     big.to_parquet(portfolio)
     proc = subprocess.Popen([str(NBO), "score", "delinquency", "--input", str(portfolio), "--output", str(out)],
-                            env=os.environ | trained.env, cwd=ROOT, stdout=subprocess.DEVNULL,
+                            env=cli_env(trained.env), cwd=ROOT, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 300
     while not list(out.parent.glob(".scores.csv.*.tmp")) and proc.poll() is None:  # the write has begun

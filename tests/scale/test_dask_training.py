@@ -29,7 +29,7 @@ from sklearn.metrics import log_loss
 
 from evaluation import metrics
 from models.risk import RiskScorer
-from tests.conftest import run_cli, run_json, settings_from
+from tests.conftest import METRIC_TOLERANCE, run_cli, run_json, settings_from
 from training.datasets import TrainingSet, load_training_set
 from training.risk.dask_fit import (
     dask_client,
@@ -51,6 +51,10 @@ from training.splits import Split, split_training_set
 KINDS = ("churn", "delinquency")
 SEEDS = 8
 AUC_TOLERANCE = 0.01
+# README's seed table (the same fixed session bank, seeds 0-7): the single-machine mean test ROC AUC and
+# the worst fit of either engine; each must be reached less METRIC_TOLERANCE.
+CLAIMED_MEAN_AUC = {"churn": 0.7494, "delinquency": 0.7337}
+CLAIMED_WORST_AUC = {"churn": 0.7319, "delinquency": 0.6846}
 # One LightGBM thread, as each Dask worker has: on a busy 2-core machine more threads only wait.
 FAST = replace(TreeSettings.fast(), num_threads=1)
 TRAIN_KEYS = {"model", "engine", "run_id", "model_version", "promoted", "forced", "promotion", "metrics",
@@ -165,7 +169,8 @@ def test_dask_reaches_the_single_machine_test_auc(fits: dict[str, SimpleNamespac
     record_property("mean_difference", round(float(dask.mean() - local.mean()), 4))
     record_property("standard_error", round(noise, 4))
     assert dask.mean() >= local.mean() - (AUC_TOLERANCE + 2 * noise), (local, dask)
-    assert dask.min() > 0.65
+    assert local.mean() >= CLAIMED_MEAN_AUC[kind] - METRIC_TOLERANCE, local
+    assert min(local.min(), dask.min()) > CLAIMED_WORST_AUC[kind] - METRIC_TOLERANCE, (local, dask)
 
 
 def test_dask_booster_is_a_plain_booster_cut_at_its_best_round_and_monotone(fits: dict[str, SimpleNamespace],

@@ -20,7 +20,7 @@ import pytest
 from serving.audit.store import AuditStore
 from sources.io import read_table
 from tests.conftest import Trained, private_database, run_json
-from tests.server import Server, free_port, start_service
+from tests.server import Server, listening_socket, start_service
 
 CUSTOMERS = 24  # each gets REQUESTS offers, one after another
 REQUESTS = 5
@@ -35,7 +35,7 @@ defaults
     timeout client 60s
     timeout server 60s
 frontend nbo
-    bind 127.0.0.1:{port}
+    bind fd@{fd}
     default_backend replicas
 backend replicas
     balance roundrobin
@@ -53,17 +53,19 @@ def audit_database() -> Iterator[str]:
 
 @pytest.fixture
 def balancer(tmp_path: Path, replicas: list[Server]) -> Iterator[str]:
-    """HAProxy on a free port, round robin over the replicas, health-checked on /readyz."""
+    """HAProxy on a socket bound here to a free port (handed over as fd@N: nobody can take the port
+    meanwhile), round robin over the replicas, health-checked on /readyz."""
     haproxy = shutil.which("haproxy") or "/usr/sbin/haproxy"
     assert Path(haproxy).exists(), "HAProxy is missing: .ci/run installs Debian's haproxy package"
-    port = free_port()
     servers = "\n".join(f"    server replica{i} {r.url.removeprefix('http://')} check inter 1s"
                         for i, r in enumerate(replicas, 1))
-    config = tmp_path / "haproxy.cfg"
-    config.write_text(HAPROXY_CONFIG.format(port=port, servers=servers), encoding="utf-8")
-    subprocess.run([haproxy, "-c", "-f", str(config)], check=True, capture_output=True)
-    proc = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
-                            stderr=(tmp_path / "haproxy.log").open("wb"))
+    with listening_socket() as sock:
+        port, fd = int(sock.getsockname()[1]), sock.fileno()
+        config = tmp_path / "haproxy.cfg"
+        config.write_text(HAPROXY_CONFIG.format(fd=fd, servers=servers), encoding="utf-8")
+        subprocess.run([haproxy, "-c", "-f", str(config)], check=True, capture_output=True, pass_fds=(fd,))
+        proc = subprocess.Popen([haproxy, "-db", "-f", str(config)], stdout=subprocess.DEVNULL,
+                                stderr=(tmp_path / "haproxy.log").open("wb"), pass_fds=(fd,))
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30

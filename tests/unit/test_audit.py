@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
@@ -16,17 +17,20 @@ from serving.audit.store import (
     ProductNotInDecision,
     sqlite_url,
 )
+from tests.conftest import private_database
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AuditStore]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path / "audit.db")
-    else:
-        url = request.getfixturevalue("postgres_url")
-    audit = AuditStore(url)
-    yield audit
-    audit.close()
+    """An empty audit per test: its own SQLite file, or its own PostgreSQL database (no order dependence)."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = sqlite_url(tmp_path / "audit.db")
+        else:
+            url = stack.enter_context(private_database("nbo_audit"))
+        audit = AuditStore(url)
+        yield audit
+        audit.close()
 
 
 def _decide(store: AuditStore, customer: str = "C00000001") -> str:

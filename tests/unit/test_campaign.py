@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -25,6 +26,7 @@ from serving.reports.campaign import (
     trend_chart,
 )
 from sources.synthetic.catalogue import build_products
+from tests.conftest import private_database
 
 START, END = datetime(2021, 3, 1, tzinfo=UTC), datetime(2021, 3, 15, tzinfo=UTC)
 CATALOGUE = {
@@ -71,14 +73,16 @@ def _unchecked_feedback(store: AuditStore, decision_id: str, product: str, outco
 
 @pytest.fixture(scope="module", params=["sqlite", "postgresql"])
 def store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[AuditStore]:
-    if request.param == "sqlite":
-        url = sqlite_url(tmp_path_factory.mktemp("campaign") / "a.db")
-    else:
-        url = request.getfixturevalue("postgres_url")
-    audit = AuditStore(url)
-    _fill(audit)
-    yield audit
-    audit.close()
+    """The audit filled with DECISIONS alone: its own SQLite file, or its own PostgreSQL database."""
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = sqlite_url(tmp_path_factory.mktemp("campaign") / "a.db")
+        else:
+            url = stack.enter_context(private_database("nbo_campaign"))
+        audit = AuditStore(url)
+        _fill(audit)
+        yield audit
+        audit.close()
 
 
 def stages(row: dict) -> tuple[int, int, int]:
