@@ -66,7 +66,8 @@ class OfferService:
             risk_assessed_at=_date(v.get("risk_assessed_at")),
             marketing_consent=bool(v.get("has_marketing_consent")),
             days_past_due=int(v.get("days_past_due") or 0), pd=pd_value,
-            held=frozenset(v.get("held_product_ids") or ()), shown_7d=shown, accepted_7d=accepted)
+            held=frozenset(v.get("held_product_ids") or ()), shown_7d=shown, accepted_7d=accepted,
+            closed=bool(v.get("is_closed")))
 
     def _risk(self, variant: str, features: OnlineFeatures) -> tuple[float | None, float | None, dict[str, str]]:
         """PD (for the credit rule) and churn probability (for the retention lever), no reasons."""

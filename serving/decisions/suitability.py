@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-RULESET_VERSION = "2026.11.1"
+RULESET_VERSION = "2026.12.1"
 INVESTMENT_CATEGORIES = frozenset({"wealth", "fund", "gold", "fx"})
 _TOLERANCE_MAX_RISK = {"C1": 1, "C2": 2, "C3": 3, "C4": 4, "C5": 5}
 
@@ -45,6 +45,7 @@ class CustomerFacts:
     held: frozenset[str]
     shown_7d: dict[str, int]
     accepted_7d: frozenset[str]
+    closed: bool = False  # the customer has closed their relationship with the bank
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,12 @@ def add_months(day: date, months: int) -> date:
 
 
 Rule = Callable[[CustomerFacts, Product, date, Policy], Verdict]
+
+
+def account_closed(c: CustomerFacts, _p: Product, _today: date, _policy: Policy) -> Verdict:
+    if c.closed:
+        return Verdict(False, "account_closed", "客户已销户，不再推荐产品", "the customer has closed their account: no offers")
+    return ALLOW
 
 
 def already_held(c: CustomerFacts, p: Product, _today: date, _policy: Policy) -> Verdict:
@@ -159,7 +166,7 @@ def fatigue(c: CustomerFacts, p: Product, _today: date, policy: Policy) -> Verdi
     return ALLOW
 
 
-RULES: tuple[Rule, ...] = (already_held, age_range, senior_high_risk, risk_match, assessment_current,
+RULES: tuple[Rule, ...] = (account_closed, already_held, age_range, senior_high_risk, risk_match, assessment_current,
                            credit_arrears, credit_pd_limit, fatigue)
 
 

@@ -32,6 +32,10 @@ def born_years_ago(years: int, days_more: int = 0) -> date:
 
 CASES = [
     # (case, facts changes, product, expected rule id or None)
+    ("a closed customer gets nothing, not even R1", {"closed": True}, DEPOSIT_R1, "account_closed"),
+    ("closed comes before every other rule", {"closed": True, "held": frozenset({"CC_CLASSIC"})}, CARD,
+     "account_closed"),
+    ("an open customer is not blocked as closed", {"closed": False}, DEPOSIT_R1, None),
     ("C1 gets R1", {"risk_tolerance": "C1"}, DEPOSIT_R1, None),
     ("C1 not R2", {"risk_tolerance": "C1"}, WEALTH_R2, "risk_match"),
     ("C2 gets R2", {"risk_tolerance": "C2"}, WEALTH_R2, None),
