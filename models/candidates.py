@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from models.collaborative import NotPlainValue, held_matrix, intent_column, plain_float
+from models.collaborative import held_matrix, intent_column
+from models.encoding import plain_float
 
 ROW = "row"  # index of the candidate's customer row in the input frame
 PRODUCT_COLUMNS = ("product_id", "category", "risk_level_num", "is_credit", "min_amount_cny",
@@ -132,10 +133,10 @@ def customer_candidate_columns(values: Mapping[str, object], products: ProductAr
     def customer(name: str) -> NDArray:
         if name in CATEGORICAL:
             return np.full(n, values.get(name, np.nan), dtype=object)
-        return np.full(n, plain_float(values.get(name)))
+        return np.full(n, plain_float(name, values.get(name)))
 
     def per_product(columns: list[str]) -> NDArray[np.float64]:
-        return np.array([plain_float(values[c]) if c in values else np.nan for c in columns])[j]
+        return np.array([plain_float(c, values[c]) if c in values else np.nan for c in columns])[j]
 
     out: dict[str, NDArray] = {name: v[j] for name, v in (products.labels | products.numbers).items()}
     out |= {name: customer(name) for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
@@ -161,7 +162,7 @@ def customer_candidate_columns(values: Mapping[str, object], products: ProductAr
 def _rank_descending(scores: NDArray[np.float64]) -> NDArray[np.float64]:
     """1 for the highest score, ties in order of appearance (pandas `rank(ascending=False, method="first")`)."""
     if np.isnan(scores).any():
-        raise NotPlainValue("NaN collaborative score")
+        raise ValueError("a collaborative score is NaN")
     ranks = np.empty(len(scores))
     ranks[np.argsort(-scores, kind="stable")] = np.arange(1, len(scores) + 1)
     return ranks

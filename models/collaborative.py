@@ -22,6 +22,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
+from models.encoding import NotPlainValue, plain_float
+
 HELD_COLUMN = "held_product_ids"
 # Feature-column stem of a 30-day intent count → the InteractionWeights field that weighs it.
 INTENT_STEMS = {"page_views": "page_view", "searches": "search", "clicks": "click"}
@@ -35,19 +37,6 @@ class InteractionWeights:
     page_view: float = 1.0
     search: float = 1.0
     click: float = 1.0
-
-
-class NotPlainValue(ValueError):
-    """A feature value only pandas knows how to read (the caller falls back to the pandas path)."""
-
-
-def plain_float(value: object) -> float:
-    """`value` as `pd.to_numeric` reads it; NotPlainValue for anything but None and numbers."""
-    if value is None:
-        return np.nan
-    if isinstance(value, bool | int | float | np.number):
-        return float(value)
-    raise NotPlainValue(type(value).__name__)
 
 
 def intent_column(stem: str, topic: str) -> str:
@@ -80,7 +69,7 @@ def build_interaction_row(values: Mapping[str, object], held: NDArray[np.bool_],
     dense = np.zeros(len(products), dtype=np.float32)
     for stem, signal in INTENT_STEMS.items():
         columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
-        counts = np.array([plain_float(values[c]) if c in values else 0.0 for c in columns])
+        counts = np.array([plain_float(c, values[c]) if c in values else 0.0 for c in columns])
         dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
     dense = (dense + weights.holding * held).astype(np.float32)
     return sp.csr_matrix(dense[np.newaxis, :])
@@ -100,7 +89,7 @@ def held_flags(held_ids: object, products: Sequence[str]) -> NDArray[np.bool_]:
     if held_ids is None:
         return np.zeros(len(products), dtype=bool)
     if not isinstance(held_ids, list | tuple | np.ndarray):
-        raise NotPlainValue(type(held_ids).__name__)
+        raise NotPlainValue(HELD_COLUMN, held_ids)
     held = set(held_ids)
     return np.array([p in held for p in products], dtype=bool)
 

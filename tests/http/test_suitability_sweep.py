@@ -93,7 +93,7 @@ def _violations(row: pd.Series, body: dict, products: pd.DataFrame, defaults: li
 
 def test_every_customer_gets_only_suitable_offers(app_client, as_role, bank, record_property) -> None:
     customers, products = bank
-    defaults = tomllib.loads((ROOT / "serving" / "levers.toml").read_text())["default_offers"]["products"]
+    defaults = tomllib.loads((ROOT / "serving" / "decisions" / "levers.toml").read_text())["default_offers"]["products"]
     # the test can fail: each protected group exists in the bank
     served = customers[~customers["closed"]]
     counts = {
