@@ -44,35 +44,38 @@ def intent_column(stem: str, topic: str) -> str:
     return f"{stem}_{topic}_30d"
 
 
+def interaction_matrix(intent: Mapping[str, NDArray[np.float64]], held: NDArray[np.bool_], products: Sequence[str],
+                       topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
+    """One interaction row per customer: products held plus weighted intent on each product's topic.
+
+    `intent` maps an `intent_column` to its counts (one per customer; absent columns contribute
+    nothing: a dataset without events has holdings only); `held` is customers × products. Each signal
+    is added in turn to float32 totals."""
+    dense = np.zeros(held.shape, dtype=np.float32)
+    for stem, signal in INTENT_STEMS.items():
+        columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
+        counts = np.column_stack([intent[c] if c in intent else np.zeros(len(held)) for c in columns])
+        dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
+    dense = (dense + weights.holding * held).astype(np.float32)
+    return sp.csr_matrix(dense)
+
+
+def _intent_columns(products: Sequence[str], topics: Mapping[str, str]) -> list[str]:
+    return [intent_column(stem, topics[p]) for stem in INTENT_STEMS for p in products if p in topics]
+
+
 def build_interactions(rows: pd.DataFrame, products: Sequence[str], topics: Mapping[str, str],
                        weights: InteractionWeights) -> sp.csr_matrix:
-    """One interaction row per feature row: products held plus weighted intent on each product's topic.
-
-    `rows` carries `held_product_ids` (a list per row) and may carry intent counts named by
-    `intent_column`; absent columns contribute nothing (a dataset without events has holdings only).
-    """
-    dense = np.zeros((len(rows), len(products)), dtype=np.float32)
-    for j, product in enumerate(products):
-        for stem, signal in INTENT_STEMS.items():
-            column = intent_column(stem, topics[product]) if product in topics else ""
-            if column in rows:
-                dense[:, j] += getattr(weights, signal) * np.nan_to_num(rows[column].to_numpy(float))
-    dense += weights.holding * held_matrix(rows, products)
-    return sp.csr_matrix(dense)
+    """`interaction_matrix` of feature rows carrying `held_product_ids` (a list per row) and intent counts."""
+    intent = {c: rows[c].to_numpy(float) for c in _intent_columns(products, topics) if c in rows}
+    return interaction_matrix(intent, held_matrix(rows, products), products, topics, weights)
 
 
 def build_interaction_row(values: Mapping[str, object], held: NDArray[np.bool_], products: Sequence[str],
                           topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
-    """`build_interactions` of one customer's feature dict, given which products they hold (`held_flags`).
-
-    Same sums in the same order and precision (float64 terms added to float32 totals), one signal at a time."""
-    dense = np.zeros(len(products), dtype=np.float32)
-    for stem, signal in INTENT_STEMS.items():
-        columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
-        counts = np.array([plain_float(c, values[c]) if c in values else 0.0 for c in columns])
-        dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
-    dense = (dense + weights.holding * held).astype(np.float32)
-    return sp.csr_matrix(dense[np.newaxis, :])
+    """`interaction_matrix` of one customer's feature dict, given which products they hold (`held_flags`)."""
+    intent = {c: np.array([plain_float(c, values[c])]) for c in _intent_columns(products, topics) if c in values}
+    return interaction_matrix(intent, held[np.newaxis, :], products, topics, weights)
 
 
 def held_matrix(rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.bool_]:

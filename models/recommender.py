@@ -30,7 +30,8 @@ from models.candidates import (
     PROFILE_COLUMNS,
     ROW,
     ProductArrays,
-    customer_candidate_columns,
+    candidate_columns,
+    customer_columns,
 )
 from models.collaborative import (
     HELD_COLUMN,
@@ -153,7 +154,8 @@ class RecommenderScorer:
                          allowed: Collection[str] | None) -> Ranked:
         """`rank` given the customer's ALS scores (None: every candidate is allowed)."""
         products = self.catalogue.arrays
-        j, columns = customer_candidate_columns(values, products, held, {ALS_SCORE: als_scores})
+        _, j, columns = candidate_columns(customer_columns(values, products.customer_columns), products,
+                                          held[np.newaxis, :], {ALS_SCORE: als_scores[np.newaxis, :]})
         ids = [products.products[p] for p in j]
         keep = np.array([allowed is None or p in allowed for p in ids], dtype=bool)
         columns = {name: column[keep] for name, column in columns.items()}
