@@ -1,8 +1,8 @@
 """The ranker's candidate rows: every catalogue product a customer does not hold, with its features.
 
 One function, `candidate_columns`, builds them for training (many customers and as-of dates at
-once, through `candidate_features`) and for the service (one customer's feature dict, through
-`customer_columns`): the inputs are customer feature columns, product attributes kept in memory and
+once, through `candidate_features`) and for the service (one customer's feature dict): the inputs
+are customer feature columns (`models.customer_columns`), product attributes kept in memory and
 collaborative score matrices, so a request needs one online-feature read.
 
 Feature groups (all names in bank words):
@@ -16,14 +16,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import cached_property
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from models.collaborative import held_matrix, intent_column
-from models.encoding import plain_float
+from models.customer_columns import CustomerColumns, CustomerFrame
 
 ROW = "row"  # index of the candidate's customer row in the input frame
 PRODUCT_COLUMNS = ("product_id", "category", "risk_level_num", "is_credit", "min_amount_cny",
@@ -38,7 +37,6 @@ BEHAVIOUR = ("page_views_on_topic_30d", "searches_on_topic_30d", "is_last_intent
 CATEGORICAL = ("product_id", "category", "gender", "segment", "occupation")
 LAST_INTENT = "last_intent_topic"
 ON_TOPIC_STEMS = ("page_views", "searches")
-_LABELS = frozenset({*CATEGORICAL, LAST_INTENT})  # read as given; every other column as a number
 
 
 @dataclass(frozen=True)
@@ -63,13 +61,6 @@ class ProductArrays:
         """Per product, the customer column counting `stem` on its web topic."""
         return [intent_column(stem, t) for t in self.topics]
 
-    @cached_property
-    def customer_columns(self) -> list[str]:
-        """Every customer feature the candidate columns read."""
-        intents = [c for stem in ON_TOPIC_STEMS for c in self.intent_columns(stem)]
-        return list(dict.fromkeys([*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH, LAST_INTENT, *intents,
-                                   *self.balance_columns]))
-
 
 def _catalogue_values(catalogue: pd.DataFrame, name: str) -> NDArray:
     """A catalogue column in catalogue order (the index for product_id; NaN when absent)."""
@@ -78,45 +69,25 @@ def _catalogue_values(catalogue: pd.DataFrame, name: str) -> NDArray:
     return catalogue[name].to_numpy() if name in catalogue else np.full(len(catalogue), np.nan)
 
 
-def customer_columns(values: Mapping[str, object], names: list[str]) -> dict[str, NDArray]:
-    """One customer's feature dict as one-row columns (absent: missing). NotPlainValue for a value the
-    online store never serves (a number feature that is not None or a number)."""
-    return {n: np.array([values.get(n, np.nan)], dtype=object) if n in _LABELS
-            else np.array([plain_float(n, values.get(n))]) for n in names}
-
-
-def frame_columns(rows: pd.DataFrame, names: list[str]) -> dict[str, NDArray]:
-    """Customer rows as columns (absent: missing; numbers as `pd.to_numeric` reads them)."""
-    def column(name: str) -> NDArray:
-        if name not in rows:
-            return np.full(len(rows), np.nan, dtype=object if name in _LABELS else float)
-        if name in _LABELS:
-            return rows[name].to_numpy(dtype=object)
-        return pd.to_numeric(rows[name], errors="coerce").to_numpy(dtype=float)
-
-    return {name: column(name) for name in names}
-
-
-def candidate_columns(customers: Mapping[str, NDArray], products: ProductArrays, held: NDArray[np.bool_],
+def candidate_columns(customers: CustomerColumns, products: ProductArrays, held: NDArray[np.bool_],
                       collaborative: Mapping[str, NDArray[np.floating]]
                       ) -> tuple[NDArray[np.intp], NDArray[np.intp], dict[str, NDArray]]:
     """Every (customer row r, product j not held) pair, row by row in catalogue order, with each feature.
 
-    `customers` holds `products.customer_columns` (one value per row); `held` and each collaborative
-    score matrix are rows × products in catalogue order. Categoricals stay raw, holdings flags int8, the rest floats."""
+    `held` and each collaborative score matrix are rows × products in catalogue order. Categoricals stay raw, holdings flags int8, the rest floats."""
     r, j = np.nonzero(~held)
     out: dict[str, NDArray] = {name: v[j] for name, v in products.values.items()}
-    out |= {name: customers[name][r] for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
+    out |= {name: customers.column(name, name in CATEGORICAL)[r] for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
     age = out["age_years"]
     out["is_age_fit"] = np.where(np.isnan(age), np.nan,
                                  ((age >= out["min_age_years"]) & (age <= out["max_age_years"])).astype(float))
     out["years_to_max_age"] = out["max_age_years"] - age
     out["risk_level_gap"] = out["risk_tolerance_level"] - out["risk_level_num"]
     for stem in ON_TOPIC_STEMS:
-        out[f"{stem}_on_topic_30d"] = _per_product(customers, products.intent_columns(stem))[r, j]
+        out[f"{stem}_on_topic_30d"] = customers.matrix(products.intent_columns(stem))[r, j]
     topics = np.asarray(products.topics, dtype=object)
-    out["is_last_intent_topic"] = (customers[LAST_INTENT][r] == topics[j]).astype(float)
-    out["category_balance_cny"] = _per_product(customers, products.balance_columns)[r, j]
+    out["is_last_intent_topic"] = (customers.column(LAST_INTENT, is_label=True)[r] == topics[j]).astype(float)
+    out["category_balance_cny"] = customers.matrix(products.balance_columns)[r, j]
     out["aum_over_min_amount_log"] = (np.log1p(np.clip(out["aum_cny"], 0, None))
                                       - np.log1p(np.clip(out["min_amount_cny"], 0, None)))
     for name, scores in collaborative.items():
@@ -124,11 +95,6 @@ def candidate_columns(customers: Mapping[str, NDArray], products: ProductArrays,
         out[f"{name}_rank"] = _rank_descending(r, out[name])
     out |= {f"holds_{p}": held[r, k].astype(np.int8) for k, p in enumerate(products.products)}
     return r, j, out
-
-
-def _per_product(customers: Mapping[str, NDArray], columns: list[str]) -> NDArray[np.float64]:
-    """rows × products matrix whose column j is `customers[columns[j]]`."""
-    return np.column_stack([customers[c] for c in columns])
 
 
 def _rank_descending(rows: NDArray[np.intp], scores: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -150,5 +116,5 @@ def candidate_features(rows: pd.DataFrame, catalogue: pd.DataFrame,
     """
     products = ProductArrays.of(catalogue)
     held = held_matrix(rows, products.products)
-    r, _, columns = candidate_columns(frame_columns(rows, products.customer_columns), products, held, collaborative)
+    r, _, columns = candidate_columns(CustomerFrame(rows), products, held, collaborative)
     return pd.DataFrame({ROW: r, **columns})

@@ -22,7 +22,8 @@ from implicit.cpu.als import AlternatingLeastSquares
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
-from models.encoding import NotPlainValue, plain_float
+from models.customer_columns import CustomerColumns, CustomerFrame, OneCustomer
+from models.encoding import NotPlainValue
 
 HELD_COLUMN = "held_product_ids"
 # Feature-column stem of a 30-day intent count → the InteractionWeights field that weighs it.
@@ -44,38 +45,31 @@ def intent_column(stem: str, topic: str) -> str:
     return f"{stem}_{topic}_30d"
 
 
-def interaction_matrix(intent: Mapping[str, NDArray[np.float64]], held: NDArray[np.bool_], products: Sequence[str],
+def interaction_matrix(customers: CustomerColumns, held: NDArray[np.bool_], products: Sequence[str],
                        topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
     """One interaction row per customer: products held plus weighted intent on each product's topic.
 
-    `intent` maps an `intent_column` to its counts (one per customer; absent columns contribute
-    nothing: a dataset without events has holdings only); `held` is customers × products. Each signal
-    is added in turn to float32 totals."""
+    Intent counts are the customers' `intent_column`s (absent or missing counts contribute nothing: a
+    dataset without events has holdings only); `held` is customers × products. Each signal is added
+    in turn to float32 totals."""
     dense = np.zeros(held.shape, dtype=np.float32)
     for stem, signal in INTENT_STEMS.items():
-        columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
-        counts = np.column_stack([intent[c] if c in intent else np.zeros(len(held)) for c in columns])
+        counts = customers.matrix([intent_column(stem, topics[p]) if p in topics else "" for p in products])
         dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
     dense = (dense + weights.holding * held).astype(np.float32)
     return sp.csr_matrix(dense)
 
 
-def _intent_columns(products: Sequence[str], topics: Mapping[str, str]) -> list[str]:
-    return [intent_column(stem, topics[p]) for stem in INTENT_STEMS for p in products if p in topics]
-
-
 def build_interactions(rows: pd.DataFrame, products: Sequence[str], topics: Mapping[str, str],
                        weights: InteractionWeights) -> sp.csr_matrix:
     """`interaction_matrix` of feature rows carrying `held_product_ids` (a list per row) and intent counts."""
-    intent = {c: rows[c].to_numpy(float) for c in _intent_columns(products, topics) if c in rows}
-    return interaction_matrix(intent, held_matrix(rows, products), products, topics, weights)
+    return interaction_matrix(CustomerFrame(rows), held_matrix(rows, products), products, topics, weights)
 
 
 def build_interaction_row(values: Mapping[str, object], held: NDArray[np.bool_], products: Sequence[str],
                           topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
     """`interaction_matrix` of one customer's feature dict, given which products they hold (`held_flags`)."""
-    intent = {c: np.array([plain_float(c, values[c])]) for c in _intent_columns(products, topics) if c in values}
-    return interaction_matrix(intent, held[np.newaxis, :], products, topics, weights)
+    return interaction_matrix(OneCustomer(values), held[np.newaxis, :], products, topics, weights)
 
 
 def held_matrix(rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.bool_]:

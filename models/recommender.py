@@ -31,7 +31,6 @@ from models.candidates import (
     ROW,
     ProductArrays,
     candidate_columns,
-    customer_columns,
 )
 from models.collaborative import (
     HELD_COLUMN,
@@ -40,6 +39,7 @@ from models.collaborative import (
     build_interaction_row,
     held_flags,
 )
+from models.customer_columns import OneCustomer
 from models.encoding import NotPlainValue, RowEncoder
 from models.explain.offers import offer_reasons
 from models.pyfunc import load_python_model
@@ -105,16 +105,17 @@ class Ranked:
     product_ids: list[str]  # allowed candidates in catalogue order
     scores: NDArray[np.float64]  # the ranker's raw output
     p_adopt: NDArray[np.float64]  # P(adopt next month)
-    matrix: NDArray[np.float64]  # candidates × ranker features, as LightGBM reads them
-    columns: dict[str, NDArray]  # per feature, the candidates' values
+    matrix: NDArray[np.float64]  # allowed candidates × ranker features, as LightGBM reads them
+    columns: dict[str, NDArray]  # per feature, the values of every candidate (allowed or not)
+    positions: NDArray[np.intp]  # per allowed candidate, its position in `columns`
     customer_values: Mapping[str, object]  # the feature dict they were built from
     interactions: sp.csr_matrix  # the customer's ALS interaction row
 
     def values(self, i: int) -> dict[str, object]:
-        """Candidate i's feature values as offer reasons print them: the customer's own as given, the rest as
-        floats (product attributes and holdings flags, never printed, as the ranker's numbers)."""
+        """Allowed candidate i's feature values as offer reasons print them: the customer's own as given, the
+        rest as floats (product attributes and holdings flags, never printed, as the ranker's numbers)."""
         own = {n: self.customer_values.get(n, np.nan) for n in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
-        return {n: v[i] for n, v in self.columns.items()} | own
+        return {n: v[self.positions[i]] for n, v in self.columns.items()} | own
 
 
 class RecommenderScorer:
@@ -154,15 +155,14 @@ class RecommenderScorer:
                          allowed: Collection[str] | None) -> Ranked:
         """`rank` given the customer's ALS scores (None: every candidate is allowed)."""
         products = self.catalogue.arrays
-        _, j, columns = candidate_columns(customer_columns(values, products.customer_columns), products,
-                                          held[np.newaxis, :], {ALS_SCORE: als_scores[np.newaxis, :]})
+        _, j, columns = candidate_columns(OneCustomer(values), products, held[np.newaxis, :],
+                                          {ALS_SCORE: als_scores[np.newaxis, :]})
         ids = [products.products[p] for p in j]
-        keep = np.array([allowed is None or p in allowed for p in ids], dtype=bool)
-        columns = {name: column[keep] for name, column in columns.items()}
-        matrix = self.encoder.columns(columns, int(keep.sum()))
+        keep = np.array([i for i, p in enumerate(ids) if allowed is None or p in allowed], dtype=np.intp)
+        matrix = self.encoder.columns(columns, len(ids))[keep]
         scores = self._predict(matrix)
-        return Ranked([p for p, k in zip(ids, keep, strict=True) if k], scores, self._probability(scores),
-                      matrix, columns, values, interactions)
+        return Ranked([ids[i] for i in keep], scores, self._probability(scores), matrix, columns, keep, values,
+                      interactions)
 
     def rank_each(self, rows: pd.DataFrame) -> list[Ranked]:
         """`rank` of every customer row, every candidate allowed. ALS vectors are solved for all rows at
