@@ -74,10 +74,12 @@ def candidate_columns(customers: CustomerColumns, products: ProductArrays, held:
                       ) -> tuple[NDArray[np.intp], NDArray[np.intp], dict[str, NDArray]]:
     """Every (customer row r, product j not held) pair, row by row in catalogue order, with each feature.
 
-    `held` and each collaborative score matrix are rows × products in catalogue order. Categoricals stay raw, holdings flags int8, the rest floats."""
+    `held` and each collaborative score matrix are rows × products in catalogue order. Categoricals
+    stay raw, holdings flags are int8, the rest floats."""
     r, j = np.nonzero(~held)
     out: dict[str, NDArray] = {name: v[j] for name, v in products.values.items()}
-    out |= {name: customers.column(name, name in CATEGORICAL)[r] for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
+    out |= {name: customers.column(name, name in CATEGORICAL)[r]
+            for name in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
     age = out["age_years"]
     out["is_age_fit"] = np.where(np.isnan(age), np.nan,
                                  ((age >= out["min_age_years"]) & (age <= out["max_age_years"])).astype(float))
