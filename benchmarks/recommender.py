@@ -1,7 +1,7 @@
 """Recommender timings on a synthetic bank (make bench): ALS fit, ranker fit, one customer's scoring.
 
-One customer's scoring is measured twice: through the pandas batch path (`candidates`, `score`,
-`contributions` on frames) and through the array path the service runs per request.
+One customer's scoring is measured on the one path the service runs per request: `rank` (candidates,
+ALS, ranker) then `explain` for the top k.
 
 A fresh process generates the bank and trains as `nbo train recommender` does (time split,
 features from Feast), timing the ALS and ranker fits. It then scores test customers one at a time
@@ -51,36 +51,26 @@ def main(customers, months, seed, scored, top_k):
         train_seconds = time.perf_counter() - started
     scorer = fitted.scorer
     rows = fitted.test_rows.sample(min(int(scored), len(fitted.test_rows)), random_state=0)
-    scorer.rank(rows.head(5))  # warm-up, as the service does at start
-    full, predict, explain, sizes, service_path, fallbacks = [], [], [], [], [], 0
+    everything = set(scorer.catalogue.products)
+    scorer.rank_rows(rows.head(5))  # warm-up, as the service does at start
+    ranking, explain, sizes, service_path = [], [], [], []
     for i in range(len(rows)):
-        started = time.perf_counter()
-        candidates = scorer.candidates(rows.iloc[[i]])
-        built = time.perf_counter()
-        scores = scorer.score(candidates)
-        done = time.perf_counter()
-        scorer.contributions(candidates.iloc[np.argsort(-scores)[:int(top_k)]])
-        explained = time.perf_counter()
-        full.append((done - started) * 1000)
-        predict.append((done - built) * 1000)
-        explain.append((explained - done) * 1000)
-        sizes.append(len(candidates))
         values = _plain(rows.iloc[i])  # as the online reader returns them: plain Python values
         started = time.perf_counter()
-        found = scorer.customer_candidates(str(values['customer_id']), values)
-        if found is None:
-            fallbacks += 1
-            continue
-        scores = scorer.score_matrix(found.matrix)
-        scorer.contributions_matrix(found.matrix[np.argsort(-scores)[:int(top_k)]])
-        service_path.append((time.perf_counter() - started) * 1000)
+        ranked = scorer.rank(str(values['customer_id']), values, everything)
+        done = time.perf_counter()
+        scorer.explain(ranked, [ranked.product_ids[j] for j in np.argsort(-ranked.scores)[:int(top_k)]], 'en')
+        explained = time.perf_counter()
+        ranking.append((done - started) * 1000)
+        explain.append((explained - done) * 1000)
+        service_path.append((explained - started) * 1000)
+        sizes.append(len(ranked.product_ids))
     return {'timings': fitted.timings, 'train_recommender_seconds': round(train_seconds, 1),
             'ranker_trees': scorer.booster.num_trees(), 'ranker_features': len(scorer.spec.features),
             'hybrid_map_at_5': round(fitted.metrics['hybrid']['map_at_5'], 4), 'customers_scored': len(rows),
             'candidates_per_customer_mean': round(float(np.mean(sizes)), 1),
-            'score_candidates_ms': _ms(full), 'predict_ms': _ms(predict), 'contributions_top_k_ms': _ms(explain),
-            'num_threads': scorer.num_threads, 'service_path_ms': _ms(service_path),
-            'service_path_fallbacks': fallbacks}
+            'rank_ms': _ms(ranking), 'explain_top_k_ms': _ms(explain),
+            'num_threads': scorer.num_threads, 'service_path_ms': _ms(service_path)}
 """
 
 
@@ -103,12 +93,10 @@ def main() -> None:
         *({"measure": f"score_one_customer_{stage}", "customers": m["customers_scored"],
            "candidates_per_customer_mean": m["candidates_per_customer_mean"], "num_threads": m["num_threads"],
            "p50_ms": m[key]["p50"], "p99_ms": m[key]["p99"]}
-          for stage, key in (("full_candidate_set", "score_candidates_ms"), ("predict_only", "predict_ms"),
-                             (f"contributions_top_{args.top_k}", "contributions_top_k_ms"))),
-        {"measure": f"score_one_customer_service_path_with_contributions_top_{args.top_k}",
-         "path": "RecommenderScorer.customer_candidates + score_matrix + contributions_matrix (what the service runs)",
-         "customers": m["customers_scored"] - m["service_path_fallbacks"], "fallbacks_to_pandas": m["service_path_fallbacks"],
-         "num_threads": m["num_threads"], "p50_ms": m["service_path_ms"]["p50"], "p99_ms": m["service_path_ms"]["p99"]},
+          for stage, key in (("rank_full_candidate_set", "rank_ms"), (f"explain_top_{args.top_k}", "explain_top_k_ms"))),
+        {"measure": f"score_one_customer_service_path_with_reasons_top_{args.top_k}",
+         "path": "RecommenderScorer.rank + explain (what the service runs)",
+         "customers": m["customers_scored"], "num_threads": m["num_threads"], "p50_ms": m["service_path_ms"]["p50"], "p99_ms": m["service_path_ms"]["p99"]},
     ]
     settings = {"customers": args.customers, "months": args.months, "seed": args.seed, "scored": args.scored,
                 "top_k_explained": args.top_k, "als": "AlsSettings() defaults", "ranker": "RankerSettings() defaults",

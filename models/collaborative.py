@@ -22,6 +22,9 @@ from implicit.cpu.als import AlternatingLeastSquares
 from numpy.typing import NDArray
 from threadpoolctl import ThreadpoolController
 
+from models.customer_columns import CustomerColumns, CustomerFrame, OneCustomer
+from models.encoding import NotPlainValue
+
 HELD_COLUMN = "held_product_ids"
 # Feature-column stem of a 30-day intent count → the InteractionWeights field that weighs it.
 INTENT_STEMS = {"page_views": "page_view", "searches": "search", "clicks": "click"}
@@ -37,53 +40,36 @@ class InteractionWeights:
     click: float = 1.0
 
 
-class NotPlainValue(ValueError):
-    """A feature value only pandas knows how to read (the caller falls back to the pandas path)."""
-
-
-def plain_float(value: object) -> float:
-    """`value` as `pd.to_numeric` reads it; NotPlainValue for anything but None and numbers."""
-    if value is None:
-        return np.nan
-    if isinstance(value, bool | int | float | np.number):
-        return float(value)
-    raise NotPlainValue(type(value).__name__)
-
-
 def intent_column(stem: str, topic: str) -> str:
     """The feature column counting `stem` (page_views, searches, clicks) on `topic` over 30 days."""
     return f"{stem}_{topic}_30d"
 
 
+def interaction_matrix(customers: CustomerColumns, held: NDArray[np.bool_], products: Sequence[str],
+                       topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
+    """One interaction row per customer: products held plus weighted intent on each product's topic.
+
+    Intent counts are the customers' `intent_column`s (absent or missing counts contribute nothing: a
+    dataset without events has holdings only); `held` is customers × products. Each signal is added
+    in turn to float32 totals."""
+    dense = np.zeros(held.shape, dtype=np.float32)
+    for stem, signal in INTENT_STEMS.items():
+        counts = customers.matrix([intent_column(stem, topics[p]) if p in topics else "" for p in products])
+        dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
+    dense = (dense + weights.holding * held).astype(np.float32)
+    return sp.csr_matrix(dense)
+
+
 def build_interactions(rows: pd.DataFrame, products: Sequence[str], topics: Mapping[str, str],
                        weights: InteractionWeights) -> sp.csr_matrix:
-    """One interaction row per feature row: products held plus weighted intent on each product's topic.
-
-    `rows` carries `held_product_ids` (a list per row) and may carry intent counts named by
-    `intent_column`; absent columns contribute nothing (a dataset without events has holdings only).
-    """
-    dense = np.zeros((len(rows), len(products)), dtype=np.float32)
-    for j, product in enumerate(products):
-        for stem, signal in INTENT_STEMS.items():
-            column = intent_column(stem, topics[product]) if product in topics else ""
-            if column in rows:
-                dense[:, j] += getattr(weights, signal) * np.nan_to_num(rows[column].to_numpy(float))
-    dense += weights.holding * held_matrix(rows, products)
-    return sp.csr_matrix(dense)
+    """`interaction_matrix` of feature rows carrying `held_product_ids` (a list per row) and intent counts."""
+    return interaction_matrix(CustomerFrame(rows), held_matrix(rows, products), products, topics, weights)
 
 
 def build_interaction_row(values: Mapping[str, object], held: NDArray[np.bool_], products: Sequence[str],
                           topics: Mapping[str, str], weights: InteractionWeights) -> sp.csr_matrix:
-    """`build_interactions` of one customer's feature dict, given which products they hold (`held_flags`).
-
-    Same sums in the same order and precision (float64 terms added to float32 totals), one signal at a time."""
-    dense = np.zeros(len(products), dtype=np.float32)
-    for stem, signal in INTENT_STEMS.items():
-        columns = [intent_column(stem, topics[p]) if p in topics else "" for p in products]
-        counts = np.array([plain_float(values[c]) if c in values else 0.0 for c in columns])
-        dense = (dense + getattr(weights, signal) * np.nan_to_num(counts)).astype(np.float32)
-    dense = (dense + weights.holding * held).astype(np.float32)
-    return sp.csr_matrix(dense[np.newaxis, :])
+    """`interaction_matrix` of one customer's feature dict, given which products they hold (`held_flags`)."""
+    return interaction_matrix(OneCustomer(values), held[np.newaxis, :], products, topics, weights)
 
 
 def held_matrix(rows: pd.DataFrame, products: Sequence[str]) -> NDArray[np.bool_]:
@@ -100,7 +86,7 @@ def held_flags(held_ids: object, products: Sequence[str]) -> NDArray[np.bool_]:
     if held_ids is None:
         return np.zeros(len(products), dtype=bool)
     if not isinstance(held_ids, list | tuple | np.ndarray):
-        raise NotPlainValue(type(held_ids).__name__)
+        raise NotPlainValue(HELD_COLUMN, held_ids)
     held = set(held_ids)
     return np.array([p in held for p in products], dtype=bool)
 

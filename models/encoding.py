@@ -25,6 +25,15 @@ class NotPlainValue(ValueError):
         self.feature, self.value = feature, value
 
 
+def plain_float(feature: str, value: object) -> float:
+    """A number feature's value as a float (None and NaN: NaN); NotPlainValue for anything else."""
+    if value is None:
+        return math.nan
+    if isinstance(value, bool | int | float | np.number) and not isinstance(value, np.datetime64):
+        return float(value)
+    raise NotPlainValue(feature, value)
+
+
 @dataclass(frozen=True)
 class RowEncoder:
     """The booster's features in order, and per categorical feature its level → code map."""
@@ -49,15 +58,13 @@ class RowEncoder:
 
     def value(self, name: str, value: object) -> float:
         """One feature value as LightGBM reads it."""
+        codes = self.codes.get(name)
+        if codes is None:
+            return plain_float(name, value)
         if value is None or (isinstance(value, float) and math.isnan(value)):
             return math.nan
-        codes = self.codes.get(name)
-        if codes is not None:
-            if isinstance(value, str):
-                return float(codes.get(value, math.nan)) if value else math.nan
-            raise NotPlainValue(name, value)
-        if isinstance(value, bool | int | float | np.number) and not isinstance(value, np.datetime64):
-            return float(value)
+        if isinstance(value, str):
+            return float(codes.get(value, math.nan)) if value else math.nan
         raise NotPlainValue(name, value)
 
     def row(self, values: Mapping[str, object]) -> NDArray[np.float64]:

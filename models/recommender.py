@@ -2,15 +2,15 @@
 
 A logged `nbo-recommender` is an MLflow pyfunc whose input is customer feature rows as Feast
 serves them (one row per customer) and whose output is every candidate product with its score
-and rank. `models.registry.load_recommender(uri)` gives back a `RecommenderScorer`, which the service uses per
-request: candidates → scores (num_threads=1) → SHAP contributions for the offers it returns.
+and rank. `models.registry.load_recommender(uri)` gives back a `RecommenderScorer`, which the service calls
+twice per request: `rank` (candidates → ALS → ranker P(adopt), num_threads=1) and, after arbitration, `explain`
+(SHAP contributions and reason texts for the offers it returns). Batch callers use `rank_rows`.
 """
 
 from __future__ import annotations
 
 import json
-import math
-from collections.abc import Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -30,18 +30,18 @@ from models.candidates import (
     PROFILE_COLUMNS,
     ROW,
     ProductArrays,
-    candidate_features,
-    customer_candidate_columns,
+    candidate_columns,
 )
 from models.collaborative import (
     HELD_COLUMN,
     AlsFactors,
     InteractionWeights,
-    NotPlainValue,
     build_interaction_row,
-    build_interactions,
     held_flags,
 )
+from models.customer_columns import OneCustomer
+from models.encoding import NotPlainValue, RowEncoder
+from models.explain.offers import offer_reasons
 
 MODEL_CODE = Path(__file__).with_name("recommender_mlflow.py")
 ALS_SCORE = "als_score"
@@ -97,124 +97,130 @@ class Catalogue:
 
 
 @dataclass(frozen=True)
-class CustomerCandidates:
-    """One customer's candidates as the ranker reads them (`RecommenderScorer.customer_candidates`)."""
+class Ranked:
+    """One customer's allowed candidates scored by the ranker (`RecommenderScorer.rank`), and what
+    explaining them needs: their encoded rows, feature columns and the customer's ALS interactions."""
 
-    product_ids: list[str]
-    matrix: NDArray[np.float64]  # candidates × ranker features: LightGBM's numbers, category codes included
-    columns: dict[str, NDArray]  # per feature, the candidates' values
+    product_ids: list[str]  # allowed candidates in catalogue order
+    scores: NDArray[np.float64]  # the ranker's raw output
+    p_adopt: NDArray[np.float64]  # P(adopt next month)
+    matrix: NDArray[np.float64]  # allowed candidates × ranker features, as LightGBM reads them
+    columns: dict[str, NDArray]  # per feature, the values of every candidate (allowed or not)
+    positions: NDArray[np.intp]  # per allowed candidate, its position in `columns`
     customer_values: Mapping[str, object]  # the feature dict they were built from
     interactions: sp.csr_matrix  # the customer's ALS interaction row
 
     def values(self, i: int) -> dict[str, object]:
-        """Candidate i's feature values as offer reasons print them: the customer's own as given, the rest as
-        floats (product attributes and holdings flags, never printed, as the ranker's numbers)."""
+        """Allowed candidate i's feature values as offer reasons print them: the customer's own as given, the
+        rest as floats (product attributes and holdings flags, never printed, as the ranker's numbers)."""
         own = {n: self.customer_values.get(n, np.nan) for n in (*PROFILE_COLUMNS, *BEHAVIOUR_PASSTHROUGH)}
-        return {n: v[i] for n, v in self.columns.items()} | own
-
-
-def candidates_with_als(rows: pd.DataFrame, catalogue: Catalogue, als: AlsFactors,
-                        weights: InteractionWeights) -> pd.DataFrame:
-    """Candidate rows of customer feature rows, with the ALS score solved from each row's interactions."""
-    rows = rows.reset_index(drop=True)
-    scores = als.score(build_interactions(rows, catalogue.products, catalogue.topics, weights))
-    return candidate_features(rows, catalogue.frame, {ALS_SCORE: scores})
+        return {n: v[self.positions[i]] for n, v in self.columns.items()} | own
 
 
 class RecommenderScorer:
-    """Rank every product a customer does not hold, from their feature row alone."""
+    """Rank the products a customer does not hold, from their feature row alone; explain the chosen ones.
+
+    Feature values are read as the online store serves them: None, numbers, strings for categoricals,
+    a list of held product ids. Anything else (a numeric string, a timestamp) cannot come from the store
+    and raises `NotPlainValue` naming the feature; there is no second, lenient path."""
 
     def __init__(self, booster: lgb.Booster, spec: RankerSpec, catalogue: Catalogue, als: AlsFactors,
                  weights: InteractionWeights, num_threads: int = 1):
         self.booster, self.spec, self.catalogue = booster, spec, catalogue
         self.als, self.weights, self.num_threads = als, weights, num_threads
 
-    def candidates(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Candidate rows with their features (`row` points into `rows`)."""
-        return candidates_with_als(rows, self.catalogue, self.als, self.weights)
-
-    def score(self, candidates: pd.DataFrame) -> NDArray[np.float64]:
-        """Ranker score of each candidate row (higher: more likely to be adopted next month)."""
-        return np.asarray(self.booster.predict(self.spec.prepare(candidates), num_threads=self.num_threads), dtype=float)
-
-    def contributions(self, candidates: pd.DataFrame) -> pd.DataFrame:
-        """SHAP contributions (LightGBM `pred_contrib`) per feature; call it for returned offers only."""
-        values = self.booster.predict(self.spec.prepare(candidates), pred_contrib=True, num_threads=self.num_threads)
-        return pd.DataFrame(np.asarray(values)[:, :-1], columns=self.spec.features, index=candidates.index)
-
-    def customer_candidates(self, customer_id: str, values: Mapping[str, object]) -> CustomerCandidates | None:
-        """`candidates` and `spec.prepare` of one customer's feature dict, as arrays; None when a value
-        needs the pandas path (then call `candidates` on a one-row frame)."""
-        products = self.catalogue.arrays
-        try:
-            held = held_flags(values.get(HELD_COLUMN), products.products)
-            interactions = build_interaction_row(values, held, products.products, self.catalogue.topics, self.weights)
-            scores = self.als.score(interactions)[0]
-            j, columns = customer_candidate_columns(values | {"customer_id": customer_id}, products, held,
-                                                    {ALS_SCORE: scores})
-            matrix = self._encode(columns, len(j))
-        except (NotPlainValue, KeyError):
-            return None
-        return CustomerCandidates([products.products[p] for p in j], matrix, columns, values, interactions)
-
-    def score_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
-        """`score` of rows of a `CustomerCandidates.matrix`."""
-        return np.asarray(self.booster.predict(matrix, num_threads=self.num_threads), dtype=float)
-
-    def contributions_matrix(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
-        """`contributions` of rows of a `CustomerCandidates.matrix` (rows × features, no bias column)."""
-        values = self.booster.predict(matrix, pred_contrib=True, num_threads=self.num_threads)
-        return np.asarray(values)[:, :-1]
-
     @cached_property
-    def _category_codes(self) -> dict[str, dict[object, int]]:
-        """Categorical feature → level → LightGBM's code: the booster's stored pandas categories, for the
-        levels `spec.prepare` keeps (others become NaN, as in `pd.Categorical`)."""
-        categorical = [f for f in self.spec.features if f in self.spec.categories]
-        stored = self.booster.pandas_categorical or []
-        if len(stored) != len(categorical):
-            raise ValueError(f"booster has {len(stored)} categorical features, the spec {len(categorical)}")
-        return {name: {c: i for i, c in enumerate(levels) if c in self.spec.categories[name]}
-                for name, levels in zip(categorical, stored, strict=True)}
+    def encoder(self) -> RowEncoder:
+        """The ranker's row encoder: its features in order, categoricals coded as the booster stores them."""
+        return RowEncoder.for_booster(self.booster, self.spec.features, self.spec.categories)
 
-    def _encode(self, columns: dict[str, NDArray], n: int) -> NDArray[np.float64]:
-        matrix = np.empty((n, len(self.spec.features)))
-        for k, name in enumerate(self.spec.features):
-            column = columns[name]
-            if name in self._category_codes:
-                matrix[:, k] = [_code(self._category_codes[name], v) for v in column]
-            elif column.dtype == object:
-                raise NotPlainValue(name)
-            else:
-                matrix[:, k] = column
-        return matrix
+    def interactions(self, values: Mapping[str, object]) -> tuple[sp.csr_matrix, NDArray[np.bool_]]:
+        """A customer's ALS interaction row and which catalogue products they hold."""
+        products = self.catalogue.arrays.products
+        held = held_flags(values.get(HELD_COLUMN), products)
+        return build_interaction_row(values, held, products, self.catalogue.topics, self.weights), held
 
-    def explain_interactions(self, interactions: sp.csr_matrix, product_id: str, n: int = 3) -> list[tuple[str, float]]:
-        """`explain_collaborative` from a customer's interaction row (`CustomerCandidates.interactions`)."""
-        return self.als.explain(interactions, product_id, n)
+    def rank(self, customer_id: str, values: Mapping[str, object], allowed: Collection[str]) -> Ranked:
+        """The customer's candidates (products not held) limited to `allowed`, with the ranker's P(adopt)."""
+        try:
+            interactions, held = self.interactions(values)
+            return self.score_candidates(values, interactions, held, self.als.score(interactions)[0], allowed)
+        except NotPlainValue as err:
+            err.add_note(f"customer {customer_id}: its feature values do not come from the online store")
+            raise
 
-    def rank(self, rows: pd.DataFrame) -> pd.DataFrame:
-        """Input row, customer_id, product_id, score and rank (1 = best) of every candidate of every row."""
-        candidates = self.candidates(rows)
-        row = candidates[ROW].to_numpy()
+    def score_candidates(self, values: Mapping[str, object], interactions: sp.csr_matrix,
+                         held: NDArray[np.bool_], als_scores: NDArray[np.floating],
+                         allowed: Collection[str] | None) -> Ranked:
+        """`rank` given the customer's ALS scores (None: every candidate is allowed)."""
+        products = self.catalogue.arrays
+        _, j, columns = candidate_columns(OneCustomer(values), products, held[np.newaxis, :],
+                                          {ALS_SCORE: als_scores[np.newaxis, :]})
+        ids = [products.products[p] for p in j]
+        keep = np.array([i for i, p in enumerate(ids) if allowed is None or p in allowed], dtype=np.intp)
+        matrix = self.encoder.columns(columns, len(ids))[keep]
+        scores = self._predict(matrix)
+        return Ranked([ids[i] for i in keep], scores, self._probability(scores), matrix, columns, keep, values,
+                      interactions)
+
+    def rank_each(self, rows: pd.DataFrame) -> list[Ranked]:
+        """`rank` of every customer row, every candidate allowed. ALS vectors are solved for all rows at
+        once (as training scored them); candidates, encoding and the ranker are `rank`'s, row by row."""
+        records = rows.to_dict("records")
+        if not records:
+            return []
+        built = [self.interactions(values) for values in records]
+        als_scores = self.als.score(sp.vstack([interactions for interactions, _ in built], format="csr"))
+        return [self.score_candidates(values, interactions, held, als_scores[i], None)
+                for i, (values, (interactions, held)) in enumerate(zip(records, built, strict=True))]
+
+    def rank_rows(self, rows: pd.DataFrame) -> pd.DataFrame:
+        """`rank_each` as a frame: input row, customer_id, product_id, raw score and rank (1 = best)."""
+        ranked = self.rank_each(rows)
+        row = np.repeat(np.arange(len(rows)), [len(r.product_ids) for r in ranked]).astype(int)
         out = pd.DataFrame({ROW: row, "customer_id": rows["customer_id"].to_numpy()[row],
-                            "product_id": candidates["product_id"].to_numpy(), "score": self.score(candidates)})
+                            "product_id": [p for r in ranked for p in r.product_ids],
+                            "score": np.concatenate([r.scores for r in ranked]) if ranked else []})
         out["rank"] = out.groupby(ROW)["score"].rank(ascending=False, method="first")
         return out.astype({"rank": int})
 
-    def explain_collaborative(self, row: pd.DataFrame, product_id: str, n: int = 3) -> list[tuple[str, float]]:
-        """Held or browsed products that raise `product_id`'s ALS score most ("holds X, so Y")."""
-        interactions = build_interactions(row.head(1), self.catalogue.products, self.catalogue.topics, self.weights)
-        return self.als.explain(interactions, product_id, n)
+    def explain(self, ranked: Ranked, product_ids: Sequence[str], lang: str) -> dict[str, list[dict[str, str]]]:
+        """Per chosen product its reasons (code, text), from its SHAP contributions (`pred_contrib`, for these
+        rows only) and, when the ALS score is a reason, the held products behind it."""
+        index = {p: i for i, p in enumerate(ranked.product_ids)}
+        rows = [index[p] for p in product_ids]
+        if not rows:
+            return {}
+        shap = self._contributions(ranked.matrix[rows])
+        records = self.catalogue.records
+        return {p: offer_reasons(self.spec.features, shap[n], ranked.values(i), str(records[p]["topic"]), lang,
+                                 self._peers(ranked, p))
+                for n, (p, i) in enumerate(zip(product_ids, rows, strict=True))}
 
+    def _peers(self, ranked: Ranked, product_id: str) -> Callable[[], list[tuple[str, float]]]:
+        """The held or browsed products that raise `product_id`'s ALS score most ("holds X, so Y")."""
+        return lambda: self.als.explain(ranked.interactions, product_id, 2)
 
-def _code(codes: dict[object, int], value: object) -> float:
-    """A categorical value's LightGBM code (NaN: missing or a level training never saw)."""
-    if isinstance(value, str):
-        return codes.get(value, np.nan)
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return np.nan
-    raise NotPlainValue(type(value).__name__)
+    def contributions_rows(self, rows: pd.DataFrame) -> tuple[NDArray[np.float64], pd.DataFrame]:
+        """SHAP contributions of every candidate of every row, and the encoded features they explain."""
+        matrix = np.vstack([r.matrix for r in self.rank_each(rows)])
+        return self._contributions(matrix), pd.DataFrame(matrix, columns=self.spec.features)
+
+    def _contributions(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        """LightGBM's `pred_contrib` of encoded rows, without the bias column."""
+        return np.asarray(self.booster.predict(matrix, pred_contrib=True, num_threads=self.num_threads))[:, :-1]
+
+    def _predict(self, matrix: NDArray[np.float64]) -> NDArray[np.float64]:
+        if not len(matrix):
+            return np.empty(0)
+        return np.asarray(self.booster.predict(matrix, num_threads=self.num_threads), dtype=float)
+
+    def _probability(self, scores: NDArray[np.float64]) -> NDArray[np.float64]:
+        """The ranker's adoption probability: its output for a binary objective, else a logistic link."""
+        objective = str(self.booster.params.get("objective", "")) if self.booster.params else ""
+        if objective.startswith("binary"):
+            return np.clip(scores, 0, 1)
+        return 1 / (1 + np.exp(-np.asarray(scores, dtype=float)))
 
 
 class RecommenderPyfunc(PythonModel):
@@ -227,7 +233,7 @@ class RecommenderPyfunc(PythonModel):
 
     def predict(self, context: PythonModelContext, model_input: pd.DataFrame,  # noqa: ARG002
                 params: dict | None = None) -> pd.DataFrame:  # noqa: ARG002
-        return self.scorer.rank(model_input)
+        return self.scorer.rank_rows(model_input)
 
 
 def save_artifacts(scorer: RecommenderScorer, directory: Path) -> dict[str, str]:

@@ -42,6 +42,12 @@ class RmOffer(AppOffer):
     score: float = Field(description="Expected value: P(adopt) × margin × lever")
     p_adopt: float = Field(ge=0, le=1)
 
+    def for_app(self) -> AppOffer:
+        """The offer as the app may see it: never the arbitration's terms (score, P(adopt)), from which
+        score ÷ P(adopt) ÷ margin gives the lever, and with it the customer's churn risk."""
+        return AppOffer(product_id=self.product_id, rank=self.rank, name=self.name, category=self.category,
+                        reasons=self.reasons)
+
 
 class Blocked(Frozen):
     product_id: str
@@ -73,6 +79,13 @@ class RmOfferList(OfferDecision):
 
     offers: list[RmOffer]
     blocked: list[Blocked] | None = Field(default=None, description="With include_blocked=true only")
+
+    def for_app(self) -> AppOfferList:
+        """The app's answer to the same decision: its offers `for_app`, no blocked products."""
+        return AppOfferList(decision_id=self.decision_id, customer_id=self.customer_id,
+                            personalised=self.personalised, variant=self.variant,
+                            model_versions=self.model_versions, ruleset_version=self.ruleset_version,
+                            offers=[o.for_app() for o in self.offers])
 
 
 class Freshness(Frozen):

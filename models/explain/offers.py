@@ -11,7 +11,6 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
-import pandas as pd
 from numpy.typing import NDArray
 
 VERSION = "offer-reasons-v1"
@@ -66,21 +65,14 @@ def _text(feature: str, value: object, topic: str, lang: str) -> tuple[str, str]
     return code, template.format(v=_value(value), tz=tz, te=te)
 
 
-def offer_reasons(contributions: pd.Series, values: Mapping[str, object], topic: str, lang: str,
-                  peers: Callable[[], list[tuple[str, float]]] | None = None, k: int = 2) -> list[dict[str, str]]:
+def offer_reasons(features: Sequence[str], shap: NDArray[np.float64], values: Mapping[str, object], topic: str,
+                  lang: str, peers: Callable[[], list[tuple[str, float]]] | None = None,
+                  k: int = 2) -> list[dict[str, str]]:
     """Up to `k` reasons (code, text) from the features that raised this offer's score most.
 
-    `contributions` is indexed by feature; `values` maps a feature to the customer's value.
-    `peers` (asked only when the collaborative score is a reason) names the held products that
-    explain it: "customers who hold X also hold this"."""
-    return reasons_from_shap(contributions.index.tolist(), contributions.to_numpy(float), values, topic, lang,
-                             peers, k)
-
-
-def reasons_from_shap(features: Sequence[str], shap: NDArray[np.float64], values: Mapping[str, object], topic: str,
-                      lang: str, peers: Callable[[], list[tuple[str, float]]] | None = None,
-                      k: int = 2) -> list[dict[str, str]]:
-    """`offer_reasons` of one offer's SHAP values in `features` order (the request path: no pandas)."""
+    `shap` holds one offer's SHAP values in `features` order; `values` maps a feature to the value
+    printed in its text. `peers` (asked only when the collaborative score is a reason) names the held
+    products that explain it: "customers who hold X also hold this"."""
     reasons: list[dict[str, str]] = []
     for position in _descending_positive(shap):
         feature = features[position]

@@ -1,33 +1,30 @@
 """Next-best offers for one customer (DESIGN §2 steps 1–6); no FastAPI in here.
 
-One online read → candidates (every product not held) → suitability rules → ranker scores →
-arbitration P(adopt) × margin × lever → SHAP reasons for the k offers returned → audit → answer.
+One online read → risk (PD, churn) → suitability rules → `scorer.rank` (the allowed candidates'
+P(adopt)) → arbitration P(adopt) × margin × lever → `scorer.explain` (reasons for the k offers
+returned) → audit → the typed answer (`RmOfferList`; the app's view is its `for_app()`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from features.online.reader import OnlineFeatures
 from features.segments.rules import SegmentRules
-from models.explain.offers import default_reason, offer_reasons, reasons_from_shap
-from models.recommender import CustomerCandidates, RecommenderScorer
+from models.explain.offers import default_reason
+from models.recommender import RecommenderScorer
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
-from serving.decisions.arbitration import Candidate, Levers, arbitrate
+from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
 from serving.decisions.variants import variant_for
 from serving.runtime import Runtime
+from serving.schemas import RmOfferList
 
 FATIGUE_WINDOW = timedelta(days=7)
-# What the app may see of an offer: never the arbitration's terms (score, P(adopt)), from which
-# score ÷ P(adopt) ÷ margin gives the lever, and with it the customer's churn risk.
-APP_OFFER_FIELDS = ("product_id", "rank", "name", "category", "reasons")
 _NOT_ASKED = rules.Verdict(False, "not_in_trigger")  # outside a trigger's products: not a candidate
 
 
@@ -78,13 +75,13 @@ class OfferService:
         return pd_value, churn_p, {r.name: r.version for r in models.refs.values()}
 
     def for_customer(self, customer_id: str, k: int, lang: str, include_blocked: bool,
-                     request_id: str, channel: str | None = None) -> dict[str, Any]:
+                     request_id: str, channel: str | None = None) -> RmOfferList:
         """The customer's best k suitable offers with reasons, audited before they are returned."""
         return self.decide(customer_id, k, lang, request_id, channel, include_blocked=include_blocked)
 
     def decide(self, customer_id: str, k: int, lang: str, request_id: str, channel: str | None, *,
                include_blocked: bool = False, only: frozenset[str] | None = None, kind: str = "offers",
-               today: date | None = None, context: dict[str, Any] | None = None) -> dict[str, Any]:
+               today: date | None = None, context: dict[str, Any] | None = None) -> RmOfferList:
         """One audited offer decision: `only` limits the candidates (a trigger's products), `kind` and
         `context` go into the audit record, `today` is the day the rules are checked on."""
         variant = variant_for(customer_id, self.policy.challenger_share)
@@ -116,54 +113,20 @@ class OfferService:
                      "segments_version": tags.version, **(context or {}),
                      "features": {n: {"value": features.values.get(n), "at": features.timestamps.get(n)}
                                   for n in features.values}})
-        return {"decision_id": decision.decision_id, **answer}
+        return RmOfferList(decision_id=decision.decision_id, **answer)
 
     def _personalised(self, scorer: RecommenderScorer, features: OnlineFeatures, verdicts: dict[str, rules.Verdict],
                       churn_p: float | None, k: int, lang: str) -> list[dict[str, Any]]:
-        found = scorer.customer_candidates(features.customer_id, features.values)
-        if found is None:
-            return self._personalised_frames(scorer, features, verdicts, churn_p, k, lang)
-        allowed = np.array([verdicts[p].allowed for p in found.product_ids], dtype=bool)
-        if not allowed.any():
-            return []
-        position = np.flatnonzero(allowed)
-        p_adopt = _probability(scorer, scorer.score_matrix(found.matrix[position]))
+        """Rank the allowed candidates, arbitrate, explain the k chosen."""
+        allowed = {p for p, v in verdicts.items() if v.allowed}
+        ranked = scorer.rank(features.customer_id, features.values, allowed)
         records = scorer.catalogue.records
-        ranked = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
-                            for p, pa in zip((found.product_ids[i] for i in position), p_adopt, strict=True)],
+        chosen = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
+                            for p, pa in zip(ranked.product_ids, ranked.p_adopt, strict=True)],
                            self.policy.levers, churn_p)[:k]
-        index = {p: i for i, p in enumerate(found.product_ids)}
-        chosen = [index[r.candidate.product_id] for r in ranked]
-        shap = scorer.contributions_matrix(found.matrix[chosen])
+        reasons = scorer.explain(ranked, [r.candidate.product_id for r in chosen], lang)
         catalogue = scorer.catalogue.frame
-        return [self._offer(n + 1, r, catalogue, lang,
-                            reasons_from_shap(scorer.spec.features, shap[n], found.values(i),
-                                              str(records[r.candidate.product_id]["topic"]), lang,
-                                              _peers_of(scorer, found, r.candidate.product_id)))
-                for n, (r, i) in enumerate(zip(ranked, chosen, strict=True))]
-
-    def _personalised_frames(self, scorer: RecommenderScorer, features: OnlineFeatures,
-                             verdicts: dict[str, rules.Verdict], churn_p: float | None, k: int,
-                             lang: str) -> list[dict[str, Any]]:
-        """`_personalised` through pandas, for feature values the array path does not read."""
-        row = pd.DataFrame([features.values | {"customer_id": features.customer_id}])
-        candidates = scorer.candidates(row)
-        candidates = candidates[candidates["product_id"].map(lambda p: verdicts[p].allowed)].reset_index(drop=True)
-        if candidates.empty:
-            return []
-        p_adopt = _probability(scorer, scorer.score(candidates))
-        catalogue = scorer.catalogue.frame
-        ranked = arbitrate([Candidate(p, str(catalogue.at[p, "category"]), float(pa),
-                                      float(catalogue.at[p, "margin_rate"]))
-                            for p, pa in zip(candidates["product_id"], p_adopt, strict=True)],
-                           self.policy.levers, churn_p)[:k]
-        chosen = candidates.set_index("product_id", drop=False).loc[[r.candidate.product_id for r in ranked]]
-        contributions = scorer.contributions(chosen)
-        return [self._offer(i + 1, r, catalogue, lang,
-                            offer_reasons(contributions.loc[r.candidate.product_id], chosen.loc[r.candidate.product_id],
-                                          str(catalogue.at[r.candidate.product_id, "topic"]), lang,
-                                          _peers(scorer, row, r.candidate.product_id)))
-                for i, r in enumerate(ranked)]
+        return [self._offer(n + 1, r, catalogue, lang, reasons[r.candidate.product_id]) for n, r in enumerate(chosen)]
 
     def _default(self, verdicts: dict[str, rules.Verdict], catalogue: pd.DataFrame, k: int,
                  lang: str) -> list[dict[str, Any]]:
@@ -173,34 +136,12 @@ class OfferService:
                 for i, p in enumerate(allowed)]
 
     @staticmethod
-    def _offer(rank: int, r: Any, catalogue: pd.DataFrame, lang: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
+    def _offer(rank: int, r: Ranked, catalogue: pd.DataFrame, lang: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
         p = r.candidate.product_id
         return {"product_id": p, "rank": rank, "score": r.score, "p_adopt": r.candidate.p_adopt,
                 "name": _name(catalogue, p, lang), "category": r.candidate.category, "reasons": reasons}
 
 
-def app_offer(offer: dict[str, Any]) -> dict[str, Any]:
-    """An offer as the app may see it (`APP_OFFER_FIELDS`)."""
-    return {field: offer[field] for field in APP_OFFER_FIELDS}
-
-
-def _peers(scorer: RecommenderScorer, row: pd.DataFrame, product_id: str) -> Callable[[], list[tuple[str, float]]]:
-    return lambda: scorer.explain_collaborative(row, product_id, 2)
-
-
-def _peers_of(scorer: RecommenderScorer, found: CustomerCandidates,
-              product_id: str) -> Callable[[], list[tuple[str, float]]]:
-    return lambda: scorer.explain_interactions(found.interactions, product_id, 2)
-
-
 def _name(catalogue: pd.DataFrame, product_id: str, lang: str) -> str:
     column = "name_zh" if lang == "zh" else "name_en"
     return str(catalogue.at[product_id, column]) if column in catalogue else product_id
-
-
-def _probability(scorer: RecommenderScorer, scores: np.ndarray) -> np.ndarray:
-    """The ranker's adoption probability: its output for a binary objective, else a logistic link."""
-    objective = str(scorer.booster.params.get("objective", "")) if scorer.booster.params else ""
-    if objective.startswith("binary"):
-        return np.clip(scores, 0, 1)
-    return 1 / (1 + np.exp(-np.asarray(scores, dtype=float)))

@@ -7,7 +7,6 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query
 
 from nbo.errors import Forbidden
-from serving.decisions.offers import app_offer
 from serving.deps import OfferServiceDep, RequestIdDep
 from serving.schemas import ERRORS, AppOfferList, Channel, CustomerIdPattern, Lang, RmOfferList
 from serving.security.auth import Role, require_role
@@ -35,6 +34,4 @@ def list_offers(
     if include_blocked and role is not Role.RM:
         raise Forbidden("include_blocked=true is for the rm role only")
     answer = service.for_customer(customer_id, k, lang, include_blocked, request_id, channel)
-    if role is Role.RM:
-        return RmOfferList(**answer)
-    return AppOfferList(**answer | {"offers": [app_offer(o) for o in answer["offers"]]})
+    return answer if role is Role.RM else answer.for_app()

@@ -21,8 +21,9 @@ from features.online.reader import OnlineFeatures
 from features.segments.rules import SegmentRules, Tags
 from features.tables import INTENT_COUNTS
 from nbo.errors import NotFound
-from serving.decisions.offers import OfferService, app_offer
+from serving.decisions.offers import OfferService
 from serving.runtime import Runtime
+from serving.schemas import RmOffer
 from serving.triggers.rules import Trigger, TriggerRules
 from serving.triggers.store import Claim, Event, TriggerStore
 
@@ -42,7 +43,7 @@ class Fired:
     reason: str | None
     action: str
     decision_id: str | None = None
-    offers: tuple[dict[str, Any], ...] = ()
+    offers: tuple[RmOffer, ...] = ()
     task_id: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
@@ -50,10 +51,10 @@ class Fired:
 
     def for_app(self) -> dict[str, Any]:
         """`as_dict` as the app may see it: a reason only when it says nothing about risk (a
-        suppression by a rule keeps its rule for the audit and the rm), offers as `app_offer`."""
+        suppression by a rule keeps its rule for the audit and the rm), offers as the app sees them."""
         shown = self.status == "skipped" or self.reason in APP_REASONS
         return self.as_dict() | {"reason": self.reason if shown else None,
-                                 "offers": [app_offer(o) for o in self.offers]}
+                                 "offers": [o.for_app() for o in self.offers]}
 
 
 @dataclass(frozen=True)
@@ -207,12 +208,12 @@ class TriggerEngine:
             only = self._products(action.categories) if action.categories else None
             answer = self.offers.decide(o.customer_id, 1, lang, request_id, t.channel, include_blocked=True,
                                         only=only, kind="trigger", today=today, context=context)
-            offers = tuple(answer["offers"])
+            offers = tuple(answer.offers)
             if action.kind == "offer" and not offers:
-                fired = sorted({b["rule_id"] for b in answer["blocked"] if only is None or b["product_id"] in only})
+                fired = sorted({b.rule_id for b in answer.blocked or () if only is None or b.product_id in only})
                 return Fired(**base, status="suppressed", reason=("blocked: " + ",".join(fired))[:64],
-                             decision_id=answer["decision_id"])
-            return Fired(**base, status="sent", reason=None, decision_id=answer["decision_id"], offers=offers)
+                             decision_id=answer.decision_id)
+            return Fired(**base, status="sent", reason=None, decision_id=answer.decision_id, offers=offers)
         decision = self.offers.audit.record_decision(
             kind="trigger", customer_id=o.customer_id, request_id=request_id, variant="rules", model_versions={},
             payload={"channel": t.channel, "answer": {"offers": []}, **context})

@@ -16,6 +16,7 @@ from serving.audit.store import AuditStore
 from serving.decisions.offers import OfferPolicy, OfferService
 from serving.decisions.risk import RiskPolicy, RiskService, freshness
 from serving.runtime import Runtime
+from serving.schemas import RmOfferList
 from serving.triggers.engine import customer_tags
 from serving.triggers.store import TriggerStore
 from serving.workbench.charts import Bars, Lines, Series, encode
@@ -48,7 +49,7 @@ class CustomerPage:
     held: list[str]
     balances: list[tuple[str, float]]
     events: list[dict[str, object]]
-    offers: dict[str, Any]
+    offers: RmOfferList
     product_names: dict[str, str]
     churn: dict[str, Any]
     delinquency: dict[str, Any]

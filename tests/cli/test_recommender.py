@@ -66,30 +66,29 @@ def test_first_version_becomes_champion_with_the_run_logged(trained):
 
 
 def test_customers_who_browsed_mortgage_pages_rank_mortgage_higher(champion):
-    ranked = champion.scorer.rank(champion.rows)
+    ranked = champion.scorer.rank_rows(champion.rows)
     mortgage = ranked[ranked["product_id"] == "MORTGAGE"]
     browsed = champion.rows["page_views_mortgage_30d"].to_numpy()[mortgage["row"]] > 0
     assert browsed.sum() >= 10
     assert mortgage.loc[browsed, "rank"].mean() + 3 < mortgage.loc[~browsed, "rank"].mean()
     # The same customers, mortgage browsing switched on: mortgage moves up for most of them.
     quiet = champion.rows[champion.rows["page_views_mortgage_30d"].fillna(0) == 0].head(300).reset_index(drop=True)
-    before = champion.scorer.rank(quiet).query("product_id == 'MORTGAGE'").set_index("row")["rank"]
-    after = champion.scorer.rank(quiet.assign(page_views_mortgage_30d=6, searches_mortgage_30d=2))
+    before = champion.scorer.rank_rows(quiet).query("product_id == 'MORTGAGE'").set_index("row")["rank"]
+    after = champion.scorer.rank_rows(quiet.assign(page_views_mortgage_30d=6, searches_mortgage_30d=2))
     after = after.query("product_id == 'MORTGAGE'").set_index("row")["rank"]
     assert (after < before.loc[after.index]).mean() > 0.8
 
 
 def test_offers_are_explained_by_shap_and_by_co_holdings(champion):
-    one = champion.rows.head(1)
-    candidates = champion.scorer.candidates(one)
-    contributions = champion.scorer.contributions(candidates)
-    bias = champion.scorer.booster.predict(champion.scorer.spec.prepare(candidates), pred_contrib=True)[:, -1]
-    np.testing.assert_allclose(contributions.sum(axis=1) + bias, champion.scorer.score(candidates), atol=1e-6)
+    (ranked,) = champion.scorer.rank_each(champion.rows.head(1))
+    contributions, features = champion.scorer.contributions_rows(champion.rows.head(1))
+    bias = champion.scorer.booster.predict(features.to_numpy(), pred_contrib=True)[:, -1]
+    np.testing.assert_allclose(contributions.sum(axis=1) + bias, ranked.scores, atol=1e-6)
     # co-holdings explain the top offer of a customer who holds several products (one holding only the
     # default savings account may have nothing that raises it)
     several = champion.rows[champion.rows["held_product_ids"].map(len) >= 3].head(1)
-    product = champion.scorer.candidates(several)["product_id"].iloc[0]
-    reasons = champion.scorer.explain_collaborative(several, product)
+    (held_many,) = champion.scorer.rank_each(several)
+    reasons = champion.scorer.als.explain(held_many.interactions, held_many.product_ids[0])
     assert len(several) == 1 and reasons
     assert all(isinstance(p, str) and share > 0 for p, share in reasons)
 

@@ -214,4 +214,4 @@ def test_birthdays_over_a_whole_year_never_offer_r4_or_r5_to_seniors(
                and age_on(age[f.customer_id].date(), date.fromisoformat(f.occasion) - timedelta(days=3)) >= 65]
     assert len({f.customer_id for f in fired}) == len(fired) > 0.5 * (len(customers) - len(closed))  # once each
     assert len(seniors) >= 20
-    assert all(f.offers[0]["product_id"] not in HIGH_RISK for f in seniors)
+    assert all(f.offers[0].product_id not in HIGH_RISK for f in seniors)

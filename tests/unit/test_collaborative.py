@@ -68,3 +68,13 @@ def test_candidates_are_the_products_not_held_with_content_and_intent_features()
     assert first["als_score_rank"].to_dict() == {"FUND": 3, "MORTGAGE": 1, "INS": 2}
     assert first.loc["FUND", "aum_over_min_amount_log"] == pytest.approx(np.log1p(10_000) - np.log1p(1000))
     assert first.loc["FUND", "holds_DEP"] == 1 and first.loc["FUND", "holds_FUND"] == 0
+
+
+def test_collaborative_ranks_are_pandas_first_ranks_within_each_customer_row() -> None:
+    from models.candidates import _rank_descending
+
+    rows = np.array([0, 0, 0, 0, 1, 1, 1, 3, 3])
+    scores = np.array([0.5, 0.9, 0.5, np.nan, 0.2, 0.2, 0.7, np.nan, 0.1])
+    expected = pd.Series(scores).groupby(rows).rank(ascending=False, method="first").to_numpy()
+    np.testing.assert_array_equal(_rank_descending(rows, scores), expected)
+    np.testing.assert_array_equal(expected, [2, 1, 3, np.nan, 2, 3, 1, np.nan, 1])

@@ -1,8 +1,9 @@
-"""The request path's array shortcuts give what the pandas paths give, on real LightGBM and implicit output.
+"""The request path gives what training's frames and LightGBM's pandas reading give, on real LightGBM and implicit.
 
 Small boosters are trained here on random customers (pandas categoricals, as `nbo train` trains them);
 the customers include the awkward values: None, absent features, unseen and empty categories,
-nothing held, and an intent topic that matches a product.
+nothing held, and an intent topic that matches a product. The recommender has one request path
+(`RecommenderScorer.rank` then `explain`); batch ranking (`rank_rows`, the pyfunc) must equal it.
 """
 
 from __future__ import annotations
@@ -22,8 +23,15 @@ from models.collaborative import (
     held_flags,
 )
 from models.encoding import NotPlainValue
-from models.explain.offers import _descending_positive, offer_reasons, reasons_from_shap
-from models.recommender import ALS_SCORE, Catalogue, RankerSpec, RecommenderScorer
+from models.explain.offers import _descending_positive, offer_reasons
+from models.recommender import (
+    ALS_SCORE,
+    Catalogue,
+    RankerSpec,
+    RecommenderPyfunc,
+    RecommenderScorer,
+    caller_frame,
+)
 from models.risk import TABLE_MIN_ROWS, RiskScorer, RiskSpec
 from training.risk.fit import prepare_features
 
@@ -117,26 +125,67 @@ def test_interaction_row_equals_build_interactions(scorer: RecommenderScorer,
         np.testing.assert_array_equal(row[0], expected[i])
 
 
-def test_customer_candidates_equal_the_pandas_path(scorer: RecommenderScorer,
-                                                   customers: list[dict[str, object]]) -> None:
+def _training_frame(scorer: RecommenderScorer, rows: pd.DataFrame) -> pd.DataFrame:
+    """Training's candidate frame of customer rows (`candidate_features` with the batch ALS scores)."""
+    products, topics = scorer.catalogue.products, scorer.catalogue.topics
+    scores = scorer.als.score(build_interactions(rows, products, topics, scorer.weights))
+    return candidate_features(rows, scorer.catalogue.frame, {ALS_SCORE: scores})
+
+
+def test_rank_equals_lightgbm_on_the_training_frame(scorer: RecommenderScorer,
+                                                    customers: list[dict[str, object]]) -> None:
+    """Candidates, encoded rows, scores and SHAP of one request equal what LightGBM reads from training's
+    pandas frame (categories as pandas categoricals) for the same customer, to 1e-12."""
+    everything = set(scorer.catalogue.products)
     for i, values in enumerate(customers):
-        found = scorer.customer_candidates(f"C{i:08d}", values)
-        assert found is not None
+        ranked = scorer.rank(f"C{i:08d}", values, everything)
         row = _frame([values])
-        candidates = scorer.candidates(row)
-        assert found.product_ids == candidates["product_id"].tolist()
-        np.testing.assert_allclose(scorer.score_matrix(found.matrix), scorer.score(candidates), rtol=0, atol=1e-12)
-        np.testing.assert_allclose(scorer.contributions_matrix(found.matrix),
-                                   scorer.contributions(candidates).to_numpy(), rtol=0, atol=1e-12)
-        contributions = scorer.contributions(candidates)
-        for c in range(len(candidates)):
-            product = found.product_ids[c]
-            slow = offer_reasons(contributions.iloc[c], candidates.iloc[c], "fund", "en",
-                                 lambda p=product, r=row: scorer.explain_collaborative(r, p, 2))
-            fast = reasons_from_shap(scorer.spec.features, scorer.contributions_matrix(found.matrix[[c]])[0],
-                                     found.values(c), "fund", "en",
-                                     lambda p=product, f=found: scorer.explain_interactions(f.interactions, p, 2))
-            assert fast == slow
+        candidates = _training_frame(scorer, row)
+        assert ranked.product_ids == candidates["product_id"].tolist()
+        frame = scorer.spec.prepare(candidates)
+        np.testing.assert_allclose(ranked.scores, scorer.booster.predict(frame), rtol=0, atol=1e-12)
+        np.testing.assert_allclose(scorer.booster.predict(ranked.matrix, pred_contrib=True),
+                                   scorer.booster.predict(frame, pred_contrib=True), rtol=0, atol=1e-12)
+        shap = scorer.booster.predict(frame, pred_contrib=True)[:, :-1]
+        interactions = build_interactions(row, scorer.catalogue.products, scorer.catalogue.topics, scorer.weights)
+        explained = scorer.explain(ranked, ranked.product_ids, "en")
+        for c, product in enumerate(ranked.product_ids):
+            expected = offer_reasons(scorer.spec.features, shap[c], candidates.iloc[c],
+                                     str(scorer.catalogue.records[product]["topic"]), "en",
+                                     lambda p=product, x=interactions: scorer.als.explain(x, p, 2))
+            assert explained[product] == expected
+
+
+def test_rank_keeps_only_allowed_candidates_and_their_probabilities(scorer: RecommenderScorer,
+                                                                    customers: list[dict[str, object]]) -> None:
+    values = customers[0]
+    full = scorer.rank("C00000000", values, set(scorer.catalogue.products))
+    allowed = set(full.product_ids[::2])
+    some = scorer.rank("C00000000", values, allowed)
+    assert some.product_ids == full.product_ids[::2] and len(some.product_ids) >= 2
+    np.testing.assert_array_equal(some.scores, full.scores[::2])
+    np.testing.assert_allclose(some.p_adopt, 1 / (1 + np.exp(-full.scores[::2])), rtol=0, atol=1e-15)
+    assert scorer.rank("C00000000", values, set()).product_ids == []
+    assert scorer.explain(scorer.rank("C00000000", values, set()), [], "zh") == {}
+
+
+def test_batch_ranking_equals_the_request_path(scorer: RecommenderScorer,
+                                              customers: list[dict[str, object]]) -> None:
+    """`rank_rows` and the logged pyfunc's `predict` rank every customer as `rank` does one request."""
+    frame = _frame(customers)
+    pyfunc = RecommenderPyfunc()
+    pyfunc.scorer = scorer
+    batch, logged = scorer.rank_rows(frame), pyfunc.predict(None, caller_frame(frame))
+    everything = set(scorer.catalogue.products)
+    for i, values in enumerate(customers):
+        ranked = scorer.rank(f"C{i:08d}", values, everything)
+        for out in (batch, logged):
+            mine = out[out["row"] == i]
+            assert mine["product_id"].tolist() == ranked.product_ids
+            assert set(mine["customer_id"]) == {f"C{i:08d}"}
+            np.testing.assert_allclose(mine["score"], ranked.scores, rtol=0, atol=1e-12)
+            order = np.argsort(-ranked.scores, kind="stable")
+            assert mine["rank"].to_numpy()[order].tolist() == list(range(1, len(order) + 1))
 
 
 def test_template_values_match_the_candidate_frame(scorer: RecommenderScorer,
@@ -145,19 +194,23 @@ def test_template_values_match_the_candidate_frame(scorer: RecommenderScorer,
     from models.explain.offers import _NOT_REASONS, _value
 
     values = customers[3]  # occupation and age absent
-    found = scorer.customer_candidates("C00000003", values)
-    assert found is not None
-    candidates = scorer.candidates(_frame([values]))
+    ranked = scorer.rank("C00000003", values, set(scorer.catalogue.products))
+    candidates = _training_frame(scorer, _frame([values]))
     for name in scorer.spec.features:
         if name in _NOT_REASONS or name.startswith("holds_"):
             continue  # never printed
-        assert [_value(found.values(c)[name]) for c in range(len(candidates))] == \
+        assert [_value(ranked.values(c)[name]) for c in range(len(candidates))] == \
             [_value(v) for v in candidates[name]], name
 
 
-def test_values_only_pandas_reads_take_the_pandas_path(scorer: RecommenderScorer,
-                                                       customers: list[dict[str, object]]) -> None:
-    assert scorer.customer_candidates("C00000000", customers[0] | {"aum_cny": "12000"}) is None
+@pytest.mark.parametrize(("feature", "value"), [("aum_cny", "12000"), ("segment", 3),
+                                                ("held_product_ids", "DEP_SAVINGS")])
+def test_values_the_online_store_never_serves_are_a_clear_error(scorer: RecommenderScorer,
+                                                                customers: list[dict[str, object]],
+                                                                feature: str, value: object) -> None:
+    with pytest.raises(NotPlainValue, match=feature) as raised:
+        scorer.rank("C00000000", customers[0] | {feature: value}, set(scorer.catalogue.products))
+    assert "customer C00000000" in "".join(raised.value.__notes__)
 
 
 @pytest.fixture(scope="module")

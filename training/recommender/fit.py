@@ -16,14 +16,9 @@ from pathlib import Path
 import pandas as pd
 
 from evaluation.ranking import compare_models
-from models.candidates import BEHAVIOUR, CATEGORICAL, CONTENT, ROW
+from models.candidates import BEHAVIOUR, CATEGORICAL, CONTENT, ROW, candidate_features
 from models.collaborative import AlsFactors, InteractionWeights, build_interactions
-from models.recommender import (
-    ALS_SCORE,
-    Catalogue,
-    RecommenderScorer,
-    candidates_with_als,
-)
+from models.recommender import ALS_SCORE, Catalogue, RecommenderScorer
 from nbo.settings import Settings
 from training.recommender.als import AlsSettings, fit_als
 from training.recommender.baselines import LABEL, Popularity, Recommender, ScoreColumn
@@ -63,6 +58,14 @@ def feature_sets(frame: pd.DataFrame) -> dict[str, list[str]]:
               "hybrid_no_cf": [*CONTENT, *BEHAVIOUR, *holdings]}
     informative = {c for c in frame.columns if frame[c].nunique(dropna=True) > 1}
     return {name: [f for f in features if f in informative] for name, features in wanted.items()}
+
+
+def candidates_with_als(rows: pd.DataFrame, catalogue: Catalogue, als: AlsFactors,
+                        weights: InteractionWeights) -> pd.DataFrame:
+    """Candidate rows of customer feature rows, with the ALS score solved from each row's interactions."""
+    rows = rows.reset_index(drop=True)
+    scores = als.score(build_interactions(rows, catalogue.products, catalogue.topics, weights))
+    return candidate_features(rows, catalogue.frame, {ALS_SCORE: scores})
 
 
 def labelled_candidates(rows: pd.DataFrame, adopted: pd.DataFrame, catalogue: Catalogue, als: AlsFactors,

@@ -15,6 +15,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from models.candidates import ROW
+from models.encoding import RowEncoder
 from models.recommender import RankerSpec
 from training.recommender.baselines import LABEL, Recommender
 
@@ -88,6 +89,8 @@ class LightGbmRanker(Recommender):
         return self
 
     def score(self, candidates: pd.DataFrame) -> NDArray[np.float64]:
+        """The booster's score of candidate rows, encoded by the service's `RowEncoder`."""
         assert self.booster is not None, "fit first"
-        scores = self.booster.predict(self.spec.prepare(candidates), num_threads=self.settings.num_threads)
-        return np.asarray(scores, dtype=float)
+        encoder = RowEncoder.for_booster(self.booster, self.spec.features, self.spec.categories)
+        matrix = encoder.columns({name: candidates[name].to_numpy() for name in self.spec.features}, len(candidates))
+        return np.asarray(self.booster.predict(matrix, num_threads=self.settings.num_threads), dtype=float)

@@ -45,7 +45,7 @@ SHAP_SAMPLE_LISTS = 300
 
 def measure(scorer: RecommenderScorer, rows: pd.DataFrame, adopted: pd.DataFrame) -> dict[str, float]:
     """Ranking metrics of a scorer on holdout customer rows and their adoptions."""
-    ranked = scorer.rank(rows).assign(**{AS_OF: lambda f: rows[AS_OF].to_numpy()[f.pop(ROW)]})
+    ranked = scorer.rank_rows(rows).assign(**{AS_OF: lambda f: rows[AS_OF].to_numpy()[f.pop(ROW)]})
     keys = pd.MultiIndex.from_frame(ranked[["customer_id", AS_OF, "product_id"]])
     ranked["label"] = keys.isin(pd.MultiIndex.from_frame(adopted[["customer_id", AS_OF, "product_id"]])).astype(int)
     return ranking_metrics(rank_lists(ranked), len(scorer.catalogue.products))
@@ -68,7 +68,7 @@ def report_inputs(fitted: FittedRecommender, title: str, champion: tuple[str, di
         metrics[f"champion v{champion[0]}"] = champion[1]
         roles[f"champion v{champion[0]}"] = "current champion"
     sample = fitted.test_rows.sample(min(SHAP_SAMPLE_LISTS, len(fitted.test_rows)), random_state=0)
-    candidates = fitted.scorer.candidates(sample)
+    contributions, features = fitted.scorer.contributions_rows(sample)
     facts = {"model": RECOMMENDER, "protocol": "time split by as-of date",
              "test as-of dates": ", ".join(fitted.split["test"]["as_of"]),  # type: ignore[index]
              "train as-of dates": f"{fitted.split['train']['as_of'][0]} .. {fitted.split['train']['as_of'][-1]}",  # type: ignore[index]
@@ -77,8 +77,7 @@ def report_inputs(fitted: FittedRecommender, title: str, champion: tuple[str, di
     notes = ["Lists are one customer at one as-of date; accuracy averages over lists with an adoption, "
              "coverage (top 5) over every list. Candidates: every catalogue product not held."]
     return RankingReportInputs(title, facts, metrics, roles, METRIC_NAMES, fitted.segments, PRIMARY_METRIC, notes,
-                               fitted.scorer.contributions(candidates).to_numpy(),
-                               fitted.scorer.spec.prepare(candidates))
+                               contributions, features)
 
 
 def write_run_artifacts(fitted: FittedRecommender, champion: tuple[str, dict[str, float]] | None,
