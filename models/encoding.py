@@ -16,9 +16,14 @@ import lightgbm as lgb
 import numpy as np
 from numpy.typing import NDArray
 
+from nbo.errors import ModelUnavailable
 
-class NotPlainValue(ValueError):
-    """A feature value the encoder does not read (not None, a number or, for a categorical, a string)."""
+
+class NotPlainValue(ModelUnavailable, ValueError):
+    """A feature value the encoder does not read (not None, a number or, for a categorical, a string).
+
+    The online store serves only such values, so the service answers 503 naming the feature: the model
+    cannot score this customer until the data behind the store is fixed."""
 
     def __init__(self, feature: str, value: object):
         super().__init__(f"feature {feature!r}: cannot read {type(value).__name__} value {value!r}")

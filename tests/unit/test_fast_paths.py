@@ -211,6 +211,7 @@ def test_values_the_online_store_never_serves_are_a_clear_error(scorer: Recommen
     with pytest.raises(NotPlainValue, match=feature) as raised:
         scorer.rank("C00000000", customers[0] | {feature: value}, set(scorer.catalogue.products))
     assert "customer C00000000" in "".join(raised.value.__notes__)
+    assert raised.value.status == 503  # the service answers "cannot score now", never a 500
 
 
 @pytest.fixture(scope="module")
