@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Query
 
 from nbo.errors import Forbidden
 from serving.deps import OfferServiceDep, RequestIdDep
-from serving.schemas import ERRORS, AppOfferList, Channel, CustomerIdPattern, Lang, RmOfferList
+from serving.routers.params import CustomerId
+from serving.schemas import ERRORS, AppOfferList, Channel, Lang, RmOfferList
 from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
@@ -17,7 +18,7 @@ router = APIRouter(prefix="/v1", tags=["offers"], responses=ERRORS)
 @router.get("/customers/{customer_id}/offers",
             responses={200: {"description": "AppOfferList for the app role, RmOfferList for the rm role"}})
 def list_offers(
-    customer_id: Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])],
+    customer_id: CustomerId,
     service: OfferServiceDep, request_id: RequestIdDep,
     role: Annotated[Role, Depends(require_role(Role.APP, Role.RM))],
     k: Annotated[int, Query(ge=1, le=20, description="How many offers (1–20)")] = 5,
