@@ -4,6 +4,7 @@ audited exactly as the API's answers are. No FastAPI in here."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +17,7 @@ from serving.audit.store import AuditStore
 from serving.decisions.offers import OfferPolicy, OfferService
 from serving.decisions.risk import RiskPolicy, RiskService, freshness
 from serving.runtime import Runtime
-from serving.schemas import RmOfferList
+from serving.schemas import ChurnScore, DelinquencyScore, Reason, RmOfferList
 from serving.triggers.engine import customer_tags
 from serving.triggers.store import TriggerStore
 from serving.workbench.charts import Bars, Lines, Series, encode
@@ -51,8 +52,8 @@ class CustomerPage:
     events: list[dict[str, object]]
     offers: RmOfferList
     product_names: dict[str, str]
-    churn: dict[str, Any]
-    delinquency: dict[str, Any]
+    churn: ChurnScore
+    delinquency: DelinquencyScore
     charts: dict[str, str]
     tags: dict[str, Any]
     tag_names: dict[str, str]
@@ -79,10 +80,10 @@ def build_customer_page(ctx: PageContext, customer_id: str, lang: str, request_i
         tags=customer_tags(ctx.runtime, ctx.offer_policy.segments, ctx.trigger_store, features).as_dict(),
         tag_names=ctx.offer_policy.segments.names(lang), tasks=ctx.trigger_store.open_tasks(customer_id),
         charts={"balances": encode(_balances_chart(ctx.data.balances(customer_id), words)),
-                "churn": encode(_reasons_chart(ctx.runtime, CHURN, churn, churn["reasons"], v,
+                "churn": encode(_reasons_chart(ctx.runtime, CHURN, churn.model_version, churn.reasons, v,
                                                words, "churn_chart")),
-                "delinquency": encode(_reasons_chart(ctx.runtime, DELINQUENCY, delinquency,
-                                                     delinquency["reason_codes"], v, words, "delinquency_chart"))})
+                "delinquency": encode(_reasons_chart(ctx.runtime, DELINQUENCY, delinquency.model_version,
+                                                     delinquency.reason_codes, v, words, "delinquency_chart"))})
 
 
 def _product_names(runtime: Runtime, lang: str) -> dict[str, str]:
@@ -108,11 +109,11 @@ def _scorer(runtime: Runtime, model: str, version: str) -> RiskScorer:
     raise LookupError(f"{model} version {version} is not loaded")
 
 
-def _reasons_chart(runtime: Runtime, model: str, answer: dict[str, Any], reasons: list[dict[str, str]],
+def _reasons_chart(runtime: Runtime, model: str, version: str, reasons: Sequence[Reason],
                    values: dict[str, object], words: Labels, title: str) -> Bars:
-    contributions = reason_contributions(_scorer(runtime, model, answer["model_version"]), values, len(reasons))
+    contributions = reason_contributions(_scorer(runtime, model, version), values, len(reasons))
     return Bars(title=words["ui"][title], axis=words["ui"]["contribution"],
-                labels=[r["text"] for r in reasons] or [words["ui"]["none"]], values=contributions or [0.0])
+                labels=[r.text for r in reasons] or [words["ui"]["none"]], values=contributions or [0.0])
 
 
 def _balances_chart(history: pd.DataFrame, words: Labels) -> Lines:
