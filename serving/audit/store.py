@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -124,11 +125,11 @@ class AuditStore:
                    for customer_id, payload in entries]
         if not records:
             return []
-        versions = json.dumps(model_versions, default=str)
+        versions = _json_text(model_versions)
         self._writer.insert(decisions, [
             {"decision_id": r.decision_id, "request_id": request_id, "kind": kind, "customer_id": r.customer_id,
              "created_at": now, "variant": variant, "model_versions": versions,
-             "payload": json.dumps(r.payload, default=str, ensure_ascii=False)} for r in records])
+             "payload": _json_text(r.payload)} for r in records])
         return records
 
     def get_decision(self, decision_id: str) -> Decision:
@@ -195,6 +196,20 @@ class AuditStore:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _json_text(value: Any) -> str:
+    """JSON text of a record that parses to what `json.dumps(value, default=str, ensure_ascii=False)`
+    wrote, 5-10x faster (orjson). Two differences: a NaN or infinite float is null (JSON has no such
+    number, and PostgreSQL's jsonb refuses `NaN`), and a plain Enum member is its value."""
+    return orjson.dumps(value, default=_json_default,
+                        option=orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS).decode()
+
+
+def _json_default(value: Any) -> Any:
+    """What `json.dumps(default=str)` writes for what orjson does not: a float subclass as a number
+    (numpy's float64), anything else (a datetime, a dataclass, numpy's int64) as `str(value)`."""
+    return float(value) if isinstance(value, float) else str(value)
 
 
 def _check_offered(decision_id: str, kind: str, payload: dict[str, Any], product_id: str) -> None:

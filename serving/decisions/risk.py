@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from features.online.reader import OnlineFeatures
 from models.explain.lang import Lang
@@ -15,7 +15,7 @@ from nbo.errors import ModelUnavailable, NotFound
 from serving.audit.store import AuditStore
 from serving.decisions.variants import variant_for
 from serving.runtime import RiskModels, Runtime
-from serving.schemas import ChurnScore, DelinquencyBatch, DelinquencyScore
+from serving.schemas import ChurnScore, DelinquencyScore
 
 
 @dataclass(frozen=True)
@@ -29,8 +29,8 @@ class RiskPolicy:
 def freshness(features: OnlineFeatures, names: list[str] | None = None) -> dict[str, Any]:
     """Whether the features (all, or `names`) are within their TTL, which are not, and the oldest."""
     names = list(features.timestamps) if names is None else names
-    stale = sorted(set(features.stale) & set(names))
-    stamps = [features.timestamps[n] for n in names if features.timestamps.get(n) is not None]
+    stale = sorted(set(features.stale).intersection(names))
+    stamps = [at for at in map(features.timestamps.get, names) if at is not None]
     return {"is_fresh": not stale, "stale_features": stale, "oldest_feature_at": min(stamps) if stamps else None}
 
 
@@ -38,16 +38,26 @@ def _reasons(reasons: list[Reason]) -> list[dict[str, str]]:
     return [{"code": r.code, "text": r.text} for r in reasons]
 
 
-def _audit_features(features: OnlineFeatures, names: list[str], shown: dict[datetime, str]) -> dict[str, Any]:
-    """Each feature's value and event time (as `str(time)`, the audit's JSON form; `shown` caches it)."""
-    stamps = features.timestamps
-    out = {}
-    for n in names:
-        at = stamps.get(n)
-        if at is not None:
-            at = shown.get(at) or shown.setdefault(at, str(at))
-        out[n] = {"value": features.values.get(n), "at": at}
-    return out
+class _Shown(dict[datetime | None, str | None]):
+    """An event time as the audit shows it (`str(time)`, its JSON form), each converted once."""
+
+    def __missing__(self, at: datetime | None) -> str | None:
+        shown = self[at] = None if at is None else str(at)
+        return shown
+
+
+def _audit_features(features: OnlineFeatures, names: list[str], shown: _Shown) -> dict[str, Any]:
+    """Each feature's value and event time."""
+    values, stamps = features.values, features.timestamps
+    return {n: {"value": values.get(n), "at": shown[stamps.get(n)]} for n in names}
+
+
+class BatchAnswer(TypedDict):
+    """`DelinquencyBatch` as plain data: built once, serialised once by the route."""
+
+    request_id: str
+    scores: list[dict[str, Any]]
+    errors: list[dict[str, Any]]
 
 
 class RiskService:
@@ -87,7 +97,7 @@ class RiskService:
         answer = {"customer_id": customer_id, "model_version": models.refs[CHURN].version,
                   "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
                   "action": {"code": row.action.code, "text": row.action.text}}
-        payload = {"answer": answer, "features": _audit_features(features, models.churn.spec.features, {})}
+        payload = {"answer": answer, "features": _audit_features(features, models.churn.spec.features, _Shown())}
         [decision_id] = self._record("churn", models, CHURN, request_id, [(customer_id, payload)])
         return ChurnScore.model_validate({"decision_id": decision_id, **answer})
 
@@ -102,16 +112,17 @@ class RiskService:
         models = self.runtime.risk_models("champion")
         features, fresh, row = self._read_scored(models.delinquency, customer_id, lang)
         answer = self._delinquency_answer(models, customer_id, fresh, row)
-        payload = {"answer": answer, "features": _audit_features(features, models.delinquency.spec.features, {})}
+        payload = {"answer": answer, "features": _audit_features(features, models.delinquency.spec.features, _Shown())}
         [decision_id] = self._record("delinquency", models, DELINQUENCY, request_id, [(customer_id, payload)])
         return DelinquencyScore.model_validate({"decision_id": decision_id, **answer})
 
     def _read_batch(self, scorer: RiskScorer,
                     customer_ids: list[str]) -> tuple[list[tuple[OnlineFeatures, dict[str, Any]]], list[dict]]:
-        """The customers' features (and their freshness) in one read; those not found or (refusing
-        stale) stale as errors."""
+        """The customers' features of this scorer (and their freshness) in one read; those not found
+        or (refusing stale) stale as errors."""
         read, errors = [], []
-        for customer_id, found in zip(customer_ids, self.runtime.reader.read_customers(customer_ids), strict=True):
+        found_all = self.runtime.reader.read_customers(customer_ids, names=scorer.spec.features)
+        for customer_id, found in zip(customer_ids, found_all, strict=True):
             try:
                 if isinstance(found, NotFound):
                     raise found
@@ -120,23 +131,23 @@ class RiskService:
                 errors.append({"customer_id": customer_id, "status": err.status, "detail": str(err)})
         return read, errors
 
-    def delinquency_batch(self, customer_ids: list[str], lang: Lang, request_id: str) -> DelinquencyBatch:
+    def delinquency_batch(self, customer_ids: list[str], lang: Lang, request_id: str) -> BatchAnswer:
         """Score many customers at once; unknown ones are listed as errors, never dropped silently.
 
-        Features are read in one batch, scored as one matrix and audited in one transaction, so
-        every score returned is committed before the response.
+        Features are read in one batch (the model's only), scored as one matrix and audited in one
+        transaction, so every score returned is committed before the response.
         """
         models = self.runtime.risk_models("champion")
         scorer = models.delinquency
         read, errors = self._read_batch(scorer, customer_ids)
         if not read:
-            return DelinquencyBatch.model_validate({"request_id": request_id, "scores": [], "errors": errors})
+            return {"request_id": request_id, "scores": [], "errors": errors}
         rows = scorer.score_rows([f.values for f, _ in read], lang).rows()
         answers = [self._delinquency_answer(models, f.customer_id, fresh, row)
                    for (f, fresh), row in zip(read, rows, strict=True)]
-        shown: dict[datetime, str] = {}
+        shown = _Shown()
         entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown)})
                    for (f, _), a in zip(read, answers, strict=True)]
         decision_ids = self._record("delinquency", models, DELINQUENCY, request_id, entries)
         scores = [{"decision_id": d, **a} for d, a in zip(decision_ids, answers, strict=True)]
-        return DelinquencyBatch.model_validate({"request_id": request_id, "scores": scores, "errors": errors})
+        return {"request_id": request_id, "scores": scores, "errors": errors}

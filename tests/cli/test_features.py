@@ -134,6 +134,45 @@ def test_a_batch_read_serves_what_feast_does_and_keeps_unknown_customers_in_plac
         assert (found.values, found.timestamps) == _feast_read(feature_stores[profile], reader.service, customer_id)
 
 
+@pytest.mark.parametrize("profile", PROFILES)
+def test_a_read_of_some_features_gives_those_of_the_whole_read(readers, bank_dir, profile):
+    """What the batch scores read: a model's features only, from the views holding them; a
+    customer none of them is online for is still found when the service has others."""
+    reader = readers[profile]
+    ids = [*sorted(read_table(bank_dir, "customers")["customer_id"])[::40], "C99999998"]
+    names = ["age_years", "aum_cny", "txn_count_30d", "utilization", "not_a_feature"]
+    whole, some = reader.read_customers(ids), reader.read_customers(ids, names=names)
+    assert sum(isinstance(w, CustomerNotFound) for w in whole) == 1
+    for w, s in zip(whole, some, strict=True):
+        if isinstance(w, CustomerNotFound):
+            assert isinstance(s, CustomerNotFound) and str(s) == str(w)
+            continue
+        assert not isinstance(s, CustomerNotFound) and list(s.values) == names[:4]
+        assert (s.values, s.timestamps) == ({n: w.values[n] for n in names[:4]}, {n: w.timestamps[n] for n in names[:4]})
+        assert s.stale == tuple(n for n in w.stale if n in names)
+    intent = next(v.features for v in reader.views if v.view.name == INTENT_REALTIME.name)
+    no_intent = [w for w in whole if not isinstance(w, CustomerNotFound) and all(w.values[n] is None for n in intent)]
+    assert no_intent, "the bank has customers without intent events"
+    [found] = reader.read_customers([no_intent[0].customer_id], names=intent)
+    assert not isinstance(found, CustomerNotFound) and found.values == dict.fromkeys(intent)
+
+
+def test_a_large_sqlite_read_reads_the_views_in_parallel_and_gives_the_same(readers, bank_dir, monkeypatch):
+    import features.online.rows as rows
+
+    reader, names = readers["embedded"], ["age_years", "aum_cny", "utilization"]
+    ids = [*sorted(read_table(bank_dir, "customers")["customer_id"])[::7], "C99999998"]
+    serial = reader.read_customers(ids), reader.read_customers(ids, names=names)
+    monkeypatch.setattr(rows, "PARALLEL_MIN_KEYS", 1)
+    parallel = reader.read_customers(ids), reader.read_customers(ids, names=names)
+
+    def shown(batch: list) -> list:
+        return [str(f) if isinstance(f, CustomerNotFound) else f for f in batch]
+
+    assert shown(parallel[0]) == shown(serial[0]) and shown(parallel[1]) == shown(serial[1])
+    assert sum(isinstance(f, CustomerNotFound) for f in parallel[0]) == 1
+
+
 def test_sqlite_and_redis_serve_identical_features(readers, active_last_month):
     sample = [c for c in active_last_month[::20] if c not in PUSHED_CUSTOMERS]
     for customer_id in sample:

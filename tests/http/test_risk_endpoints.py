@@ -93,12 +93,14 @@ def test_scores_are_audited_before_they_are_returned(app_client, as_role, traine
 def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role, trained) -> None:
     from serving.app import audit_url
     from serving.audit.store import AuditStore
+    from serving.schemas import DelinquencyBatch
     from tests.conftest import settings_from
 
     ids = ["C00000001", "C00000002", "C99999999"]
     response = app_client.post("/v1/delinquency/batch", json={"customer_ids": ids}, headers=as_role("risk"))
     assert response.status_code == 200
     body = response.json()
+    assert DelinquencyBatch.model_validate(body).model_dump(mode="json") == body  # serialised unvalidated
     assert [s["customer_id"] for s in body["scores"]] == ids[:2]
     project = trained.env["NBO_STORES__FEAST_PROJECT"]
     assert body["errors"] == [{"customer_id": "C99999999", "status": 404, "detail": (

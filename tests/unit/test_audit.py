@@ -125,3 +125,35 @@ def test_a_failed_group_commit_reaches_its_caller_and_stores_nothing(tmp_path: P
                                           "variant": "champion", "model_versions": "{}", "payload": "{}"}])
     assert audit.count("offers") == 1
     audit.close()
+
+
+def test_payloads_read_back_as_json_dumps_wrote_them_and_the_database_reads_them(store: AuditStore) -> None:
+    """Payloads are written by orjson: they parse to what `json.dumps(default=str)` wrote, and
+    SQLite's json_extract or PostgreSQL's jsonb (the campaign report's SQL) read them."""
+    import json
+    from datetime import UTC, date, datetime
+
+    import numpy as np
+    import sqlalchemy as sa
+
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    payload = {"answer": {"pd": 1e-05, "score": 616, "band": "C", "freshness": {"oldest_feature_at": at},
+                          "reason_codes": [{"code": "R035", "text": "近90天交易 25 笔"}]},
+               "channel": "app", "features": {"aum_cny": {"value": np.float64(8527.25), "at": str(at)},
+                                              "txn_count_30d": {"value": np.int64(3), "at": at},
+                                              "birth_date": {"value": date(1990, 5, 17), "at": None},
+                                              "naive": {"value": datetime(2026, 1, 2, 3, 4, 5, 6), "at": [1, (2, 3)]}}}
+    [decision] = store.record_decisions(kind="delinquency", request_id="r", variant="champion",
+                                        model_versions={"nbo-delinquency": {"alias": "champion", "version": "2"}},
+                                        entries=[("C00000001", payload)])
+    got = store.get_decision(decision.decision_id)
+    assert got.payload == json.loads(json.dumps(payload, default=str, ensure_ascii=False))
+    assert got.payload["features"]["aum_cny"]["value"] == 8527.25
+    assert got.payload["answer"]["freshness"]["oldest_feature_at"] == "2026-12-01 00:00:00+00:00"
+    assert got.model_versions == {"nbo-delinquency": {"alias": "champion", "version": "2"}}
+    path = ("json_extract(payload, '$.answer.reason_codes[0].text')" if store.engine.dialect.name == "sqlite"
+            else "CAST(payload AS jsonb)->'answer'->'reason_codes'->0->>'text'")
+    with store.engine.connect() as conn:
+        text = conn.execute(sa.text(f"SELECT {path} FROM nbo_decisions WHERE decision_id = :d"),
+                            {"d": decision.decision_id}).scalar_one()
+    assert text == "近90天交易 25 笔"
