@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Annotated
 
 import orjson
-from fastapi import APIRouter, Depends, Path, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 
 from serving.deps import RequestIdDep, RiskServiceDep
+from serving.routers.params import CustomerId
 from serving.schemas import (
     ERRORS,
     ChurnScore,
-    CustomerIdPattern,
     DelinquencyBatch,
     DelinquencyBatchRequest,
     DelinquencyScore,
@@ -20,7 +20,6 @@ from serving.schemas import (
 from serving.security.auth import Role, require_role
 
 router = APIRouter(prefix="/v1", tags=["risk"], responses=ERRORS)
-CustomerId = Annotated[str, Path(pattern=CustomerIdPattern, examples=["C00000042"])]
 LangQuery = Annotated[Lang, Query(description="Language of reasons: zh (简体中文) or en")]
 
 
