@@ -43,8 +43,9 @@ def label_rows(data_dir: Path, label: str, as_of_dates: list[pd.Timestamp],
     return rows
 
 
-def training_set(store: FeatureStore, service: FeatureService, rows: pd.DataFrame) -> pd.DataFrame:
-    """Join every feature of a service to the label rows, point in time, on the configured offline store.
+def training_set(store: FeatureStore, service: FeatureService | list[str], rows: pd.DataFrame) -> pd.DataFrame:
+    """Join every feature of a service (or the `view:feature` references given) to the entity rows,
+    point in time, on the configured offline store.
 
     `event_timestamp` comes back as UTC in microseconds from either store: DuckDB answers that;
     Spark's `toPandas` drops the zone (its session time zone is UTC) and widens to nanoseconds.

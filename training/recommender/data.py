@@ -18,7 +18,7 @@ from feast import FeatureService, FeatureStore
 
 from features.repo.store import open_store
 from features.tables import CUSTOMER_KEY, EVENT_TIMESTAMP, PRODUCT_KEY
-from features.training_set import LABEL_SERVICES, label_rows
+from features.training_set import LABEL_SERVICES, label_rows, training_set
 from models.recommender import Catalogue
 from nbo.errors import ContractViolation
 from nbo.settings import Settings
@@ -83,7 +83,7 @@ def product_topics(data_dir: Path) -> dict[str, str]:
 def _catalogue(store: FeatureStore, refs: list[str], data_dir: Path, at: pd.Timestamp) -> Catalogue:
     products = read_table(data_dir, "products")["product_id"]
     entity = pd.DataFrame({PRODUCT_KEY: products, EVENT_TIMESTAMP: at.tz_localize("UTC")})
-    frame = store.get_historical_features(entity_df=entity, features=refs).to_df()
+    frame = training_set(store, refs, entity)
     frame = frame.drop(columns=EVENT_TIMESTAMP).set_index(PRODUCT_KEY).loc[products]
     return Catalogue(frame.assign(topic=frame.index.map(product_topics(data_dir))))
 
@@ -98,7 +98,7 @@ def load_recommender_data(settings: Settings, data_dir: Path, rebuild: bool = Fa
     as_of = adoption_as_of_dates(data_dir)
     labels = label_rows(data_dir, "adoption", as_of)
     entity = labels[[CUSTOMER_KEY, EVENT_TIMESTAMP]].drop_duplicates(ignore_index=True)
-    rows = store.get_historical_features(entity_df=entity, features=refs[CUSTOMER_KEY]).to_df()
+    rows = training_set(store, refs[CUSTOMER_KEY], entity)
     rows[AS_OF] = rows.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     adopted = labels.loc[labels["adopted"], [CUSTOMER_KEY, "product_id", EVENT_TIMESTAMP]]
     adopted = adopted.assign(**{AS_OF: adopted.pop(EVENT_TIMESTAMP).dt.tz_localize(None)})
