@@ -26,6 +26,7 @@ import httpx
 import pandas as pd
 import pytest
 
+from features.tables import INTENT_STAMP_STEP
 from tests.conftest import Trained
 from tests.reliability.conftest import private_state
 from tests.server import Server, start_service
@@ -91,12 +92,13 @@ def load(server: Server, keys: dict[str, str], customers: list[str], n: int, ack
 
 
 def stored_events(state: Path) -> Counter[tuple[str, str, datetime]]:
-    """(event id, customer, event time) of every crash-test event in the push source's offline file."""
+    """(event id, customer, event time) of every crash-test event in the push source's offline file
+    (whose rows are stamped one step after their event: `features.tables.intent_stamps`)."""
     frames = [pd.read_parquet(p) for p in (state / "feast" / "offline").glob("*intent*realtime*.parquet")]
     rows = pd.concat(frames)
     rows = rows[rows["last_intent_topic"] == "crash_test"]
-    return Counter(zip(rows["event_id"], rows["customer_id"], pd.to_datetime(rows["event_timestamp"], utc=True),
-                       strict=True))
+    event_times = pd.to_datetime(rows["event_timestamp"], utc=True) - INTENT_STAMP_STEP
+    return Counter(zip(rows["event_id"], rows["customer_id"], event_times, strict=True))
 
 
 def test_sigkill_under_load_loses_and_duplicates_nothing_acknowledged(crash_env, trained: Trained,
