@@ -48,7 +48,7 @@ demo-scale: install
 
 ## test: the whole suite (exits non-zero when any test fails)
 test: install
-	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks
 	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
@@ -88,7 +88,7 @@ ab: install
 	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
 
 lint: install
-	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks
 	$(BIN)/lint-imports --no-cache
 
 clean:
