@@ -38,7 +38,13 @@ demo: install
 	$(NBO) segments report
 	$(NBO) keys demo
 	$(NBO) info
-	@echo "serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C to stop"
+	@set -- $$($(NBO) info --json | $(BIN)/python -c \
+		'import json, sys; i = json.load(sys.stdin); print(i["service_url"], i["demo_api_keys"]["rm"])'); \
+	echo; echo "Where to look next, while it serves (Ctrl-C stops it):"; \
+	echo "  RM workbench  $$1/workbench  (sign in with the rm key $$2)"; \
+	echo "  API docs      $$1/docs"; \
+	echo "  MLflow UI     make mlflow-ui  (in another shell)"; \
+	echo "  try the API   the commands under \"After make demo\" in README.md, in another shell"; echo
 	$(NBO) serve
 
 ## demo-scale: the same demo on Redis and PostgreSQL (Feast registry, MLflow, audit): config/scale.toml
