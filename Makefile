@@ -3,6 +3,8 @@ PYTHON   ?= python3.11
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 NBO      := $(BIN)/nbo
+# Airflow in an environment of its own (deploy/airflow/requirements.lock): it cannot share nbo's lock.
+AIRFLOW_VENV ?= .venv-airflow
 # The embedded default: a synthetic bank of this size and seed.
 CUSTOMERS ?= 20000
 MONTHS    ?= 24
@@ -14,7 +16,7 @@ SCALE_BENCH_ARGS ?=
 OLD     ?=
 AB_ARGS ?=
 
-.PHONY: install demo demo-scale test bench ab soak audit lint clean
+.PHONY: install airflow-env demo demo-scale test bench ab soak audit lint clean
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +26,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.lock
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r deploy/airflow/requirements.lock
+	touch $@
+
+## airflow-env: Airflow for `airflow dags test` of deploy/airflow/nbo_dag.py (tests/cli/test_schedule_airflow.py)
+airflow-env: $(AIRFLOW_VENV)/.installed
 
 ## demo: the main job on the embedded default (grows with each stage of the pipeline)
 demo: install
@@ -53,8 +63,8 @@ demo-scale: install
 	NBO_CONFIG=config/scale.toml $(MAKE) --no-print-directory demo
 
 ## test: the whole suite (exits non-zero when any test fails)
-test: install
-	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+test: install airflow-env
+	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks deploy
 	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
@@ -94,8 +104,8 @@ ab: install
 	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
 
 lint: install
-	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
+	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks deploy
 	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) data var benchmarks/results/*.json
+	rm -rf $(VENV) $(AIRFLOW_VENV) data var benchmarks/results/*.json
