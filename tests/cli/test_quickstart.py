@@ -21,7 +21,7 @@ from tests.server import running_service
 
 README = ROOT / "README.md"
 MARKER = "<!-- quickstart -->"
-FENCE = re.compile(r"^```bash\n(.*?)^```$", re.MULTILINE | re.DOTALL)
+FENCE = re.compile(r"^ *```bash\n(.*?)^ *```$", re.MULTILINE | re.DOTALL)
 # A command word at the start of a command (line start, after `$(`, `|`, `&&`, `;` or VAR=value).
 BARE_COMMAND = re.compile(r"(?:^|\$\(|\||&&|;|^\S+=\S+ )\s*(nbo|python3?|pytest|pip)\b", re.MULTILINE)
 
