@@ -60,4 +60,5 @@ def test_airflow_dags_test_runs_the_daily_jobs(trained: Trained, tmp_path: Path)
     assert f".venv/bin/nbo triggers run --as-of {RUN_DATE} --lang zh" in log
 
     customer = run_json("features", "online", "C00000001", env=nbo_env, cwd=repo)  # read from the DAG's var/
-    assert customer["is_fresh"] and any(value is not None for value in customer["values"].values())
+    assert sum(value is not None for value in customer["values"].values()) > len(customer["values"]) / 2, customer
+    assert any(customer["timestamps"].values()), customer
