@@ -7,6 +7,8 @@ NBO      := $(BIN)/nbo
 CUSTOMERS ?= 20000
 MONTHS    ?= 24
 SEED      ?= 42
+# `make mlflow-ui`: where MLflow's UI listens.
+MLFLOW_PORT ?= 5000
 DATA      ?= data/bank
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
@@ -14,7 +16,7 @@ SCALE_BENCH_ARGS ?=
 OLD     ?=
 AB_ARGS ?=
 
-.PHONY: install demo demo-scale test bench ab soak audit lint clean
+.PHONY: install demo demo-scale test bench ab soak audit lint clean mlflow-ui
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -86,6 +88,10 @@ bench: install
 ab: install
 	@test -n "$(OLD)" || { echo "usage: make ab OLD=<git revision> [AB_ARGS='--customers 3000']"; exit 2; }
 	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
+
+## mlflow-ui: MLflow's UI on the project's store (runs, datasets, reports, registered models)
+mlflow-ui: install
+	$(NBO) mlflow-ui --port $(MLFLOW_PORT)
 
 lint: install
 	$(BIN)/ruff check nbo sources features training serving evaluation models tests benchmarks
