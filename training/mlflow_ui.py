@@ -26,4 +26,5 @@ def mlflow_ui(host: str, port: int) -> None:
     prepare_store(settings)
     command = ui_command(settings, host, port)
     progress(f"MLflow UI on {settings.tracking_uri}: http://{host}:{port} (Ctrl-C stops it)")
-    os.execv(command[0], command)
+    # MLflow's job workers serve its GenAI features (judges, evaluations): nine processes nbo never uses.
+    os.execve(command[0], command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})
