@@ -10,6 +10,7 @@ MLflow 3's file store for it (MLflow's UI and new features need a database).
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import sys
 from pathlib import Path
@@ -27,8 +28,10 @@ def is_file_store(uri: str) -> bool:
 
 
 def old_file_store(folder: Path) -> bool:
-    """Whether `folder` holds an MLflow file store: experiment folders (`0`, `1`, ...) or `models/`."""
-    return folder.is_dir() and any(d.is_dir() and (d.name.isdigit() or d.name == "models") for d in folder.iterdir())
+    """Whether `folder` holds an MLflow file store: experiment folders (`0/meta.yaml`, ...) or
+    registered models (`models/<name>/meta.yaml`)."""
+    experiments = (d for d in folder.glob("[0-9]*") if d.name.isdigit() and (d / "meta.yaml").is_file())
+    return any(experiments) or any(folder.glob("models/*/meta.yaml"))
 
 
 def prepare_store(settings: MlflowSettings) -> None:
@@ -41,8 +44,12 @@ def prepare_store(settings: MlflowSettings) -> None:
     if db is None or db.exists():
         return
     db.parent.mkdir(parents=True, exist_ok=True)
-    if old_file_store(db.parent):
-        migrate_file_store(db.parent, db)
+    if not old_file_store(db.parent):
+        return
+    with (db.parent / ".migration.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process (a second worker) may be migrating it now
+        if not db.exists():
+            migrate_file_store(db.parent, db)
 
 
 def migrate_file_store(folder: Path, db: Path) -> None:

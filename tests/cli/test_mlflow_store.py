@@ -16,6 +16,7 @@ import pytest
 from mlflow import MlflowClient
 
 from models.registry import connect
+from models.tracking_store import old_file_store
 from nbo.settings import MlflowSettings
 from tests.conftest import run_cli
 from training.registry import RunDataset, log_datasets
@@ -108,3 +109,13 @@ def test_promote_of_a_missing_version_names_it(migrated) -> None:
                    check=False)
     assert proc.returncode != 0
     assert "nbo-churn/9" in json.loads(proc.stdout)["message"]
+
+
+def test_only_an_mlflow_file_store_is_taken_for_one(tmp_path: Path) -> None:
+    """A folder with a Python package called `models` and a numbered folder (this repo's root, say)
+    is not migrated; the folder an older nbo trained into is."""
+    (tmp_path / "models" / "explain").mkdir(parents=True)
+    (tmp_path / "2026").mkdir()
+    assert not old_file_store(tmp_path)
+    _old_file_store(tmp_path)
+    assert old_file_store(tmp_path / "mlruns")
