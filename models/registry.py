@@ -32,9 +32,8 @@ from nbo.settings import MlflowSettings
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
 RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
-CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
-ALIASES = (CHAMPION, CHALLENGER)  # the aliases the service loads and serves
-PROMOTION_ALIASES = (CHAMPION, CHALLENGER, SHADOW)  # what `nbo promote --alias` sets; shadow comes before challenger
+CHAMPION, CHALLENGER = "champion", "challenger"
+ALIASES = (CHAMPION, CHALLENGER)  # the aliases the service serves; `nbo promote --alias` also sets "shadow"
 Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)
 
 

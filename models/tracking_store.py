@@ -22,6 +22,7 @@ from nbo.settings import MlflowSettings
 
 log = logging.getLogger(__name__)
 
+
 def is_file_store(uri: str) -> bool:
     """Whether `uri` names MLflow's file store (a `file:` URI or a bare folder)."""
     return uri.startswith("file:") or "://" not in uri

@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
 
 RISK_KINDS = ("churn", "delinquency")  # their registered names: models.registry.RISK_MODEL_NAMES
+# models.registry.ALIASES (what the service serves) and "shadow", the stage before challenger
+PROMOTION_ALIASES = ("champion", "challenger", "shadow")
 
 KINDS = click.Choice(RISK_KINDS)
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -151,7 +153,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @click.command("promote")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--version", "version", required=True, help="Model version to promote.")
-@click.option("--alias", type=click.Choice(["champion", "challenger", "shadow"]), default="champion",
+@click.option("--alias", type=click.Choice(PROMOTION_ALIASES), default="champion",
               show_default=True, help="champion: only if it beats the champion (or --force); challenger and "
                                       "shadow: set without comparison.")
 @click.option("--force", is_flag=True, help="Promote to champion even if it does not beat the champion (recorded).")

@@ -150,7 +150,8 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
             name=registry.run_name("recommender", data_dir, started_ms), started_ms=started_ms,
-            datasets=run_datasets(fitted, data_dir), params=_params(fitted, data_dir), metrics=flat_metrics(fitted), features=fitted.scorer.spec.features,
+            datasets=run_datasets(fitted, data_dir), params=_params(fitted, data_dir), metrics=flat_metrics(fitted),
+            features=fitted.scorer.spec.features,
             data_snapshot=fitted.data.data_snapshot, holdout_id=f"{holdout & (2**64 - 1):016x}",
             artifact_dir=write_run_artifacts(fitted, champion, Path(tmp) / "artifacts"),
             extra_metrics=fitted.timings, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})
