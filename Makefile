@@ -9,6 +9,8 @@ AIRFLOW_VENV ?= .venv-airflow
 CUSTOMERS ?= 20000
 MONTHS    ?= 24
 SEED      ?= 42
+# `make mlflow-ui`: where MLflow's UI listens.
+MLFLOW_PORT ?= 5000
 DATA      ?= data/bank
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
@@ -18,7 +20,7 @@ AB_ARGS ?=
 # What ruff checks (make test and make lint).
 LINTED := nbo sources identity features training serving evaluation models tests benchmarks deploy
 
-.PHONY: install airflow-env demo demo-scale test bench ab soak audit lint clean
+.PHONY: install airflow-env demo demo-scale test bench ab soak audit lint clean mlflow-ui
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -104,6 +106,10 @@ bench: install
 ab: install
 	@test -n "$(OLD)" || { echo "usage: make ab OLD=<git revision> [AB_ARGS='--customers 3000']"; exit 2; }
 	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
+
+## mlflow-ui: MLflow's UI on the project's store (runs, datasets, reports, registered models)
+mlflow-ui: install
+	$(NBO) mlflow-ui --port $(MLFLOW_PORT)
 
 lint: install
 	$(BIN)/ruff check $(LINTED)

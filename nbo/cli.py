@@ -18,6 +18,7 @@ from serving.triggers.cli import triggers_group
 from serving.triggers.events_cli import events_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
+from training.mlflow_ui import mlflow_ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -92,3 +93,4 @@ main.add_command(evaluate)
 main.add_command(promote)
 main.add_command(retrain_command)
 main.add_command(score)
+main.add_command(mlflow_ui)

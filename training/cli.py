@@ -22,6 +22,8 @@ if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
 
 RISK_KINDS = ("churn", "delinquency")  # their registered names: models.registry.RISK_MODEL_NAMES
+# models.registry.ALIASES (what the service serves) and "shadow", the stage before challenger
+PROMOTION_ALIASES = ("champion", "challenger", "shadow")
 
 KINDS = click.Choice(RISK_KINDS)
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
@@ -151,22 +153,32 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @click.command("promote")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--version", "version", required=True, help="Model version to promote.")
-@click.option("--force", is_flag=True, help="Promote even if it does not beat the champion (recorded).")
+@click.option("--alias", type=click.Choice(PROMOTION_ALIASES), default="champion",
+              show_default=True, help="champion: only if it beats the champion (or --force); challenger and "
+                                      "shadow: set without comparison.")
+@click.option("--force", is_flag=True, help="Promote to champion even if it does not beat the champion (recorded).")
+@click.option("--reason", metavar="TEXT", help="Why, recorded on the run and the version with who and when.")
 @json_option
 @handles_errors
-def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
-    """Set alias champion on MODEL's VERSION if it beats the champion on its holdout (or --force)."""
-    from models.registry import RECOMMENDER
+def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
+    """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
+    from models.registry import CHAMPION, RECOMMENDER
+    from training import registry
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
 
     settings = load_settings()
-    if model_name == RECOMMENDER:
-        result = promote_recommender(settings, version, force)
+    if alias != CHAMPION:
+        if force:
+            raise click.UsageError("--force is for --alias champion; challenger and shadow are set without comparison")
+        result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason)
+    elif model_name == RECOMMENDER:
+        result = promote_recommender(settings, version, force, reason)
     else:
-        result = promote_version(settings, model_name, version, force)
+        result = promote_version(settings, model_name, version, force, reason)
     emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "
-         f"{'promoted' if r['promoted'] else 'not promoted'}{' (forced)' if r['forced'] else ''}; {r['reason']}")
+         f"{'now ' + r['alias'] if 'alias' in r else 'promoted' if r['promoted'] else 'not promoted'}"
+         f"{' (forced)' if r['forced'] else ''}; {r['reason']}")
 
 
 @click.command("retrain")

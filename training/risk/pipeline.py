@@ -66,6 +66,7 @@ class Candidate:
     metrics: dict[str, dict[str, float]]
     data: TrainingSet
     trees: TreeSettings
+    started_ms: int  # when its data began to load: the start of its MLflow run
     engine: str = LOCAL_ENGINE.name
 
 
@@ -75,6 +76,7 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     """Pull the training set from Feast (of `sample_customers` customers drawn at random, if given),
     split it, fit (on `engine`) and evaluate a model."""
     model = RISK_MODELS[kind]
+    started_ms = registry.now_ms()
     data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
     split = split_training_set(data.frame, model.label, trees.seed)
     _require_both_classes(split, model.label, sample_customers)
@@ -83,7 +85,7 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     if split.method == "stratified":
         metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
                                        fit=engine.fit)
-    return Candidate(model, scorer, split, metrics, data, trees, engine.name)
+    return Candidate(model, scorer, split, metrics, data, trees, started_ms, engine.name)
 
 
 def _require_both_classes(split: Split, label: str, sample_customers: int | None) -> None:
@@ -168,15 +170,25 @@ def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
         "monotone_features": ",".join(f for f in candidate.data.features if f in candidate.model.monotone)}
 
 
+def run_datasets(candidate: Candidate, data_dir: Path) -> list[registry.RunDataset]:
+    """The train, validation and test (holdout) parts, as the run's logged inputs."""
+    label, kind = candidate.model.label, candidate.model.kind
+    return [registry.RunDataset(part[holdout_columns(candidate)], f"{kind}-{context}", context, data_dir, label)
+            for part, context in ((candidate.split.train, "training"), (candidate.split.valid, "validation"),
+                                  (candidate.split.test, "test"))]
+
+
 def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, force: bool) -> dict[str, object]:
     """Log, register and (if better, or forced) promote a candidate; return what `nbo train` prints."""
     client = registry.connect(settings.mlflow)
     name = candidate.model.model_name
-    experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_root)
+    experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
     champion = measure_champion(client, candidate.model, candidate.split.test)
     extra = {f"{part}_{k}": v for part in ("train", "valid", "cv") for k, v in candidate.metrics.get(part, {}).items()}
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
+            name=registry.run_name(candidate.model.kind, data_dir, candidate.started_ms),
+            started_ms=candidate.started_ms, datasets=run_datasets(candidate, data_dir),
             params=run_params(candidate, data_dir), metrics=candidate.metrics["test"],
             features=candidate.data.features, data_snapshot=candidate.data.data_snapshot,
             holdout_id=candidate.split.holdout_id(candidate.model.label),
