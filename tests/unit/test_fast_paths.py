@@ -21,6 +21,7 @@ from models.collaborative import (
     build_interaction_row,
     build_interactions,
     held_flags,
+    held_peers,
 )
 from models.encoding import NotPlainValue
 from models.explain.offers import _descending_positive, offer_reasons
@@ -149,10 +150,12 @@ def test_rank_equals_lightgbm_on_the_training_frame(scorer: RecommenderScorer,
         shap = scorer.booster.predict(frame, pred_contrib=True)[:, :-1]
         interactions = build_interactions(row, scorer.catalogue.products, scorer.catalogue.topics, scorer.weights)
         explained = scorer.explain(ranked, ranked.product_ids, "en")
+        names, held = scorer.catalogue.names("en"), values.get("held_product_ids") or ()
         for c, product in enumerate(ranked.product_ids):
             expected = offer_reasons(scorer.spec.features, shap[c], candidates.iloc[c],
-                                     str(scorer.catalogue.records[product]["topic"]), "en",
-                                     lambda p=product, x=interactions: scorer.als.explain(x, p, 2))
+                                     str(scorer.catalogue.records[product]["topic"]), "en", names,
+                                     lambda p=product, x=interactions, n=names, h=held: [
+                                         n.get(q, q) for q in held_peers(scorer.als.explain(x, p), h, p)])
             assert explained[product] == expected
 
 
