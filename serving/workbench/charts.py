@@ -102,6 +102,11 @@ def _left_margin(labels: list[str], font_size: int) -> int:
     return MARGIN + max(0, round(shortfall))
 
 
+def _half_widest(labels: list[str], font_size: int) -> int:
+    """Half the widest label: the last x label is centred on the plot's right edge."""
+    return round(max((_width(t, font_size) for t in labels), default=0) / 2)
+
+
 def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
     """The chart as a standalone SVG document; `narrow` for a phone (bars labelled by their rank).
 
@@ -122,7 +127,8 @@ def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
                            legend_at_bottom_columns=2 if narrow else 5, truncate_label=-1, truncate_legend=-1,
                            show_minor_x_labels=False,
                            x_labels_major_every=max(1, len(chart.x_labels) // (3 if narrow else 8)),
-                           value_formatter=lambda v: axis_money(v, chart.lang), dots_size=2)
+                           value_formatter=lambda v: axis_money(v, chart.lang), dots_size=2,
+                           margin_right=MARGIN + _half_widest(chart.x_labels, STYLE.label_font_size))
         graph.x_labels = chart.x_labels
         for series in chart.series:
             graph.add(series.name, series.values)
