@@ -15,42 +15,50 @@ from numpy.typing import NDArray
 
 from models.explain import glossary
 from models.explain.lang import Lang
+from models.explain.risk import format_values
 
 VERSION = "offer-reasons-v2"
-_TEMPLATES: dict[str, tuple[str, str, str]] = {
-    # feature: (code, zh, en); {v} the customer's value, {tz}/{te} the product's topic
-    "page_views_on_topic_30d": ("INTENT_VIEWS", "近30天浏览{tz}页面{v}次", "viewed {te} pages {v} times in the last 30 days"),
-    "searches_on_topic_30d": ("INTENT_SEARCH", "近30天搜索{tz}{v}次", "searched for {te} {v} times in the last 30 days"),
-    "is_last_intent_topic": ("INTENT_NOW", "最近在看{tz}相关内容", "has just been looking at {te}"),
-    "age_years": ("AGE_FIT", "{v}岁，正处于该产品的适用人生阶段", "at {v}, in the life stage this product suits"),
-    "is_age_fit": ("AGE_FIT", "年龄符合产品要求", "age fits the product"),
-    "risk_level_gap": ("RISK_FIT", "产品风险等级与客户风险承受能力匹配", "the product's risk level suits the customer's risk tolerance"),
-    "risk_tolerance_level": ("RISK_FIT", "风险承受能力C{v}", "risk tolerance C{v}"),
-    "aum_cny": ("WEALTH", "资产总额{m}", "total assets {m}"),
-    "aum_over_min_amount_log": ("WEALTH", "资产充足，满足起购金额", "assets comfortably above the minimum amount"),
-    "income_monthly_cny": ("INCOME", "月收入{m}", "monthly income {m}"),
-    "category_balance_cny": ("BALANCE", "同类产品余额{m}", "{m} already in this product category"),
-    "segment": ("SEGMENT", "客户分层：{s}", "customer segment: {s}"),
-    "tenure_months": ("TENURE", "在本行开户{v}个月", "{v} months with the bank"),
-    "logins_30d": ("ENGAGED", "近30天登录{v}次", "logged in {v} times in the last 30 days"),
-    "products_held_count": ("HOLDINGS", "已持有{v}个产品", "holds {v} products"),
-    "als_score": ("PEERS", "持仓相近的客户也常持有该产品", "customers with similar holdings often hold it too"),
-    "als_score_rank": ("PEERS", "持仓相近的客户也常持有该产品", "customers with similar holdings often hold it too"),
+_TEMPLATES: dict[str, tuple[str, str, str, str]] = {
+    # feature: (code, value format as in models.explain.risk.format_values, zh, en);
+    # {v} the customer's value, {tz}/{te} the product's topic
+    "page_views_on_topic_30d": ("INTENT_VIEWS", "count", "近30天浏览{tz}页面{v}次",
+                                "viewed {te} pages {v} times in the last 30 days"),
+    "searches_on_topic_30d": ("INTENT_SEARCH", "count", "近30天搜索{tz}{v}次",
+                              "searched for {te} {v} times in the last 30 days"),
+    "is_last_intent_topic": ("INTENT_NOW", "raw", "最近在看{tz}相关内容", "has just been looking at {te}"),
+    "age_years": ("AGE_FIT", "count", "{v}岁，正处于该产品的适用人生阶段", "at {v}, in the life stage this product suits"),
+    "is_age_fit": ("AGE_FIT", "raw", "年龄符合产品要求", "age fits the product"),
+    "years_to_max_age": ("AGE_FIT", "count", "距产品年龄上限还有{v}年", "{v} years within the product's age limit"),
+    "risk_level_gap": ("RISK_FIT", "raw", "产品风险等级与客户风险承受能力匹配",
+                       "the product's risk level suits the customer's risk tolerance"),
+    "risk_tolerance_level": ("RISK_FIT", "count", "风险承受能力C{v}", "risk tolerance C{v}"),
+    "aum_cny": ("WEALTH", "amount_cny", "资产总额{v}", "total assets {v}"),
+    "aum_over_min_amount_log": ("WEALTH", "raw", "资产充足，满足起购金额", "assets comfortably above the minimum amount"),
+    "inflow_cny_90d": ("WEALTH", "amount_cny", "近90天资金流入{v}", "{v} paid in over the last 90 days"),
+    "income_monthly_cny": ("INCOME", "amount_cny", "月收入{v}", "monthly income {v}"),
+    "category_balance_cny": ("BALANCE", "amount_cny", "同类产品余额{v}", "{v} already in this product category"),
+    "utilization": ("BALANCE", "percent", "额度使用率{v}", "credit utilisation {v}"),
+    "segment": ("SEGMENT", "term:segment", "客户分层：{v}", "customer segment: {v}"),
+    "occupation": ("PROFILE", "term:occupation", "职业：{v}", "occupation: {v}"),
+    "city_tier": ("PROFILE", "term:city_tier", "所在城市：{v}", "lives in a {v}"),
+    "tenure_months": ("TENURE", "count", "在本行开户{v}个月", "{v} months with the bank"),
+    "logins_30d": ("ENGAGED", "count", "近30天登录{v}次", "logged in {v} times in the last 30 days"),
+    "page_views_30d": ("ENGAGED", "count", "近30天浏览本行页面{v}次", "viewed the bank's pages {v} times in the last 30 days"),
+    "searches_30d": ("ENGAGED", "count", "近30天在本行搜索{v}次", "searched the bank's site {v} times in the last 30 days"),
+    "clicks_30d": ("ENGAGED", "count", "近30天点击本行内容{v}次", "clicked the bank's content {v} times in the last 30 days"),
+    "days_since_last_login": ("ENGAGED", "days", "{v}天前登录过", "last logged in {v} days ago"),
+    "txn_count_90d": ("ENGAGED", "count", "近90天交易{v}笔", "{v} transactions in the last 90 days"),
+    "products_held_count": ("HOLDINGS", "count", "已持有{v}个产品", "holds {v} products"),
+    "als_score": ("PEERS", "raw", "持仓相近的客户也常持有该产品", "customers with similar holdings often hold it too"),
+    "als_score_rank": ("PEERS", "raw", "持仓相近的客户也常持有该产品", "customers with similar holdings often hold it too"),
 }
-# Product attributes say what the product is, not why it suits this customer: never a reason.
+# Product attributes say what the product is, not why it suits this customer, and a bank does not offer
+# a product because of a customer's gender: never a reason.
 _NOT_REASONS = frozenset({"product_id", "category", "risk_level_num", "is_credit", "min_amount_cny",
-                          "expected_yield_rate", "min_age_years", "max_age_years"})
-_FALLBACK = ("PROFILE", "与客户的资产和需求相匹配", "matches the customer's assets and needs")
+                          "expected_yield_rate", "min_age_years", "max_age_years", "gender"})
+_FALLBACK = ("PROFILE", "raw", "与客户的资产和需求相匹配", "matches the customer's assets and needs")
 _DEFAULT_REASON = ("GENERAL", "本行热门产品", "a popular product at our bank")
 HOLDS = "holds_"
-
-
-def _value(value: object) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "-"
-    if isinstance(value, float):
-        return f"{value:,.0f}"
-    return str(value)
 
 
 def _missing(value: object) -> bool:
@@ -66,14 +74,15 @@ def _text(feature: str, value: object, topic: str, lang: Lang, names: Mapping[st
             return None
         name = names.get(product, product)
         return "HOLDS", (f"已持有{name}，常与该产品搭配" if lang == "zh" else f"holds the {name}, often held together with it")
-    code, zh, en = _TEMPLATES.get(feature, _FALLBACK)
+    code, value_format, zh, en = _TEMPLATES.get(feature, _FALLBACK)
     template = zh if lang == "zh" else en
-    if _missing(value) and any(slot in template for slot in ("{v}", "{m}", "{s}")):
+    if "{v}" not in template:
+        shown = ""
+    elif _missing(value):
         return None
-    money = glossary.money(float(value), lang) if "{m}" in template else ""  # type: ignore[arg-type]
-    segment = glossary.term("segment", value, lang) if "{s}" in template else ""
-    return code, template.format(v=_value(value), m=money, s=segment, tz=glossary.term("topic", topic, "zh"),
-                                 te=glossary.term("topic", topic, "en"))
+    else:
+        shown = str(format_values([value], value_format, lang)[0])
+    return code, template.format(v=shown, tz=glossary.term("topic", topic, "zh"), te=glossary.term("topic", topic, "en"))
 
 
 def offer_reasons(features: Sequence[str], shap: NDArray[np.float64], values: Mapping[str, object], topic: str,
@@ -103,7 +112,7 @@ def offer_reasons(features: Sequence[str], shap: NDArray[np.float64], values: Ma
             reasons.append({"code": code, "text": text})
         if len(reasons) == k:
             break
-    return reasons or [{"code": _FALLBACK[0], "text": _FALLBACK[1] if lang == "zh" else _FALLBACK[2]}]
+    return reasons or [{"code": _FALLBACK[0], "text": _FALLBACK[2] if lang == "zh" else _FALLBACK[3]}]
 
 
 def _descending_positive(shap: NDArray[np.float64]) -> NDArray[np.intp]:

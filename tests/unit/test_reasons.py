@@ -9,6 +9,7 @@ import pytest
 from features.repo.services import NOT_MODEL_FEATURES, SERVICE_VIEWS
 from features.tables import ALL_TABLES
 from models.explain.lang import LANGS
+from models.explain.offers import offer_reasons
 from models.explain.risk import (
     format_values,
     reason_book,
@@ -117,3 +118,24 @@ def test_rendering_repeated_values_matches_formatting_each_value(feature):
         expected = [unknown if shown is None else prefix + shown + suffix
                     for shown in format_values(values, template.value_format, lang)]
         assert template.render(feature, values, lang) == expected
+
+
+def test_offer_reasons_say_only_what_is_true_in_words():
+    features = ["holds_FUND_BOND", "gender", "holds_DEP_SAVINGS", "occupation", "city_tier", "als_score"]
+    values = {"holds_FUND_BOND": 0.0, "gender": "F", "holds_DEP_SAVINGS": 1.0, "occupation": "employee",
+              "city_tier": 3.0, "als_score": 0.4}
+    shap = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    names = {"FUND_BOND": "债券基金", "DEP_SAVINGS": "活期储蓄"}
+    reasons = offer_reasons(features, shap, values, "fund", "zh", names, lambda: ["活期储蓄"], k=4)
+    # not held (holds_FUND_BOND = 0) and gender are never reasons; codes and values read in words
+    assert reasons == [{"code": "HOLDS", "text": "已持有活期储蓄，常与该产品搭配"},
+                       {"code": "PROFILE", "text": "职业：企业职员"},
+                       {"code": "PEERS", "text": "持有活期储蓄的客户也常持有该产品"}]
+    en = offer_reasons(features, shap, values, "fund", "en", {"DEP_SAVINGS": "Savings account"}, lambda: [], k=4)
+    assert [r["text"] for r in en] == ["holds the Savings account, often held together with it",
+                                       "occupation: company employee",
+                                       "customers with similar holdings often hold it too"]
+    assert offer_reasons(["aum_cny"], np.array([1.0]), {"aum_cny": 356_000.0}, "fund", "zh", {}) == [
+        {"code": "WEALTH", "text": "资产总额35.6万元"}]
+    assert offer_reasons(["aum_cny"], np.array([1.0]), {"aum_cny": None}, "fund", "en", {}) == [
+        {"code": "PROFILE", "text": "matches the customer's assets and needs"}]
