@@ -25,7 +25,7 @@ from typing import Any, TypeVar
 
 import click
 
-from nbo.errors import ContractViolation, NboError
+from nbo.errors import ContractViolation, Forbidden, NboError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -48,6 +48,8 @@ class JsonLogFormatter(logging.Formatter):
         payload: dict[str, Any] = {"time": _iso(record.created), "level": record.levelname.lower(),
                                    "event": record.getMessage(), "logger": record.name}
         payload.update(_extras(record))
+        if record.exc_info:
+            payload["traceback"] = self.formatException(record.exc_info)
         return json.dumps(payload, default=str, ensure_ascii=False)
 
 
@@ -90,6 +92,8 @@ class _RichHandler(logging.Handler):
             for key, value in _extras(record).items():
                 line.append(f"  {key}=", style="dim")
                 line.append(value if isinstance(value, str) else json.dumps(value, default=str, ensure_ascii=False))
+            if record.exc_info:
+                line.append("\n" + logging.Formatter().formatException(record.exc_info))
             self.console.print(line, soft_wrap=True, highlight=False, markup=False)
         except Exception:  # noqa: BLE001 - logging must never take the command down
             self.handleError(record)
@@ -365,9 +369,22 @@ def handles_errors(func: F) -> F:
                     click.echo(f"  {v.get('text', v)}", err=True)
                 if len(err.violations) > 50:
                     click.echo(f"  ... and {len(err.violations) - 50} more", err=True)
-            click.echo(f"error: {err}", err=True)
-            if kwargs.get("as_json"):
-                click.echo(json.dumps(_jsonable(body), ensure_ascii=False, sort_keys=True))
-            sys.exit(err.exit_code)
+            _fail(body, kwargs.get("as_json", False), err.exit_code)
+        except (click.ClickException, click.exceptions.Abort, click.exceptions.Exit):
+            raise  # click reports these itself (usage errors: exit 2)
+        except PermissionError as err:  # the operating system forbids it: exit 4, as a role would be
+            _fail({"error": "PermissionError", "message": f"permission denied: {err.filename or err}"},
+                  kwargs.get("as_json", False), Forbidden.exit_code)
+        except Exception as err:  # noqa: BLE001 - a bug or an unforeseen failure: exit 1, no traceback unless DEBUG
+            log.debug("traceback", exc_info=True)
+            _fail({"error": type(err).__name__, "message": f"{type(err).__name__}: {err} "
+                   "(--log-level DEBUG shows the traceback)"}, kwargs.get("as_json", False), NboError.exit_code)
 
     return wrapper  # type: ignore[return-value]
+
+
+def _fail(body: dict[str, Any], as_json: bool, exit_code: int) -> None:
+    click.echo(f"error: {body['message']}", err=True)
+    if as_json:
+        click.echo(json.dumps(_jsonable(body), ensure_ascii=False, sort_keys=True))
+    sys.exit(exit_code)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
 import socket
@@ -17,6 +18,8 @@ import click
 from nbo.console import emit, handles_errors, json_option
 from nbo.errors import PortUnavailable
 from nbo.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
@@ -41,8 +44,8 @@ def serve(host: str | None, port: int | None, workers: int, fd: int | None) -> N
     where: dict[str, Any] = {"host": host, "port": port} if fd is None else {"fd": fd}
     if fd is None:
         _require_free(host, port)
-    click.echo(f"serving on {f'http://{host}:{port}' if fd is None else f'socket fd {fd}'} with {workers} "
-               "worker(s) (docs at /docs)", err=True)
+    url = f"http://{host}:{port}" if fd is None else f"socket fd {fd}"
+    log.info("serving", extra={"url": url, "workers": workers, "docs": f"{url}/docs" if fd is None else "/docs"})
     flusher = _start_event_flusher()
     try:
         if workers == 1:
