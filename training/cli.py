@@ -34,7 +34,9 @@ log = logging.getLogger(__name__)
 RISK_KINDS = ("churn", "delinquency")  # their registered names: models.registry.RISK_MODEL_NAMES
 
 KINDS = click.Choice(RISK_KINDS)
-TRAINING_STEPS = ("training set", "fit", "evaluate", "log")  # what fit_candidate and log_candidate `stage`
+# What a training run `stage`s: "loading libraries" here (MLflow, LightGBM and Feast take seconds to
+# import), the others in fit_candidate and log_candidate (fit_recommender and train_recommender).
+TRAINING_STEPS = ("loading libraries", "training set", "fit", "evaluate", "log")
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Canonical data directory (default: NBO_DATA_DIR).")
 fast_option = click.option("--fast", is_flag=True,
@@ -103,12 +105,12 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
-    from training.risk.pipeline import fit_candidate, log_candidate
-
     settings = load_settings()
     data = data_dir or settings.data_dir
     log.info("training", extra={"model": model, "data": str(data), "engine": engine})
     with steps(f"training {model}", TRAINING_STEPS), captured_output():
+        from training.risk.pipeline import fit_candidate, log_candidate
+
         with training_engine(engine, dask_scheduler) as chosen:
             candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
                                       chosen, sample_customers)
@@ -193,14 +195,16 @@ def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
 def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, trees: int | None,
                     leaves: int | None, as_json: bool) -> None:
     """Rebuild features, train, compare with each champion, promote only the better, print the comparison."""
-    from training.risk.pipeline import comparison_row, retrain
-
     settings = load_settings()
     data = data_dir or settings.data_dir
     chosen = list(models) or [*RISK_KINDS, "recommender"]
-    risk = [m for m in chosen if m != "recommender"]
-    names = ["features", "materialize", *(f"{kind}: {step}" for kind in chosen for step in TRAINING_STEPS)]
+    risk = [m for m in RISK_KINDS if m in chosen]  # the order they train in: risk models, then the recommender
+    in_order = [*risk, *(["recommender"] if "recommender" in chosen else [])]
+    names = ["loading libraries", "features", "materialize",
+             *(f"{kind}: {step}" for kind in in_order for step in TRAINING_STEPS[1:])]
     with steps("retraining", names), captured_output():
+        from training.risk.pipeline import comparison_row, retrain
+
         result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
         if "recommender" in chosen:
             from training.recommender.cli import ranker_settings

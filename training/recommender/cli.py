@@ -26,14 +26,14 @@ SHOWN_HIDE_ONE = ("hit_at_1", "hit_at_3", "mrr", "coverage")
 def run_train_recommender(data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
                           trees: int | None, leaves: int | None, as_json: bool) -> None:
     """Train the recommender on DATA (a bank's history, or a holdings snapshot for hide-one) and print figures."""
-    from training.recommender.runs import train_recommender
+    from training.cli import TRAINING_STEPS
 
     settings = load_settings()
     data = data_dir or settings.data_dir
-    from training.cli import TRAINING_STEPS
-
     log.info("training", extra={"model": "recommender", "data": str(data)})
     with steps("training recommender", TRAINING_STEPS), captured_output():
+        from training.recommender.runs import train_recommender
+
         result = train_recommender(settings, data, ranker_settings(fast, trees, leaves), force, rebuild_features)
     emit(result, as_json, recommender_text)
 
