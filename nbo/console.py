@@ -190,7 +190,7 @@ class Bar:
     def __init__(self, label: str, total: int | None, unit: str, names: Sequence[str] = ()):
         self.label, self.total, self.unit, self.names = label, total, unit, list(names)
         self.done = 0
-        self.note = ""
+        self.note = self.names[0] if self.names else ""
         self.started = time.monotonic()
         self._said = 0.0
         self._task: Any = None
@@ -291,7 +291,7 @@ def _open(bar: Bar) -> None:
                                  MofNCompleteColumn(), TimeElapsedColumn(), TextColumn("eta"),
                                  TimeRemainingColumn(), TextColumn("{task.fields[note]}"), console=_out.console)
             _out.live.start()
-        bar._task = _out.live.add_task(bar.label, total=bar.total, note="")
+        bar._task = _out.live.add_task(bar.label, total=bar.total, note=bar.note)
     else:
         bar._say(finished=False)
 
@@ -304,6 +304,7 @@ def _close(bar: Bar, ok: bool) -> None:
             _out.live.stop()
             _out.live = None
     elif ok:
+        bar.note = "done"
         bar._say(finished=True)
 
 
