@@ -322,6 +322,9 @@ class LangType(click.ParamType):
     name = "zh|zh-CN|en"
     _accepted = {"zh": "zh", "zh-cn": "zh", "zh_cn": "zh", "zh-hans": "zh", "en": "en", "en-us": "en", "en_us": "en"}
 
+    def get_metavar(self, param: click.Parameter, ctx: click.Context) -> str:  # noqa: ARG002 - click's signature
+        return "[zh|zh-CN|en]"
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         lang = self._accepted.get(str(value).strip().lower())
         if lang is None:
