@@ -123,14 +123,14 @@ def configure_logging(level: str = "INFO", log_format: str = "auto") -> None:
     os.environ["TQDM_DISABLE"] = "1"
     if not tty:
         os.environ["NO_COLOR"] = "1"
-        os.environ.setdefault("TERM", "dumb")
+        os.environ["TERM"] = "dumb"
     if text:
         from rich.console import Console
 
-        _out.console = Console(file=stream, stderr=True, soft_wrap=True, highlight=False,
-                               force_terminal=tty or None, no_color=not tty)
-        handler: logging.Handler = _RichHandler(_out.console)
-        _out.console = _out.console if tty else None  # bars only on a terminal; elsewhere progress lines
+        console = Console(file=stream, stderr=True, soft_wrap=True, highlight=False,
+                          force_terminal=tty or None, no_color=not tty)
+        handler: logging.Handler = _RichHandler(console)
+        _out.console = console if tty else None  # bars only on a terminal; elsewhere progress lines
     else:
         _out.console = None
         handler = logging.StreamHandler(stream)
