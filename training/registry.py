@@ -29,7 +29,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from models.registry import CHAMPION, connect  # noqa: F401 (training's commands open the registry through here)
-from nbo.errors import NotFound
+from nbo.errors import ModelNotFound
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +254,7 @@ def resolve_version(client: MlflowClient, ref: str) -> ModelVersion:
             return client.get_model_version(name, version)
         found = client.search_model_versions(f"run_id = '{ref}'")
     except MlflowException as err:
-        raise NotFound(f"no model version {ref!r}: {err.message}") from err
+        raise ModelNotFound(f"no model version {ref!r}: {err.message}") from err
     if not found:
-        raise NotFound(f"no run or model version {ref!r} in the registry")
+        raise ModelNotFound(f"no run or model version {ref!r} in the registry")
     return found[0]

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
 from models.registry import RECOMMENDER
+from nbo.console import stage
 from nbo.errors import InputFileError
 from nbo.settings import Settings
 from sources.io import table_path
@@ -56,6 +57,7 @@ def train_recommender(settings: Settings, data_dir: Path, ranker: RankerSettings
         if is_snapshot(data_dir):
             return log_hide_one(settings, run_hide_one(data_dir, ranker), data_dir, ranker, started_ms)
         fitted = fit_recommender(settings, data_dir, ranker, AlsSettings(), rebuild)
+        stage("log")
         return log_recommender(settings, fitted, data_dir, force, started_ms)
 
 

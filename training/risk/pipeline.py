@@ -33,6 +33,7 @@ from models.risk import (
     save_artifacts,
 )
 from models.scorecard import Scorecard
+from nbo.console import stage
 from nbo.errors import ContractViolation
 from nbo.settings import Settings
 from training import registry
@@ -77,10 +78,13 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     split it, fit (on `engine`) and evaluate a model."""
     model = RISK_MODELS[kind]
     started_ms = registry.now_ms()
+    stage("training set")
     data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
     split = split_training_set(data.frame, model.label, trees.seed)
     _require_both_classes(split, model.label, sample_customers)
+    stage("fit")
     scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
+    stage("evaluate")
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":
         metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
@@ -180,6 +184,7 @@ def run_datasets(candidate: Candidate, data_dir: Path) -> list[registry.RunDatas
 
 def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, force: bool) -> dict[str, object]:
     """Log, register and (if better, or forced) promote a candidate; return what `nbo train` prints."""
+    stage("log")
     client = registry.connect(settings.mlflow)
     name = candidate.model.model_name
     experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
@@ -224,8 +229,10 @@ def _materialize(settings: Settings) -> None:
 def retrain(settings: Settings, data_dir: Path, kinds: list[str], trees: TreeSettings) -> dict[str, object]:
     """Rebuild features, train each model, compare with its champion and promote only if better."""
     own = feature_settings(settings, data_dir)
+    stage("features")
     ensure_features(own, data_dir, rebuild=True)
     if own is settings:
+        stage("materialize")
         _materialize(settings)
     runs = [log_candidate(settings, fit_candidate(settings, kind, data_dir, trees), data_dir, force=False)
             for kind in kinds]
