@@ -63,7 +63,7 @@ class _Slices:
         self.frame = frame.reset_index(drop=True)
         ids = self.frame["customer_id"].to_numpy(dtype=str)
         starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.array([], dtype=int)
-        ends = np.r_[starts[1:], len(ids)]
+        ends = np.r_[starts[1:], len(ids)] if len(ids) else starts
         self.bounds = {str(ids[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
 
     def of(self, customer_id: str) -> pd.DataFrame:

@@ -8,7 +8,7 @@ import pandas as pd
 
 from serving.decisions import suitability as rules
 from serving.schemas import ChurnScore, DelinquencyScore, Freshness, Reason, RmOfferList
-from serving.workbench.data import term_starts
+from serving.workbench.data import WorkbenchData, term_starts
 from serving.workbench.i18n import labels
 from serving.workbench.page import age_for_rules, alerts, assessment_expiry, next_action
 
@@ -97,3 +97,12 @@ def test_a_term_deposit_matures_on_the_anniversary_of_its_latest_unbroken_run() 
             + [("C2", "DEP_TIME_1Y", m) for m in months[:5]])  # no longer held
     starts = term_starts(pd.DataFrame(rows, columns=["customer_id", "product_id", "snapshot_date"]))
     assert starts == {"C1": [("DEP_TIME_1Y", date(2025, 7, 31))]}
+
+
+def test_the_next_maturity_is_the_first_anniversary_on_or_after_today() -> None:
+    empty = pd.DataFrame({"customer_id": pd.Series([], dtype=str)})
+    data = WorkbenchData(pd.DataFrame({"customer_id": ["C1"], "name": ["x"], "phone": [None]}), empty, empty,
+                         {"C1": [("DEP_TIME_1Y", date(2025, 7, 31))]})
+    assert data.maturities("C1", date(2026, 12, 7)) == [("DEP_TIME_1Y", date(2027, 7, 31))]
+    assert data.maturities("C1", date(2026, 7, 31)) == [("DEP_TIME_1Y", date(2026, 7, 31))]  # due today
+    assert data.maturities("C2", date(2026, 12, 7)) == []
