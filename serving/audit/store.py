@@ -255,6 +255,21 @@ class AuditStore:
         with self.engine.connect() as conn:
             return frozenset(conn.execute(sa.union(dismissed, declined)).scalars())
 
+    def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20) -> list[Decision]:
+        """Customers whose latest score of `kind` (churn, delinquency) since `since` is in one of
+        `bands`, that latest decision each, newest first (the workbench's high-risk alerts)."""
+        latest = (sa.select(decisions.c.customer_id, sa.func.max(decisions.c.created_at).label("at"))
+                  .where(decisions.c.kind == kind, decisions.c.created_at >= since)
+                  .group_by(decisions.c.customer_id).subquery())
+        in_band = sa.or_(*(decisions.c.payload.like(f'%"band":"{band}"%') for band in bands))  # compact JSON
+        query = (decisions.select()
+                 .join(latest, sa.and_(decisions.c.customer_id == latest.c.customer_id,
+                                       decisions.c.created_at == latest.c.at))
+                 .where(decisions.c.kind == kind, in_band).order_by(decisions.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            found = [_decision(row) for row in conn.execute(query)]
+        return [d for d in found if d.payload.get("answer", {}).get("band") in bands]
+
     def count(self, kind: str | None = None) -> int:
         """How many decisions are stored (of one kind, if given)."""
         query = sa.select(sa.func.count()).select_from(decisions)

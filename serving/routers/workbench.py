@@ -198,7 +198,7 @@ def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_leng
     """Customer search by id, name or phone fragment."""
     state = request.app.state
     tasks = state.trigger_store.open_tasks(limit=TASKS_LISTED)
-    alerts = home_alerts(state.trigger_store, state.trigger_rules, lang, TASKS_LISTED)
+    alerts = home_alerts(state.trigger_store, state.trigger_rules, state.audit, lang, TASKS_LISTED)
     listed = {r["customer_id"] for r in [*tasks, *alerts]}
     try:
         data = state.workbench_data.get() if q.strip() or listed else None

@@ -152,6 +152,18 @@ def test_logging_a_call_records_it_and_a_declined_product_leaves_the_offers(
     assert (call["outcome"], call["product_id"], call["note"]) == ("declined", product, "客户说刚买过同类产品，半年后再联系")
 
 
+def test_the_home_page_lists_high_churn_customers(rm_page: Page, server: Server, trained: Trained,
+                                                  bank_dir: Path) -> None:
+    """A customer whose latest churn score is high is on the home page, linked, until a lower score."""
+    people = pd.read_parquet(bank_dir / "customers.parquet")
+    open_ids = people.loc[people["close_date"].isna(), "customer_id"].sort_values()
+    with httpx.Client(base_url=server.url, headers={"X-API-Key": trained.keys["rm"]}, timeout=30) as client:
+        high = next(c for c in open_ids[:400] if client.get(f"/v1/customers/{c}/churn").json()["band"] == "high")
+    rm_page.goto(f"{server.url}/workbench?lang=zh")
+    row = rm_page.locator(f"#open-tasks tr.alert-row[data-kind='churn']:has(a[href*='{high}'])")
+    assert row.count() == 1 and "流失风险高" in row.inner_text()
+
+
 def test_the_home_page_lists_the_triggers_alerts_with_links(rm_page: Page, server: Server, trained: Trained,
                                                            bank_dir: Path) -> None:
     """A customer 90+ days without a login: `nbo triggers run` fires the retention trigger, and the
@@ -168,7 +180,7 @@ def test_the_home_page_lists_the_triggers_alerts_with_links(rm_page: Page, serve
                    *[a for c in lapsed for a in ("--customer", c)], env=trained.env)
     assert ran["by_trigger"].get("retention_no_login", {}).get("sent", 0) >= 1, ran
     rm_page.goto(f"{server.url}/workbench?lang=en")
-    rows = rm_page.locator("#open-tasks tr.alert-row[data-trigger='retention_no_login']")
+    rows = rm_page.locator("#open-tasks tr.alert-row[data-kind='retention_no_login']")
     listed = [c for c in lapsed if rows.locator(f"a[href*='{c}']").count() == 1]
     assert len(listed) == ran["by_trigger"]["retention_no_login"]["sent"]
     assert "3 months without login" in rows.first.inner_text()

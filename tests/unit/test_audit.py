@@ -196,3 +196,20 @@ def test_declined_products_are_dismissals_and_declined_calls_within_the_window(s
     assert store.declined_products("C00000001", datetime.now(UTC) + timedelta(seconds=1)) == frozenset()
     assert [(f["product_id"], f["outcome"]) for f in store.customer_feedback("C00000001")] == [
         ("INS_HEALTH", "accepted"), ("FUND_BOND", "dismissed")]
+
+
+def test_high_risk_customers_are_those_whose_latest_score_is_high(store: AuditStore) -> None:
+    def score(customer: str, band: str) -> str:
+        return store.record_decision(kind="churn", customer_id=customer, request_id="r", variant="champion",
+                                     model_versions={}, payload={"answer": {"band": band, "probability": 0.5},
+                                                                 "features": {"band_x": "high"}}).decision_id
+
+    score("C00000001", "high")
+    score("C00000001", "low")  # no longer high
+    score("C00000002", "medium")
+    high = score("C00000002", "high")
+    store.record_decision(kind="delinquency", customer_id="C00000003", request_id="r", variant="champion",
+                          model_versions={}, payload={"answer": {"band": "high"}})
+    since = datetime.now(UTC) - timedelta(days=30)
+    assert [d.decision_id for d in store.latest_in_bands("churn", ("high",), since)] == [high]
+    assert store.latest_in_bands("churn", ("high",), datetime.now(UTC) + timedelta(seconds=1)) == []
