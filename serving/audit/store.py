@@ -44,6 +44,7 @@ decisions = sa.Table(
     sa.Column("variant", sa.String(32), nullable=False),
     sa.Column("model_versions", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_nbo_decisions_kind_created_at", "kind", "created_at"),  # the latest scores of one kind
 )
 feedback = sa.Table(
     "nbo_feedback", _meta,
@@ -218,6 +219,8 @@ class AuditStore:
             raise InvalidContact(f"outcome {outcome[:40]!r} is not one of {', '.join(CONTACT_OUTCOMES)}")
         if note is not None and len(note) > CONTACT_NOTE_MAX:
             raise InvalidContact(f"the note has {len(note)} characters; at most {CONTACT_NOTE_MAX}")
+        if note is not None and "\x00" in note:
+            raise InvalidContact("the note contains a NUL character")
         if product_id is not None and not _PRODUCT_ID.match(product_id):
             raise InvalidContact(f"product {product_id[:40]!r} is not a product id")
         row = {"contact_id": uuid.uuid4().hex, "customer_id": customer_id, "outcome": outcome,
@@ -255,19 +258,24 @@ class AuditStore:
         with self.engine.connect() as conn:
             return frozenset(conn.execute(sa.union(dismissed, declined)).scalars())
 
-    def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20) -> list[Decision]:
-        """Customers whose latest score of `kind` (churn, delinquency) since `since` is in one of
-        `bands`, that latest decision each, newest first (the workbench's high-risk alerts)."""
-        latest = (sa.select(decisions.c.customer_id, sa.func.max(decisions.c.created_at).label("at"))
-                  .where(decisions.c.kind == kind, decisions.c.created_at >= since)
-                  .group_by(decisions.c.customer_id).subquery())
+    def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20,
+                        window: int = 2000) -> list[Decision]:
+        """Customers whose latest score of `kind` (churn, delinquency) among the `window` newest since
+        `since` is in one of `bands`, that decision each, newest first (the workbench's high-risk alerts)."""
         in_band = sa.or_(*(decisions.c.payload.like(f'%"band":"{band}"%') for band in bands))  # compact JSON
-        query = (decisions.select()
-                 .join(latest, sa.and_(decisions.c.customer_id == latest.c.customer_id,
-                                       decisions.c.created_at == latest.c.at))
-                 .where(decisions.c.kind == kind, in_band).order_by(decisions.c.created_at.desc()).limit(limit))
+        recent = (sa.select(decisions.c.decision_id, decisions.c.customer_id, in_band.label("hit"))
+                  .where(decisions.c.kind == kind, decisions.c.created_at >= since)
+                  .order_by(decisions.c.created_at.desc()).limit(window))
+        seen: set[str] = set()
+        hits: list[str] = []
         with self.engine.connect() as conn:
-            found = [_decision(row) for row in conn.execute(query)]
+            for decision_id, customer_id, hit in conn.execute(recent):
+                if customer_id not in seen:
+                    seen.add(customer_id)
+                    if hit:
+                        hits.append(decision_id)
+            rows = conn.execute(decisions.select().where(decisions.c.decision_id.in_(hits[:limit]))).all()
+        found = sorted((_decision(r) for r in rows), key=lambda d: d.created_at, reverse=True)
         return [d for d in found if d.payload.get("answer", {}).get("band") in bands]
 
     def count(self, kind: str | None = None) -> int:

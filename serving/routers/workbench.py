@@ -198,7 +198,8 @@ def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_leng
     """Customer search by id, name or phone fragment."""
     state = request.app.state
     tasks = state.trigger_store.open_tasks(limit=TASKS_LISTED)
-    alerts = home_alerts(state.trigger_store, state.trigger_rules, state.audit, lang, TASKS_LISTED)
+    alerts = [] if q.strip() else home_alerts(state.trigger_store, state.trigger_rules, state.audit, lang,
+                                              TASKS_LISTED)  # the home page's; a search shows its results
     listed = {r["customer_id"] for r in [*tasks, *alerts]}
     try:
         data = state.workbench_data.get() if q.strip() or listed else None

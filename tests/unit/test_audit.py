@@ -174,7 +174,8 @@ def test_a_logged_contact_reads_back_newest_first_and_bad_ones_are_refused(store
     store.record_contact("C00000003", "declined", note="长" * 500, recorded_by="abc")  # exactly the limit
     for outcome, kwargs, message in [("hung_up", {}, "is not one of reached"),
                                      ("reached", {"note": "长" * 501}, "501 characters; at most 500"),
-                                     ("declined", {"product_id": "drop table"}, "is not a product id")]:
+                                     ("declined", {"product_id": "drop table"}, "is not a product id"),
+                                     ("reached", {"note": "a\x00b"}, "NUL character")]:
         with pytest.raises(InvalidContact, match=message):
             store.record_contact("C00000004", outcome, recorded_by="abc", **kwargs)
     assert store.contacts_for("C00000004") == []
