@@ -25,6 +25,7 @@ from nbo.console import (
     steps,
 )
 from nbo.settings import load_settings
+from training import TRAINING_STEPS
 
 if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
@@ -38,7 +39,6 @@ PROMOTION_ALIASES = ("champion", "challenger", "shadow")
 KINDS = click.Choice(RISK_KINDS)
 # What a training run `stage`s: "loading libraries" here (MLflow, LightGBM and Feast take seconds to
 # import), the others in fit_candidate and log_candidate (fit_recommender and train_recommender).
-TRAINING_STEPS = ("loading libraries", "training set", "fit", "evaluate", "log")
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Canonical data directory (default: NBO_DATA_DIR).")
 fast_option = click.option("--fast", is_flag=True,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from nbo.console import captured_output, emit, steps
 from nbo.settings import load_settings
+from training import TRAINING_STEPS
 
 if TYPE_CHECKING:
     from training.recommender.ranker import RankerSettings
@@ -26,8 +27,6 @@ SHOWN_HIDE_ONE = ("hit_at_1", "hit_at_3", "mrr", "coverage")
 def run_train_recommender(data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
                           trees: int | None, leaves: int | None, as_json: bool) -> None:
     """Train the recommender on DATA (a bank's history, or a holdings snapshot for hide-one) and print figures."""
-    from training.cli import TRAINING_STEPS
-
     settings = load_settings()
     data = data_dir or settings.data_dir
     log.info("training", extra={"model": "recommender", "data": str(data)})
