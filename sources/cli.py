@@ -20,7 +20,7 @@ from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
 from sources.synthetic.extracts import write_extracts
 from sources.synthetic.population import MAX_CUSTOMERS
 from sources.synthetic.rates import label_rates_by_block
-from sources.validation import ValidationReport, validate_dir
+from sources.validation import ValidationReport, validate_dir, validate_links
 
 
 @click.group("data")
@@ -110,9 +110,12 @@ def _generate_text(r: dict[str, Any]) -> str:
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every violation to this CSV (file,row,column,check,message).")
+@click.option("--links", type=click.Path(path_type=Path),
+              help="OneID links (a directory holding links.parquet, or the file): also report every record "
+                   "of DATA_DIR/sources that no link covers.")
 @json_option
 @handles_errors
-def validate(data_dir: Path, report: Path | None, as_json: bool) -> None:
+def validate(data_dir: Path, report: Path | None, links: Path | None, as_json: bool) -> None:
     """Check every table in DATA_DIR against the canonical contract.
 
     Reports every violation with file, row (1-based data row) and column; exits 2 if any.
@@ -120,6 +123,8 @@ def validate(data_dir: Path, report: Path | None, as_json: bool) -> None:
     if not data_dir.is_dir():
         raise InputFileError(f"{data_dir}: no such data directory")
     found = validate_dir(data_dir)
+    if links is not None:
+        validate_links(data_dir, links, found)
     if report is not None:
         _write_report(found, report)
     emit(found.to_dict() | {"report": report}, as_json, _validate_text)
