@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sources.io import table_path
+from sources.synthetic.bank import AppendWriter
 from sources.synthetic.identities import Pinyin
 from sources.synthetic.people import draw_people
 from sources.synthetic.systems import SYSTEMS, Context
@@ -27,48 +28,73 @@ SOURCES_DIR = "sources"
 TRUTH_FILE = "source_records.parquet"
 CUSTOMER_KEYED = {"mobile_app": ("events",), "core_banking": ("transactions", "holdings", "credit")}
 _STREAM_ROWS = 1_000_000
+CHUNK_PEOPLE = 100_000
 
 
 def write_extracts(out: Path, seed: int, truth_dir: str = "truth") -> dict[str, int]:
-    """Write every system's extract, the keyed activity and the truth; return rows per file stem."""
+    """Write every system's extract, the keyed activity and the truth; return rows per file stem.
+
+    People are drawn and written `CHUNK_PEOPLE` at a time (families form within a chunk), so memory
+    is bounded by the chunk, not by the bank."""
     out = Path(out)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 21]))
-    customers = pd.read_parquet(table_path(out, "customers"))
+    customers = pq.read_table(table_path(out, "customers"))
+    ids = customers.column("customer_id").to_pandas()
     ends = pq.read_table(table_path(out, "holdings"), columns=["snapshot_date"]).column(0)
     last_day = pd.Timestamp(pc.max(ends).as_py())
-    app_users = _customers_with_events(out, customers["customer_id"])
-    ctx = Context.build(draw_people(rng, customers).frame, customers, Pinyin(), last_day, app_users)
+    app_users = _customers_with_events(out, ids)
     target = out / SOURCES_DIR
     target.mkdir(parents=True, exist_ok=True)
-    rows, truth, keys = {}, [], {}
-    for system, (build, prefix, digits) in SYSTEMS.items():
-        frame = _with_record_ids(rng, pd.DataFrame(build(rng, ctx)), prefix, digits)
-        keys[system] = frame[["_row", "_copy", "record_id"]]
-        truth.append(pd.DataFrame({"system": system, "record_id": frame["record_id"],
-                                   "customer_id": customers["customer_id"].to_numpy()[frame["_row"]]}))
-        pq.write_table(pa.Table.from_pandas(frame.drop(columns=["_row", "_copy"]), preserve_index=False),
-                       target / f"{system}.parquet", compression="zstd")
-        rows[system] = len(frame)
-    (out / truth_dir).mkdir(parents=True, exist_ok=True)
-    pq.write_table(pa.Table.from_pandas(pd.concat(truth, ignore_index=True), preserve_index=False),
-                   out / truth_dir / TRUTH_FILE, compression="zstd")
-    rows |= _write_keyed(rng, out, customers["customer_id"], keys, last_day)
+    writers = {system: AppendWriter(target / f"{system}.parquet", "zstd") for system in SYSTEMS}
+    truth = AppendWriter(out / truth_dir / TRUTH_FILE, "zstd")
+    numbers = {system: int(rng.integers(10 ** (digits - 2), 10 ** (digits - 1)))
+               for system, (_, _, digits) in SYSTEMS.items()}
+    keys: dict[str, list[pd.DataFrame]] = {system: [] for system in SYSTEMS}
+    pinyin, taken = Pinyin(), set()
+    try:
+        for first in range(0, len(ids), CHUNK_PEOPLE):
+            chunk = customers.slice(first, CHUNK_PEOPLE).to_pandas()
+            people = draw_people(rng, chunk, taken).frame
+            ctx = Context.build(people, chunk, pinyin, last_day, app_users[first:first + len(chunk)])
+            for system, (build, prefix, digits) in SYSTEMS.items():
+                records = build(rng, ctx)
+                if not records:
+                    continue
+                frame = _with_record_ids(rng, pd.DataFrame(records), prefix, digits, numbers[system])
+                numbers[system] += len(frame)
+                frame["_row"] += first
+                keys[system].append(frame[["_row", "_copy", "record_id"]])
+                truth.write(pa.table({"system": pa.array([system] * len(frame), pa.string()),
+                                      "record_id": pa.array(frame["record_id"], pa.string()),
+                                      "customer_id": pa.array(ids.to_numpy()[frame["_row"]], pa.string())}))
+                writers[system].write(pa.Table.from_pandas(frame.drop(columns=["_row", "_copy"]),
+                                                           preserve_index=False))
+    finally:
+        for writer in (*writers.values(), truth):
+            writer.close()
+    rows = {system: w.rows for system, w in writers.items()}
+    frames = {system: pd.concat(k, ignore_index=True) for system, k in keys.items() if k}
+    rows |= _write_keyed(rng, out, ids, frames, last_day)
     pq.write_table(pq.read_table(table_path(out, "products")), target / "core_banking_products.parquet",
                    compression="zstd")
     return rows
 
 
 def _customers_with_events(out: Path, ids: pd.Series) -> np.ndarray:
-    seen = pq.read_table(table_path(out, "events"), columns=["customer_id"]).column(0).unique()
-    return ids.isin(seen.to_pylist()).to_numpy()
+    """Which customers (in `ids` order) have at least one event, read batch by batch."""
+    seen = np.zeros(len(ids), dtype=bool)
+    id_set = pa.array(ids.to_numpy(), type=pa.string())
+    for batch in pq.ParquetFile(table_path(out, "events")).iter_batches(_STREAM_ROWS, columns=["customer_id"]):
+        row = pc.index_in(pc.unique(batch.column(0)), value_set=id_set).drop_null().to_numpy()
+        seen[row] = True
+    return seen
 
 
-def _with_record_ids(rng: np.random.Generator, frame: pd.DataFrame, prefix: str, digits: int) -> pd.DataFrame:
-    """Shuffle the records (ids say nothing about the person) and number them from a random start."""
+def _with_record_ids(rng: np.random.Generator, frame: pd.DataFrame, prefix: str, digits: int,
+                     start: int) -> pd.DataFrame:
+    """Shuffle the records (ids say nothing about the person) and number them from `start`."""
     frame = frame.iloc[rng.permutation(len(frame))].reset_index(drop=True)
-    start = int(rng.integers(10 ** (digits - 2), 10 ** (digits - 1)))
-    ids = [f"{prefix}{start + i:0{digits}d}" for i in range(len(frame))]
-    frame.insert(0, "record_id", ids)
+    frame.insert(0, "record_id", [f"{prefix}{start + i:0{digits}d}" for i in range(len(frame))])
     return frame
 
 
@@ -78,6 +104,8 @@ def _write_keyed(rng: np.random.Generator, out: Path, ids: pd.Series, keys: dict
     re-registration takes the events from a random day of the history on."""
     rows = {}
     for system, tables in CUSTOMER_KEYED.items():
+        if system not in keys:
+            continue
         frame = keys[system]
         first = _record_of(frame[frame["_copy"] == 0], len(ids))
         second = _record_of(frame[frame["_copy"] == 1], len(ids))

@@ -32,14 +32,15 @@ class People:
     frame: pd.DataFrame
 
 
-def draw_people(rng: np.random.Generator, customers: pd.DataFrame) -> People:
-    """Derive every customer's identity from `customers` (canonical) and the generator."""
+def draw_people(rng: np.random.Generator, customers: pd.DataFrame, taken: set[str]) -> People:
+    """Derive every customer's identity from `customers` (canonical) and the generator; `taken` holds
+    the ID numbers already given (to people drawn before) and receives these."""
     n = len(customers)
     tier = customers["city_tier"].fillna(2).astype(int).to_numpy()
     city = np.array([_city_of_tier(rng, t) for t in tier], dtype=int)
     birth = pd.to_datetime(customers["birth_date"]).dt.strftime("%Y-%m-%d").to_numpy()
     male = (customers["gender"] == "M").to_numpy()
-    ids = _unique_id_numbers(rng, city, birth, male)
+    ids = _unique_id_numbers(rng, city, birth, male, taken)
     people = pd.DataFrame({
         "customer_id": customers["customer_id"].to_numpy(),
         "name": customers["name"].to_numpy(),
@@ -70,9 +71,9 @@ def _city_of_tier(rng: np.random.Generator, tier: int) -> int:
     return options[int(rng.integers(len(options)))]
 
 
-def _unique_id_numbers(rng: np.random.Generator, city: np.ndarray, birth: np.ndarray, male: np.ndarray) -> list[str]:
+def _unique_id_numbers(rng: np.random.Generator, city: np.ndarray, birth: np.ndarray, male: np.ndarray,
+                       taken: set[str]) -> list[str]:
     """One ID number per person; the 3-digit sequence is redrawn where two people would share one."""
-    taken: set[str] = set()
     out = []
     for c, b, m in zip(city, birth, male, strict=True):
         while True:
