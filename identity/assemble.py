@@ -58,18 +58,31 @@ def assemble(sources_dir: Path, links: Path, out: Path, rules_file: Path = RULES
     except (OSError, ValueError) as err:
         raise InputFileError(str(err)) from err
     rules = load_survivorship(rules_file)
-    link_frame = link_frame[list(LINK_COLUMNS)].astype(str).drop_duplicates(["system", "record_id"])
-    records = pd.concat([pd.read_parquet(p).assign(system=s) for s, p in extracts.items()], ignore_index=True)
-    records["record_id"] = records["record_id"].astype(str)
+    link_frame = link_frame[list(LINK_COLUMNS)].astype(str)
+    records = pd.concat([_read_extract(s, p) for s, p in extracts.items()], ignore_index=True)
     linked = records.merge(link_frame, on=["system", "record_id"], how="inner")
-    rows = {"customers": len(linked["customer_id"].unique())}
-    write_table(out, "customers", golden_records(linked, rules))
     unlinked: dict[str, int] = {}
+    tables = {"customers": golden_records(linked, rules)}
     for table, frames in _activity(sources_dir, set(extracts), link_frame, unlinked).items():
-        frame = _combine(table, pd.concat(frames, ignore_index=True))
+        tables[table] = _combine(table, pd.concat(frames, ignore_index=True))
+    for table, frame in tables.items():  # written only once every input has been read
         write_table(out, table, frame)
-        rows[table] = len(frame)
-    return Assembly(out, rows, uncovered_records(sources_dir, link_frame), unlinked)
+    return Assembly(out, {t: len(f) for t, f in tables.items()}, uncovered_records(sources_dir, link_frame),
+                    unlinked)
+
+
+def _read_extract(system: str, path: Path) -> pd.DataFrame:
+    """One system's records with `system`; a missing or repeated record_id is an error naming the row."""
+    frame = pd.read_parquet(path)
+    if "record_id" not in frame:
+        raise InputFileError(f"{path}: no record_id column")
+    ids = frame["record_id"].astype(str)
+    repeated = ids.duplicated() | frame["record_id"].isna()
+    if repeated.any():
+        row = int(np.flatnonzero(repeated)[0])
+        raise InputFileError(f"{path} row {row + 1} column record_id: {frame['record_id'].iat[row]!r} "
+                             "is missing or repeats an earlier record's id")
+    return frame.assign(system=system, record_id=ids)
 
 
 def _activity(sources_dir: Path, systems: set[str], links: pd.DataFrame,

@@ -257,6 +257,11 @@ def read_links(links: Path) -> pd.DataFrame:
     missing = [c for c in LINK_COLUMNS if c not in frame]
     if missing:
         raise ValueError(f"{path}: links lack the column(s) {', '.join(missing)}")
+    twice = frame.duplicated(["system", "record_id"])
+    if twice.any():
+        row = int(np.flatnonzero(twice)[0])
+        raise ValueError(f"{path} row {row + 1} column record_id: {frame['system'].iat[row]} record "
+                         f"{frame['record_id'].iat[row]!r} is linked a second time")
     return frame
 
 

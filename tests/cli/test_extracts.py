@@ -189,3 +189,15 @@ def test_records_no_link_covers_are_reported(bank_dir: Path, tmp_path: Path) -> 
     result = run_json("data", "assemble", "--sources", bank_dir / "sources", "--links", tmp_path / "links",
                       "--out", tmp_path / "bank")
     assert result["uncovered_count"] == 3
+
+
+def test_assemble_refuses_bad_links_with_a_message_and_writes_nothing(bank_dir: Path, tmp_path: Path) -> None:
+    (tmp_path / "links").mkdir()
+    pd.DataFrame({"system": ["wechat"], "record_id": ["WX1"]}).to_parquet(tmp_path / "links" / "links.parquet")
+    for links in (tmp_path / "nowhere", tmp_path / "links"):
+        proc = run_cli("data", "assemble", "--sources", bank_dir / "sources", "--links", links,
+                       "--out", tmp_path / "bank", check=False)
+        assert proc.returncode == 3, proc.stderr
+        assert "no links file" in proc.stderr or "lack the column(s) customer_id" in proc.stderr
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "bank").exists()

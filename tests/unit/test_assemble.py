@@ -118,6 +118,14 @@ def test_bad_inputs_are_clear_errors(sources: Path, links: Path, tmp_path: Path)
     pd.DataFrame({"system": ["x"], "record_id": ["1"]}).to_parquet(links / "links.parquet")
     with pytest.raises(InputFileError, match="customer_id"):
         assemble(sources, links, tmp_path / "bank")
+    pd.DataFrame({"system": ["wechat", "wechat"], "record_id": ["WX1", "WX1"],
+                  "customer_id": [A, B]}).to_parquet(links / "links.parquet")
+    with pytest.raises(InputFileError, match=r"links.parquet row 2 column record_id: wechat record 'WX1'"):
+        assemble(sources, links, tmp_path / "bank")
+    pd.DataFrame({"system": ["wechat"], "record_id": ["WX1"], "customer_id": [C]}).to_parquet(links / "links.parquet")
+    pd.DataFrame({"record_id": ["WX1", "WX2", "WX1"], "openid": ["a", "b", "c"]}).to_parquet(sources / "wechat.parquet")
+    with pytest.raises(InputFileError, match=r"wechat.parquet row 3 column record_id: 'WX1' is missing or repeats"):
+        assemble(sources, links, tmp_path / "bank")
     rules = tmp_path / "rules.toml"
     rules.write_text('[columns.nickname]\nsource = "nickname"\nsystems = ["wechat"]\n', encoding="utf-8")
     with pytest.raises(InputFileError, match=r"\[columns.nickname\] is not a column"):
