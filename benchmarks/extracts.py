@@ -33,6 +33,8 @@ def system_noise(frame: pd.DataFrame, customers: pd.DataFrame) -> dict[str, floa
     real = customers.loc[frame["customer_id"]].reset_index(drop=True)
     if "full_name" in frame:
         name = frame["full_name"]
+        if "family_name" in frame:  # a name held in two fields
+            name = name.fillna(frame["family_name"] + frame["given_name"])
         latin = name.fillna("").str.contains(_LATIN)
         out |= {"name_present": _share(name.notna()), "name_in_pinyin": _share(latin[name.notna()]),
                 "name_in_characters_not_the_legal_one": _share((name != real["name"])[name.notna() & ~latin])}

@@ -82,7 +82,19 @@ def _read_extract(system: str, path: Path) -> pd.DataFrame:
         row = int(np.flatnonzero(repeated)[0])
         raise InputFileError(f"{path} row {row + 1} column record_id: {frame['record_id'].iat[row]!r} "
                              "is missing or repeats an earlier record's id")
-    return frame.assign(system=system, record_id=ids)
+    return _with_full_name(frame.assign(system=system, record_id=ids))
+
+
+def _with_full_name(frame: pd.DataFrame) -> pd.DataFrame:
+    """`full_name` where a record holds only family and given name: 王 + 芳 → 王芳, Wang + Fang → Wang Fang."""
+    if "family_name" not in frame or "given_name" not in frame:
+        return frame
+    family, given = frame["family_name"], frame["given_name"]
+    both = family.notna() & given.notna()
+    latin = (family.fillna("") + given.fillna("")).map(str.isascii)
+    joined = family.where(both, "") + np.where(latin, " ", "") + given.where(both, "")
+    full = frame["full_name"] if "full_name" in frame else pd.Series(None, index=frame.index, dtype=object)
+    return frame.assign(full_name=full.where(full.notna() | ~both, joined))
 
 
 def _activity(sources_dir: Path, systems: set[str], links: pd.DataFrame,

@@ -35,7 +35,7 @@ RATES: dict[str, dict[str, float]] = {
                      "phone_missing": 0.02},
     "mobile_app": {"duplicate": 0.03, "pinyin_name": 0.35, "character_name": 0.25, "shared_device": 0.3},
     "online_banking": {"present_web": 0.95, "present_app": 0.6, "present_other": 0.35, "duplicate": 0.01,
-                       "email": 0.85, "id_number": 0.4, "id_typo": 0.005, "character_name": 0.7,
+                       "email": 0.85, "id_number": 0.4, "id_typo": 0.005, "character_name": 0.7, "split_name": 0.5,
                        "phone_missing": 0.05, "old_phone_of_mover": 0.5},
     "branch_crm": {"present_rm": 0.9, "present_other": 0.3, "duplicate": 0.03, "pinyin_name": 0.25,
                    "name_typo": 0.04, "pinyin_typo": 0.05, "swapped": 0.25, "phone_missing": 0.08,
@@ -149,7 +149,8 @@ def mobile_app(rng: np.random.Generator, ctx: Context) -> list[Record]:
 
 
 def online_banking(rng: np.random.Generator, ctx: Context) -> list[Record]:
-    """Login name, email, phone, sometimes the ID number, usually the name in characters."""
+    """Login name, email, phone, sometimes the ID number, usually the name in characters (half of those
+    as family and given name in two fields)."""
     r, p, out = RATES["online_banking"], ctx.people, []
     present = _present(rng, ctx, {"web": r["present_web"], "app": r["present_app"]}, r["present_other"])
     for row, copy, q in _copies(rng, p, present, r["duplicate"]):
@@ -167,10 +168,17 @@ def online_banking(rng: np.random.Generator, ctx: Context) -> list[Record]:
                       if rng.random() < r["email"] else None),
             "phone": None if rng.random() < r["phone_missing"] else phone,
             "id_number": number,
-            "full_name": q["name"] if rng.random() < r["character_name"] else None,
+            **_name_fields(rng, q["name"] if rng.random() < r["character_name"] else None, r["split_name"]),
             "updated_at": _updated(rng, q, ctx.last_day), "_row": row, "_copy": copy,
         })
     return out
+
+
+def _name_fields(rng: np.random.Generator, name: str | None, split_share: float) -> Record:
+    """A name as one field, or (a web form's) family and given name in two."""
+    if name is not None and rng.random() < split_share:
+        return {"full_name": None, "family_name": name[0], "given_name": name[1:]}
+    return {"full_name": name, "family_name": None, "given_name": None}
 
 
 def _crm_birth(rng: np.random.Generator, birth: str, swap_share: float) -> str:

@@ -50,7 +50,7 @@ def test_each_system_holds_only_what_it_would(extracts: dict) -> None:
     assert {"device_id", "nickname"} <= set(extracts["mobile_app"]) and "id_number" not in extracts["mobile_app"]
     assert "birth_date" not in extracts["call_centre"] and "id_number" not in extracts["call_centre"]
     assert "openid" in extracts["wechat"] and "full_name" not in extracts["wechat"]
-    assert "email" in extracts["online_banking"]
+    assert {"email", "family_name", "given_name"} <= set(extracts["online_banking"])
 
 
 def test_presence_and_duplicates_inside_systems(extracts: dict, customers: pd.DataFrame) -> None:

@@ -45,6 +45,10 @@ def sources(tmp_path: Path) -> Path:
         {"record_id": "CRM2", "full_name": "赵敏", "phone": "13600000006", "birth_date": "19900101",
          "gender": "F", "updated_at": "2026-01-01"},
     ])
+    _write(folder, "online_banking", [
+        {"record_id": "NB1", "full_name": None, "family_name": "李", "given_name": "强", "phone": None,
+         "updated_at": "2026-02-01"},
+    ])
     _write(folder, "wechat", [{"record_id": "WX1", "openid": "oAbc", "phone": "13500000005", "updated_at": None}])
     t = pd.Timestamp("2026-01-05 10:00", tz="UTC")
     _write(folder, "mobile_app_events", [
@@ -70,6 +74,7 @@ def links(tmp_path: Path) -> Path:
         {"system": "mobile_app", "record_id": "U1", "customer_id": A},
         {"system": "core_banking", "record_id": "CIF3", "customer_id": B},
         {"system": "branch_crm", "record_id": "CRM1", "customer_id": B},
+        {"system": "online_banking", "record_id": "NB1", "customer_id": B},
         {"system": "wechat", "record_id": "WX1", "customer_id": C},
     ])
     return folder
@@ -110,6 +115,8 @@ def test_records_and_rows_no_link_covers_are_reported(sources: Path, links: Path
     where = sorted((Path(v.file).name, v.row, v.column) for v in done.uncovered)
     assert where == [("branch_crm.parquet", 2, "record_id"), ("core_banking.parquet", 3, "record_id")]
     assert done.unlinked_rows == {str(sources / "core_banking_transactions.parquet"): 1}
+    b = read_table(tmp_path / "bank", "customers").set_index("customer_id").loc[B]
+    assert b["name"] == "李强"  # without core banking: online banking's family and given name, before the CRM's
 
 
 def test_bad_inputs_are_clear_errors(sources: Path, links: Path, tmp_path: Path) -> None:
