@@ -44,7 +44,7 @@ RATES: dict[str, dict[str, float]] = {
                     "homophone_per_char": 0.35, "household_phone": 0.4, "old_phone_of_mover": 0.5,
                     "other_number": 0.05, "city": 0.6},
     "wechat": {"present_app": 0.6, "present_web": 0.45, "present_other": 0.2, "duplicate": 0.02,
-               "phone": 0.35, "city": 0.8, "gender": 0.7},
+               "phone": 0.95, "city": 0.8, "gender": 0.7},
 }
 _NICK_WORDS = ("阳光", "快乐每一天", "静待花开", "平安是福", "小确幸", "岁月静好", "Sunny", "Tony", "Lucky", "Coco")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
