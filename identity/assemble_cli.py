@@ -10,7 +10,7 @@ import click
 
 from identity.assemble import assemble
 from identity.golden import RULES_FILE
-from nbo.console import emit, handles_errors, json_option, progress
+from nbo.console import emit, handles_errors, json_option, progress_bar
 
 SHOWN_MAX = 1000  # uncovered records listed in --json (all are counted)
 
@@ -29,8 +29,8 @@ SHOWN_MAX = 1000  # uncovered records listed in --json (all are counted)
 def assemble_command(sources_dir: Path, links: Path, out: Path, rules: Path, as_json: bool) -> None:
     """Build customers (one golden record per OneID customer) and re-key events, transactions,
     holdings and credit through the links; report every record and row no link covers."""
-    progress(f"assembling {sources_dir} through {links}")
-    done = assemble(sources_dir, links, out, rules)
+    with progress_bar(f"assembling {sources_dir} through {links}"):
+        done = assemble(sources_dir, links, out, rules)
     result = {"out": done.out.resolve(), "rows": done.rows, "uncovered_count": len(done.uncovered),
               "uncovered": [asdict(v) for v in done.uncovered[:SHOWN_MAX]], "unlinked_rows": done.unlinked_rows}
     emit(result, as_json, _text)
