@@ -8,6 +8,7 @@ import click
 
 from features.cli import features_group
 from features.segments.cli import segments_group
+from identity.assemble_cli import assemble_command
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
@@ -86,6 +87,7 @@ def stores_init(as_json: bool) -> None:
 
 
 main.add_command(data_group)
+data_group.add_command(assemble_command)
 main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
