@@ -92,7 +92,7 @@ def one_size(customers: int, args: argparse.Namespace, work: Path) -> list[dict[
         conn.execute(f'CREATE DATABASE "{database}"')
     try:
         stage("generate", env, "data", "generate", "--customers", customers, "--months", args.months,
-              "--seed", args.seed, "--out", bank, count=customers, unit="customers")
+              "--seed", args.seed, "--out", bank, "--no-extracts", count=customers, unit="customers")
         built = stage("build", env, "features", "build", bank)
         rows[-1] |= {"rows": sum(built["rows"].values())}
         stage("apply", scale, "features", "apply")

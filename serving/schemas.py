@@ -11,7 +11,7 @@ from features.online.push import EVENT_TIME_WINDOW, is_in_event_window
 from models.explain.lang import Lang
 
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
-CustomerIdPattern = r"^C[0-9]{8}$"
+CustomerIdPattern = r"^(?:C[0-9]{8}|O[0-9]{10})$"  # a canonical id, or a OneID id (identity/)
 ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
 Channel = Literal["app", "web", "branch", "rm", "phone"]
 MAX_BATCH = 10_000

@@ -23,7 +23,7 @@ def customer_id(text: str) -> str:
         return f"C{int(text):08d}"
     if re.match(CUSTOMER_ID, text[:1].upper() + text[1:]):
         return text[:1].upper() + text[1:]
-    raise ValueError(f"{text!r} is not a customer id: C and 8 digits (C00000042) or the number (42)")
+    raise ValueError(f"{text!r} is not a customer id: C and 8 digits (C00000042), the number (42) or a OneID id (O and 10 digits)")
 
 
 class CustomerIdType(click.ParamType):
