@@ -2,7 +2,7 @@
 
 For each `--customers` size it runs, as a user would, each stage as its own `nbo` process:
 
-  generate     nbo data generate --customers N
+  generate     nbo data generate --customers N --no-extracts
   build        nbo features build (every feature table, the offline store's parquet files)
   materialize  nbo features apply + materialize into Redis (the scale profile: Feast registry on a
                throw-away PostgreSQL database, its own Feast project in the machine's Redis)
