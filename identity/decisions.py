@@ -3,7 +3,7 @@ matcher on every run (`identity.clusters.assign_ids` replays them all).
 
 `OUT/decisions.parquet` keeps every decision: `decision_id` (D and 6 digits, in the order made),
 `kind` (merge | split), `subjects` (merge: the two customer ids; split: the record's
-SYSTEM:RECORD_ID and, when named, the customer it goes to), `records` (the SYSTEM:RECORD_ID keys it
+SYSTEM:RECORD_ID, the customer it left and, when named, the customer it went to), `records` (the SYSTEM:RECORD_ID keys it
 binds: for a merge every record of both customers, for a split the record then the target's
 records), `who`, `when` (UTC), `why`. A decision is applied at once: decisions, then links, then
 aliases are each rewritten atomically (temporary file, then rename), under a lock so concurrent
@@ -116,7 +116,7 @@ def split(out: Path, record: str, *, why: str, who: str, into: str | None = None
         if target is None and (links["customer_id"] == before).sum() == 1:
             raise ContractViolation(f"{record} is already the only record of {before}: nothing to split")
         key = record_key(system, record_id)
-        subjects = [key] + ([target] if target else [])
+        subjects = [key, before] + ([target] if target else [])
         records = [key] + (_records_of(links, target) if target else [])
         decision = _decision(decisions, "split", subjects, records, who, why, now)
         links = _apply(out, links, aliases, decisions, decision, now)
