@@ -113,12 +113,14 @@ def assign_ids(records: pd.DataFrame, pairs: pd.DataFrame, threshold: float,
 
 
 def pairs_from_links(links: pd.DataFrame, decisions: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The customers of existing links as pairs, so `assign_ids` (threshold 0, same decisions)
-    reproduces them and applies a new decision at once, without the matcher's pairs.
+    """The customers of existing links as pairs: with the same decisions, `assign_ids` reproduces
+    them at any threshold up to the one that made them. A correction applies itself with these; an
+    incremental `resolve` adds the new records' pairs to them.
 
     Each record pairs with itself, carrying its own probability and evidence (a pair of a record
-    with itself ties nothing). The other records of a customer pair with probability 0 with its
-    first record that no split names; records a split names get no pair (decisions tie them)."""
+    with itself ties nothing). The other records of a customer pair with its first record that no
+    split names, at the lower of the two records' probabilities (so neither record's own pair is
+    outranked); records a split names get no pair (their decisions tie them)."""
     split = _split_keys(decisions)
     keys = _keys(links["system"], links["record_id"])
     frame = links.reset_index(drop=True).assign(key=keys, cut=keys.isin(split))
@@ -128,12 +130,14 @@ def pairs_from_links(links: pd.DataFrame, decisions: pd.DataFrame | None = None)
     own = pd.DataFrame({"system_l": held["system"], "record_id_l": held["record_id"],
                         "system_r": held["system"], "record_id_r": held["record_id"],
                         "match_probability": held["match_probability"], "evidence": held["evidence"]})
-    hub = free.drop_duplicates("customer_id").set_index("customer_id")
+    hub = free.drop_duplicates("customer_id").set_index("customer_id").loc[
+        free.loc[free.duplicated("customer_id"), "customer_id"]]
     spokes = free[free.duplicated("customer_id")]
-    star = pd.DataFrame({"system_l": hub.loc[spokes["customer_id"], "system"].to_numpy(),
-                         "record_id_l": hub.loc[spokes["customer_id"], "record_id"].to_numpy(),
+    star = pd.DataFrame({"system_l": hub["system"].to_numpy(), "record_id_l": hub["record_id"].to_numpy(),
                          "system_r": spokes["system"].to_numpy(), "record_id_r": spokes["record_id"].to_numpy(),
-                         "match_probability": 0.0, "evidence": ""})
+                         "match_probability": np.fmin(hub["match_probability"].to_numpy(dtype=float),
+                                                      spokes["match_probability"].to_numpy(dtype=float)),
+                         "evidence": ""})
     return pd.concat([own, star], ignore_index=True)[PAIR_COLUMNS]
 
 

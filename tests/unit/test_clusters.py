@@ -172,10 +172,19 @@ def test_a_decision_naming_a_record_no_longer_present_keeps_the_rest():
     assert by["core:1"] == by["core:2"]
 
 
-def test_pairs_from_links_reproduce_the_links():
-    first = assign_ids(RECORDS, PAIRS, 0.95)
-    again = assign_ids(RECORDS, pairs_from_links(first.links), 0.0, previous=first.links)
+@pytest.mark.parametrize("threshold", [0.0, 0.95])
+def test_pairs_from_links_reproduce_the_links_and_an_incremental_run_adds_to_them(threshold: float):
+    made = decisions(("merge", ["O0000000002", "O0000000003"], ["core:2", "app:b", "wechat:w"]),
+                     ("split", ["app:a", "O0000000001"], ["app:a"]))
+    first = assign_ids(RECORDS, PAIRS, 0.95, decisions=made)
+    again = assign_ids(RECORDS, pairs_from_links(first.links, made), threshold, previous=first.links, decisions=made)
     pd.testing.assert_frame_equal(again.links, first.links)
+    # new records' pairs only (as `resolve` compares them), on top of the existing customers
+    more = pd.concat([RECORDS, recs("call:c")], ignore_index=True)
+    new_pairs = pd.concat([pairs_from_links(first.links, made), pairs(("call:c", "crm:x", 0.97))])
+    later = assign_ids(more, new_pairs, 0.95, previous=first.links, decisions=made)
+    assert ids(later) == ids(first) | {"call:c": ids(first)["crm:x"]}
+    assert row(later, "core:1")["evidence"] == row(first, "core:1")["evidence"]
 
 
 def test_bad_input_is_named():
