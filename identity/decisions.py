@@ -6,7 +6,7 @@ matcher on every run (`identity.clusters.assign_ids` replays them all).
 SYSTEM:RECORD_ID, the customer it left and, when named, the customer it went to), `records` (the SYSTEM:RECORD_ID keys it
 binds: for a merge every record of both customers, for a split the record then the target's
 records), `who`, `when` (UTC), `why`. A decision is applied at once: decisions, then links, then
-aliases are each rewritten atomically (temporary file, then rename), under a lock so concurrent
+aliases are each rewritten atomically (temporary file, then rename), under a lock on the folder so concurrent
 decisions are never lost. Bad input raises before anything is written.
 """
 
@@ -178,12 +178,12 @@ def _write(frame: pd.DataFrame, path: Path) -> None:
 
 @contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """One decision at a time in `out` (an exclusive lock on `out/.decisions.lock`)."""
+    """One decision at a time in `out` (an exclusive lock on the folder itself: nothing is created)."""
     if not out.is_dir():
         raise LinksNotFound(f"{out}: no such folder (run `nbo identity resolve --out {out}` first)")
-    with open(out / ".decisions.lock", "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    fd = os.open(out, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from identity.decisions import load_aliases, load_decisions, load_links
 from nbo.settings import Settings
-from serving.workbench.identity import IdentityPanels, mask_name
+from serving.workbench.identity import WORDS, IdentityPanels, mask_name
 from tests.conftest import Trained
 
 
@@ -169,3 +169,4 @@ def test_names_and_phones_come_masked_from_the_extracts(tmp_path: Path):
     assert [(r.name, r.phone) for r in panel.records] == [("张*明", "138****0114"), ("Z**** X*******", None)]
     assert "110101199003071234" not in repr(panel)
     assert mask_name("王芳") == "王*"
+    assert WORDS["en"].keys() == WORDS["zh"].keys()
