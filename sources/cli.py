@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ from typing import Any
 import click
 import pandas as pd
 
-from nbo.console import emit, handles_errors, json_option, progress
+from nbo.console import Bar, emit, handles_errors, json_option, progress_bar
 from nbo.errors import ContractViolation, InputFileError
 from sources.io import write_table
 from sources.public import ADAPTERS
@@ -20,6 +22,8 @@ from sources.synthetic.bank import BLOCK_CUSTOMERS, generate_bank
 from sources.synthetic.population import MAX_CUSTOMERS
 from sources.synthetic.rates import label_rates_by_block
 from sources.validation import ValidationReport, validate_dir
+
+log = logging.getLogger(__name__)
 
 
 @click.group("data")
@@ -62,21 +66,25 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
     and the hidden traits into OUT/truth/ (read by tests and evaluation only).
     """
     started = time.perf_counter()
-    bank = generate_bank(out, customers, months, seed, end_month,
-                         on_month=lambda i, n: progress(f"simulated month {i}/{n}"),
-                         block_customers=block_customers, on_block=_block_progress)
+    with progress_bar("simulating the bank", unit="months") as bar:
+        bank = generate_bank(out, customers, months, seed, end_month,
+                             on_month=lambda _i, _n: bar.advance(),
+                             block_customers=block_customers, on_block=_block_progress(bar, months))
     seconds = time.perf_counter() - started
-    progress("computing label rates")
-    rates = label_rates_by_block(out, bank.blocks,
-                                 on_block=lambda i, n: progress(f"label rates: block {i}/{n}"))
+    with progress_bar("computing label rates", len(bank.blocks), unit="blocks") as bar:
+        rates = label_rates_by_block(out, bank.blocks, on_block=lambda _i, _n: bar.advance())
     result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
               "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
               "generate_seconds": round(seconds, 2), "label_rates": rates}
     emit(result, as_json, _generate_text)
 
 
-def _block_progress(block: int, blocks: int, numbers: range) -> None:
-    progress(f"block {block}/{blocks}: customers {numbers.start:,}–{numbers[-1]:,}")
+def _block_progress(bar: Bar, months: int) -> Callable[[int, int, range], None]:
+    """Each block of customers runs every month: the bar counts months over all blocks."""
+    def on_block(block: int, blocks: int, numbers: range) -> None:
+        bar.set_total(blocks * months)
+        bar.milestone(f"block {block}/{blocks}: customers {numbers.start:,}–{numbers[-1]:,}")
+    return on_block
 
 
 def _generate_text(r: dict[str, Any]) -> str:
@@ -150,7 +158,7 @@ def import_public(source: str, path: Path, out: Path, as_json: bool) -> None:
     adapter = ADAPTERS[source]
     if not path.exists():
         raise InputFileError(f"{path}: no such file or directory")
-    progress(f"reading {source} from {path}")
+    log.info("public_data_reading", extra={"source": source, "path": str(path)})
     imported = adapter(path)
     for table, frame in imported.tables.items():
         write_table(out, table, frame)

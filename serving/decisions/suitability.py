@@ -106,9 +106,10 @@ def already_held(c: CustomerFacts, p: Product, _today: date, _policy: Policy) ->
 def risk_match(c: CustomerFacts, p: Product, _today: date, _policy: Policy) -> Verdict:
     allowed = _TOLERANCE_MAX_RISK.get(c.risk_tolerance or "", 1)
     if p.risk > allowed:
-        level = c.risk_tolerance or "未评估/unassessed"
-        return Verdict(False, "risk_match", f"产品风险等级{p.risk_level}高于客户风险承受能力{level}",
-                       f"product risk {p.risk_level} is above the customer's risk tolerance {level}")
+        return Verdict(False, "risk_match",
+                       f"产品风险等级{p.risk_level}高于客户风险承受能力{c.risk_tolerance or '（未测评）'}",
+                       f"product risk {p.risk_level} is above the customer's risk tolerance "
+                       f"{c.risk_tolerance or '(not assessed)'}")
     return ALLOW
 
 
@@ -152,9 +153,11 @@ def credit_arrears(c: CustomerFacts, p: Product, _today: date, _policy: Policy) 
 
 def credit_pd_limit(c: CustomerFacts, p: Product, _today: date, policy: Policy) -> Verdict:
     if p.is_credit and (c.pd is None or c.pd > policy.pd_limit):
-        shown = "未知/unknown" if c.pd is None else f"{c.pd:.1%}"
-        return Verdict(False, "credit_pd_limit", f"违约概率{shown}高于信贷上限{policy.pd_limit:.0%}",
-                       f"probability of default {shown} is above the credit limit {policy.pd_limit:.0%}")
+        if c.pd is None:
+            return Verdict(False, "credit_pd_limit", "违约概率未知，暂不推荐信贷产品",
+                           "the probability of default is unknown: no credit offers")
+        return Verdict(False, "credit_pd_limit", f"违约概率{c.pd:.1%}，高于信贷准入上限{policy.pd_limit:.0%}",
+                       f"probability of default {c.pd:.1%} is above the credit limit {policy.pd_limit:.0%}")
     return ALLOW
 
 

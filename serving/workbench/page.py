@@ -112,14 +112,14 @@ def _scorer(runtime: Runtime, model: str, version: str) -> RiskScorer:
 def _reasons_chart(runtime: Runtime, model: str, version: str, reasons: Sequence[Reason],
                    values: dict[str, object], words: Labels, title: str) -> Bars:
     contributions = reason_contributions(_scorer(runtime, model, version), values, len(reasons))
-    return Bars(title=words["ui"][title], axis=words["ui"]["contribution"],
+    return Bars(title=words["ui"][title], axis=words["ui"]["contribution"], lang=words.lang,
                 labels=[r.text for r in reasons] or [words["ui"]["none"]], values=contributions or [0.0])
 
 
 def _balances_chart(history: pd.DataFrame, words: Labels) -> Lines:
     months = [pd.Timestamp(t).strftime("%Y-%m") for t in history["event_timestamp"]]
     shown = [c for c in BALANCE_COLUMNS if c == "aum_cny" or history[c].abs().sum() > 0]
-    return Lines(title=words["ui"]["balances_chart"], x_labels=months,
+    return Lines(title=words["ui"]["balances_chart"], x_labels=months, lang=words.lang,
                  series=[Series(name=words.of("category", c.removesuffix("_balance_cny").removesuffix("_cny")),
                                 values=[None if pd.isna(x) else round(float(x), 2) for x in history[c]])
                         for c in shown])
