@@ -49,6 +49,7 @@ demo: install
 	$(NBO) train churn --data $(DATA)
 	$(NBO) train delinquency --data $(DATA)
 	$(NBO) train recommender --data $(DATA)
+	$(NBO) triggers run --as-of $$(date -u +%F)
 	$(NBO) segments report
 	$(NBO) keys demo
 	$(NBO) info

@@ -17,7 +17,6 @@ from pathlib import Path
 
 from mlflow.environment_variables import MLFLOW_ALLOW_FILE_STORE
 
-from nbo.console import progress
 from nbo.settings import MlflowSettings
 
 log = logging.getLogger(__name__)
@@ -57,7 +56,8 @@ def migrate_file_store(folder: Path, db: Path) -> None:
     """Copy the file store in `folder` into the new SQLite database `db` (`mlflow migrate-filestore`)."""
     from mlflow.store.fs2db import migrate
 
-    progress(f"MLflow: migrating the file store in {folder} to the database {db} (once; artifacts stay in place)")
+    log.warning("MLflow: migrating the file store into the database, once (artifacts stay in place)",
+                extra={"folder": str(folder), "database": str(db)})
     target = f"sqlite:///{db.resolve()}"
     try:
         with contextlib.redirect_stdout(sys.stderr):  # MLflow prints its summary; stdout stays the command's

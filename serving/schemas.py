@@ -145,6 +145,23 @@ class FeedbackAck(Frozen):
     outcome: str
 
 
+class ContactRequest(Frozen):
+    """A call the RM logs; checked by `serving/workbench/contacts.py` (the workbench form's checks)."""
+
+    outcome: str = Field(examples=["declined"], description="reached, not_reached, interested or declined")
+    note: str | None = Field(default=None, examples=["想了解一年期定期，下周再约"], description="At most 500 characters")
+    product_id: str | None = Field(default=None, examples=["DEP_TIME_1Y"], description="The product discussed; a "
+                                   "declined product is not offered again for 30 days")
+
+
+class ContactAck(Frozen):
+    contact_id: str
+    customer_id: str
+    outcome: str
+    product_id: str | None
+    created_at: datetime
+
+
 class CustomerEvent(Frozen):
     customer_id: str = Field(pattern=CustomerIdPattern)
     event_type: Literal["page_view", "search", "login", "account_opened"] = Field(

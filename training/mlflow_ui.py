@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
 
 import click
 
-from nbo.console import handles_errors, progress
+from nbo.console import handles_errors
 from nbo.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 
 @click.command("mlflow-ui")
@@ -25,6 +28,6 @@ def mlflow_ui(host: str, port: int) -> None:
     settings = load_settings().mlflow
     prepare_store(settings)
     command = ui_command(settings, host, port)
-    progress(f"MLflow UI on {settings.tracking_uri}: http://{host}:{port} (Ctrl-C stops it)")
+    log.info("mlflow_ui", extra={"store": settings.tracking_uri, "url": f"http://{host}:{port}", "stop": "Ctrl-C"})
     # MLflow's job workers serve its GenAI features (judges, evaluations): nine processes nbo never uses.
     os.execve(command[0], command, os.environ | {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"})

@@ -29,6 +29,12 @@ class Labels(dict[str, dict[str, str]]):
             return self["ui"]["none"]
         return glossary.term(group, value, self.lang)
 
+    def money(self, value: object) -> str:
+        """An amount in the bank's units for this language (zh 12.5万元, en ¥125,000)."""
+        if value is None:
+            return self["ui"]["none"]
+        return glossary.money(float(value), self.lang)  # type: ignore[arg-type]
+
     def feature(self, name: str) -> str:
         """A feature's name in words (the label its reason template reads a missing value with)."""
         return reason_book().template(name).label[self.lang].replace("{feature}", name)
