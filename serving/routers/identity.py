@@ -21,12 +21,12 @@ from identity import decisions
 from nbo.errors import ContractViolation
 from serving.deps import RequestIdDep
 from serving.routers.params import CustomerId
-from serving.routers.workbench import RM, Form, SessionRoute, same_origin
+from serving.routers.workbench import RM, Form, SessionRoute, same_origin, session_of
 from serving.schemas import ERRORS
 from serving.security import keys
 from serving.security.auth import API_KEY_HEADER, Role, require_role
 from serving.workbench.identity import IdentityPanels
-from serving.workbench.session import COOKIE, KEY_PREFIX_LEN, verify
+from serving.workbench.session import KEY_PREFIX_LEN
 
 Text = Annotated[str, StringConstraints(max_length=500)]
 Id = Annotated[str, StringConstraints(min_length=1, max_length=40)]
@@ -121,8 +121,7 @@ def _admin(request: Request) -> str:
 
 
 def _rm(request: Request) -> str:
-    state = request.app.state
-    session = verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM)
+    session = session_of(request)
     return f"rm:{session.key_prefix}" if session else RM
 
 
