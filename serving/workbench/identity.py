@@ -45,6 +45,47 @@ SYSTEM_NAMES = {
 }
 
 
+FIELDS = {
+    "zh": {"name": "姓名", "birth_date": "出生日期", "phone": "手机号", "id_number": "身份证号", "email": "邮箱",
+           "gender": "性别", "address": "地址", "postcode": "邮编", "city": "城市"},
+    "en": {"name": "name", "birth_date": "birth date", "phone": "phone", "id_number": "ID number", "email": "email",
+           "gender": "gender", "address": "address", "postcode": "postcode", "city": "city"},
+}
+LEVELS = {
+    "zh": {"exact": "一致", "swapped": "姓与名颠倒", "jw>0.92": "高度相近", "jw>0.90": "相近", "jw>0.80": "相近",
+           "day-month transposed": "日与月颠倒", "one digit": "仅差一位", "year": "同一年",
+           "checksum invalid": "校验位不符", "postcode": "邮编一致", "city": "同一城市"},
+    "en": {"exact": "same", "swapped": "family and given swapped", "jw>0.92": "very close", "jw>0.90": "close",
+           "jw>0.80": "close", "day-month transposed": "day and month swapped", "one digit": "one digit apart",
+           "year": "same year", "checksum invalid": "checksum fails", "postcode": "same postcode",
+           "city": "same city"},
+}
+EVIDENCE_WORDS = {"zh": {"rule": "{fields}一致（规则）", "merge": "人工合并（{id}）", "split": "人工拆出（{id}）",
+                         "sep": "；", "and": "、", "field": "{field}{level}"},
+                  "en": {"rule": "same {fields} (rule)", "merge": "merged by hand ({id})",
+                         "split": "split out by hand ({id})", "sep": "; ", "and": " and ", "field": "{field} {level}"}}
+
+
+def describe_evidence(evidence: str, lang: str) -> str:
+    """The matcher's evidence (`name:jw>0.92;phone:exact`, `rule:id_number`, `merge:D000003`) in an RM's
+    words; a part it does not know is shown as it is."""
+    fields, levels, words = FIELDS[lang], LEVELS[lang], EVIDENCE_WORDS[lang]
+    parts = []
+    for token in filter(None, evidence.split(";")):
+        kind, _, detail = token.partition(":")
+        if kind == "rule":
+            names = detail.split(",")[0].split("+")
+            parts.append(words["rule"].format(fields=words["and"].join(fields.get(n, n) for n in names))
+                         if all(n in fields for n in names) else token)
+        elif kind in ("merge", "split"):
+            parts.append(words[kind].format(id=detail))
+        elif kind in fields and detail in levels:
+            parts.append(words["field"].format(field=fields[kind], level=levels[detail]))
+        else:
+            parts.append(token)
+    return words["sep"].join(parts)
+
+
 def mask_name(name: str | None) -> str | None:
     """A name with all but its first (and, from three characters, last) character hidden: 张*明, W*** F***."""
     if not name:
@@ -67,7 +108,7 @@ class SourceRecord:
     name: str | None
     phone: str | None
     probability: float | None
-    evidence: str
+    evidence: str  # as the matcher wrote it (`describe_evidence` puts it in an RM's words)
 
 
 @dataclass(frozen=True)
@@ -94,6 +135,11 @@ class IdentityPanels:
     def words(self, lang: str) -> dict[str, str]:
         """The panel's words in `lang`, system names under `system:<name>`."""
         return WORDS[lang] | {f"system:{k}": v for k, v in SYSTEM_NAMES[lang].items()}
+
+    @staticmethod
+    def evidence(evidence: str, lang: str) -> str:
+        """`describe_evidence`, for the template."""
+        return describe_evidence(evidence, lang)
 
     def for_customer(self, customer_id: str) -> Panel:
         """The panel of `customer_id` (an alias shows the customer it became)."""

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from identity.decisions import load_aliases, load_decisions, load_links
 from nbo.settings import Settings
-from serving.workbench.identity import WORDS, IdentityPanels, mask_name
+from serving.workbench.identity import WORDS, IdentityPanels, describe_evidence, mask_name
 from tests.conftest import Trained
 
 
@@ -74,7 +74,8 @@ def test_the_panel_lists_the_source_records_with_probability_and_evidence(
     for key in ("core_banking:CB001", "mobile_app:U001", "wechat:W001"):
         assert f'data-record="{key}"' in html
     assert "core_banking:CB002" not in html
-    assert "rule:id_number" in html and "name:jw&gt;0.92;phone:exact" in html and "96.2%" in html
+    assert "same ID number (rule)" in html and "name very close; phone same" in html and "96.2%" in html
+    assert 'title="name:jw&gt;0.92;phone:exact"' in html  # the matcher's own words for analysts
 
 
 def test_rm_split_and_merge_from_the_workbench_apply_at_once_and_are_audited(
@@ -170,3 +171,17 @@ def test_names_and_phones_come_masked_from_the_extracts(tmp_path: Path):
     assert "110101199003071234" not in repr(panel)
     assert mask_name("王芳") == "王*"
     assert WORDS["en"].keys() == WORDS["zh"].keys()
+
+
+@pytest.mark.parametrize(("evidence", "zh", "en"), [
+    ("rule:id_number", "身份证号一致（规则）", "same ID number (rule)"),
+    ("rule:phone+birth_date", "手机号、出生日期一致（规则）", "same phone and birth date (rule)"),
+    ("name:jw>0.92;birth_date:day-month transposed;phone:exact", "姓名高度相近；出生日期日与月颠倒；手机号一致",
+     "name very close; birth date day and month swapped; phone same"),
+    ("merge:D000003", "人工合并（D000003）", "merged by hand (D000003)"),
+    ("name:soundex;rule:face", "name:soundex；rule:face", "name:soundex; rule:face"),  # unknown: as written
+    ("", "", ""),
+])
+def test_evidence_in_an_rms_words(evidence: str, zh: str, en: str):
+    assert describe_evidence(evidence, "zh") == zh
+    assert describe_evidence(evidence, "en") == en
