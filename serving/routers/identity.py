@@ -78,7 +78,9 @@ pages = APIRouter(prefix="/workbench", route_class=SessionRoute)
 
 @api.post("/merge")
 def merge(request: Request, body: MergeRequest, request_id: RequestIdDep) -> Correction:
-    """Merge two customers; the id held by more records survives, the other becomes its alias."""
+    """Merge two customers; the id held by more records survives, the other becomes its alias.
+
+    Roles: admin."""
     done = decisions.merge(request.app.state.settings.oneid_dir, body.first, body.second, why=body.reason,
                            who=_admin(request))
     return _audit(request, done, request_id)
@@ -86,7 +88,9 @@ def merge(request: Request, body: MergeRequest, request_id: RequestIdDep) -> Cor
 
 @api.post("/split")
 def split(request: Request, body: SplitRequest, request_id: RequestIdDep) -> Correction:
-    """Split a source record out of its customer (on its own, or into a named customer)."""
+    """Split a source record out of its customer (on its own, or into a named customer).
+
+    Roles: admin."""
     done = decisions.split(request.app.state.settings.oneid_dir, body.record, into=body.into, why=body.reason,
                            who=_admin(request))
     return _audit(request, done, request_id)
