@@ -9,6 +9,7 @@ import click
 from features.cli import features_group
 from features.segments.cli import segments_group
 from identity.assemble_cli import assemble_command
+from identity.decisions_cli import identity_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
@@ -101,3 +102,4 @@ main.add_command(promote)
 main.add_command(retrain_command)
 main.add_command(score)
 main.add_command(mlflow_ui)
+main.add_command(identity_group)

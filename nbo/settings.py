@@ -111,6 +111,8 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data/bank")
     state_dir: Path = Path("var")
     feature_repo: Path = Path("features/repo")
+    # The OneID folder the workbench reads (links, aliases, decisions); None: STATE/identity (var/identity).
+    identity_dir: Path | None = None
     mlflow: MlflowSettings = MlflowSettings()
     stores: StoreSettings = StoreSettings()
     service: ServiceSettings = ServiceSettings()
@@ -119,6 +121,11 @@ class Settings(BaseSettings):
     def feast_dir(self) -> Path:
         """Feast's local state: feature tables, file registry and SQLite online store."""
         return self.state_dir / "feast"
+
+    @property
+    def oneid_dir(self) -> Path:
+        """The OneID folder: NBO_IDENTITY_DIR, or `identity` under the state dir."""
+        return self.identity_dir or self.state_dir / "identity"
 
     @property
     def api_keys_file(self) -> Path:

@@ -22,7 +22,7 @@ from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
 from serving.reload_signal import ReloadSignal
-from serving.routers import admin, campaigns, customers, offers, ops, risk, workbench
+from serving.routers import admin, campaigns, customers, identity, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
 from serving.security.keyring import KeyRing
 from serving.security.ratelimit import limiter_for
@@ -112,6 +112,6 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   workbench.router, docs_pages.router):
+                   workbench.router, identity.router, docs_pages.router):
         app.include_router(router)
     return app
