@@ -3,14 +3,12 @@ validation, store the contact in the audit, and a declined product leaves the cu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
-
-from tests.conftest import Trained
 
 Headers = Callable[[str | None], dict[str, str]]
 
@@ -20,16 +18,6 @@ def customers(bank_dir: Path) -> list[str]:
     """Open customers with marketing consent (personalised offers), from the end of the id range."""
     frame = pd.read_parquet(bank_dir / "customers.parquet")
     return sorted(frame.loc[frame["close_date"].isna() & frame["marketing_consent"], "customer_id"])[-12:]
-
-
-@pytest.fixture(scope="module")
-def session_cookie(app_client: TestClient, trained: Trained) -> Iterator[dict[str, str]]:
-    response = app_client.post("/workbench/login", data={"key": trained.keys["rm"], "lang": "en"},
-                               follow_redirects=False)
-    assert response.status_code == 303, response.text
-    cookie = response.cookies["nbo_workbench"]
-    app_client.cookies.clear()
-    yield {"Cookie": f"nbo_workbench={cookie}"}
 
 
 def _problem(response, status: int, *words: str) -> None:

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 
 import pytest
-from fastapi.testclient import TestClient
-
-from tests.conftest import Trained
 
 CUSTOMER = "C00000042"
 FULLWIDTH = "C０００００００１"  # fullwidth digits: `\d` matches them
@@ -32,17 +28,6 @@ def _lines(values: str) -> str:
 
 def _bars(values: str) -> str:
     return f'{{"kind":"bars","title":"t","labels":["a","b"],"values":{values}}}'
-
-
-@pytest.fixture(scope="module")
-def session_cookie(app_client: TestClient, trained: Trained) -> Iterator[dict[str, str]]:
-    """A workbench session (the `Cookie` header), without leaving the cookie in the shared client."""
-    response = app_client.post("/workbench/login", data={"key": trained.keys["rm"], "lang": "en"},
-                               follow_redirects=False)
-    assert response.status_code == 303, response.text
-    cookie = response.cookies["nbo_workbench"]
-    app_client.cookies.clear()
-    yield {"Cookie": f"nbo_workbench={cookie}"}
 
 
 def _assert_problem(response, status: int, *words: str) -> dict:
