@@ -29,7 +29,7 @@ WORDS = {
            "decisions": "Corrections", "split": "Split out", "merge": "Merge", "other": "Customer id",
            "reason": "Reason", "saved": "Correction {decision} saved.",
            "rm_note": "Corrections are audited with who, when and why."},
-    "zh": {"title": "来源记录（OneID）", "not_run": "OneID 尚未运行，来源记录尚未关联。",
+    "zh": {"title": "来源记录（客户统一识别）", "not_run": "客户统一识别尚未运行，各系统的来源记录尚未关联。",
            "none": "该客户暂无关联的来源记录。", "alias": "该客户号已并入 {customer}。",
            "system": "来源系统", "record": "记录号", "name": "姓名", "phone": "手机号",
            "probability": "匹配概率", "evidence": "匹配依据", "alone": "单独记录",

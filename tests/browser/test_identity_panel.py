@@ -35,7 +35,7 @@ def test_an_rm_splits_a_record_out_from_the_page(rm_page: Page, server: Server, 
     rm_page.goto(f"{server.url}/workbench/customers/{customer.customer_id}?lang=zh")
     rows = rm_page.locator("#oneid-records tr.oneid-record")
     assert rows.count() == 3
-    assert rm_page.locator("#oneid h2").inner_text() == "来源记录（OneID）"
+    assert rm_page.locator("#oneid h2").inner_text() == "来源记录（客户统一识别）"
     assert all(text in rows.nth(2).inner_text() for text in ("96.2%", "微信银行", "姓名高度相近；手机号一致"))
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     rm_page.locator("#oneid").screenshot(path=str(SCREENSHOTS / "workbench-oneid-zh-1280.png"))

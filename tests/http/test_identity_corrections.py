@@ -65,7 +65,7 @@ def audited(client: TestClient, customer_id: str) -> list:
 
 def test_the_panel_says_when_oneid_has_not_run(rm_client: TestClient, two_customers: tuple[str, str]):
     html = page(rm_client, two_customers[0], "zh")
-    assert 'id="oneid-not-run"' in html and "OneID 尚未运行" in html
+    assert 'id="oneid-not-run"' in html and "客户统一识别尚未运行" in html
 
 
 def test_the_panel_lists_the_source_records_with_probability_and_evidence(
