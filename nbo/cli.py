@@ -8,6 +8,7 @@ import click
 
 from features.cli import features_group
 from features.segments.cli import segments_group
+from identity.cli import identity_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
@@ -80,6 +81,7 @@ def stores_init(as_json: bool) -> None:
 
 
 main.add_command(data_group)
+main.add_command(identity_group)
 main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
