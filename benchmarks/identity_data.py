@@ -92,7 +92,7 @@ def extract(system: str, who: pd.DataFrame, rng: np.random.Generator) -> pd.Data
     if system in ("online_banking", "call_centre"):
         born = np.array([b.replace("-", "") for b in born], dtype=object)
     phone = held["phone"].to_numpy().astype(object)
-    changed = noise[:, 4] < 0.12  # an outdated or different number
+    changed = noise[:, 4] < 0.08  # an outdated or different number
     phone[changed] = [f"13{int(x):09d}" for x in rng.integers(0, 10**9, size=int(changed.sum()))]
     phone[noise[:, 4] > 0.9] = None
     ids = held["id_number"].to_numpy().astype(object)
@@ -106,7 +106,8 @@ def extract(system: str, who: pd.DataFrame, rng: np.random.Generator) -> pd.Data
         "full_name": names, "family_name": held["family"].to_numpy(), "given_name": held["given"].to_numpy(),
         "birth_date": born, "gender": held["gender"].to_numpy(), "phone": phone, "id_number": ids,
         "address": address, "postcode": held["postcode"].to_numpy(), "city": held["city"].to_numpy(),
-        "email": [f"{p}@example.cn" if e < 0.5 else None for p, e in zip(held["phone"], noise[:, 7], strict=True)],
+        "email": [f"{c.lower()}@example.cn" if e < 0.5 else None
+                  for c, e in zip(held["customer_id"], noise[:, 7], strict=True)],
         "device_id": rng.integers(0, 10**12, size=n).astype(str),
         "openid": rng.integers(0, 10**12, size=n).astype(str), "nickname": "用户",
     })
