@@ -10,6 +10,12 @@ import numpy as np
 import pandas as pd
 
 
+def _both(predicted: pd.Series, truth: pd.Series) -> pd.Series:
+    """One label per (predicted, true) cell: records in the same cell are pairs found and true."""
+    return pd.Series(pd.MultiIndex.from_arrays([predicted.astype(str), truth.astype(str)]).factorize()[0],
+                     index=predicted.index)
+
+
 def _pairs_within(labels: pd.Series) -> int:
     sizes = labels.value_counts().to_numpy(dtype=np.int64)
     return int((sizes * (sizes - 1) // 2).sum())
@@ -27,7 +33,7 @@ def pairwise(predicted: pd.Series, truth: pd.Series) -> dict[str, float | int]:
     """Precision, recall and F1 over record pairs: a pair is predicted when both records share a
     predicted cluster, true when they share a true customer. Both series are indexed by record."""
     truth = truth.reindex(predicted.index)
-    both = predicted.astype(str) + "\x00" + truth.astype(str)
+    both = _both(predicted, truth)
     return _scores(_pairs_within(both), _pairs_within(predicted), _pairs_within(truth))
 
 
@@ -48,7 +54,7 @@ def by_system_pair(predicted: pd.Series, truth: pd.Series, system: pd.Series) ->
     """`pairwise` restricted to pairs with one record in system_a and the other in system_b (a row per pair
     of systems, including a system with itself: its duplicates)."""
     truth, system = truth.reindex(predicted.index), system.reindex(predicted.index)
-    both = predicted.astype(str) + "\x00" + truth.astype(str)
+    both = _both(predicted, truth)
     counts = pd.concat({"tp": _cross_counts(both, system)["pairs"], "pred": _cross_counts(predicted, system)["pairs"],
                         "true": _cross_counts(truth, system)["pairs"]}, axis=1).fillna(0).astype(int)
     rows = [{"system_a": a, "system_b": b, **_scores(r.tp, r.pred, r.true)} for (a, b), r in counts.iterrows()]
