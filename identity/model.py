@@ -127,7 +127,9 @@ def _register(db_api: Any, records: pd.DataFrame, name: str) -> Any:
 def train(db_api: Any, records: pd.DataFrame, seed: int = 7) -> Linker:
     """A linker whose m (EM on blocking passes) and u (random sampling) are trained on `records`."""
     linker = Linker(_register(db_api, records, "identity_records"), settings(), log_level=logging.WARNING)
-    deterministic = [block_on("id_hash"), "l.phone_hash = r.phone_hash AND l.birth_date = r.birth_date"]
+    # The prior: pairs that agree on an ID number, on phone and birth date, or on phone and name, taken as
+    # 70% of the true pairs (many records hold neither an ID number nor a birth date).
+    deterministic = [block_on("id_hash"), block_on("phone_hash", "birth_date"), block_on("phone_hash", "name_fg")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
     # Each pass trains the m of every comparison it does not block on, so together they train all.
