@@ -6,6 +6,7 @@ Every scored pair carries evidence: the comparison levels that agreed, e.g. `nam
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -132,12 +133,18 @@ def train(db_api: Any, records: pd.DataFrame, seed: int = 7) -> Linker:
     deterministic = [block_on("id_hash"), block_on("phone_hash", "birth_date"), block_on("phone_hash", "name_fg")]
     linker.training.estimate_probability_two_random_records_match(deterministic, recall=0.7)
     linker.training.estimate_u_using_random_sampling(max_pairs=2e6, seed=seed)
-    # Each pass trains the m of every comparison it does not block on, so together they train all.
-    for rule in (block_on("birth_date"), block_on("name_fg")):
+    # Each pass trains the m of every comparison it does not block on; the birth date is trained by the
+    # second or third. EM runs on a copy: a pass where some level's m underflows to 0 (no match ever
+    # takes it) raises, and is then skipped with the linker as it was.
+    for rule in (block_on("birth_date"), block_on("name_fg"), block_on("phone_hash", "name_fg")):
+        trial = copy.deepcopy(linker)
         try:
-            linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)
-        except ValueError as err:  # an m that underflows to 0 (a level no match ever takes): keep the other passes
-            log.warning("em_pass_skipped", extra={"blocking_rule": str(rule), "reason": str(err)})
+            trial.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)
+        except ValueError as err:
+            log.warning("em_pass_skipped", extra={"blocking_rule": rule.create_sql(trial._sql_dialect),
+                                                  "reason": str(err)})
+            continue
+        linker = trial
     return linker
 
 
