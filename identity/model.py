@@ -114,7 +114,7 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     try:
-        yield SparkAPI(spark_session=session, num_partitions_on_repartition=2)
+        yield SparkAPI(spark_session=session, break_lineage_method="persist", num_partitions_on_repartition=2)
     finally:
         if started:
             session.stop()
