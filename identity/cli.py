@@ -68,7 +68,10 @@ def evaluate_command(links_dir: Path, truth: Path, as_json: bool) -> None:
 def _evaluate_text(r: dict[str, Any]) -> str:
     lines = [f"{r['records']:,} records; {r['true_customers']:,} true customers, {r['predicted_customers']:,} found",
              f"precision {r['precision']:.4f}  recall {r['recall']:.4f}  F1 {r['f1']:.4f}  "
-             f"exact {r['exact_share']:.4f}", "by pair of systems:"]
+             f"exact {r['exact_share']:.4f}",
+             f"{r['records_without_identifiers']:,} records hold no identifier: best possible F1 "
+             f"{r['f1_ceiling']:.4f}; F1 over the other records {r['f1_records_with_identifiers']:.4f}",
+             "by pair of systems:"]
     lines += [f"  {p['system_a']:<15} {p['system_b']:<15} P {p['precision']:.4f} R {p['recall']:.4f} "
               f"F1 {p['f1']:.4f} ({p['true_pairs']:,} true pairs)" for p in r["by_system_pair"]]
     lines.append("threshold curve:")

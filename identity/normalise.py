@@ -17,6 +17,11 @@ COMPOUND_SURNAMES = ("欧阳", "司马", "上官", "诸葛", "东方", "皇甫",
 # Common surnames, to split pinyin written without spaces ("zhangwei" -> zhang + wei).
 _COMMON_SURNAMES = ("王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈"
                     "姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤")
+# Surnames read otherwise than the character's common reading (曾 is zeng as a surname, not ceng).
+SURNAME_READINGS = {"曾": "zeng", "单": "shan", "解": "xie", "仇": "qiu", "朴": "piao", "查": "zha", "区": "ou",
+                    "乐": "yue", "覃": "qin", "缪": "miao", "盖": "ge", "翟": "zhai", "柏": "bai", "秘": "bi",
+                    "召": "shao", "薄": "bo", "曲": "qu", "沈": "shen", "石": "shi", "华": "hua", "任": "ren",
+                    "长孙": "zhangsun", "尉迟": "yuchi", "万俟": "moqi", "能": "nai", "员": "yun", "种": "chong"}
 _ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _ID_CHECK = "10X98765432"
 _HAN = re.compile(r"[\u4e00-\u9fff]")
@@ -51,9 +56,14 @@ def pinyin(text: str) -> str:
     return "".join(c for c in text.lower() if "a" <= c <= "z")
 
 
+def surname_pinyin(text: str) -> str:
+    """pinyin() of a family name, with the surname readings of characters that have several."""
+    return SURNAME_READINGS.get(text.strip()) or pinyin(text)
+
+
 @lru_cache(maxsize=1)
 def _surname_pinyins() -> tuple[str, ...]:
-    names = {pinyin(s) for s in COMPOUND_SURNAMES} | {pinyin(s) for s in _COMMON_SURNAMES}
+    names = {surname_pinyin(s) for s in COMPOUND_SURNAMES} | {surname_pinyin(s) for s in _COMMON_SURNAMES}
     return tuple(sorted(names, key=len, reverse=True))
 
 
@@ -61,7 +71,7 @@ def _surname_pinyins() -> tuple[str, ...]:
 def name(full_name: str | None, family_name: str | None = None, given_name: str | None = None) -> Name:
     """Split and transliterate a name. Separate family/given columns win over the full name."""
     if not _blank(family_name) or not _blank(given_name):
-        family = None if _blank(family_name) else pinyin(str(family_name)) or None
+        family = None if _blank(family_name) else surname_pinyin(str(family_name)) or None
         given = None if _blank(given_name) else pinyin(str(given_name)) or None
         return Name(family, given, (family or "") + (given or "") or None)
     if _blank(full_name):
@@ -70,7 +80,7 @@ def name(full_name: str | None, family_name: str | None = None, given_name: str 
     if _HAN.search(text):
         chars = "".join(_HAN.findall(text))
         cut = 2 if chars[:2] in COMPOUND_SURNAMES else 1
-        return _parts(pinyin(chars[:cut]), pinyin(chars[cut:]))
+        return _parts(surname_pinyin(chars[:cut]), pinyin(chars[cut:]))
     tokens = [t for t in re.split(r"[\s,.·\-_]+", text) if t]
     if len(tokens) == 1 and re.fullmatch(r"(?:[A-Z][a-z\u00c0-\u024f\d]+){2,}", tokens[0]):
         tokens = re.findall(r"[A-Z][a-z\u00c0-\u024f\d]+", tokens[0])  # "ZhangWei"

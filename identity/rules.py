@@ -2,7 +2,7 @@
 - the same valid ID number (an invalid one may be a typo that equals another person's);
 - the same phone and birth date; the same e-mail and birth date;
 - the same phone and name, when the phone belongs to one person: every named record holding it has
-  that name (as pinyin, either order). A record with nothing else to go by (no name, birth date or
+  that name (the same pinyin letters, so either order). A record with nothing else to go by (no name, birth date or
   valid ID number, e.g. an app login or a WeChat follower) joins that person too. A phone shared by
   a family (records with different names) ties nobody.
 
@@ -38,10 +38,8 @@ def _star(records: pd.DataFrame, members: pd.Series, group: pd.Series, is_new: p
 
 
 def _name_key(records: pd.DataFrame) -> pd.Series:
-    """The name with its parts in a fixed order, so a swapped name gives the same key."""
-    family, given = records["family"].fillna(""), records["given"].fillna("")
-    ordered = (family.where(family <= given, given) + "|" + given.where(family <= given, family))
-    return ordered.where(records["family"].notna() & records["given"].notna(), records["name_fg"])
+    """The name's pinyin letters in order: one key whichever part comes first, split or not."""
+    return records["name_fg"].map(lambda n: "".join(sorted(n)) if isinstance(n, str) else None)
 
 
 def _phone_of_one_person(records: pd.DataFrame, is_new: pd.Series) -> pd.DataFrame:
