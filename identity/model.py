@@ -23,7 +23,7 @@ from identity.rules import PAIR_COLUMNS
 log = logging.getLogger(__name__)
 
 Backend = Literal["duckdb", "spark"]
-MODEL_COLUMNS = ["uid", "family", "given", "name_fg", "name_gf", "birth_date", "gender", "phone_hash", "email_hash",
+MODEL_COLUMNS = ["uid", "family", "given", "name_fg", "name_gf", "name_letters", "birth_date", "gender", "phone_hash", "email_hash",
                  "id_hash", "id_valid", "address", "postcode", "city"]
 SCORE_FLOOR = 0.01  # pairs below this probability are not kept (the threshold curve starts above it)
 _TRANSPOSED = ("substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) AND substr(birth_date_l, 6, 2) = "
@@ -47,8 +47,14 @@ BLOCKING = (
 def _levels() -> dict[str, list[tuple[str, ComparisonLevelCreator]]]:
     """Per comparison, its agreeing levels (most specific first) with the evidence label of each."""
     return {
-        "name": [("exact", cll.ExactMatchLevel("name_fg")),
+        # A rare name agreeing says more than a common one (term frequencies). A typed typo drops,
+        # doubles or transposes a letter; one letter in place of another is more often another person
+        # (a sibling's given name), so it falls to the Jaro–Winkler levels.
+        "name": [("exact", cll.ExactMatchLevel("name_fg", term_frequency_adjustments=True)),
                  ("swapped", cll.CustomLevel("name_fg_l = name_gf_r", "family and given swapped")),
+                 ("typo", cll.And(cll.DamerauLevenshteinLevel("name_fg", 1),
+                                  cll.CustomLevel("length(name_fg_l) <> length(name_fg_r) "
+                                                  "OR name_letters_l = name_letters_r"))),
                  ("jw>0.92", cll.JaroWinklerLevel("name_fg", 0.92)),
                  ("jw>0.80", cll.JaroWinklerLevel("name_fg", 0.80))],
         "birth_date": [("exact", cll.ExactMatchLevel("birth_date")),
@@ -121,6 +127,8 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
 
 
 def _register(db_api: Any, records: pd.DataFrame, name: str) -> Any:
+    records = records.assign(name_letters=records["name_fg"].map(
+        lambda n: "".join(sorted(n)) if isinstance(n, str) else None))
     frame = records[MODEL_COLUMNS].astype(object).where(records[MODEL_COLUMNS].notna(), None)
     return db_api.register(frame, table_name=name)
 
@@ -165,6 +173,7 @@ def score(linker: Linker, db_api: Any, records: pd.DataFrame, new: pd.Series | N
     if new is None:
         scored = [linker.inference.predict()]
     else:
+        linker.table_management.compute_tf_table("name_fg")  # name frequencies over every record
         fresh = _register(db_api, records[new], "identity_new")
         scored = [linker.inference.predict_within(fresh)]
         if (~new).any():
