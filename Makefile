@@ -3,18 +3,24 @@ PYTHON   ?= python3.11
 VENV     ?= .venv
 BIN      := $(VENV)/bin
 NBO      := $(BIN)/nbo
+# Airflow in an environment of its own (deploy/airflow/requirements.lock): it cannot share nbo's lock.
+AIRFLOW_VENV ?= .venv-airflow
 # The embedded default: a synthetic bank of this size and seed.
 CUSTOMERS ?= 20000
 MONTHS    ?= 24
 SEED      ?= 42
+# `make mlflow-ui`: where MLflow's UI listens.
+MLFLOW_PORT ?= 5000
 DATA      ?= data/bank
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
 # `make ab OLD=<rev>`: the old revision, and more benchmarks/ab.py options (see its --help).
 OLD     ?=
 AB_ARGS ?=
+# What ruff checks (make test and make lint).
+LINTED := nbo sources identity features training serving evaluation models tests benchmarks deploy
 
-.PHONY: install demo demo-scale test bench ab soak audit lint clean
+.PHONY: install airflow-env demo demo-scale test bench ab soak audit lint clean mlflow-ui
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +30,14 @@ $(VENV)/.installed: requirements.lock pyproject.toml
 	touch $@
 
 install: $(VENV)/.installed
+
+$(AIRFLOW_VENV)/.installed: deploy/airflow/requirements.lock
+	$(PYTHON) -m venv $(AIRFLOW_VENV)
+	$(AIRFLOW_VENV)/bin/pip install --quiet -r deploy/airflow/requirements.lock
+	touch $@
+
+## airflow-env: Airflow for `airflow dags test` of deploy/airflow/nbo_dag.py (tests/cli/test_schedule_airflow.py)
+airflow-env: $(AIRFLOW_VENV)/.installed
 
 ## demo: the main job on the embedded default (grows with each stage of the pipeline)
 demo: install
@@ -35,10 +49,17 @@ demo: install
 	$(NBO) train churn --data $(DATA)
 	$(NBO) train delinquency --data $(DATA)
 	$(NBO) train recommender --data $(DATA)
+	$(NBO) triggers run --as-of $$(date -u +%F)
 	$(NBO) segments report
 	$(NBO) keys demo
 	$(NBO) info
-	@echo "serving on http://127.0.0.1:8000 (API docs at /docs); Ctrl-C to stop"
+	@set -- $$($(NBO) info --json | $(BIN)/python -c \
+		'import json, sys; i = json.load(sys.stdin); print(i["service_url"], i["demo_api_keys"]["rm"])'); \
+	echo; echo "Where to look next, while it serves (Ctrl-C stops it):"; \
+	echo "  RM workbench  $$1/workbench  (sign in with the rm key $$2)"; \
+	echo "  API docs      $$1/docs"; \
+	echo "  MLflow UI     make mlflow-ui  (in another shell)"; \
+	echo "  try the API   the commands under \"After make demo\" in README.md, in another shell"; echo
 	$(NBO) serve
 
 ## demo-scale: the same demo on Redis and PostgreSQL (Feast registry, MLflow, audit): config/scale.toml
@@ -47,8 +68,8 @@ demo-scale: install
 	NBO_CONFIG=config/scale.toml $(MAKE) --no-print-directory demo
 
 ## test: the whole suite (exits non-zero when any test fails)
-test: install
-	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks
+test: install airflow-env
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
@@ -88,9 +109,13 @@ ab: install
 	@test -n "$(OLD)" || { echo "usage: make ab OLD=<git revision> [AB_ARGS='--customers 3000']"; exit 2; }
 	$(BIN)/python benchmarks/ab.py --old $(OLD) $(AB_ARGS)
 
+## mlflow-ui: MLflow's UI on the project's store (runs, datasets, reports, registered models)
+mlflow-ui: install
+	$(NBO) mlflow-ui --port $(MLFLOW_PORT)
+
 lint: install
-	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks
+	$(BIN)/ruff check $(LINTED)
 	$(BIN)/lint-imports --no-cache
 
 clean:
-	rm -rf $(VENV) data var benchmarks/results/*.json
+	rm -rf $(VENV) $(AIRFLOW_VENV) data var benchmarks/results/*.json

@@ -2,7 +2,7 @@
 
 For each `--customers` size it runs, as a user would, each stage as its own `nbo` process:
 
-  generate     nbo data generate --customers N
+  generate     nbo data generate --customers N --no-extracts
   build        nbo features build (every feature table, the offline store's parquet files)
   materialize  nbo features apply + materialize into Redis (the scale profile: Feast registry on a
                throw-away PostgreSQL database, its own Feast project in the machine's Redis)
@@ -92,7 +92,7 @@ def one_size(customers: int, args: argparse.Namespace, work: Path) -> list[dict[
         conn.execute(f'CREATE DATABASE "{database}"')
     try:
         stage("generate", env, "data", "generate", "--customers", customers, "--months", args.months,
-              "--seed", args.seed, "--out", bank, count=customers, unit="customers")
+              "--seed", args.seed, "--out", bank, "--no-extracts", count=customers, unit="customers")
         built = stage("build", env, "features", "build", bank)
         rows[-1] |= {"rows": sum(built["rows"].values())}
         stage("apply", scale, "features", "apply")

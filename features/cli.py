@@ -6,10 +6,8 @@ and the other command groups stay fast.
 
 from __future__ import annotations
 
-import contextlib
-import sys
+import logging
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -20,17 +18,13 @@ import pandas as pd
 from features.build.monthly import build_feature_tables, offline_dir, read_manifest
 from features.tables import ALL_TABLES, CUSTOMER_TABLES, INTENT_REALTIME
 from features.training_set import LABEL_COLUMNS, LABEL_SERVICES, label_rows
-from nbo.console import emit, handles_errors, json_option, progress
+from nbo.console import captured_output, emit, handles_errors, json_option, steps
 from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import load_settings
+from sources.ids import CUSTOMER
 from sources.labels import as_of_timestamp
 
-
-@contextlib.contextmanager
-def _feast_output() -> Iterator[None]:
-    """Feast prints progress on stdout; send it to stderr so stdout stays one JSON object."""
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+log = logging.getLogger(__name__)
 
 
 @click.group("features")
@@ -72,7 +66,7 @@ def apply(as_json: bool) -> None:
 
     settings = load_settings()
     started = time.perf_counter()
-    with _feast_output(), store_errors(settings):
+    with captured_output(), store_errors(settings):
         applied = apply_repo(open_store(settings), settings)
     result = describe_stores(settings) | {
         "entities": applied.entities, "feature_views": applied.feature_views,
@@ -95,7 +89,7 @@ def materialize(end_text: str | None, as_json: bool) -> None:
     from features.repo.store import describe_stores, materialize_store, open_store, store_errors
 
     started = time.perf_counter()
-    with _feast_output(), store_errors(settings):
+    with steps("materializing", [t.name for t in ALL_TABLES]), captured_output(), store_errors(settings):
         rows = materialize_store(open_store(settings), settings, end)
     seconds = time.perf_counter() - started
     result = describe_stores(settings) | {
@@ -138,8 +132,8 @@ def training_set_command(label: str, as_of_texts: tuple[str, ...], out: Path, as
 
     started = time.perf_counter()
     rows = label_rows(data_dir, label, as_of)
-    progress(f"{len(rows):,} label rows at {len(as_of)} as-of dates; joining features")
-    with _feast_output(), store_errors(settings):
+    log.info("label_rows_read", extra={"label": label, "rows": len(rows), "as_of_dates": len(as_of)})
+    with captured_output(), store_errors(settings):
         store = open_store(settings)
         frame = training_set(store, feature_service(store, LABEL_SERVICES[label]), rows)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -155,12 +149,14 @@ def training_set_command(label: str, as_of_texts: tuple[str, ...], out: Path, as
 
 
 @features_group.command("online")
-@click.argument("customer_id")
+@click.argument("customer_id", type=CUSTOMER)
 @click.option("--service", default="customer_360_v1", show_default=True, help="Feature service to read.")
 @json_option
 @handles_errors
 def online(customer_id: str, service: str, as_json: bool) -> None:
-    """One customer's online features with their timestamps; values older than their TTL are flagged."""
+    """One customer's online features with their timestamps; values older than their TTL are flagged.
+
+    CUSTOMER_ID is the canonical id (C00000042) or the customer number (42)."""
     from features.online.reader import OnlineReader
     from features.repo.store import open_store, store_errors
 

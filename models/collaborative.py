@@ -10,7 +10,7 @@ The words `user` and `item` appear only here and in `training.recommender.als`, 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from pathlib import Path
@@ -28,6 +28,7 @@ from models.encoding import NotPlainValue
 HELD_COLUMN = "held_product_ids"
 # Feature-column stem of a 30-day intent count → the InteractionWeights field that weighs it.
 INTENT_STEMS = {"page_views": "page_view", "searches": "search", "clicks": "click"}
+PEERS_NAMED = 2  # held products a "customers who hold X also hold this" reason names at most
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,13 @@ def held_flags(held_ids: object, products: Sequence[str]) -> NDArray[np.bool_]:
     return np.array([p in held for p in products], dtype=bool)
 
 
+def held_peers(shares: Sequence[tuple[str, float]], held: Collection[str], product_id: str,
+               n: int = PEERS_NAMED) -> list[str]:
+    """The products "customers who hold X also hold this" may name: the first `n` of ALS's explanation of
+    `product_id` (`AlsFactors.explain`, largest share first) that the customer holds, never `product_id`."""
+    return [p for p, _ in shares if p in held and p != product_id][:n]
+
+
 @dataclass(frozen=True)
 class AlsFactors:
     """Fitted ALS product factors and what solving a customer's vector needs besides them."""
@@ -120,11 +128,14 @@ class AlsFactors:
             customer_factors = self._solver.recalculate_user(np.arange(user_items.shape[0]), user_items)
         return np.asarray(customer_factors.reshape(user_items.shape[0], -1) @ self.product_factors.T)
 
-    def explain(self, interaction_row: sp.csr_matrix, product_id: str, n: int = 3) -> list[tuple[str, float]]:
-        """The products in one customer's row that raise `product_id`'s score most, largest first."""
+    def explain(self, interaction_row: sp.csr_matrix, product_id: str) -> list[tuple[str, float]]:
+        """Every product in one customer's row that raises `product_id`'s score, largest share first.
+
+        A product is in the row because the customer holds it or browsed its web topic (so, on a topic the
+        customer browsed, `product_id` itself may be among them: `held_peers` keeps what a reason may name)."""
         with self._blas.limit(limits=1, user_api="blas"):
             _, top, _ = self._solver.explain(0, interaction_row.astype(np.float32).tocsr(),
-                                              self.products.index(product_id), N=n)
+                                              self.products.index(product_id), N=len(self.products))
         return [(self.products[item], float(share)) for item, share in top if share > 0]
 
     def save(self, directory: Path) -> dict[str, str]:

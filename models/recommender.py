@@ -38,9 +38,11 @@ from models.collaborative import (
     InteractionWeights,
     build_interaction_row,
     held_flags,
+    held_peers,
 )
 from models.customer_columns import OneCustomer
 from models.encoding import NotPlainValue, RowEncoder
+from models.explain.lang import LANGS, Lang
 from models.explain.offers import offer_reasons
 
 MODEL_CODE = Path(__file__).with_name("recommender_mlflow.py")
@@ -85,6 +87,17 @@ class Catalogue:
     def topics(self) -> dict[str, str]:
         topics = self.frame["topic"] if "topic" in self.frame else pd.Series(dtype=object)
         return {p: t for p, t in topics.items() if isinstance(t, str)}
+
+    @cached_property
+    def _names(self) -> dict[str, dict[str, str]]:
+        named = {lang: self.frame[f"name_{lang}"] if f"name_{lang}" in self.frame else pd.Series(dtype=object)
+                 for lang in LANGS}
+        return {lang: {str(p): str(n) for p, n in names.items() if isinstance(n, str) and n}
+                for lang, names in named.items()}
+
+    def names(self, lang: Lang) -> dict[str, str]:
+        """product_id → its name in `lang` (the catalogue's name_zh or name_en)."""
+        return self._names[lang]
 
     @cached_property
     def records(self) -> dict[str, dict[str, object]]:
@@ -184,7 +197,7 @@ class RecommenderScorer:
         out["rank"] = out.groupby(ROW)["score"].rank(ascending=False, method="first")
         return out.astype({"rank": int})
 
-    def explain(self, ranked: Ranked, product_ids: Sequence[str], lang: str) -> dict[str, list[dict[str, str]]]:
+    def explain(self, ranked: Ranked, product_ids: Sequence[str], lang: Lang) -> dict[str, list[dict[str, str]]]:
         """Per chosen product its reasons (code, text), from its SHAP contributions (`pred_contrib`, for these
         rows only) and, when the ALS score is a reason, the held products behind it."""
         index = {p: i for i, p in enumerate(ranked.product_ids)}
@@ -192,14 +205,16 @@ class RecommenderScorer:
         if not rows:
             return {}
         shap = self._contributions(ranked.matrix[rows])
-        records = self.catalogue.records
+        records, names = self.catalogue.records, self.catalogue.names(lang)
         return {p: offer_reasons(self.spec.features, shap[n], ranked.values(i), str(records[p]["topic"]), lang,
-                                 self._peers(ranked, p))
+                                 names, self._peers(ranked, p, names))
                 for n, (p, i) in enumerate(zip(product_ids, rows, strict=True))}
 
-    def _peers(self, ranked: Ranked, product_id: str) -> Callable[[], list[tuple[str, float]]]:
-        """The held or browsed products that raise `product_id`'s ALS score most ("holds X, so Y")."""
-        return lambda: self.als.explain(ranked.interactions, product_id, 2)
+    def _peers(self, ranked: Ranked, product_id: str, names: Mapping[str, str]) -> Callable[[], list[str]]:
+        """The names of the held products that raise `product_id`'s ALS score most ("holds X, so Y")."""
+        held = ranked.customer_values.get(HELD_COLUMN)
+        return lambda: [names.get(p, p) for p in held_peers(self.als.explain(ranked.interactions, product_id),
+                                                            held if held is not None else (), product_id)]
 
     def contributions_rows(self, rows: pd.DataFrame) -> tuple[NDArray[np.float64], pd.DataFrame]:
         """SHAP contributions of every candidate of every row, and the encoded features they explain."""

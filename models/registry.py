@@ -18,10 +18,7 @@ from typing import TypeVar
 
 import mlflow
 from mlflow import MlflowClient
-from mlflow.environment_variables import (
-    MLFLOW_ALLOW_FILE_STORE,
-    MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR,
-)
+from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
@@ -29,13 +26,14 @@ from models.recommender import RecommenderScorer
 from models.recommender import load_artifacts as recommender_from_artifacts
 from models.risk import RiskScorer
 from models.risk import load_artifacts as risk_from_artifacts
+from models.tracking_store import prepare_store
 from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
 RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
 CHAMPION, CHALLENGER = "champion", "challenger"
-ALIASES = (CHAMPION, CHALLENGER)
+ALIASES = (CHAMPION, CHALLENGER)  # the aliases the service serves; `nbo promote --alias` also sets "shadow"
 Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)
 
 
@@ -69,15 +67,13 @@ def find_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
 
 
 def connect(settings: MlflowSettings) -> MlflowClient:
-    """Point MLflow at the configured store and return a client for it.
+    """Point MLflow at the configured store (prepared: see `models.tracking_store`) and return a client.
 
-    MLflow 3 keeps its file store (`file:` URIs, the embedded default) behind an opt-in; nbo opts in.
     Artifact progress bars are off: commands report their own progress.
     """
     MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR.set(False)
+    prepare_store(settings)
     uri = settings.tracking_uri
-    if uri.startswith("file:") or "://" not in uri:
-        MLFLOW_ALLOW_FILE_STORE.set(True)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return MlflowClient(tracking_uri=uri, registry_uri=uri)

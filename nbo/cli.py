@@ -8,6 +8,7 @@ import click
 
 from features.cli import features_group
 from features.segments.cli import segments_group
+from identity.assemble_cli import assemble_command
 from identity.cli import identity_group
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
@@ -19,19 +20,25 @@ from serving.triggers.cli import triggers_group
 from serving.triggers.events_cli import events_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
+from training.mlflow_ui import mlflow_ui
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="nbo")
 @click.option("--log-level", default="INFO", show_default=True,
-              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"]), help="Log level (logs go to stderr).")
-def main(log_level: str) -> None:
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+              help="Least severe log record shown on stderr (progress counts as INFO; third-party chatter "
+                   "and deprecation warnings as DEBUG).")
+@click.option("--log-format", default="auto", show_default=True, type=click.Choice(["auto", "text", "json"]),
+              help="stderr as readable lines with progress bars (text) or one JSON object per line (json); "
+                   "auto: text on a terminal, json otherwise.")
+def main(log_level: str, log_format: str) -> None:
     """nbo: next-best-offer and customer-risk service for retail banks.
 
     Settings come from NBO_* environment variables and the TOML file NBO_CONFIG names
     (see `nbo info`; config/scale.toml switches every store to Redis and PostgreSQL).
     """
-    configure_logging(log_level)
+    configure_logging(log_level.upper(), log_format)
 
 
 @main.command("info")
@@ -82,6 +89,7 @@ def stores_init(as_json: bool) -> None:
 
 main.add_command(data_group)
 main.add_command(identity_group)
+data_group.add_command(assemble_command)
 main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
@@ -94,3 +102,4 @@ main.add_command(evaluate)
 main.add_command(promote)
 main.add_command(retrain_command)
 main.add_command(score)
+main.add_command(mlflow_ui)

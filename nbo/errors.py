@@ -71,3 +71,16 @@ class ModelUnavailable(NboError):
 
     status = 503
     exit_code = 5
+
+
+class ModelNotFound(NotFound, ModelUnavailable):
+    """No run or model version with this reference in the MLflow registry (a missing model: exit 5)."""
+
+    status = 404
+    exit_code = 5
+
+
+class PortUnavailable(NboError):
+    """The address `nbo serve` should listen on is taken or not this machine's."""
+
+    exit_code = 5

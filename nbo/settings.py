@@ -29,9 +29,26 @@ class MlflowSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid")  # a misspelt key is an error, not a silent default
 
-    tracking_uri: str = "file:./mlruns"
-    # Where a database backend (postgresql://...) keeps artifacts; None: MLflow's ./mlruns.
+    # SQLite in mlruns/ (a relative path is from the working directory, like data_dir); postgresql://...
+    # at scale; file:... is MLflow's old file store, still read and written when named explicitly.
+    tracking_uri: str = "sqlite:///mlruns/mlflow.db"
+    # Where new experiments keep artifacts (models, reports); None: `artifacts/` beside a SQLite
+    # database, inside a file store, MLflow's ./mlruns for a server database.
     artifact_root: str | None = None
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file of a `sqlite:///` tracking URI (relative to the working directory), or None."""
+        if not self.tracking_uri.startswith("sqlite:///"):
+            return None
+        return Path(self.tracking_uri.removeprefix("sqlite:///").split("?", 1)[0])
+
+    @property
+    def artifact_location(self) -> str | None:
+        """Where new experiments keep artifacts: `artifact_root`, else `artifacts/` beside a SQLite database."""
+        if self.artifact_root is None and self.sqlite_path is not None:
+            return str(self.sqlite_path.parent / "artifacts")
+        return self.artifact_root
 
 
 class StoreSettings(BaseModel):

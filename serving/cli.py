@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -14,7 +16,10 @@ from typing import Any
 import click
 
 from nbo.console import emit, handles_errors, json_option
+from nbo.errors import PortUnavailable
 from nbo.settings import load_settings
+
+log = logging.getLogger(__name__)
 
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
 
@@ -29,7 +34,7 @@ PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent d
 @handles_errors
 def serve(host: str | None, port: int | None, workers: int, fd: int | None) -> None:
     """Serve the HTTP API and the RM workbench until interrupted; the offline copy of logged events is
-    flushed every 2 seconds by a process beside the workers."""
+    flushed every 2 seconds by a process beside the workers. A port already in use: exit 5."""
     import uvicorn
 
     from serving.app import create_app
@@ -37,8 +42,10 @@ def serve(host: str | None, port: int | None, workers: int, fd: int | None) -> N
     settings = load_settings()
     host, port = host or settings.service.host, port or settings.service.port
     where: dict[str, Any] = {"host": host, "port": port} if fd is None else {"fd": fd}
-    click.echo(f"serving on {f'http://{host}:{port}' if fd is None else f'socket fd {fd}'} with {workers} "
-               "worker(s) (docs at /docs)", err=True)
+    if fd is None:
+        _require_free(host, port)
+    url = f"http://{host}:{port}" if fd is None else f"socket fd {fd}"
+    log.info("serving", extra={"url": url, "workers": workers, "docs": f"{url}/docs" if fd is None else "/docs"})
     flusher = _start_event_flusher()
     try:
         if workers == 1:
@@ -50,6 +57,17 @@ def serve(host: str | None, port: int | None, workers: int, fd: int | None) -> N
     finally:
         flusher.terminate()  # it flushes once more, then exits
         flusher.wait(timeout=60)
+
+
+def _require_free(host: str, port: int) -> None:
+    """PortUnavailable unless `host:port` can be bound now (as uvicorn binds it: SO_REUSEADDR)."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as err:
+        raise PortUnavailable(f"cannot listen on {host}:{port}: {err.strerror or err}") from err
 
 
 def _start_event_flusher() -> subprocess.Popen[bytes]:

@@ -11,7 +11,7 @@ from features.online.push import EVENT_TIME_WINDOW, is_in_event_window
 from models.explain.lang import Lang
 
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
-CustomerIdPattern = r"^C[0-9]{8}$"
+CustomerIdPattern = r"^(?:C[0-9]{8}|O[0-9]{10})$"  # a canonical id, or a OneID id (identity/)
 ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
 Channel = Literal["app", "web", "branch", "rm", "phone"]
 MAX_BATCH = 10_000
@@ -143,6 +143,23 @@ class FeedbackAck(Frozen):
     decision_id: str
     product_id: str
     outcome: str
+
+
+class ContactRequest(Frozen):
+    """A call the RM logs; checked by `serving/workbench/contacts.py` (the workbench form's checks)."""
+
+    outcome: str = Field(examples=["declined"], description="reached, not_reached, interested or declined")
+    note: str | None = Field(default=None, examples=["想了解一年期定期，下周再约"], description="At most 500 characters")
+    product_id: str | None = Field(default=None, examples=["DEP_TIME_1Y"], description="The product discussed; a "
+                                   "declined product is not offered again for 30 days")
+
+
+class ContactAck(Frozen):
+    contact_id: str
+    customer_id: str
+    outcome: str
+    product_id: str | None
+    created_at: datetime
 
 
 class CustomerEvent(Frozen):

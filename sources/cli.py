@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import csv
+import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -12,14 +14,17 @@ from typing import Any
 import click
 import pandas as pd
 
-from nbo.console import emit, handles_errors, json_option, progress
+from nbo.console import Bar, emit, handles_errors, json_option, progress_bar
 from nbo.errors import ContractViolation, InputFileError
 from sources.io import write_table
 from sources.public import ADAPTERS
-from sources.synthetic.bank import BLOCK_CUSTOMERS, generate_bank
+from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
+from sources.synthetic.extracts import write_extracts
 from sources.synthetic.population import MAX_CUSTOMERS
 from sources.synthetic.rates import label_rates_by_block
-from sources.validation import ValidationReport, validate_dir
+from sources.validation import ValidationReport, validate_dir, validate_links
+
+log = logging.getLogger(__name__)
 
 
 @click.group("data")
@@ -52,31 +57,47 @@ def _end_month(_ctx: click.Context, _param: click.Parameter, value: str | None) 
 @click.option("--block-customers", type=click.IntRange(min=100), default=BLOCK_CUSTOMERS, show_default=True,
               help="Customers simulated at a time, each block from its own seeded generator; memory grows "
                    "with this, not with --customers. Banks larger than one block depend on it.")
+@click.option("--extracts/--no-extracts", default=True, show_default=True,
+              help="Also write the source systems' extracts (OUT/sources/, truth in OUT/truth/) for OneID.")
 @json_option
 @handles_errors
 def generate(customers: int, months: int, seed: int, end_month: str | None, out: Path,
-             block_customers: int, as_json: bool) -> None:
+             block_customers: int, extracts: bool, as_json: bool) -> None:
     """Simulate a bank (deterministic for a seed) and print its label rates.
 
     Writes customers, products, holdings, events, transactions and credit as parquet into OUT,
-    and the hidden traits into OUT/truth/ (read by tests and evaluation only).
+    the hidden traits into OUT/truth/ (read by tests and evaluation only) and, unless
+    --no-extracts, each source system's extract into OUT/sources/ (the person behind each record
+    in OUT/truth/source_records.parquet).
     """
     started = time.perf_counter()
-    bank = generate_bank(out, customers, months, seed, end_month,
-                         on_month=lambda i, n: progress(f"simulated month {i}/{n}"),
-                         block_customers=block_customers, on_block=_block_progress)
+    with progress_bar("simulating the bank", unit="months") as bar:
+        bank = generate_bank(out, customers, months, seed, end_month,
+                             on_month=lambda _i, _n: bar.advance(),
+                             block_customers=block_customers, on_block=_block_progress(bar, months))
     seconds = time.perf_counter() - started
-    progress("computing label rates")
-    rates = label_rates_by_block(out, bank.blocks,
-                                 on_block=lambda i, n: progress(f"label rates: block {i}/{n}"))
+    extract_rows: dict[str, int] = {}
+    if extracts:
+        started = time.perf_counter()
+        with progress_bar("writing the source systems' extracts"):
+            extract_rows = write_extracts(out, seed, TRUTH_DIR)
+        extract_seconds = round(time.perf_counter() - started, 2)
+    with progress_bar("computing label rates", len(bank.blocks), unit="blocks") as bar:
+        rates = label_rates_by_block(out, bank.blocks, on_block=lambda _i, _n: bar.advance())
     result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
               "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
               "generate_seconds": round(seconds, 2), "label_rates": rates}
+    if extracts:
+        result |= {"extracts": extract_rows, "extract_seconds": extract_seconds}
     emit(result, as_json, _generate_text)
 
 
-def _block_progress(block: int, blocks: int, numbers: range) -> None:
-    progress(f"block {block}/{blocks}: customers {numbers.start:,}–{numbers[-1]:,}")
+def _block_progress(bar: Bar, months: int) -> Callable[[int, int, range], None]:
+    """Each block of customers runs every month: the bar counts months over all blocks."""
+    def on_block(block: int, blocks: int, numbers: range) -> None:
+        bar.set_total(blocks * months)
+        bar.milestone(f"block {block}/{blocks}: customers {numbers.start:,}–{numbers[-1]:,}")
+    return on_block
 
 
 def _generate_text(r: dict[str, Any]) -> str:
@@ -84,6 +105,9 @@ def _generate_text(r: dict[str, Any]) -> str:
     lines = [f"wrote {r['customers']} customers × {r['months']} months "
              f"({r['first_month']}..{r['last_month']}) to {r['out']} in {r['generate_seconds']} s"]
     lines += [f"  {table:<13} {rows:>12,} rows" for table, rows in r["rows"].items()]
+    if "extracts" in r:
+        lines.append(f"  source-system extracts in {r['extract_seconds']} s:")
+        lines += [f"    sources/{name:<26} {rows:>10,} rows" for name, rows in r["extracts"].items()]
     lines.append(f"  churn within 90 days      {rates['churn_rate_90d']:.2%} (per quarter)")
     lines.append(f"  30+ DPD within 12 months  {rates['delinquency_rate_12m']:.2%} (per year)")
     lines.append(f"  adoption next month       {rates['adoption_rate_monthly']:.2%} (per month)")
@@ -94,9 +118,12 @@ def _generate_text(r: dict[str, Any]) -> str:
 @click.argument("data_dir", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path),
               help="Write every violation to this CSV (file,row,column,check,message).")
+@click.option("--links", type=click.Path(path_type=Path),
+              help="OneID links (a directory holding links.parquet, or the file): also report every record "
+                   "of DATA_DIR/sources that no link covers.")
 @json_option
 @handles_errors
-def validate(data_dir: Path, report: Path | None, as_json: bool) -> None:
+def validate(data_dir: Path, report: Path | None, links: Path | None, as_json: bool) -> None:
     """Check every table in DATA_DIR against the canonical contract.
 
     Reports every violation with file, row (1-based data row) and column; exits 2 if any.
@@ -104,6 +131,8 @@ def validate(data_dir: Path, report: Path | None, as_json: bool) -> None:
     if not data_dir.is_dir():
         raise InputFileError(f"{data_dir}: no such data directory")
     found = validate_dir(data_dir)
+    if links is not None:
+        validate_links(data_dir, links, found)
     if report is not None:
         _write_report(found, report)
     emit(found.to_dict() | {"report": report}, as_json, _validate_text)
@@ -150,7 +179,7 @@ def import_public(source: str, path: Path, out: Path, as_json: bool) -> None:
     adapter = ADAPTERS[source]
     if not path.exists():
         raise InputFileError(f"{path}: no such file or directory")
-    progress(f"reading {source} from {path}")
+    log.info("public_data_reading", extra={"source": source, "path": str(path)})
     imported = adapter(path)
     for table, frame in imported.tables.items():
         write_table(out, table, frame)

@@ -15,7 +15,8 @@ from pandera.typing import Series
 
 # Identifiers are ASCII ([0-9], not `\d`, which matches any Unicode digit) and end at the end of the
 # text (`\Z`: `$` also matches before a trailing newline). pandera matches them with Python's `re`.
-CUSTOMER_ID = r"^C[0-9]{8}\Z"
+# A customer is C + 8 digits (the bank's own numbering) or, once assembled through OneID, O + 10 digits.
+CUSTOMER_ID = r"^(?:C[0-9]{8}|O[0-9]{10})\Z"
 PRODUCT_ID = r"^[A-Z0-9][A-Z0-9_]{1,31}\Z"
 EXTERNAL_ID = r"^[!-~]{1,64}\Z"  # a source system's id: 1-64 printable ASCII characters, no spaces
 TOPIC = r"^[a-z][a-z0-9_]{0,39}\Z"

@@ -4,6 +4,8 @@ Every violation is reported with its file, row (1-based data row) and column; va
 stops at the first one. Checks: missing or unreadable files, missing and unknown columns, wrong
 types (with the rows whose values cannot be read as the contract's type), the pandera model's
 rules (ranges, sets, patterns, duplicate keys), dates in the future and orphan foreign keys.
+Given OneID links, it also reports every source-system record (`DIR/sources/<system>.parquet`) that
+no link covers.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import copy
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pandera.errors as pae
 import pyarrow.parquet as pq
@@ -20,6 +23,11 @@ from sources.contract import FOREIGN_KEYS, TABLES, columns_of, is_nullable
 from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
+SOURCES_DIR = "sources"  # source-system extracts inside a data directory
+LINKS_FILE = "links.parquet"
+LINK_COLUMNS = ("system", "record_id", "customer_id")
+# Activity keyed by a system's records: `<system>_<table>.parquet` beside the extracts.
+KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products")
 
 
 @dataclass(frozen=True)
@@ -227,3 +235,59 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
                 "distinct event_id): feature building counts each once"
             )
     return report
+
+
+def is_keyed_activity(path: Path) -> bool:
+    """Whether a file of a sources directory is keyed activity (`<system>_<table>`), not an extract."""
+    return any(path.stem.endswith(f"_{table}") for table in KEYED_TABLES)
+
+
+def extract_files(sources_dir: Path) -> dict[str, Path]:
+    """system → its extract (`<system>.parquet`) in a sources directory, by name."""
+    return {p.stem: p for p in sorted(Path(sources_dir).glob("*.parquet")) if not is_keyed_activity(p)}
+
+
+def read_links(links: Path) -> pd.DataFrame:
+    """Read OneID links (a directory holding links.parquet, or the file); `ValueError` names what is wrong."""
+    path = Path(links)
+    path = path / LINKS_FILE if path.is_dir() else path
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no links file")
+    frame = pd.read_parquet(path)
+    missing = [c for c in LINK_COLUMNS if c not in frame]
+    if missing:
+        raise ValueError(f"{path}: links lack the column(s) {', '.join(missing)}")
+    twice = frame.duplicated(["system", "record_id"])
+    if twice.any():
+        row = int(np.flatnonzero(twice)[0])
+        raise ValueError(f"{path} row {row + 1} column record_id: {frame['system'].iat[row]} record "
+                         f"{frame['record_id'].iat[row]!r} is linked a second time")
+    return frame
+
+
+def uncovered_records(sources_dir: Path, links: pd.DataFrame) -> list[Violation]:
+    """A violation (file, 1-based row, column record_id) for every extract record no link covers."""
+    found = []
+    linked = pd.MultiIndex.from_frame(links[["system", "record_id"]].astype(str))
+    for system, path in extract_files(sources_dir).items():
+        ids = pq.read_table(path, columns=["record_id"]).column(0).to_pandas().astype(str)
+        covered = pd.MultiIndex.from_arrays([[system] * len(ids), ids]).isin(linked)
+        for idx in np.flatnonzero(~covered):
+            found.append(Violation(str(path), int(idx) + 1, "record_id", "no_link",
+                                   f"record {ids.iat[idx]!r} of {system} is in no link: its customer is unknown"))
+    return found
+
+
+def validate_links(data_dir: Path, links: Path, report: ValidationReport) -> None:
+    """Add to `report` every record of `data_dir`/sources that the links in `links` do not cover."""
+    sources_dir = Path(data_dir) / SOURCES_DIR
+    if not sources_dir.is_dir():
+        report.violations.append(Violation(str(sources_dir), None, None, "missing_file",
+                                           "no source-system extracts to check against the links"))
+        return
+    try:
+        frame = read_links(links)
+    except (OSError, ValueError) as err:
+        report.violations.append(Violation(str(links), None, None, "unreadable", str(err)))
+        return
+    report.violations += uncovered_records(sources_dir, frame)

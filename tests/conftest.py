@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import uuid
@@ -188,10 +189,19 @@ class Trained:
 
 @pytest.fixture(scope="session")
 def trained(bank_dir: Path, feature_state: FeatureState, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """`nbo train churn|delinquency|recommender` (fast settings) on the session's features."""
+    """`nbo train churn|delinquency|recommender` (fast settings) on the session's features, into a
+    store laid out as the default one (SQLite database and artifacts in an `mlruns/` folder)."""
     mlruns = tmp_path_factory.mktemp("mlruns")
     env = feature_state.env["embedded"] | {"NBO_DATA_DIR": str(bank_dir),
-                                           "NBO_MLFLOW__TRACKING_URI": f"file:{mlruns}"}
+                                           "NBO_MLFLOW__TRACKING_URI": f"sqlite:///{mlruns / 'mlflow.db'}"}
     runs = {model: run_json("train", model, "--fast", env=env) for model in ("churn", "delinquency", "recommender")}
     keys = run_json("keys", "demo", env=env)["demo_api_keys"]
     return Trained(env, keys, runs)
+
+
+def private_mlflow_store(trained: Trained, into: Path) -> dict[str, str]:
+    """The NBO_* variable of a copy of the session's MLflow database in `into`, for a test that moves
+    aliases; the copy's runs point at the session's artifacts, which it only reads."""
+    db = into / "mlflow.db"
+    shutil.copyfile(trained.env["NBO_MLFLOW__TRACKING_URI"].removeprefix("sqlite:///"), db)
+    return {"NBO_MLFLOW__TRACKING_URI": f"sqlite:///{db}"}

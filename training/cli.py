@@ -6,7 +6,7 @@ runs: `nbo --help` and the other command groups stay fast.
 
 from __future__ import annotations
 
-import sys
+import logging
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,15 +15,30 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from nbo.console import emit, handles_errors, json_option, progress
+from nbo.console import (
+    captured_output,
+    emit,
+    handles_errors,
+    json_option,
+    lang_option,
+    progress_bar,
+    steps,
+)
 from nbo.settings import load_settings
+from training import TRAINING_STEPS
 
 if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
 
+log = logging.getLogger(__name__)
+
 RISK_KINDS = ("churn", "delinquency")  # their registered names: models.registry.RISK_MODEL_NAMES
+# models.registry.ALIASES (what the service serves) and "shadow", the stage before challenger
+PROMOTION_ALIASES = ("champion", "challenger", "shadow")
 
 KINDS = click.Choice(RISK_KINDS)
+# What a training run `stage`s: "loading libraries" here (MLflow, LightGBM and Feast take seconds to
+# import), the others in fit_candidate and log_candidate (fit_recommender and train_recommender).
 data_option = click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
                            help="Canonical data directory (default: NBO_DATA_DIR).")
 fast_option = click.option("--fast", is_flag=True,
@@ -92,16 +107,17 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
-    from training.risk.pipeline import fit_candidate, log_candidate
-
     settings = load_settings()
     data = data_dir or settings.data_dir
-    progress(f"training {model} on {data}")
-    with training_engine(engine, dask_scheduler) as chosen:
-        candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
-                                  chosen, sample_customers)
-    progress("logging to MLflow and comparing with the champion")
-    emit(log_candidate(settings, candidate, data, force), as_json, _train_text)
+    log.info("training", extra={"model": model, "data": str(data), "engine": engine})
+    with steps(f"training {model}", TRAINING_STEPS), captured_output():
+        from training.risk.pipeline import fit_candidate, log_candidate
+
+        with training_engine(engine, dask_scheduler) as chosen:
+            candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
+                                      chosen, sample_customers)
+        result = log_candidate(settings, candidate, data, force)
+    emit(result, as_json, _train_text)
 
 
 def _train_text(r: dict[str, Any]) -> str:
@@ -151,22 +167,32 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @click.command("promote")
 @click.argument("model_name", metavar="MODEL")
 @click.option("--version", "version", required=True, help="Model version to promote.")
-@click.option("--force", is_flag=True, help="Promote even if it does not beat the champion (recorded).")
+@click.option("--alias", type=click.Choice(PROMOTION_ALIASES), default="champion",
+              show_default=True, help="champion: only if it beats the champion (or --force); challenger and "
+                                      "shadow: set without comparison.")
+@click.option("--force", is_flag=True, help="Promote to champion even if it does not beat the champion (recorded).")
+@click.option("--reason", metavar="TEXT", help="Why, recorded on the run and the version with who and when.")
 @json_option
 @handles_errors
-def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
-    """Set alias champion on MODEL's VERSION if it beats the champion on its holdout (or --force)."""
-    from models.registry import RECOMMENDER
+def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
+    """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
+    from models.registry import CHAMPION, RECOMMENDER
+    from training import registry
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
 
     settings = load_settings()
-    if model_name == RECOMMENDER:
-        result = promote_recommender(settings, version, force)
+    if alias != CHAMPION:
+        if force:
+            raise click.UsageError("--force is for --alias champion; challenger and shadow are set without comparison")
+        result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason)
+    elif model_name == RECOMMENDER:
+        result = promote_recommender(settings, version, force, reason)
     else:
-        result = promote_version(settings, model_name, version, force)
+        result = promote_version(settings, model_name, version, force, reason)
     emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "
-         f"{'promoted' if r['promoted'] else 'not promoted'}{' (forced)' if r['forced'] else ''}; {r['reason']}")
+         f"{'now ' + r['alias'] if 'alias' in r else 'promoted' if r['promoted'] else 'not promoted'}"
+         f"{' (forced)' if r['forced'] else ''}; {r['reason']}")
 
 
 @click.command("retrain")
@@ -181,22 +207,24 @@ def promote(model_name: str, version: str, force: bool, as_json: bool) -> None:
 def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, trees: int | None,
                     leaves: int | None, as_json: bool) -> None:
     """Rebuild features, train, compare with each champion, promote only the better, print the comparison."""
-    from training.risk.pipeline import comparison_row, retrain
-
     settings = load_settings()
     data = data_dir or settings.data_dir
-    progress(f"rebuilding features from {data}")
     chosen = list(models) or [*RISK_KINDS, "recommender"]
-    risk = [m for m in chosen if m != "recommender"]
-    result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
-    if "recommender" in chosen:
-        from training.recommender.cli import ranker_settings
-        from training.recommender.runs import train_recommender
+    risk = [m for m in RISK_KINDS if m in chosen]  # the order they train in: risk models, then the recommender
+    in_order = [*risk, *(["recommender"] if "recommender" in chosen else [])]
+    names = ["loading libraries", "features", "materialize",
+             *(f"{kind}: {step}" for kind in in_order for step in TRAINING_STEPS[1:])]
+    with steps("retraining", names), captured_output():
+        from training.risk.pipeline import comparison_row, retrain
 
-        progress("training the recommender")
-        run = train_recommender(settings, data, ranker_settings(fast, trees, leaves))
-        result["runs"].append(run)
-        result["comparison"].append(comparison_row(run))
+        result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
+        if "recommender" in chosen:
+            from training.recommender.cli import ranker_settings
+            from training.recommender.runs import train_recommender
+
+            run = train_recommender(settings, data, ranker_settings(fast, trees, leaves))
+            result["runs"].append(run)
+            result["comparison"].append(comparison_row(run))
     emit(result, as_json, _retrain_text)
 
 
@@ -221,14 +249,12 @@ def _retrain_text(r: dict[str, Any]) -> str:
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Bad rows by row and column (default: OUTPUT with .errors.csv).")
 @click.option("--model-uri", help="Model to score with (default: models:/<name>@champion).")
-@click.option("--lang", type=click.Choice(["zh", "en"]), default="en", show_default=True)
+@lang_option("Language of the reasons and actions in the scores file.")
 @json_option
 @handles_errors
 def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
           lang: str, as_json: bool) -> None:
     """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
-    from tqdm import tqdm
-
     from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk
     from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
@@ -237,16 +263,18 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{CHAMPION}"
     scorer = load_risk(uri)
     started = time.perf_counter()
-    with tqdm(total=len(frame), unit="rows", desc=f"scoring {model}", file=sys.stderr) as bar:
-        result = score_portfolio(scorer, frame, lang, on_chunk=bar.update)  # type: ignore[arg-type]
+    with progress_bar(f"scoring {model}", len(frame), unit="rows") as bar:
+        result = score_portfolio(scorer, frame, lang, on_chunk=bar.advance)  # type: ignore[arg-type]
     seconds = time.perf_counter() - started
     errors_file = errors_path or output.with_name(output.stem + ".errors.csv")
     write_frame(result.scores, output)
     write_frame(result.errors, errors_file)
     if result.rows_rejected:
         for bad in result.errors.head(5).itertuples():
-            progress(f"{input_path}: row {bad.row}, column {bad.column}: {bad.message} ({bad.value!r})")
-        progress(f"warning: {result.rows_rejected} rows rejected (good rows scored); all listed in {errors_file}")
+            log.warning("row_rejected", extra={
+                "where": f"{input_path}: row {bad.row}, column {bad.column}: {bad.message}", "value": bad.value})
+        log.warning("rows_rejected", extra={"rows": result.rows_rejected, "listed_in": str(errors_file),
+                                            "note": "the good rows were scored"})
     emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
           "rows_rejected": result.rows_rejected, "error_cells": len(result.errors), "output": output.resolve(),
           "errors": errors_file.resolve(), "seconds": round(seconds, 3),

@@ -1,27 +1,70 @@
 """MLflow tracking and registry, for any nbo model: log a run, register a version, promote by alias.
 
+A run is named after its model, data and start (`churn · bank · 2026-12-07 08:15 UTC`), starts
+when its data begins to load (so its duration is the whole training) and logs its datasets.
 A version becomes `champion` only when it beats the current champion on the primary metric
 measured on the candidate's own holdout; `force` promotes anyway and is recorded on the run.
+`challenger` and `shadow` are set without comparison. Every alias change records who, when and why.
 """
 
 from __future__ import annotations
 
+import getpass
 import hashlib
+import json
 import logging
+import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 from mlflow import MlflowClient
+from mlflow.data.dataset_source_registry import get_dataset_source_from_json
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
 from models.registry import CHAMPION, connect  # noqa: F401 (training's commands open the registry through here)
-from nbo.errors import NotFound
+from nbo.errors import ModelNotFound
 
 log = logging.getLogger(__name__)
+
+
+def now_ms() -> int:
+    """The time now in milliseconds since the epoch (MLflow's run times)."""
+    return int(time.time() * 1000)
+
+
+def run_name(model: str, data_dir: Path, started_ms: int) -> str:
+    """A run's name for people: model, portfolio (the data directory's name) and UTC start."""
+    started = datetime.fromtimestamp(started_ms / 1000, UTC)
+    return f"{model} · {data_dir.resolve().name} · {started:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class RunDataset:
+    """A frame a run used, logged with `mlflow.log_input`: schema, digest and row count, not the rows."""
+
+    frame: pd.DataFrame
+    name: str
+    context: str  # training, validation or test
+    source: Path
+    targets: str | None = None
+
+
+def log_datasets(datasets: list[RunDataset]) -> None:
+    """Log each dataset as an input of the active run."""
+    for data in datasets:
+        source = get_dataset_source_from_json(json.dumps({"uri": str(data.source.resolve())}), "local")
+        with warnings.catch_warnings():  # MLflow's hint about integer columns in the inferred schema
+            warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer", category=UserWarning)
+            dataset = mlflow.data.from_pandas(data.frame, source=source, name=data.name, targets=data.targets)
+            mlflow.log_input(dataset, context=data.context)
+
 
 def ensure_experiment(client: MlflowClient, name: str, artifact_root: str | None) -> str:
     """Return the id of experiment `name`, creating it (artifacts under `artifact_root`) if needed."""
@@ -54,9 +97,12 @@ class TrainingRun:
     features: list[str]
     data_snapshot: str
     holdout_id: str
+    name: str
+    started_ms: int
     artifact_dir: Path | None = None
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
+    datasets: list[RunDataset] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -75,8 +121,13 @@ class RegisteredRun:
 
 def log_and_register(model_name: str, experiment_id: str, run: TrainingRun,
                      log_model: Callable[[], ModelInfo]) -> RegisteredRun:
-    """Log params, snapshot id, features, metrics and artifacts; `log_model` logs and registers."""
-    with mlflow.start_run(experiment_id=experiment_id) as active:
+    """Log params, snapshot id, features, datasets, metrics and artifacts; `log_model` logs and registers.
+
+    The run starts at `run.started_ms` (when the training began), so its duration is the training's.
+    """
+    created = mlflow.MlflowClient().create_run(experiment_id, start_time=run.started_ms, run_name=run.name)
+    with mlflow.start_run(run_id=created.info.run_id) as active:
+        log_datasets(run.datasets)
         mlflow.log_params({k: str(v) for k, v in run.params.items()})
         mlflow.set_tags({"nbo.data_snapshot": run.data_snapshot, "nbo.holdout_id": run.holdout_id,
                          "nbo.model_name": model_name, **run.tags})
@@ -122,10 +173,11 @@ def _beats(candidate: float, champion: float, higher_is_better: bool) -> bool:
 
 def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun, primary_metric: str,
                       higher_is_better: bool, force: bool,
-                      champion_metric: Callable[[str], float]) -> Promotion:
+                      champion_metric: Callable[[str], float], note: str | None = None) -> Promotion:
     """Set `champion` on `run`'s version if it beats the champion on the same holdout (or `force`).
 
-    `champion_metric(model_uri)` measures the current champion on `run`'s holdout.
+    `champion_metric(model_uri)` measures the current champion on `run`'s holdout; `note` is the
+    person's reason, recorded beside the comparison.
     """
     current = champion_version(client, model_name)
     candidate = run.metrics[primary_metric]
@@ -140,21 +192,54 @@ def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun,
         reason = f"{primary_metric} {candidate:.4f} vs champion {champion_value:.4f} on the same holdout"
     outcome = Promotion(promoted or force, force, reason, primary_metric, candidate, champion_value,
                         None if current is None else str(current.version))
-    _record(client, model_name, run, outcome)
+    _record(client, model_name, run, outcome, note)
     return outcome
 
 
-def _record(client: MlflowClient, model_name: str, run: RegisteredRun, outcome: Promotion) -> None:
+def alias_tags(alias: str, reason: str) -> dict[str, str]:
+    """What an alias change records on the run and the version: who (the OS user), when (UTC) and why."""
+    return {f"nbo.{alias}.by": getpass.getuser(), f"nbo.{alias}.at": datetime.now(UTC).isoformat(timespec="seconds"),
+            f"nbo.{alias}.reason": reason}
+
+
+def _tag(client: MlflowClient, model_name: str, version: str, run_id: str | None, tags: dict[str, str]) -> None:
+    for key, value in tags.items():
+        if run_id is not None:
+            client.set_tag(run_id, key, value)
+        client.set_model_version_tag(model_name, version, key, value)
+
+
+def _record(client: MlflowClient, model_name: str, run: RegisteredRun, outcome: Promotion,
+            note: str | None) -> None:
     tags = {"nbo.promoted": str(outcome.promoted).lower(), "nbo.forced": str(outcome.forced).lower(),
             "nbo.promotion_reason": outcome.reason}
-    for key, value in tags.items():
-        client.set_tag(run.run_id, key, value)
-        client.set_model_version_tag(model_name, run.version, key, value)
+    if outcome.promoted:
+        why = outcome.reason + (" (forced)" if outcome.forced else "") + (f"; {note}" if note else "")
+        tags |= alias_tags(CHAMPION, why)
+    _tag(client, model_name, run.version, run.run_id, tags)
     if outcome.champion_value is not None:
         client.log_metric(run.run_id, f"champion_{outcome.primary_metric}", outcome.champion_value)
     if outcome.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, run.version)
     log.info("promotion_decided", extra={"model": model_name, "version": run.version, **tags})
+
+
+def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, note: str | None) -> dict[str, object]:
+    """Point `alias` (challenger, shadow) at a version without comparing it with anything; record it
+    like a champion promotion. Returns what `nbo promote` prints."""
+    found = resolve_version(client, f"{model_name}/{version}")
+    try:
+        previous: str | None = str(client.get_model_version_by_alias(model_name, alias).version)
+    except MlflowException:
+        previous = None
+    reason = note or f"set with nbo promote --alias {alias} (no comparison with the champion)"
+    tags = alias_tags(alias, reason)
+    _tag(client, model_name, str(found.version), found.run_id, tags)
+    client.set_registered_model_alias(model_name, alias, str(found.version))
+    log.info("alias_set", extra={"model": model_name, "version": str(found.version), "alias": alias, **tags})
+    return {"model": model_name, "model_version": str(found.version), "run_id": found.run_id, "alias": alias,
+            "previous_version": previous, "promoted": True, "forced": False, "reason": reason,
+            "by": tags[f"nbo.{alias}.by"], "at": tags[f"nbo.{alias}.at"]}
 
 
 def resolve_version(client: MlflowClient, ref: str) -> ModelVersion:
@@ -169,7 +254,7 @@ def resolve_version(client: MlflowClient, ref: str) -> ModelVersion:
             return client.get_model_version(name, version)
         found = client.search_model_versions(f"run_id = '{ref}'")
     except MlflowException as err:
-        raise NotFound(f"no model version {ref!r}: {err.message}") from err
+        raise ModelNotFound(f"no model version {ref!r}: {err.message}") from err
     if not found:
-        raise NotFound(f"no run or model version {ref!r} in the registry")
+        raise ModelNotFound(f"no run or model version {ref!r} in the registry")
     return found[0]

@@ -34,6 +34,7 @@ from features.tables import (
     PROFILE,
     RFM,
 )
+from nbo.console import progress_bar
 from nbo.errors import InputFileError
 from nbo.settings import Settings
 from sources.io import read_table, table_path
@@ -75,10 +76,16 @@ def build_feature_tables(data_dir: Path, out_dir: Path, block_customers: int = B
         blocks = CanonicalBlocks(data_dir, work, block_customers)
         products = read_table(data_dir, "products")
         writers = FeatureWriters(work)
-        intents = [_write_block(writers, blocks, block, products) for block in range(blocks.count)]
-        intents += [last_intents(events) for events in blocks.orphan_events()]
-        writers.append(PRODUCT_ATTRIBUTES, product_frame(products, blocks.months[0]))
-        writers.append(INTENT_REALTIME, intent_history(intents))
+        with progress_bar("building feature tables", blocks.count + 1, unit="steps") as bar:
+            intents = []
+            for block in range(blocks.count):
+                bar.advance(0, note=f"customer block {block + 1}/{blocks.count}")
+                intents.append(_write_block(writers, blocks, block, products))
+                bar.advance()
+            bar.advance(0, note="products and intents")
+            intents += [last_intents(events) for events in blocks.orphan_events()]
+            writers.append(PRODUCT_ATTRIBUTES, product_frame(products, blocks.months[0]))
+            writers.append(INTENT_REALTIME, intent_history(intents))
         as_of = agg.as_of_instants(blocks.months)
         result = BuildResult(str(data_dir.resolve()), str(out_dir.resolve()), writers.rows,
                              as_of[0].isoformat(), as_of[-1].isoformat())

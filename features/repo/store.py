@@ -31,6 +31,7 @@ from features.repo.entities import ENTITIES
 from features.repo.services import feature_services
 from features.repo.views import feature_views
 from features.tables import ALL_TABLES, EVENT_TIMESTAMP
+from nbo.console import stage
 from nbo.errors import (
     ConfigError,
     ContractViolation,
@@ -190,7 +191,9 @@ def materialize_store(store: FeatureStore, settings: Settings, end: datetime) ->
     read_manifest(offline_dir(settings))
     _require_applied(store)
     require_offline_sources(store)
-    store.materialize(start_date=MATERIALIZE_START, end_date=end)
+    for table in ALL_TABLES:  # one view at a time, so a progress bar can follow
+        stage(table.name)
+        store.materialize(start_date=MATERIALIZE_START, end_date=end, feature_views=[table.name])
     rows = {t.name: _latest_rows(offline_dir(settings) / t.file_name, t.entity_key, end) for t in ALL_TABLES}
     log.info("feast_materialized", extra={"project": store.project, "end": end.isoformat(), "rows": sum(rows.values())})
     return rows

@@ -14,7 +14,7 @@ from features.segments.report import (
     segment_report,
 )
 from features.segments.rules import DEFAULT_RULES, load_segment_rules
-from nbo.console import emit, handles_errors, json_option
+from nbo.console import emit, handles_errors, json_option, lang_option, steps
 from nbo.settings import load_settings
 
 
@@ -28,13 +28,15 @@ def segments_group() -> None:
               help="How many of the latest as-of months to tag and compare.")
 @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, path_type=Path), default=DEFAULT_RULES,
               show_default=True, help="The segment rules file.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Language of segment names in the text report.")
+@lang_option("Language of segment names in the text report.")
 @json_option
 @handles_errors
 def report(months: int, rules_path: Path, lang: str, as_json: bool) -> None:
     """Segment, lifecycle-stage and intent-tag sizes per month and the transitions between months,
     from the feature tables `nbo features build` wrote."""
     rules = load_segment_rules(rules_path)
-    features = read_monthly_features(offline_dir(load_settings()), needed_columns(rules), months)
-    emit(segment_report(rules, features), as_json, lambda r: report_text(r, rules.names(lang)))
+    with steps("segment report", ["read features", "tag and compare"]) as bar:
+        features = read_monthly_features(offline_dir(load_settings()), needed_columns(rules), months)
+        bar.stage("tag and compare")
+        result = segment_report(rules, features)
+    emit(result, as_json, lambda r: report_text(r, rules.names(lang)))

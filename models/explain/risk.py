@@ -16,48 +16,61 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from models.explain import glossary
 from models.explain.lang import LANGS, Lang
 
 _VALUE_FORMATS = {
-    "percent": "{:.0%}".format, "amount_cny": "¥{:,.0f}".format, "count": "{:,.0f}".format,
-    "days": "{:,.0f}".format, "ratio": "{:.2f}".format,
+    "percent": "{:.0%}".format, "percent_points": "{:+.0f}%".format, "count": "{:,.0f}".format, "days": "{:,.0f}".format, "ratio": "{:.2f}".format,
 }
-_MISSING = {"zh": "缺失", "en": "missing"}
-_FLAG = {"zh": ("否", "是"), "en": ("no", "yes")}
+TERM = "term:"  # a category value, in the words of the glossary group named after the colon
 
 
-def format_values(values: ArrayLike, value_format: str, lang: Lang) -> list[str]:
-    """Human form of feature values: percent, amount_cny, count, days, ratio, flag or raw text."""
+def _shown(value_format: str, lang: Lang) -> Callable[[object], str]:
+    if value_format in _VALUE_FORMATS:
+        return _VALUE_FORMATS[value_format]
+    if value_format == "amount_cny":
+        return lambda v: glossary.money(float(v), lang)  # type: ignore[arg-type]
+    if value_format == "flag":
+        return lambda v: glossary.flag(v, lang)
+    if value_format.startswith(TERM):
+        return lambda v: glossary.term(value_format.removeprefix(TERM), v, lang)
+    return str
+
+
+def format_values(values: ArrayLike, value_format: str, lang: Lang) -> list[str | None]:
+    """Human form of feature values (percent, percent_points, amount_cny, count, days, ratio, flag, term:GROUP or raw
+    text); None where the value is missing."""
     array = np.asarray(values, dtype=object)
     missing = pd.isna(array)
-    if value_format in _VALUE_FORMATS:
-        shown = _VALUE_FORMATS[value_format]
-    elif value_format == "flag":
-        shown = lambda v: _FLAG[lang][bool(v)]  # noqa: E731
-    else:
-        shown = str
-    return [_MISSING[lang] if gone else shown(v) for v, gone in zip(array, missing, strict=True)]
+    shown = _shown(value_format, lang)
+    return [None if gone else shown(v) for v, gone in zip(array, missing, strict=True)]
 
 
 @dataclass(frozen=True)
 class ReasonTemplate:
-    """How one feature reads as a reason: code, driver group, value format and text per language."""
+    """How one feature reads as a reason: code, driver group, value format, text per language and the
+    feature's name per language (a missing value reads "name: no record")."""
 
     code: str
     group: str
     value_format: str
     text: dict[str, str]
+    label: dict[str, str]
 
     def render(self, feature: str, values: ArrayLike, lang: Lang) -> list[str]:
         """The reason text for each value (the template has one `{value}` slot)."""
         prefix, suffix = self.text[lang].replace("{feature}", feature).split("{value}")
+        colon = "：" if lang == "zh" else ": "
+        unknown = self.label[lang].replace("{feature}", feature) + colon + glossary.missing(lang)
         array = np.asarray(values)
+
+        def texts(shown: list[str | None]) -> list[str]:
+            return [unknown if s is None else prefix + s + suffix for s in shown]
+
         if array.dtype.kind not in "fiu":
-            return [prefix + shown + suffix for shown in format_values(array, self.value_format, lang)]
+            return texts(format_values(array, self.value_format, lang))
         codes, uniques = pd.factorize(array, use_na_sentinel=False)  # numbers: format each distinct value once
-        texts = np.array([prefix + shown + suffix for shown in format_values(uniques, self.value_format, lang)],
-                         dtype=object)
-        return texts[codes].tolist()
+        return np.array(texts(format_values(uniques, self.value_format, lang)), dtype=object)[codes].tolist()
 
 
 @dataclass(frozen=True)
@@ -74,7 +87,7 @@ class ReasonBook:
 
 def _template(entry: dict[str, str]) -> ReasonTemplate:
     return ReasonTemplate(entry["code"], entry["group"], entry.get("format", "raw"),
-                          {lang: entry[lang] for lang in LANGS})
+                          {lang: entry[lang] for lang in LANGS}, entry["label"])
 
 
 @cache

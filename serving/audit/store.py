@@ -1,4 +1,4 @@
-"""Durable audit of every decision and score, and the feedback tied to it.
+"""Durable audit of every decision and score, the feedback tied to it and the RM's logged contacts.
 
 Acknowledged means stored: `record_decision` and `record_feedback` return only after the
 transaction has committed (SQLite in WAL mode with synchronous=FULL by default; PostgreSQL at
@@ -8,6 +8,7 @@ scale). Decisions of concurrent requests share a commit (`serving/audit/group_co
 from __future__ import annotations
 
 import json
+import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -24,8 +25,12 @@ from nbo.errors import ContractViolation, NotFound
 from nbo.files import make_private
 from serving.audit.ddl import create_tables
 from serving.audit.group_commit import GroupCommit
+from serving.schemas import ProductIdPattern
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
+CONTACT_OUTCOMES = ("reached", "not_reached", "interested", "declined")
+CONTACT_NOTE_MAX = 500
+_PRODUCT_ID = re.compile(ProductIdPattern)
 OFFER_KINDS = ("offers", "trigger")  # a trigger decision is an offer decision when it offered something
 
 _meta = sa.MetaData()
@@ -39,6 +44,7 @@ decisions = sa.Table(
     sa.Column("variant", sa.String(32), nullable=False),
     sa.Column("model_versions", sa.Text, nullable=False),
     sa.Column("payload", sa.Text, nullable=False),
+    sa.Index("ix_nbo_decisions_kind_created_at", "kind", "created_at"),  # the latest scores of one kind
 )
 feedback = sa.Table(
     "nbo_feedback", _meta,
@@ -47,6 +53,17 @@ feedback = sa.Table(
     sa.Column("product_id", sa.String(32), nullable=False),
     sa.Column("outcome", sa.String(16), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+contacts = sa.Table(
+    "nbo_contacts", _meta,
+    sa.Column("contact_id", sa.String(64), primary_key=True),
+    sa.Column("customer_id", sa.String(32), nullable=False, index=True),
+    sa.Column("outcome", sa.String(16), nullable=False),
+    sa.Column("product_id", sa.String(32)),
+    sa.Column("note", sa.Text),
+    sa.Column("recorded_by", sa.String(32), nullable=False),  # the RM's key prefix (never the key)
+    sa.Column("created_at", sa.DateTime(timezone=True), nullable=False, index=True),
 )
 
 
@@ -60,6 +77,10 @@ class NotAnOfferDecision(ContractViolation):
 
 class ProductNotInDecision(ContractViolation):
     """Feedback on a product the decision did not offer."""
+
+
+class InvalidContact(ContractViolation):
+    """A logged contact with an unknown outcome, a note too long or a malformed product id."""
 
 
 @dataclass(frozen=True)
@@ -186,6 +207,77 @@ class AuditStore:
         shown = {p: int(n) for p, outcome, n in rows if outcome == "shown"}
         return shown, frozenset(p for p, outcome, _ in rows if outcome == "accepted")
 
+    def record_contact(self, customer_id: str, outcome: str, *, note: str | None = None,
+                       product_id: str | None = None, recorded_by: str) -> dict[str, Any]:
+        """Store one contact the RM logged (a call and its outcome); returns it once committed.
+
+        Raises InvalidContact for an outcome outside CONTACT_OUTCOMES, a note over CONTACT_NOTE_MAX
+        characters or a product id that is not one (the caller checks the product exists)."""
+        note = (note or "").strip() or None
+        product_id = (product_id or "").strip() or None
+        if outcome not in CONTACT_OUTCOMES:
+            raise InvalidContact(f"outcome {outcome[:40]!r} is not one of {', '.join(CONTACT_OUTCOMES)}")
+        if note is not None and len(note) > CONTACT_NOTE_MAX:
+            raise InvalidContact(f"the note has {len(note)} characters; at most {CONTACT_NOTE_MAX}")
+        if note is not None and "\x00" in note:
+            raise InvalidContact("the note contains a NUL character")
+        if product_id is not None and not _PRODUCT_ID.match(product_id):
+            raise InvalidContact(f"product {product_id[:40]!r} is not a product id")
+        row = {"contact_id": uuid.uuid4().hex, "customer_id": customer_id, "outcome": outcome,
+               "product_id": product_id, "note": note, "recorded_by": recorded_by, "created_at": datetime.now(UTC)}
+        with self._tx() as conn:
+            conn.execute(contacts.insert().values(**row))
+        return row
+
+    def contacts_for(self, customer_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """The customer's logged contacts, newest first."""
+        query = (contacts.select().where(contacts.c.customer_id == customer_id)
+                 .order_by(contacts.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [_utc(dict(row._mapping)) for row in conn.execute(query)]
+
+    def customer_feedback(self, customer_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        """Clicked, accepted and dismissed offers of the customer, newest first (`shown` is left out)."""
+        query = (sa.select(feedback.c.product_id, feedback.c.outcome, feedback.c.created_at, feedback.c.decision_id)
+                 .join(decisions, decisions.c.decision_id == feedback.c.decision_id)
+                 .where(decisions.c.customer_id == customer_id, feedback.c.outcome != "shown")
+                 .order_by(feedback.c.created_at.desc()).limit(limit))
+        with self.engine.connect() as conn:
+            return [_utc(dict(row._mapping)) for row in conn.execute(query)]
+
+    def declined_products(self, customer_id: str, since: datetime) -> frozenset[str]:
+        """Products the customer turned down since `since`: an offer dismissed, or a logged call
+        declined on that product (the suitability rule `declined` reads this)."""
+        dismissed = (sa.select(feedback.c.product_id)
+                     .join(decisions, decisions.c.decision_id == feedback.c.decision_id)
+                     .where(decisions.c.customer_id == customer_id, feedback.c.outcome == "dismissed",
+                            feedback.c.created_at >= since))
+        declined = sa.select(contacts.c.product_id).where(
+            contacts.c.customer_id == customer_id, contacts.c.outcome == "declined",
+            contacts.c.product_id.is_not(None), contacts.c.created_at >= since)
+        with self.engine.connect() as conn:
+            return frozenset(conn.execute(sa.union(dismissed, declined)).scalars())
+
+    def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20,
+                        window: int = 2000) -> list[Decision]:
+        """Customers whose latest score of `kind` (churn, delinquency) among the `window` newest since
+        `since` is in one of `bands`, that decision each, newest first (the workbench's high-risk alerts)."""
+        in_band = sa.or_(*(decisions.c.payload.like(f'%"band":"{band}"%') for band in bands))  # compact JSON
+        recent = (sa.select(decisions.c.decision_id, decisions.c.customer_id, in_band.label("hit"))
+                  .where(decisions.c.kind == kind, decisions.c.created_at >= since)
+                  .order_by(decisions.c.created_at.desc()).limit(window))
+        seen: set[str] = set()
+        hits: list[str] = []
+        with self.engine.connect() as conn:
+            for decision_id, customer_id, hit in conn.execute(recent):
+                if customer_id not in seen:
+                    seen.add(customer_id)
+                    if hit:
+                        hits.append(decision_id)
+            rows = conn.execute(decisions.select().where(decisions.c.decision_id.in_(hits[:limit]))).all()
+        found = sorted((_decision(r) for r in rows), key=lambda d: d.created_at, reverse=True)
+        return [d for d in found if d.payload.get("answer", {}).get("band") in bands]
+
     def count(self, kind: str | None = None) -> int:
         """How many decisions are stored (of one kind, if given)."""
         query = sa.select(sa.func.count()).select_from(decisions)
@@ -222,6 +314,14 @@ def _check_offered(decision_id: str, kind: str, payload: dict[str, Any], product
     if product_id not in offered:
         raise ProductNotInDecision(f"{product_id} is not among the offers of decision {decision_id} "
                                    f"({', '.join(offered) or 'it offered none'})")
+
+
+def _utc(record: dict[str, Any]) -> dict[str, Any]:
+    """The record with `created_at` in UTC (SQLite returns naive datetimes)."""
+    created = record["created_at"]
+    if created.tzinfo is None:
+        record["created_at"] = created.replace(tzinfo=UTC)
+    return record
 
 
 def _decision(row: Any) -> Decision:

@@ -38,7 +38,8 @@ class OfferPolicy:
     segments: SegmentRules
 
 
-def _date(value: object) -> date | None:
+def feature_date(value: object) -> date | None:
+    """A date feature (birth_date, risk_assessed_at: 'YYYY-MM-DD') as the rules read it."""
     if value is None or value == "":
         return None
     return pd.Timestamp(str(value)).date()
@@ -57,14 +58,17 @@ class OfferService:
 
     def _facts(self, features: OnlineFeatures, pd_value: float | None) -> rules.CustomerFacts:
         v = features.values
-        shown, accepted = self.audit.recent_feedback(features.customer_id, datetime.now(UTC) - FATIGUE_WINDOW)
+        now = datetime.now(UTC)
+        shown, accepted = self.audit.recent_feedback(features.customer_id, now - FATIGUE_WINDOW)
+        declined = self.audit.declined_products(features.customer_id,
+                                                now - timedelta(days=self.policy.rules.decline_days))
         return rules.CustomerFacts(
-            birth_date=_date(v.get("birth_date")), risk_tolerance=v.get("risk_tolerance"),
-            risk_assessed_at=_date(v.get("risk_assessed_at")),
+            birth_date=feature_date(v.get("birth_date")), risk_tolerance=v.get("risk_tolerance"),
+            risk_assessed_at=feature_date(v.get("risk_assessed_at")),
             marketing_consent=bool(v.get("has_marketing_consent")),
             days_past_due=int(v.get("days_past_due") or 0), pd=pd_value,
             held=frozenset(v.get("held_product_ids") or ()), shown_7d=shown, accepted_7d=accepted,
-            closed=bool(v.get("is_closed")))
+            closed=bool(v.get("is_closed")), declined=declined)
 
     def _risk(self, variant: str, features: OnlineFeatures) -> tuple[float | None, float | None, dict[str, str]]:
         """PD (for the credit rule) and churn probability (for the retention lever), no reasons."""

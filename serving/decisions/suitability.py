@@ -3,6 +3,11 @@
 Each rule looks at one customer and one product and returns allow, or block with a rule id and a
 message in zh-CN and en. Boundaries: an assessment exactly 12 months old is still valid; a customer
 aged exactly 65 is "65 and over"; a PD exactly at the limit is allowed (blocked only above it).
+
+Contact fatigue lives here too: `fatigue` (shown N times in 7 days without acceptance) and
+`declined` (the customer turned the product down within `decline_days`: an offer dismissed in the
+app or on the workbench, or an RM's logged call with outcome "declined" naming the product;
+the audit store's `declined_products` reads both). A declined call without a product is history only.
 """
 
 from __future__ import annotations
@@ -11,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 
-RULESET_VERSION = "2026.12.1"
+RULESET_VERSION = "2026.12.2"
 INVESTMENT_CATEGORIES = frozenset({"wealth", "fund", "gold", "fx"})
 _TOLERANCE_MAX_RISK = {"C1": 1, "C2": 2, "C3": 3, "C4": 4, "C5": 5}
 
@@ -46,6 +51,7 @@ class CustomerFacts:
     shown_7d: dict[str, int]
     accepted_7d: frozenset[str]
     closed: bool = False  # the customer has closed their relationship with the bank
+    declined: frozenset[str] = frozenset()  # products turned down within Policy.decline_days
 
 
 @dataclass(frozen=True)
@@ -56,6 +62,7 @@ class Policy:
     fatigue_shows: int = 3
     assessment_valid_months: int = 12
     senior_age: int = 65
+    decline_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -106,9 +113,10 @@ def already_held(c: CustomerFacts, p: Product, _today: date, _policy: Policy) ->
 def risk_match(c: CustomerFacts, p: Product, _today: date, _policy: Policy) -> Verdict:
     allowed = _TOLERANCE_MAX_RISK.get(c.risk_tolerance or "", 1)
     if p.risk > allowed:
-        level = c.risk_tolerance or "未评估/unassessed"
-        return Verdict(False, "risk_match", f"产品风险等级{p.risk_level}高于客户风险承受能力{level}",
-                       f"product risk {p.risk_level} is above the customer's risk tolerance {level}")
+        return Verdict(False, "risk_match",
+                       f"产品风险等级{p.risk_level}高于客户风险承受能力{c.risk_tolerance or '（未测评）'}",
+                       f"product risk {p.risk_level} is above the customer's risk tolerance "
+                       f"{c.risk_tolerance or '(not assessed)'}")
     return ALLOW
 
 
@@ -152,9 +160,11 @@ def credit_arrears(c: CustomerFacts, p: Product, _today: date, _policy: Policy) 
 
 def credit_pd_limit(c: CustomerFacts, p: Product, _today: date, policy: Policy) -> Verdict:
     if p.is_credit and (c.pd is None or c.pd > policy.pd_limit):
-        shown = "未知/unknown" if c.pd is None else f"{c.pd:.1%}"
-        return Verdict(False, "credit_pd_limit", f"违约概率{shown}高于信贷上限{policy.pd_limit:.0%}",
-                       f"probability of default {shown} is above the credit limit {policy.pd_limit:.0%}")
+        if c.pd is None:
+            return Verdict(False, "credit_pd_limit", "违约概率未知，暂不推荐信贷产品",
+                           "the probability of default is unknown: no credit offers")
+        return Verdict(False, "credit_pd_limit", f"违约概率{c.pd:.1%}，高于信贷准入上限{policy.pd_limit:.0%}",
+                       f"probability of default {c.pd:.1%} is above the credit limit {policy.pd_limit:.0%}")
     return ALLOW
 
 
@@ -166,8 +176,15 @@ def fatigue(c: CustomerFacts, p: Product, _today: date, policy: Policy) -> Verdi
     return ALLOW
 
 
+def declined(c: CustomerFacts, p: Product, _today: date, policy: Policy) -> Verdict:
+    if p.product_id in c.declined:
+        return Verdict(False, "declined", f"客户近{policy.decline_days}天内已明确拒绝该产品，暂不再推荐",
+                       f"the customer turned this product down within the last {policy.decline_days} days")
+    return ALLOW
+
+
 RULES: tuple[Rule, ...] = (account_closed, already_held, age_range, senior_high_risk, risk_match, assessment_current,
-                           credit_arrears, credit_pd_limit, fatigue)
+                           credit_arrears, credit_pd_limit, declined, fatigue)
 
 
 def check(c: CustomerFacts, p: Product, today: date, policy: Policy) -> Verdict:

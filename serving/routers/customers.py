@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Query
+from fastapi import APIRouter, Depends, Path, Query, Request
 
 from nbo.errors import ContractViolation, CustomerNotFound
 from serving.decisions.risk import freshness
@@ -16,6 +16,8 @@ from serving.routers.params import CustomerId
 from serving.runtime import Runtime
 from serving.schemas import (
     ERRORS,
+    ContactAck,
+    ContactRequest,
     CustomerEvent,
     CustomerProfile,
     EventAck,
@@ -29,6 +31,7 @@ from serving.schemas import (
 )
 from serving.security.auth import Role, require_role
 from serving.triggers.store import Event
+from serving.workbench.contacts import log_contact, recorded_by
 
 router = APIRouter(prefix="/v1", tags=["customers"], responses=ERRORS)
 
@@ -108,3 +111,15 @@ def feedback(decision_id: Annotated[str, Path(pattern=r"^[0-9a-f]{32}$")], body:
     feedback_id = audit.record_feedback(decision_id, body.product_id, body.outcome)
     return FeedbackAck(feedback_id=feedback_id, decision_id=decision_id, product_id=body.product_id,
                        outcome=body.outcome)
+
+
+@router.post("/customers/{customer_id}/contacts", dependencies=[Depends(require_role(Role.RM))], status_code=201)
+def contact(customer_id: CustomerId, body: ContactRequest, request: Request, runtime: RuntimeDep,
+            audit: AuditDep) -> ContactAck:
+    """Log a call with the customer and its outcome (reached / not_reached / interested / declined),
+    with an optional note (at most 500 characters) and product, in the audit; the workbench's
+    "log a call" form records the same. A declined product is not offered again for 30 days.
+    404: unknown customer. 422: another outcome, a longer note, a product not in the catalogue."""
+    row = log_contact(runtime, audit, customer_id, body.outcome, body.note, body.product_id,
+                      recorded_by(request.headers.get("X-API-Key", "")))
+    return ContactAck(**{k: row[k] for k in ("contact_id", "customer_id", "outcome", "product_id", "created_at")})

@@ -26,21 +26,24 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from pydantic import ValidationError
 
 from nbo.errors import ContractViolation, Forbidden, NboError
+from serving.audit.store import CONTACT_OUTCOMES
 from serving.deps import RequestIdDep, runtime_of
 from serving.reports.campaign import campaign_effect, page_period, trend_chart
 from serving.routers.params import CustomerId
 from serving.schemas import FeedbackRequest, ProductIdPattern
 from serving.security.ratelimit import SignInLimiter
 from serving.workbench.charts import decode, encode, render
+from serving.workbench.contacts import log_contact
 from serving.workbench.data import WorkbenchDataCache
+from serving.workbench.home import home_alerts
 from serving.workbench.i18n import HTML_LANG, labels
 from serving.workbench.page import PageContext, build_customer_page
-from serving.workbench.session import COOKIE, LIFETIME_S, issue, load_secret, verify
+from serving.workbench.session import COOKIE, LIFETIME_S, Session, issue, load_secret, verify
 
 log = logging.getLogger(__name__)
 WEB = pathlib.Path(__file__).resolve().parents[1] / "workbench" / "web"
 STATIC = {"workbench.css": "text/css"}
-MAX_FORM_BYTES = 4096
+MAX_FORM_BYTES = 8192  # a 500-character note in Chinese is 4,500 bytes urlencoded (emoji: 6,000)
 TASKS_LISTED = 20  # open RM tasks on the search page, soonest due first
 RM = "rm"
 Lang = Annotated[Literal["zh", "en"], Query(description="zh (简体中文) or en")]
@@ -68,15 +71,19 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def _templates() -> Jinja2Templates:
     env = Environment(loader=FileSystemLoader(WEB / "templates"), autoescape=select_autoescape(["html"]),
                       undefined=StrictUndefined)
-    env.filters["money"] = lambda v: "–" if v is None else f"{float(v):,.0f}"
     env.filters["pct"] = lambda v, digits=1: "–" if v is None else f"{100 * float(v):.{digits}f}%"
     return Jinja2Templates(env=env)
 
 
+def session_of(request: Request) -> Session | None:
+    """The request's valid rm session, if it carries one."""
+    state = request.app.state
+    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM)
+
+
 def has_session(request: Request) -> bool:
     """Whether the request carries a valid rm session cookie."""
-    state = request.app.state
-    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM) is not None
+    return session_of(request) is not None
 
 
 def _login_url(lang: str = "en") -> str:
@@ -188,18 +195,26 @@ def static(name: str) -> Response:
 @protected.get("")
 def search(request: Request, lang: Lang = "en", q: Annotated[str, Query(max_length=40)] = "") -> Response:
     """Customer search by id, name or phone fragment."""
+    state = request.app.state
+    tasks = state.trigger_store.open_tasks(limit=TASKS_LISTED)
+    alerts = [] if q.strip() else home_alerts(state.trigger_store, state.trigger_rules, state.audit, lang,
+                                              TASKS_LISTED)  # the home page's; a search shows its results
+    listed = {r["customer_id"] for r in [*tasks, *alerts]}
     try:
-        matches = request.app.state.workbench_data.get().search(q) if q.strip() else None
+        data = state.workbench_data.get() if q.strip() or listed else None
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err), q=q)
-    return _page(request, "search.html", lang, q=q, matches=matches,
-                 tasks=request.app.state.trigger_store.open_tasks(limit=TASKS_LISTED))
+    names = {cid: data.identity(cid).get("name") for cid in listed} if data else {}
+    return _page(request, "search.html", lang, q=q, matches=data.search(q) if data and q.strip() else None,
+                 tasks=tasks, alerts=alerts, names=names)
 
 
 @protected.get("/customers/{customer_id}")
 def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep, lang: Lang = "en",
-             recorded: Annotated[str | None, Query(max_length=80)] = None) -> Response:
-    """One customer's page: 360° profile, offers and blocked products, churn and delinquency."""
+             recorded: Annotated[str | None, Query(max_length=80)] = None,
+             logged: Annotated[str | None, Query(max_length=20)] = None) -> Response:
+    """One customer's page: alerts, next best action, offers and blocked products, churn and credit
+    risk, the profile, contact history and the call log form."""
     state = request.app.state
     try:
         ctx = PageContext(runtime_of(request), state.audit, state.offer_policy, state.risk_policy,
@@ -207,7 +222,8 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
         page = build_customer_page(ctx, customer_id, lang, request_id)
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
-    return _page(request, "customer.html", lang, c=page, recorded=recorded_notice(recorded))
+    return _page(request, "customer.html", lang, c=page, recorded=recorded_notice(recorded),
+                 logged=logged if logged in CONTACT_OUTCOMES else None)
 
 
 def recorded_notice(recorded: str | None) -> tuple[str, str] | None:
@@ -236,6 +252,18 @@ def feedback(request: Request, customer_id: CustomerId, form: Form) -> Response:
     lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
     query = urlencode({"lang": lang, "recorded": f"{body.product_id}:{body.outcome}"})
     return RedirectResponse(f"/workbench/customers/{customer_id}?{query}", status_code=303)
+
+
+@protected.post("/customers/{customer_id}/contacts", dependencies=[Depends(same_origin)])
+def log_call(request: Request, customer_id: CustomerId, form: Form) -> Response:
+    """Log a call with the customer and its outcome in the audit (a declined product is not
+    offered again for `decline_days`: the suitability rule `declined`)."""
+    session = session_of(request)
+    log_contact(runtime_of(request), request.app.state.audit, customer_id, form.get("outcome", ""), form.get("note"),
+                form.get("product_id"), session.key_prefix if session else RM)
+    lang = form.get("lang") if form.get("lang") in HTML_LANG else "en"
+    query = urlencode({"lang": lang, "logged": form["outcome"]})
+    return RedirectResponse(f"/workbench/customers/{customer_id}?{query}#history", status_code=303)
 
 
 @protected.get("/campaigns")

@@ -12,8 +12,9 @@ from typing import Any
 import click
 import pandas as pd
 
-from nbo.console import emit, handles_errors, json_option
+from nbo.console import emit, handles_errors, json_option, lang_option, progress_bar
 from nbo.settings import load_settings
+from sources.ids import CUSTOMER
 
 log = logging.getLogger(__name__)
 
@@ -26,10 +27,9 @@ def triggers_group() -> None:
 @triggers_group.command("run")
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="The day to run for (YYYY-MM-DD): journeys due, birthdays ahead, conditions met.")
-@click.option("--lang", type=click.Choice(["en", "zh"]), default="en", show_default=True,
-              help="Language of the actions' reasons.")
-@click.option("--customer", "only", multiple=True, metavar="ID",
-              help="Only this customer (repeat for more): a rerun for a few, say after a fix.")
+@lang_option("Language of the actions' reasons.")
+@click.option("--customer", "only", multiple=True, type=CUSTOMER,
+              help="Only this customer, C00000042 or 42 (repeat for more): a rerun for a few, say after a fix.")
 @json_option
 @handles_errors
 def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> None:
@@ -65,12 +65,12 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
         log.info("triggers_due", extra={"as_of": day.isoformat(), "occasions": len(due)})
         request_id = f"triggers-run-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
         fired = []
-        for n, occasion in enumerate(due, 1):
-            result = engine.fire(occasion, request_id, lang, day)
-            if result is not None:
-                fired.append(result)
-            if n % 500 == 0:
-                click.echo(f"  {n}/{len(due)} occasions, {len(fired)} fired", err=True)
+        with progress_bar("firing triggers", len(due), unit="occasions") as bar:
+            for occasion in due:
+                result = engine.fire(occasion, request_id, lang, day)
+                if result is not None:
+                    fired.append(result)
+                bar.advance(note=f"{len(fired)} fired")
     finally:
         audit.close()
     emit(_summary(day, rules.version, due, fired, time.perf_counter() - started), as_json, _text)

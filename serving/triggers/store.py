@@ -171,3 +171,10 @@ class TriggerStore:
         query = fires.select().where(fires.c.customer_id == customer_id).order_by(fires.c.fired_at)
         with self.engine.connect() as conn:
             return [dict(r._mapping) for r in conn.execute(query)]
+
+    def recent_fires(self, trigger_ids: tuple[str, ...], status: str = "sent", limit: int = 50) -> list[dict[str, Any]]:
+        """Fires of these triggers with this status, the latest occasion first (the workbench's alerts)."""
+        query = (fires.select().where(fires.c.trigger_id.in_(trigger_ids), fires.c.status == status)
+                 .order_by(fires.c.occasion_time.desc(), fires.c.customer_id).limit(limit))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import base64
 import json
+import unicodedata
 from typing import Annotated, Literal
 
 import pygal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pygal.style import Style
 
+from models.explain.glossary import axis_money
+from models.explain.lang import Lang
 from nbo.errors import ContractViolation
 
 Text = Annotated[str, Field(max_length=200)]
@@ -30,14 +33,20 @@ STYLE = Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff"
                       "#4d7c0f", "#475569", "#b91c1c"))
 
 
+MARGIN = 20  # pygal's default margin around the plot, in px
+LATIN_EM = 0.6  # pygal's estimate of a character's width, in font sizes: right for Latin, half a CJK character
+
+
 class _Spec(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
     title: Text
     axis: Text = ""
+    lang: Lang = "en"
 
 
 class Bars(_Spec):
-    """Horizontal bars, one per label, largest first."""
+    """Horizontal bars, one per label, largest first: how much each reason weighs, drawn without numbers
+    (its lengths compare the reasons; the numbers themselves are log-odds, which an RM does not read)."""
 
     kind: Literal["bars"] = "bars"
     labels: Annotated[list[Text], Field(min_length=1, max_length=8)]
@@ -51,7 +60,7 @@ class Series(BaseModel):
 
 
 class Lines(_Spec):
-    """Lines over time, one per series."""
+    """Lines over time, one per series; the value axis in the bank's units (万/亿 on zh, k/M on en)."""
 
     kind: Literal["lines"] = "lines"
     x_labels: Annotated[list[Annotated[str, Field(max_length=16)]], Field(max_length=240)]
@@ -81,12 +90,21 @@ def decode(spec: str) -> Bars | Lines:
         raise ContractViolation(f"not a chart spec: {type(err).__name__}") from err
 
 
-def _compact(value: float) -> str:
-    """1234567 → 1.2M, 260000 → 260k, 2.5 → 2.5: axis labels that fit a phone."""
-    for limit, suffix in ((1e6, "M"), (1e3, "k")):
-        if abs(value) >= limit:
-            return f"{value / limit:.{0 if abs(value) >= 10 * limit else 1}f}{suffix}"
-    return f"{value:.3g}"
+def _width(text: str, font_size: int) -> float:
+    """A text's drawn width in px: wide (CJK) characters one font size, others pygal's estimate."""
+    return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else LATIN_EM for ch in text) * font_size
+
+
+def _left_margin(labels: list[str], font_size: int) -> int:
+    """The left margin that keeps right-aligned labels inside the chart: pygal leaves room for
+    LATIN_EM per character, so CJK labels would start left of the image."""
+    shortfall = max(_width(t, font_size) for t in labels) - max(len(t) for t in labels) * LATIN_EM * font_size
+    return MARGIN + max(0, round(shortfall))
+
+
+def _half_widest(labels: list[str], font_size: int) -> int:
+    """Half the widest label: the last x label is centred on the plot's right edge."""
+    return round(max((_width(t, font_size) for t in labels), default=0) / 2)
 
 
 def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
@@ -100,9 +118,8 @@ def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
     if isinstance(chart, Bars):
         labels = [str(i + 1) for i in range(len(chart.labels))] if narrow else chart.labels
         graph = pygal.HorizontalBar(**common, height=90 + 50 * len(chart.labels), show_legend=False,
-                                    print_values=True, x_title=chart.axis, truncate_label=-1,
-                                    min_scale=3, max_scale=5,
-                                    value_formatter=lambda v: f"{v:+.2f}")
+                                    x_title=chart.axis, truncate_label=-1, show_x_labels=False,
+                                    margin_left=_left_margin(labels, STYLE.label_font_size))
         graph.x_labels = labels[::-1]  # pygal draws the first bar at the bottom: the top reason on top
         graph.add(chart.axis, chart.values[::-1])
     else:
@@ -110,7 +127,8 @@ def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
                            legend_at_bottom_columns=2 if narrow else 5, truncate_label=-1, truncate_legend=-1,
                            show_minor_x_labels=False,
                            x_labels_major_every=max(1, len(chart.x_labels) // (3 if narrow else 8)),
-                           value_formatter=_compact, dots_size=2)
+                           value_formatter=lambda v: axis_money(v, chart.lang), dots_size=2,
+                           margin_right=MARGIN + _half_widest(chart.x_labels, STYLE.label_font_size))
         graph.x_labels = chart.x_labels
         for series in chart.series:
             graph.add(series.name, series.values)

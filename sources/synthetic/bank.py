@@ -150,7 +150,7 @@ def _truth_frame(traits: pd.DataFrame, sim: BankSimulation, span: pd.DatetimeInd
     )
 
 
-class _AppendWriter:
+class AppendWriter:
     """Append arrow tables to one parquet file (a row group each) under the first table's schema,
     pandas metadata included: one table gives the bytes `pq.write_table` (and pandas) would."""
 
@@ -178,8 +178,8 @@ class _BankSink:
 
     def __init__(self, out: Path):
         self.streamed = {t: TableWriter(out, t) for t in _STREAMED}
-        self.customers = _AppendWriter(table_path(out, "customers"), "zstd")
-        self.traits = _AppendWriter(out / TRUTH_DIR / "traits.parquet", "snappy")  # pandas' default
+        self.customers = AppendWriter(table_path(out, "customers"), "zstd")
+        self.traits = AppendWriter(out / TRUTH_DIR / "traits.parquet", "snappy")  # pandas' default
         self.next_event_id = 0
 
     def write_month(self, rows: MonthRows, sim: BankSimulation) -> None:

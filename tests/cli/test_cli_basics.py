@@ -53,3 +53,12 @@ def test_cli_runs_see_the_tests_settings_not_the_callers_nbo_variables(monkeypat
     info = run_json("info", env={"NBO_STATE_DIR": str(tmp_path / "state")})
     assert info["data_dir"] != "/bogus/data" and info["store_profile"] == "embedded"
     assert info["state_dir"] == str(tmp_path / "state")
+
+
+def test_global_options_and_help_texts_say_what_is_true() -> None:
+    top = CliRunner().invoke(main, ["--help"], prog_name="nbo").output
+    assert "--log-format" in top and "--log-level" in top
+    serve = CliRunner().invoke(main, ["serve", "--help"], prog_name="nbo").output
+    assert "RM workbench" in serve and "later" not in serve and "exit 5" in serve
+    for path in (("score",), ("segments", "report"), ("triggers", "run")):
+        assert "zh|zh-CN|en" in CliRunner().invoke(main, [*path, "--help"], prog_name="nbo").output, path

@@ -27,10 +27,15 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         run_json(*args, "--seed", seed, "--out", tmp_path / name)
     a, b, c = (_checksums(tmp_path / n) for n in "abc")
-    assert len(a) == 7  # six canonical tables and truth/traits
+    # six canonical tables and truth/traits; six extracts and five keyed files in sources/, truth/source_records
+    assert len(a) == 19 and "truth/source_records.parquet" in a and "sources/branch_crm.parquet" in a
     assert a == b
-    assert a["products.parquet"] == c["products.parquet"]  # the catalogue is fixed, not drawn
-    assert all(a[f] != c[f] for f in a if f != "products.parquet")
+    fixed = {"products.parquet", "sources/core_banking_products.parquet"}  # the catalogue is fixed, not drawn
+    assert all(a[f] == c[f] for f in fixed)
+    assert all(a[f] != c[f] for f in a if f not in fixed)
+    run_json(*args, "--seed", 3, "--no-extracts", "--out", tmp_path / "d")
+    d = _checksums(tmp_path / "d")
+    assert d == {f: a[f] for f in d} and len(d) == 7  # the same bank without the extracts
 
 
 def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) -> None:

@@ -9,11 +9,9 @@ report's counts exactly, its intervals and p-value against scipy.
 from __future__ import annotations
 
 import math
-import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 import scipy.stats as st
@@ -23,16 +21,14 @@ from evaluation.proportions import two_proportion_z_test, wilson_interval
 from serving.app import create_app
 from serving.audit.store import sqlite_url
 from sources.io import read_table
-from tests.conftest import run_cli, run_json, settings_from
+from tests.conftest import private_mlflow_store, run_cli, run_json, settings_from
 from training.registry import connect
 
 
 @pytest.fixture(scope="module")
 def challenger_env(trained, tmp_path_factory) -> dict[str, str]:
     tmp = tmp_path_factory.mktemp("challenger")
-    source = Path(trained.env["NBO_MLFLOW__TRACKING_URI"].removeprefix("file:"))
-    shutil.copytree(source, tmp / "mlruns")
-    env = trained.env | {"NBO_MLFLOW__TRACKING_URI": f"file:{tmp / 'mlruns'}", "NBO_SERVICE__CHALLENGER_SHARE": "0.5",
+    env = trained.env | private_mlflow_store(trained, tmp) | {"NBO_SERVICE__CHALLENGER_SHARE": "0.5",
                          "NBO_SERVICE__AUDIT_URL": sqlite_url(tmp / "audit.db")}
     connect(settings_from(env).mlflow).set_registered_model_alias("nbo-recommender", "challenger", "1")
     return env

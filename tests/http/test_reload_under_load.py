@@ -8,7 +8,6 @@ versions. The ops endpoints are checked on the same process afterwards.
 from __future__ import annotations
 
 import re
-import shutil
 import threading
 import time
 from collections import Counter
@@ -129,11 +128,10 @@ def test_reload_under_concurrent_load_drops_no_request(service, trained, active_
 def test_a_reload_reaches_every_worker(trained, tmp_path) -> None:
     """Two worker processes; the champion moves to a new version; one reload call reaches one
     worker, and within a minute every answer, from whichever worker, names the new version."""
-    from tests.conftest import settings_from
+    from tests.conftest import private_mlflow_store, settings_from
     from training.registry import connect
 
-    shutil.copytree(trained.env["NBO_MLFLOW__TRACKING_URI"].removeprefix("file:"), tmp_path / "mlruns")
-    env = trained.env | {"NBO_MLFLOW__TRACKING_URI": f"file:{tmp_path / 'mlruns'}"}
+    env = trained.env | private_mlflow_store(trained, tmp_path)
     client = connect(settings_from(env).mlflow)
     first = client.get_model_version_by_alias("nbo-churn", "champion")
     app_key, admin_key = trained.keys["app"], trained.keys["admin"]

@@ -6,6 +6,7 @@ import sqlite3
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import pytest
 from serving.audit.store import (
     AuditStore,
     DecisionNotFound,
+    InvalidContact,
     NotAnOfferDecision,
     ProductNotInDecision,
     sqlite_url,
@@ -157,3 +159,58 @@ def test_payloads_read_back_as_json_dumps_wrote_them_and_the_database_reads_them
         text = conn.execute(sa.text(f"SELECT {path} FROM nbo_decisions WHERE decision_id = :d"),
                             {"d": decision.decision_id}).scalar_one()
     assert text == "近90天交易 25 笔"
+
+
+def test_a_logged_contact_reads_back_newest_first_and_bad_ones_are_refused(store: AuditStore) -> None:
+    first = store.record_contact("C00000001", "not_reached", recorded_by="abc")
+    second = store.record_contact("C00000001", "interested", note="  想了解定期存款，下周再约  ",
+                                  product_id="DEP_TIME_1Y", recorded_by="abc")
+    store.record_contact("C00000002", "reached", recorded_by="abc")
+    got = store.contacts_for("C00000001")
+    assert [c["contact_id"] for c in got] == [second["contact_id"], first["contact_id"]]
+    assert (got[0]["outcome"], got[0]["note"], got[0]["product_id"]) == ("interested", "想了解定期存款，下周再约",
+                                                                         "DEP_TIME_1Y")
+    assert got[1]["note"] is None and got[1]["product_id"] is None and got[0]["created_at"].tzinfo is not None
+    store.record_contact("C00000003", "declined", note="长" * 500, recorded_by="abc")  # exactly the limit
+    for outcome, kwargs, message in [("hung_up", {}, "is not one of reached"),
+                                     ("reached", {"note": "长" * 501}, "501 characters; at most 500"),
+                                     ("declined", {"product_id": "drop table"}, "is not a product id"),
+                                     ("reached", {"note": "a\x00b"}, "NUL character")]:
+        with pytest.raises(InvalidContact, match=message):
+            store.record_contact("C00000004", outcome, recorded_by="abc", **kwargs)
+    assert store.contacts_for("C00000004") == []
+
+
+def test_declined_products_are_dismissals_and_declined_calls_within_the_window(store: AuditStore) -> None:
+    since = datetime.now(UTC) - timedelta(days=30)
+    decision_id = store.record_decision(
+        kind="offers", customer_id="C00000001", request_id="r", variant="champion", model_versions={},
+        payload={"answer": {"offers": [{"product_id": p} for p in ("FUND_BOND", "INS_HEALTH", "GOLD_ACCUM")]}}
+    ).decision_id
+    store.record_feedback(decision_id, "FUND_BOND", "dismissed")
+    store.record_feedback(decision_id, "INS_HEALTH", "accepted")
+    store.record_contact("C00000001", "declined", product_id="MORTGAGE", recorded_by="abc")
+    store.record_contact("C00000001", "declined", recorded_by="abc")  # no product: history only
+    store.record_contact("C00000001", "interested", product_id="GOLD_ACCUM", recorded_by="abc")
+    store.record_contact("C00000002", "declined", product_id="CC_CLASSIC", recorded_by="abc")
+    assert store.declined_products("C00000001", since) == {"FUND_BOND", "MORTGAGE"}
+    assert store.declined_products("C00000001", datetime.now(UTC) + timedelta(seconds=1)) == frozenset()
+    assert [(f["product_id"], f["outcome"]) for f in store.customer_feedback("C00000001")] == [
+        ("INS_HEALTH", "accepted"), ("FUND_BOND", "dismissed")]
+
+
+def test_high_risk_customers_are_those_whose_latest_score_is_high(store: AuditStore) -> None:
+    def score(customer: str, band: str) -> str:
+        return store.record_decision(kind="churn", customer_id=customer, request_id="r", variant="champion",
+                                     model_versions={}, payload={"answer": {"band": band, "probability": 0.5},
+                                                                 "features": {"band_x": "high"}}).decision_id
+
+    score("C00000001", "high")
+    score("C00000001", "low")  # no longer high
+    score("C00000002", "medium")
+    high = score("C00000002", "high")
+    store.record_decision(kind="delinquency", customer_id="C00000003", request_id="r", variant="champion",
+                          model_versions={}, payload={"answer": {"band": "high"}})
+    since = datetime.now(UTC) - timedelta(days=30)
+    assert [d.decision_id for d in store.latest_in_bands("churn", ("high",), since)] == [high]
+    assert store.latest_in_bands("churn", ("high",), datetime.now(UTC) + timedelta(seconds=1)) == []

@@ -10,7 +10,7 @@ import pytest
 import scipy.sparse as sp
 
 from models.candidates import ROW, candidate_features
-from models.collaborative import AlsFactors, InteractionWeights, build_interactions
+from models.collaborative import AlsFactors, InteractionWeights, build_interactions, held_peers
 from training.recommender.als import AlsSettings, fit_als
 
 PRODUCTS = ["DEP", "FUND", "MORTGAGE", "INS"]
@@ -41,6 +41,19 @@ def test_als_ranks_the_co_held_product_first(als: AlsFactors) -> None:
 def test_als_explains_a_score_by_the_products_held(als: AlsFactors) -> None:
     reasons = als.explain(sp.csr_matrix(np.array([[1, 0, 1, 0]], dtype=np.float32)), "FUND")
     assert reasons[0][0] == "DEP" and reasons[0][1] > 0
+
+
+def test_a_peers_reason_names_only_held_products_never_the_offered_one(als: AlsFactors) -> None:
+    """The issue's case: a customer who holds DEP and browsed fund pages is offered FUND. Browsing puts
+    FUND itself in the interaction row, so ALS's explanation names it; the reason may name DEP only."""
+    row = build_interactions(pd.DataFrame({"held_product_ids": [["DEP"]], "page_views_fund_30d": [6]}),
+                             PRODUCTS, TOPICS, InteractionWeights())
+    shares = als.explain(row, "FUND")
+    assert "FUND" in [p for p, _ in shares]
+    assert held_peers(shares, ["DEP"], "FUND") == ["DEP"]
+    assert held_peers(shares, [], "FUND") == []
+    assert held_peers([("FUND", 0.9), ("INS", 0.5), ("DEP", 0.3), ("MORTGAGE", 0.1)],
+                      ["FUND", "DEP", "MORTGAGE"], "FUND", n=1) == ["DEP"]
 
 
 def test_als_factors_survive_save_and_load(als: AlsFactors, tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from models.collaborative import (
     build_interaction_row,
     build_interactions,
     held_flags,
+    held_peers,
 )
 from models.encoding import NotPlainValue
 from models.explain.offers import _descending_positive, offer_reasons
@@ -149,10 +150,12 @@ def test_rank_equals_lightgbm_on_the_training_frame(scorer: RecommenderScorer,
         shap = scorer.booster.predict(frame, pred_contrib=True)[:, :-1]
         interactions = build_interactions(row, scorer.catalogue.products, scorer.catalogue.topics, scorer.weights)
         explained = scorer.explain(ranked, ranked.product_ids, "en")
+        names, held = scorer.catalogue.names("en"), values.get("held_product_ids") or ()
         for c, product in enumerate(ranked.product_ids):
             expected = offer_reasons(scorer.spec.features, shap[c], candidates.iloc[c],
-                                     str(scorer.catalogue.records[product]["topic"]), "en",
-                                     lambda p=product, x=interactions: scorer.als.explain(x, p, 2))
+                                     str(scorer.catalogue.records[product]["topic"]), "en", names,
+                                     lambda p=product, x=interactions, n=names, h=held: [
+                                         n.get(q, q) for q in held_peers(scorer.als.explain(x, p), h, p)])
             assert explained[product] == expected
 
 
@@ -190,17 +193,19 @@ def test_batch_ranking_equals_the_request_path(scorer: RecommenderScorer,
 
 def test_template_values_match_the_candidate_frame(scorer: RecommenderScorer,
                                                    customers: list[dict[str, object]]) -> None:
-    """Reasons print the values the candidate frame holds (ints stay ints, NaN/None print as '-')."""
-    from models.explain.offers import _NOT_REASONS, _value
+    """Reasons print the values the candidate frame holds (in each template's format; missing is None)."""
+    from models.explain.offers import _TEMPLATES
+    from models.explain.risk import format_values
 
     values = customers[3]  # occupation and age absent
     ranked = scorer.rank("C00000003", values, set(scorer.catalogue.products))
     candidates = _training_frame(scorer, _frame([values]))
     for name in scorer.spec.features:
-        if name in _NOT_REASONS or name.startswith("holds_"):
+        if name not in _TEMPLATES:
             continue  # never printed
-        assert [_value(ranked.values(c)[name]) for c in range(len(candidates))] == \
-            [_value(v) for v in candidates[name]], name
+        value_format = _TEMPLATES[name][1]
+        assert format_values([ranked.values(c)[name] for c in range(len(candidates))], value_format, "en") == \
+            format_values(candidates[name].tolist(), value_format, "en"), name
 
 
 @pytest.mark.parametrize(("feature", "value"), [("aum_cny", "12000"), ("segment", 3),

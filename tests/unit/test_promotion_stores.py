@@ -1,4 +1,5 @@
-"""Promotion against real MLflow stores, the file store and PostgreSQL (a fresh database, dropped after).
+"""Promotion against real MLflow stores: SQLite (the default), the file store and PostgreSQL (a fresh
+database, dropped after).
 
 Real LightGBM risk models on a small labelled frame are logged, registered and compared on one
 holdout: the first version is promoted, a worse one is not, a better one is, and a forced one is
@@ -39,9 +40,12 @@ def _frame(n: int, seed: int) -> pd.DataFrame:
     })
 
 
-@pytest.fixture(params=["file", "postgres"])
+@pytest.fixture(params=["sqlite", "file", "postgres"])
 def store(request: pytest.FixtureRequest, tmp_path: Path):
-    """MLflow settings for a temporary file store, or for a fresh PostgreSQL database."""
+    """MLflow settings for a temporary SQLite or file store, or for a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        yield MlflowSettings(tracking_uri=f"sqlite:///{tmp_path}/mlruns/mlflow.db")
+        return
     if request.param == "file":
         yield MlflowSettings(tracking_uri=f"file:{tmp_path}/mlruns")
         return
@@ -63,8 +67,9 @@ def _register(settings: MlflowSettings, trees: TreeSettings, force: bool, tmp_pa
     scorer = fit_risk_model(MODEL, train, valid, FEATURES, ["gender"], trees)
     metrics = score_metrics(MODEL.kind, test[MODEL.label].to_numpy(int), scorer.probability(test))
     run = registry.TrainingRun(params={"max_trees": trees.max_trees}, metrics=metrics, features=FEATURES,
-                               data_snapshot="test", holdout_id="test")
-    experiment = registry.ensure_experiment(client, MODEL.model_name, settings.artifact_root)
+                               data_snapshot="test", holdout_id="test", name="delinquency · test",
+                               started_ms=registry.now_ms())
+    experiment = registry.ensure_experiment(client, MODEL.model_name, settings.artifact_location)
     work = tmp_path / uuid.uuid4().hex
     registered = registry.log_and_register(MODEL.model_name, experiment, run,
                                            lambda: log_risk_model(scorer, test.head(3), MODEL.model_name, work))

@@ -9,6 +9,7 @@ import pytest
 from features.repo.services import NOT_MODEL_FEATURES, SERVICE_VIEWS
 from features.tables import ALL_TABLES
 from models.explain.lang import LANGS
+from models.explain.offers import offer_reasons
 from models.explain.risk import (
     format_values,
     reason_book,
@@ -38,7 +39,7 @@ def test_reason_columns_render_codes_and_text_in_each_language():
     assert zh_codes.shape == en.shape == (1, 3)
     assert zh_codes[0, 0] == en_codes[0, 0] == book.template("utilization").code
     assert en[0, 0] == "credit utilisation 92%"
-    assert zh[0, 0] == "额度使用率 92%"
+    assert zh[0, 0] == "额度使用率：92%"
     assert en[0, 1] == "2 missed payments in 12 months"
     assert en_codes[0, 2] == "" and en[0, 2] == ""
 
@@ -79,11 +80,32 @@ def test_every_driver_group_has_a_retention_action_in_both_languages():
     assert all(a.text[lang] for a in [*by_group.values(), default] for lang in LANGS)
 
 
-def test_values_are_formatted_and_missing_values_read_as_missing():
-    assert format_values([0.925, float("nan")], "percent", "en") == ["92%", "missing"]
-    assert format_values([None, 12345.6], "amount_cny", "zh") == ["缺失", "¥12,346"]
+def test_values_are_formatted_and_missing_values_are_none():
+    assert format_values([0.925, float("nan")], "percent", "en") == ["92%", None]
+    assert format_values([None, 12345.6, 8500.0, 1_250_000.0], "amount_cny", "zh") == [
+        None, "1.2万元", "8,500元", "125万元"]
+    assert format_values([12345.6, -800.0], "amount_cny", "en") == ["¥12,346", "-¥800"]
     assert format_values([1.0, 0.0], "flag", "zh") == ["是", "否"]
-    assert format_values(pd.Series(["M", None], dtype="category"), "raw", "en") == ["M", "missing"]
+    assert format_values(pd.Series(["M", None], dtype="category"), "raw", "en") == ["M", None]
+
+
+def test_category_values_read_in_words_and_missing_values_name_the_feature():
+    book = reason_book()
+    assert book.template("occupation").render("occupation", np.array(["employee"], dtype=object), "zh") == [
+        "职业：企业职员"]
+    assert book.template("preferred_channel").render("preferred_channel", np.array(["phone"], dtype=object),
+                                                     "zh") == ["偏好渠道：电话"]
+    assert book.template("city_tier").render("city_tier", [3.0], "zh") == ["所在城市：三线城市"]
+    assert book.template("city_tier").render("city_tier", [3.0], "en") == ["lives in a tier-3 city"]
+    assert book.template("credit_limit_cny").render("credit_limit_cny", [np.nan], "zh") == ["授信额度：暂无记录"]
+    assert book.template("credit_limit_cny").render("credit_limit_cny", [np.nan], "en") == ["credit limit: no record"]
+
+
+@pytest.mark.parametrize("lang", LANGS)
+def test_every_template_reads_a_missing_value_without_a_slot_or_a_code(lang):
+    for feature, template in reason_book().templates.items():
+        text = template.render(feature, [np.nan], lang)[0]
+        assert "{" not in text and "_" not in text
 
 
 @pytest.mark.parametrize("feature", ["utilization", "missed_payments_12m", "income_monthly_cny"])
@@ -92,5 +114,28 @@ def test_rendering_repeated_values_matches_formatting_each_value(feature):
     values = np.r_[np.random.default_rng(0).random(500) * 3, [np.nan] * 3, [0.5] * 4, [2.0] * 3]
     for lang in LANGS:
         prefix, suffix = template.text[lang].replace("{feature}", feature).split("{value}")
-        expected = [prefix + shown + suffix for shown in format_values(values, template.value_format, lang)]
+        unknown = template.render(feature, [np.nan], lang)[0]
+        expected = [unknown if shown is None else prefix + shown + suffix
+                    for shown in format_values(values, template.value_format, lang)]
         assert template.render(feature, values, lang) == expected
+
+
+def test_offer_reasons_say_only_what_is_true_in_words():
+    features = ["holds_FUND_BOND", "gender", "holds_DEP_SAVINGS", "occupation", "city_tier", "als_score"]
+    values = {"holds_FUND_BOND": 0.0, "gender": "F", "holds_DEP_SAVINGS": 1.0, "occupation": "employee",
+              "city_tier": 3.0, "als_score": 0.4}
+    shap = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    names = {"FUND_BOND": "债券基金", "DEP_SAVINGS": "活期储蓄"}
+    reasons = offer_reasons(features, shap, values, "fund", "zh", names, lambda: ["活期储蓄"], k=4)
+    # not held (holds_FUND_BOND = 0) and gender are never reasons; codes and values read in words
+    assert reasons == [{"code": "HOLDS", "text": "已持有活期储蓄，常与该产品搭配"},
+                       {"code": "PROFILE", "text": "职业：企业职员"},
+                       {"code": "PEERS", "text": "持有活期储蓄的客户也常持有该产品"}]
+    en = offer_reasons(features, shap, values, "fund", "en", {"DEP_SAVINGS": "Savings account"}, lambda: [], k=4)
+    assert [r["text"] for r in en] == ["holds the Savings account, often held together with it",
+                                       "occupation: company employee",
+                                       "customers with similar holdings often hold it too"]
+    assert offer_reasons(["aum_cny"], np.array([1.0]), {"aum_cny": 356_000.0}, "fund", "zh", {}) == [
+        {"code": "WEALTH", "text": "资产总额35.6万元"}]
+    assert offer_reasons(["aum_cny"], np.array([1.0]), {"aum_cny": None}, "fund", "en", {}) == [
+        {"code": "PROFILE", "text": "matches the customer's assets and needs"}]

@@ -71,6 +71,11 @@ CASES = [
     ("shown three times is fatigue", {"shown_7d": {"FUND_TECH": 3}}, FUND_R5, "fatigue"),
     ("shown three times but accepted", {"shown_7d": {"FUND_TECH": 3}, "accepted_7d": frozenset({"FUND_TECH"})},
      FUND_R5, None),
+    ("declined (dismissed, or a declined call) is not offered again", {"declined": frozenset({"FUND_TECH"})},
+     FUND_R5, "declined"),
+    ("declining one product leaves the others", {"declined": frozenset({"FUND_TECH"})}, FUND_R4, None),
+    ("declined comes before fatigue", {"declined": frozenset({"FUND_TECH"}), "shown_7d": {"FUND_TECH": 5}},
+     FUND_R5, "declined"),
 ]
 
 

@@ -6,15 +6,19 @@ training commands.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nbo.console import emit, progress
+from nbo.console import captured_output, emit, steps
 from nbo.settings import load_settings
+from training import TRAINING_STEPS
 
 if TYPE_CHECKING:
     from training.recommender.ranker import RankerSettings
+
+log = logging.getLogger(__name__)
 
 SHOWN = ("map_at_3", "map_at_5", "ndcg_at_3", "ndcg_at_5", "recall_at_3", "recall_at_5", "coverage")
 SHOWN_HIDE_ONE = ("hit_at_1", "hit_at_3", "mrr", "coverage")
@@ -23,12 +27,13 @@ SHOWN_HIDE_ONE = ("hit_at_1", "hit_at_3", "mrr", "coverage")
 def run_train_recommender(data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
                           trees: int | None, leaves: int | None, as_json: bool) -> None:
     """Train the recommender on DATA (a bank's history, or a holdings snapshot for hide-one) and print figures."""
-    from training.recommender.runs import train_recommender
-
     settings = load_settings()
     data = data_dir or settings.data_dir
-    progress(f"training the recommender on {data}")
-    result = train_recommender(settings, data, ranker_settings(fast, trees, leaves), force, rebuild_features)
+    log.info("training", extra={"model": "recommender", "data": str(data)})
+    with steps("training recommender", TRAINING_STEPS), captured_output():
+        from training.recommender.runs import train_recommender
+
+        result = train_recommender(settings, data, ranker_settings(fast, trees, leaves), force, rebuild_features)
     emit(result, as_json, recommender_text)
 
 

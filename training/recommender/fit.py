@@ -19,6 +19,7 @@ from evaluation.ranking import compare_models
 from models.candidates import BEHAVIOUR, CATEGORICAL, CONTENT, ROW, candidate_features
 from models.collaborative import AlsFactors, InteractionWeights, build_interactions
 from models.recommender import ALS_SCORE, Catalogue, RecommenderScorer
+from nbo.console import stage
 from nbo.settings import Settings
 from training.recommender.als import AlsSettings, fit_als
 from training.recommender.baselines import LABEL, Popularity, Recommender, ScoreColumn
@@ -133,15 +134,18 @@ def _fit_models(frames: dict[str, pd.DataFrame], ranker: RankerSettings, timings
 def fit_recommender(settings: Settings, data_dir: Path, ranker: RankerSettings, als_settings: AlsSettings,
                     rebuild: bool = False) -> FittedRecommender:
     """Pull rows from Feast, fit ALS, the hybrid, baselines and ablation; measure all on the test months."""
+    stage("training set")
     data = load_recommender_data(settings, data_dir, rebuild)
     parts = split_as_of(sorted(data.rows[AS_OF].unique()))
     rows = {name: data.rows[data.rows[AS_OF].isin(dates)] for name, dates in parts.items()}
     weights, catalogue = InteractionWeights(), data.catalogue
     timings: dict[str, float] = {}
+    stage("fit")
     als = _fit_als(rows, catalogue, weights, als_settings, timings)
     frames = {name: lists_with_adoption(labelled_candidates(adopting_rows(rows[name], data.adopted), data.adopted,
                                                             catalogue, als, weights)) for name in ("train", "valid")}
     models = _fit_models(frames, ranker, timings)
+    stage("evaluate")
     scored = score_lists(models, rows["test"], data.adopted, catalogue, als, weights)
     metrics, segments = compare_models(scored, [m.name for m in models], len(catalogue.products), segment=SEGMENT)
     hybrid = models[0]

@@ -130,16 +130,28 @@ def _params(fitted: FittedRecommender, data_dir: Path) -> dict[str, object]:
         "primary_metric": PRIMARY_METRIC}
 
 
-def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Path, force: bool) -> dict[str, object]:
-    """Log, register and (if better on the same holdout, or forced) promote; return what `nbo train` prints."""
+def run_datasets(fitted: FittedRecommender, data_dir: Path) -> list[registry.RunDataset]:
+    """The customer rows the ranker learned from and the test lists (holdout), as the run's logged inputs."""
+    is_test = fitted.data.rows[AS_OF].isin(fitted.test_rows[AS_OF].unique())
+    return [registry.RunDataset(fitted.data.rows[~is_test], "recommender-training", "training", data_dir),
+            registry.RunDataset(fitted.test_rows, "recommender-test", "test", data_dir)]
+
+
+def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Path, force: bool,
+                    started_ms: int) -> dict[str, object]:
+    """Log, register and (if better on the same holdout, or forced) promote; return what `nbo train` prints.
+
+    `started_ms`: when the training began to load its data (the run's start)."""
     client = registry.connect(settings.mlflow)
-    experiment = registry.ensure_experiment(client, RECOMMENDER, settings.mlflow.artifact_root)
+    experiment = registry.ensure_experiment(client, RECOMMENDER, settings.mlflow.artifact_location)
     adopted = fitted.data.adopted[fitted.data.adopted[AS_OF].isin(fitted.test_rows[AS_OF].unique())]
     champion = champion_on(client, fitted.test_rows, adopted)
     holdout = pd.util.hash_pandas_object(adopted.sort_values(list(adopted.columns)), index=False).sum()
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
-            params=_params(fitted, data_dir), metrics=flat_metrics(fitted), features=fitted.scorer.spec.features,
+            name=registry.run_name("recommender", data_dir, started_ms), started_ms=started_ms,
+            datasets=run_datasets(fitted, data_dir), params=_params(fitted, data_dir), metrics=flat_metrics(fitted),
+            features=fitted.scorer.spec.features,
             data_snapshot=fitted.data.data_snapshot, holdout_id=f"{holdout & (2**64 - 1):016x}",
             artifact_dir=write_run_artifacts(fitted, champion, Path(tmp) / "artifacts"),
             extra_metrics=fitted.timings, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})

@@ -68,8 +68,8 @@ def evaluate_recommender(settings: Settings, ref: str, out_dir: Path | None = No
             "baselines": {n: logged[n] for n in BASELINES}, "report": report.resolve()}
 
 
-def promote_recommender(settings: Settings, version: str, force: bool) -> dict[str, object]:
-    """Make `version` champion if it beats the champion on MAP@5 on its own holdout, or when forced."""
+def promote_recommender(settings: Settings, version: str, force: bool, note: str | None = None) -> dict[str, object]:
+    """Make `version` champion if it beats the champion on MAP@5 on its own holdout, or when forced (`note`: why)."""
     client = registry.connect(settings.mlflow)
     found = client.get_model_version(RECOMMENDER, version)
     if found.run_id is None:
@@ -82,5 +82,6 @@ def promote_recommender(settings: Settings, version: str, force: bool) -> dict[s
         rows, adopted = read_holdout(run_id)
         return measure(load_recommender(uri), rows, adopted)[PRIMARY_METRIC]
 
-    promotion = registry.promote_if_better(client, RECOMMENDER, run, PRIMARY_METRIC, True, force, champion_metric)
+    promotion = registry.promote_if_better(client, RECOMMENDER, run, PRIMARY_METRIC, True, force, champion_metric,
+                                           note)
     return {"model": RECOMMENDER, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()

@@ -17,6 +17,7 @@ from threadpoolctl import threadpool_limits
 
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
 from models.registry import RECOMMENDER
+from nbo.console import stage
 from nbo.errors import InputFileError
 from nbo.settings import Settings
 from sources.io import table_path
@@ -51,11 +52,13 @@ def is_snapshot(data_dir: Path) -> bool:
 def train_recommender(settings: Settings, data_dir: Path, ranker: RankerSettings, force: bool = False,
                       rebuild: bool = False) -> dict[str, object]:
     """Train and log the recommender on `data_dir` with the protocol its data allows."""
+    started_ms = registry.now_ms()  # the MLflow run starts here: its duration is the whole training
     with threadpool_limits(1, "blas"):  # BLAS threads only contend with LightGBM and implicit here
         if is_snapshot(data_dir):
-            return log_hide_one(settings, run_hide_one(data_dir, ranker), data_dir, ranker)
+            return log_hide_one(settings, run_hide_one(data_dir, ranker), data_dir, ranker, started_ms)
         fitted = fit_recommender(settings, data_dir, ranker, AlsSettings(), rebuild)
-        return log_recommender(settings, fitted, data_dir, force)
+        stage("log")
+        return log_recommender(settings, fitted, data_dir, force, started_ms)
 
 
 def _hide_one_report(result: HideOneResult, source: dict[str, object], out_dir: Path) -> Path:
@@ -68,18 +71,20 @@ def _hide_one_report(result: HideOneResult, source: dict[str, object], out_dir: 
     return write_ranking_report(inputs, out_dir)
 
 
-def log_hide_one(settings: Settings, result: HideOneResult, data_dir: Path, ranker: RankerSettings
-                 ) -> dict[str, object]:
+def log_hide_one(settings: Settings, result: HideOneResult, data_dir: Path, ranker: RankerSettings,
+                 started_ms: int) -> dict[str, object]:
     """Log the hide-one figures and report to MLflow (no model is registered); return what the CLI prints."""
     client = registry.connect(settings.mlflow)
-    experiment = registry.ensure_experiment(client, HIDE_ONE_EXPERIMENT, settings.mlflow.artifact_root)
+    experiment = registry.ensure_experiment(client, HIDE_ONE_EXPERIMENT, settings.mlflow.artifact_location)
+    created = client.create_run(experiment, start_time=started_ms,
+                                run_name=registry.run_name("recommender hide-one", data_dir, started_ms))
     source = read_source_meta(data_dir)
     metrics = {k: v for k, v in result.metrics[HYBRID].items() if not k.startswith("lists_")}
     metrics |= {f"{n}_{k}": v for n in result.metrics if n != HYBRID for k, v in result.metrics[n].items()
                 if not k.startswith("lists_")}
     params = ranker.to_params() | {f"als_{k}": v for k, v in HIDE_ONE_ALS.to_dict().items()} | {
         "data_dir": str(data_dir.resolve()), "protocol": "hide_one", **result.protocol}
-    with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp, mlflow.start_run(experiment_id=experiment) as run:
+    with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp, mlflow.start_run(run_id=created.info.run_id) as run:
         mlflow.log_params({k: str(v) for k, v in params.items()})
         mlflow.set_tags({"nbo.protocol": "hide_one", "nbo.source": str(source.get("source", ""))})
         mlflow.log_metrics(metrics)

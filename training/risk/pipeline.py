@@ -33,6 +33,7 @@ from models.risk import (
     save_artifacts,
 )
 from models.scorecard import Scorecard
+from nbo.console import stage
 from nbo.errors import ContractViolation
 from nbo.settings import Settings
 from training import registry
@@ -66,6 +67,7 @@ class Candidate:
     metrics: dict[str, dict[str, float]]
     data: TrainingSet
     trees: TreeSettings
+    started_ms: int  # when its data began to load: the start of its MLflow run
     engine: str = LOCAL_ENGINE.name
 
 
@@ -75,15 +77,19 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     """Pull the training set from Feast (of `sample_customers` customers drawn at random, if given),
     split it, fit (on `engine`) and evaluate a model."""
     model = RISK_MODELS[kind]
+    started_ms = registry.now_ms()
+    stage("training set")
     data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
     split = split_training_set(data.frame, model.label, trees.seed)
     _require_both_classes(split, model.label, sample_customers)
+    stage("fit")
     scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
+    stage("evaluate")
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":
         metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
                                        fit=engine.fit)
-    return Candidate(model, scorer, split, metrics, data, trees, engine.name)
+    return Candidate(model, scorer, split, metrics, data, trees, started_ms, engine.name)
 
 
 def _require_both_classes(split: Split, label: str, sample_customers: int | None) -> None:
@@ -168,15 +174,26 @@ def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
         "monotone_features": ",".join(f for f in candidate.data.features if f in candidate.model.monotone)}
 
 
+def run_datasets(candidate: Candidate, data_dir: Path) -> list[registry.RunDataset]:
+    """The train, validation and test (holdout) parts, as the run's logged inputs."""
+    label, kind = candidate.model.label, candidate.model.kind
+    return [registry.RunDataset(part[holdout_columns(candidate)], f"{kind}-{context}", context, data_dir, label)
+            for part, context in ((candidate.split.train, "training"), (candidate.split.valid, "validation"),
+                                  (candidate.split.test, "test"))]
+
+
 def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, force: bool) -> dict[str, object]:
     """Log, register and (if better, or forced) promote a candidate; return what `nbo train` prints."""
+    stage("log")
     client = registry.connect(settings.mlflow)
     name = candidate.model.model_name
-    experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_root)
+    experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
     champion = measure_champion(client, candidate.model, candidate.split.test)
     extra = {f"{part}_{k}": v for part in ("train", "valid", "cv") for k, v in candidate.metrics.get(part, {}).items()}
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
+            name=registry.run_name(candidate.model.kind, data_dir, candidate.started_ms),
+            started_ms=candidate.started_ms, datasets=run_datasets(candidate, data_dir),
             params=run_params(candidate, data_dir), metrics=candidate.metrics["test"],
             features=candidate.data.features, data_snapshot=candidate.data.data_snapshot,
             holdout_id=candidate.split.holdout_id(candidate.model.label),
@@ -212,8 +229,10 @@ def _materialize(settings: Settings) -> None:
 def retrain(settings: Settings, data_dir: Path, kinds: list[str], trees: TreeSettings) -> dict[str, object]:
     """Rebuild features, train each model, compare with its champion and promote only if better."""
     own = feature_settings(settings, data_dir)
+    stage("features")
     ensure_features(own, data_dir, rebuild=True)
     if own is settings:
+        stage("materialize")
         _materialize(settings)
     runs = [log_candidate(settings, fit_candidate(settings, kind, data_dir, trees), data_dir, force=False)
             for kind in kinds]

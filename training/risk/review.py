@@ -106,8 +106,9 @@ def evaluate_version(settings: Settings, ref: str, out_dir: Path | None) -> dict
             "champion_metrics": None if compared is None else compared.metrics, "report": report.resolve()}
 
 
-def promote_version(settings: Settings, model_name: str, version: str, force: bool) -> dict[str, object]:
-    """Make `version` champion if it beats the champion on its own holdout, or when forced."""
+def promote_version(settings: Settings, model_name: str, version: str, force: bool,
+                    note: str | None = None) -> dict[str, object]:
+    """Make `version` champion if it beats the champion on its own holdout, or when forced (`note`: why)."""
     client = registry.connect(settings.mlflow)
     model = risk_model_named(model_name)
     found = registry.resolve_version(client, f"{model_name}/{version}")
@@ -120,5 +121,5 @@ def promote_version(settings: Settings, model_name: str, version: str, force: bo
         return score_metrics(model.kind, holdout[model.label].to_numpy(int), probability)[model.primary_metric]
 
     promotion = registry.promote_if_better(client, model_name, run, model.primary_metric, True, force,
-                                           champion_metric)
+                                           champion_metric, note)
     return {"model": model_name, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()

@@ -1,0 +1,1 @@
+"""Deployment: nbo's recurring jobs for cron, systemd and Airflow (config/schedule.toml)."""
