@@ -9,8 +9,8 @@ import click
 
 from identity.evaluate import evaluate
 from identity.io import Extract, parse_system
-from identity.resolve import DEFAULT_THRESHOLD, resolve
-from nbo.console import emit, handles_errors, json_option, progress
+from identity.resolve import DEFAULT_THRESHOLD, STEPS, resolve
+from nbo.console import emit, handles_errors, json_option, stage, steps
 from nbo.settings import load_settings
 
 
@@ -41,8 +41,10 @@ def resolve_command(extracts: list[Extract], out: Path, threshold: float, backen
                     as_json: bool) -> None:
     """Link and deduplicate the extracts: every record gets a OneID customer_id."""
     settings = load_settings()
-    report = resolve(extracts, out, settings.state_dir, threshold, backend or settings.stores.offline,  # type: ignore[arg-type]
-                     settings.stores.spark_master, progress)
+    with steps("identity resolve", STEPS):
+        report = resolve(extracts, out, settings.state_dir, threshold,
+                         backend or settings.stores.offline,  # type: ignore[arg-type]
+                         settings.stores.spark_master, stage)
     emit({"out": out, **{k: v for k, v in report.items() if k != "parameters"}}, as_json, _resolve_text)
 
 

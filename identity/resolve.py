@@ -28,6 +28,7 @@ from identity.rules import PAIR_COLUMNS, rule_pairs
 log = logging.getLogger(__name__)
 
 DEFAULT_THRESHOLD = 0.9
+STEPS = ("read", "rules", "train", "score", "assign", "write")
 FILES = ("records.parquet", "pairs.parquet", "links.parquet", "aliases.parquet", "model.json", "report.json")
 
 
@@ -53,8 +54,9 @@ def _read(out: Path, name: str) -> pd.DataFrame | None:
 
 def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: float = DEFAULT_THRESHOLD,
             backend: model.Backend = "duckdb", spark_master: str = "local[2]",
-            progress: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
-    """Resolve the extracts into OneID customers under `out`; the report (also written to report.json)."""
+            stage: Callable[[str], None] = lambda _: None) -> dict[str, Any]:
+    """Resolve the extracts into OneID customers under `out`; the report (also written to report.json).
+    `stage(name)` is told as each of STEPS starts."""
     timings: dict[str, float] = {}
     clock = time.perf_counter()
 
@@ -64,7 +66,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
         clock = time.perf_counter()
 
     key = load_or_create_key(state_dir)
-    progress(f"reading {len(extracts)} extract(s)")
+    stage("read")
     incoming = read_extracts(extracts, key)
     lap("read_seconds")
 
@@ -77,7 +79,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     else:
         records, new = incoming, None
     n_new = int(new.sum()) if new is not None else len(records)
-    progress(f"{len(records):,} records, {n_new:,} new; deterministic rules")
+    stage("rules")
     rules = rule_pairs(records, new)
     lap("rules_seconds")
 
@@ -86,14 +88,14 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
             scored, compared, parameters = pd.DataFrame(columns=PAIR_COLUMNS), 0, None
         else:
             if incremental:
-                progress("scoring the new records with the trained model")
+                stage("score")
                 linker = Linker(model._register(db_api, records, "identity_records"), str(out / "model.json"),
                                 log_level=logging.WARNING)
             else:
-                progress("training the matching model (u by random sampling, m by EM)")
+                stage("train")
                 linker = model.train(db_api, records)
                 lap("train_seconds")
-                progress("scoring candidate pairs")
+                stage("score")
             scored, compared = model.score(linker, db_api, records, new)
             parameters = model.parameters(linker)
             model_json = linker.misc.save_model_to_json()
@@ -104,7 +106,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     earlier = _read(out, "pairs.parquet") if incremental else None
     all_pairs = _canonical(pd.concat([earlier, pairs], ignore_index=True)) if earlier is not None else pairs
     all_pairs = all_pairs.astype({"match_probability": float})
-    progress(f"{len(pairs):,} new pairs at or above {model.SCORE_FLOOR}; assigning OneID ids at {threshold}")
+    stage("assign")
     assignment = assign_ids(records[["system", "record_id"]], all_pairs, threshold,
                             previous=_read(out, "links.parquet") if incremental else None,
                             decisions=_read(out, "decisions.parquet"),
@@ -122,6 +124,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
         "aliases": len(assignment.aliases), "incremental": incremental, "backend": backend,
         "parameters": parameters, "timings": timings,
     }
+    stage("write")
     out.mkdir(parents=True, exist_ok=True)
     records.to_parquet(out / "records.parquet", index=False)
     all_pairs.to_parquet(out / "pairs.parquet", index=False)

@@ -1,7 +1,7 @@
 """`nbo identity resolve` as a user runs it: bad extracts refused with file, row and column and nothing
 written; every record linked; a family's shared phone merges nobody; a customer who changed phone and
-moved stays one; an incremental run keeps the ids it gave. Extracts: a small seeded set of noisy
-systems (benchmarks/identity_data.py) plus a few hand-made people."""
+moved stays one; an incremental run keeps the ids it gave. Extracts: those `nbo data generate` writes
+for a small bank, plus a few hand-made people."""
 
 from __future__ import annotations
 
@@ -11,42 +11,38 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from benchmarks.identity_data import write_extracts
 from tests.conftest import run_cli
 
 CUSTOMERS = 300
-# Hand-made people: (system, record_id, full_name, birth_date, phone, id_number, address)
+SYSTEMS = ("core_banking", "mobile_app", "online_banking", "branch_crm", "call_centre", "wechat")
+# Hand-made people: (system, record_id, full_name, birth_date, gender, phone, id_number, address)
 FAMILY_PHONE = "13912345678"
 PEOPLE = [
     # A couple sharing one phone, in core banking and the branch CRM: two customers.
-    ("core_banking", "FAM-1", "欧阳建国", "1961-03-08", FAMILY_PHONE, None, "杭州市西湖区文三路1号"),
-    ("core_banking", "FAM-2", "李秀兰", "1963-11-21", FAMILY_PHONE, None, "杭州市西湖区文三路1号"),
-    ("branch_crm", "FAM-3", "Ouyang Jianguo", "19610308", FAMILY_PHONE, None, None),
-    ("branch_crm", "FAM-4", "Li Xiulan", "19631121", FAMILY_PHONE, None, None),
+    ("core_banking", "FAM-1", "欧阳建国", "1961-03-08", "M", FAMILY_PHONE, None, "杭州市西湖区文三路1号"),
+    ("core_banking", "FAM-2", "李秀兰", "1963-11-21", "F", FAMILY_PHONE, None, "杭州市西湖区文三路1号"),
+    ("branch_crm", "FAM-3", "Ouyang Jianguo", "19610308", "M", FAMILY_PHONE, None, None),
+    ("branch_crm", "FAM-4", "Li Xiulan", "19631121", "F", FAMILY_PHONE, None, None),
     # Changed phone and moved: the core record holds the old phone and home; the CRM the new ones.
-    ("core_banking", "MOV-1", "司马光明", "1979-07-14", "13600001111", None, "成都市武侯区人民南路8号"),
-    ("branch_crm", "MOV-2", "Guangming Sima", "1979-07-14", "+86 186 0000 2222", None, None),
-    ("call_centre", "MOV-3", "sima guangming", "19790714", "18600002222", None, None),
+    ("core_banking", "MOV-1", "司马光明", "1979-07-14", "M", "13600001111", None, "成都市武侯区人民南路8号"),
+    ("branch_crm", "MOV-2", "Guangming Sima", "1979-07-14", "M", "+86 186 0000 2222", None, None),
+    ("call_centre", "MOV-3", "sima guangming", "19790714", "M", "18600002222", None, None),
 ]
 PEOPLE_TRUTH = {"FAM-1": "H1", "FAM-3": "H1", "FAM-2": "H2", "FAM-4": "H2", "MOV-1": "M", "MOV-2": "M", "MOV-3": "M"}
 
 
 @pytest.fixture(scope="module")
 def extracts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """CSV extracts by system: the seeded noisy set with the hand-made people added."""
+    """CSV extracts by system: what `nbo data generate` writes for a small bank, hand-made people added."""
     root = tmp_path_factory.mktemp("extracts")
-    files = write_extracts(CUSTOMERS, root, seed=11)
+    run_cli("data", "generate", "--customers", CUSTOMERS, "--months", "6", "--seed", "11", "--out", root / "bank")
     out = {}
-    for system, path in files.items():
-        frame = pd.read_parquet(path)
-        mine = pd.DataFrame([dict(zip(("system", "record_id", "full_name", "birth_date", "phone", "id_number",
-                                       "address"), p, strict=True)) for p in PEOPLE if p[0] == system])
+    for system in SYSTEMS:
+        frame = pd.read_parquet(root / "bank" / "sources" / f"{system}.parquet").astype(object)
+        mine = pd.DataFrame([dict(zip(("system", "record_id", "full_name", "birth_date", "gender", "phone",
+                                       "id_number", "address"), p, strict=True)) for p in PEOPLE if p[0] == system])
         if len(mine):
-            keep = [c for c in mine.columns if c in frame.columns or c == "full_name"]
-            frame = pd.concat([frame, mine[keep]], ignore_index=True)
-            if "full_name" in frame and "family_name" in frame:  # the CRM's own rows use name parts
-                frame["full_name"] = frame["full_name"].fillna(frame["family_name"] + frame["given_name"])
-                frame = frame.drop(columns=["family_name", "given_name"])
+            frame = pd.concat([frame, mine[[c for c in mine.columns if c in frame.columns]]], ignore_index=True)
         out[system] = root / f"{system}.csv"
         frame.to_csv(out[system], index=False)
     return out
@@ -94,7 +90,7 @@ def test_every_record_gets_a_oneid_and_the_report_says_what_was_done(resolved, e
 def test_links_recover_the_planted_customers(resolved, extracts, tmp_path):
     """Quality on the seeded set, measured by `nbo identity evaluate` against the truth."""
     out, _ = resolved
-    truth = pd.read_parquet(extracts["core_banking"].parent / "truth" / "source_records.parquet")
+    truth = pd.read_parquet(extracts["core_banking"].parent / "bank" / "truth" / "source_records.parquet")
     truth = pd.concat([truth, pd.DataFrame([(p[0], p[1], PEOPLE_TRUTH[p[1]]) for p in PEOPLE],
                                            columns=truth.columns)], ignore_index=True)
     truth.to_parquet(tmp_path / "truth.parquet")
@@ -187,7 +183,7 @@ def test_a_missing_file_exits_3_and_a_bad_option_is_a_usage_error(tmp_path):
 
 
 def test_other_columns_are_ignored_with_a_warning(resolved):
-    # mobile_app carries device_id, wechat nickname and openid: the run above succeeded and said so.
+    # mobile_app carries device_id, wechat nickname and openid: the run above succeeded without them.
     out, _ = resolved
     records = pd.read_parquet(out / "records.parquet")
     assert "device_id" not in records.columns and "nickname" not in records.columns
