@@ -144,7 +144,8 @@ def normalised(extract: Extract, frame: pd.DataFrame, key: bytes) -> pd.DataFram
     out.insert(2, "uid", out["system"] + ":" + out["record_id"])
     out["id_valid"] = out["id_valid"].astype("boolean")
     # An ID number's embedded birth date stands in for a missing birth date.
-    out["birth_date"] = out["birth_date"].fillna(out["id_birth_date"].where(out["id_valid"].fillna(False)))
+    embedded = out["id_birth_date"].where(out["id_valid"].fillna(False).astype(bool))
+    out["birth_date"] = out["birth_date"].where(out["birth_date"].notna(), embedded)
     return out.astype({c: "string" for c in RECORD_COLUMNS if c != "id_valid"})
 
 

@@ -44,7 +44,7 @@ def _name_key(records: pd.DataFrame) -> pd.Series:
 
 def _phone_of_one_person(records: pd.DataFrame, is_new: pd.Series) -> pd.DataFrame:
     named = records["name_fg"].notna()
-    valid_id = records["id_valid"].fillna(False).astype(bool)
+    valid_id = records["id_valid"].astype("boolean").fillna(False).astype(bool)
     bare = ~named & records["birth_date"].isna() & ~valid_id
     has_phone = records["phone_hash"].notna()
     key = _name_key(records)
@@ -65,7 +65,7 @@ def rule_pairs(records: pd.DataFrame, new: pd.Series | None = None) -> pd.DataFr
     for evidence, columns in EQUAL_RULES:
         usable = records[list(columns)].notna().all(axis=1)
         if "id_hash" in columns:
-            usable &= records["id_valid"].fillna(False).astype(bool)
+            usable &= records["id_valid"].astype("boolean").fillna(False).astype(bool)
         group = records[list(columns)].astype(str).agg("|".join, axis=1)
         frames.append(_star(records, usable, group, is_new, evidence))
     frames.append(_phone_of_one_person(records, is_new))
