@@ -87,10 +87,11 @@ def _check(extract: Extract, frame: pd.DataFrame) -> list[dict[str, object]]:
     for index in ids[ids.isna() | (ids == "")].index[:100]:
         problems.append(_violation(path, index, "record_id", "empty record_id"))
     seen = ids[ids.notna() & (ids != "")]
-    first = seen.groupby(seen, sort=False).transform(lambda s: s.index[0])
-    for index in seen[seen.duplicated()].index[:100]:
+    repeated = seen.duplicated()
+    first = pd.Series(seen.index[~repeated], index=seen[~repeated].to_numpy())  # record_id -> its first row
+    for index in seen[repeated].index[:100]:
         problems.append(_violation(path, index, "record_id",
-                                   f"record_id {seen[index]!r} duplicates {_where(path, int(first[index]))}"))
+                                   f"record_id {seen[index]!r} duplicates {_where(path, int(first[seen[index]]))}"))
     if "birth_date" in frame.columns:
         for index, value in frame["birth_date"].items():
             try:
