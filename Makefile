@@ -102,6 +102,7 @@ bench: install
 	$(BIN)/python benchmarks/load.py --rate 150 --seconds 30 --workers 2
 	$(BIN)/python benchmarks/triggers.py
 	$(BIN)/python benchmarks/scale.py $(SCALE_BENCH_ARGS)
+	$(BIN)/python benchmarks/identity.py
 
 ## ab: A/B of revision OLD against this working tree: the same answers, speed side by side (exit 1 on a difference)
 ab: install

@@ -12,9 +12,6 @@ decisions are never lost. Bad input raises before anything is written.
 
 from __future__ import annotations
 
-import fcntl
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -31,6 +28,7 @@ from identity.clusters import (
     record_key,
     split_key,
 )
+from identity.folder import locked, write_parquet
 from nbo.errors import ContractViolation, NotFound
 
 DECISION_COLUMNS = ["decision_id", "kind", "subjects", "records", "who", "when", "why"]
@@ -157,33 +155,16 @@ def _apply(out: Path, links: pd.DataFrame, aliases: pd.DataFrame, decisions: pd.
     every = pd.concat([decisions, row], ignore_index=True) if len(decisions) else row
     assignment = assign_ids(links[["system", "record_id"]], pairs_from_links(links, every), 0.0,
                             previous=links, decisions=every, aliases=aliases, now=now)
-    _write(every, out / DECISIONS)
-    _write(assignment.links, out / LINKS)
-    _write(assignment.aliases, out / ALIASES)
+    write_parquet(every, out / DECISIONS)
+    write_parquet(assignment.links, out / LINKS)
+    write_parquet(assignment.aliases, out / ALIASES)
     return assignment.links
-
-
-def _write(frame: pd.DataFrame, path: Path) -> None:
-    """Parquet written beside `path` (mode 0600), flushed, then renamed over it."""
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            frame.to_parquet(fh, index=False)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(name, path)
-    finally:
-        Path(name).unlink(missing_ok=True)
 
 
 @contextmanager
 def _locked(out: Path) -> Iterator[None]:
-    """One decision at a time in `out` (an exclusive lock on the folder itself: nothing is created)."""
+    """One decision at a time in `out` (an existing OneID folder)."""
     if not out.is_dir():
         raise LinksNotFound(f"{out}: no such folder (run `nbo identity resolve --out {out}` first)")
-    fd = os.open(out, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+    with locked(out):
         yield
-    finally:
-        os.close(fd)  # closing releases the lock

@@ -19,12 +19,7 @@ by_option = click.option("--by", "who", default=getpass.getuser, show_default="t
                          help="Who decides (kept with the decision).")
 
 
-@click.group("identity")
-def identity_group() -> None:
-    """OneID: one customer out of many source systems."""
-
-
-@identity_group.command("merge")
+@click.command("merge")
 @click.argument("first")
 @click.argument("second")
 @out_option
@@ -42,7 +37,7 @@ def merge_command(first: str, second: str, out: Path, why: str, who: str, as_jso
                    f"({r['alias_id']} is now an alias of {r['customer_id']})")
 
 
-@identity_group.command("split")
+@click.command("split")
 @click.argument("record")
 @click.option("--into", default=None, help="Put the record with this customer instead of on its own.")
 @out_option

@@ -9,7 +9,8 @@ import click
 from features.cli import features_group
 from features.segments.cli import segments_group
 from identity.assemble_cli import assemble_command
-from identity.decisions_cli import identity_group
+from identity.cli import identity_group
+from identity.decisions_cli import merge_command, split_command
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
@@ -88,6 +89,9 @@ def stores_init(as_json: bool) -> None:
 
 
 main.add_command(data_group)
+main.add_command(identity_group)
+identity_group.add_command(merge_command)
+identity_group.add_command(split_command)
 data_group.add_command(assemble_command)
 main.add_command(serve)
 main.add_command(keys_group)
@@ -102,4 +106,3 @@ main.add_command(promote)
 main.add_command(retrain_command)
 main.add_command(score)
 main.add_command(mlflow_ui)
-main.add_command(identity_group)
