@@ -187,3 +187,23 @@ def test_other_columns_are_ignored_with_a_warning(resolved):
     out, _ = resolved
     records = pd.read_parquet(out / "records.parquet")
     assert "device_id" not in records.columns and "nickname" not in records.columns
+
+
+def test_a_merge_and_a_split_survive_a_full_resolve_rerun(extracts, tmp_path):
+    """Corrections made with `nbo identity merge/split` are kept when `nbo identity resolve` runs again."""
+    state, out = tmp_path / "state", tmp_path / "out"
+    _resolve(extracts, out, state)
+    ids = _links(out)
+    husband, wife = ids["core_banking:FAM-1"], ids["core_banking:FAM-2"]
+    assert husband != wife
+    run_cli("identity", "merge", husband, wife, "--reason", "one person: the branch saw the ID card", "--out", out)
+    run_cli("identity", "split", "call_centre:MOV-3", "--reason", "the caller was the son", "--out", out)
+    corrected = _links(out)
+    assert corrected["core_banking:FAM-1"] == corrected["core_banking:FAM-2"]
+    assert corrected["call_centre:MOV-3"] != corrected["core_banking:MOV-1"]
+
+    _resolve(extracts, out, state)  # the same extracts again: the matcher alone would undo both corrections
+    again = _links(out)
+    assert again["core_banking:FAM-1"] == again["core_banking:FAM-2"] == again["branch_crm:FAM-3"]
+    assert again["call_centre:MOV-3"] != again["core_banking:MOV-1"] == again["branch_crm:MOV-2"]
+    assert set(pd.read_parquet(out / "decisions.parquet")["kind"]) == {"merge", "split"}
