@@ -17,7 +17,7 @@ from models.explain import glossary
 from models.explain.lang import Lang
 from models.explain.risk import format_values
 
-VERSION = "offer-reasons-v2"
+VERSION = "offer-reasons-v3"
 _TEMPLATES: dict[str, tuple[str, str, str, str]] = {
     # feature: (code, value format as in models.explain.risk.format_values, zh, en);
     # {v} the customer's value, {tz}/{te} the product's topic
@@ -59,6 +59,8 @@ _NOT_REASONS = frozenset({"product_id", "category", "risk_level_num", "is_credit
 _FALLBACK = ("PROFILE", "raw", "与客户的资产和需求相匹配", "matches the customer's assets and needs")
 _DEFAULT_REASON = ("GENERAL", "本行热门产品", "a popular product at our bank")
 HOLDS = "holds_"
+# Value formats whose zero means "none": a count, an amount, a share, a number of days.
+_QUANTITIES = frozenset({"count", "amount_cny", "percent", "days"})
 
 
 def _missing(value: object) -> bool:
@@ -78,8 +80,8 @@ def _text(feature: str, value: object, topic: str, lang: Lang, names: Mapping[st
     template = zh if lang == "zh" else en
     if "{v}" not in template:
         shown = ""
-    elif _missing(value):
-        return None
+    elif _missing(value) or (value_format in _QUANTITIES and not value):
+        return None  # nothing recorded, or nothing at all ("viewed the pages 0 times") is no reason to offer
     else:
         shown = str(format_values([value], value_format, lang)[0])
     return code, template.format(v=shown, tz=glossary.term("topic", topic, "zh"), te=glossary.term("topic", topic, "en"))

@@ -139,3 +139,12 @@ def test_offer_reasons_say_only_what_is_true_in_words():
         {"code": "WEALTH", "text": "资产总额35.6万元"}]
     assert offer_reasons(["aum_cny"], np.array([1.0]), {"aum_cny": None}, "fund", "en", {}) == [
         {"code": "PROFILE", "text": "matches the customer's assets and needs"}]
+
+
+def test_a_zero_count_or_amount_is_never_a_reason_to_offer():
+    """"Viewed the bank's pages 0 times" may raise a score, but an RM cannot say it as a reason."""
+    features = ["page_views_30d", "category_balance_cny", "logins_30d", "tenure_months"]
+    values = {"page_views_30d": 0.0, "category_balance_cny": 0.0, "logins_30d": 3.0, "tenure_months": 26.0}
+    shap = np.array([0.9, 0.8, 0.7, 0.6])
+    assert offer_reasons(features, shap, values, "fund", "zh", {}) == [
+        {"code": "ENGAGED", "text": "近30天登录3次"}, {"code": "TENURE", "text": "在本行开户26个月"}]
