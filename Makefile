@@ -17,8 +17,6 @@ SCALE_BENCH_ARGS ?=
 # `make ab OLD=<rev>`: the old revision, and more benchmarks/ab.py options (see its --help).
 OLD     ?=
 AB_ARGS ?=
-# What ruff checks (make test and make lint).
-LINTED := nbo sources identity features training serving evaluation models tests benchmarks deploy
 
 .PHONY: install airflow-env demo demo-scale test bench ab soak audit lint clean mlflow-ui
 
@@ -69,7 +67,7 @@ demo-scale: install
 
 ## test: the whole suite (exits non-zero when any test fails)
 test: install airflow-env
-	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks deploy
 	$(BIN)/lint-imports --no-cache
 	@$(MAKE) --no-print-directory audit
 	$(BIN)/pytest -q
@@ -114,7 +112,7 @@ mlflow-ui: install
 	$(NBO) mlflow-ui --port $(MLFLOW_PORT)
 
 lint: install
-	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff check nbo sources identity features training serving evaluation models tests benchmarks deploy
 	$(BIN)/lint-imports --no-cache
 
 clean:
