@@ -170,6 +170,34 @@ class Credit(CustomerMonths):
         unique = ["customer_id", "month"]
 
 
+class CustomerHistory(pa.DataFrameModel):
+    """Optional: the customer attributes that change over time, one row per version (SCD type 2).
+
+    A version holds from `valid_from` (a date) until the next version of the same customer; the
+    latest one is today's, the customers table's. Columns as in the customers table.
+    """
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    valid_from: Series[pd.Timestamp] = pa.Field()
+    segment: Series[str] = pa.Field(isin=SEGMENTS)
+    risk_tolerance: Series[str] = pa.Field(nullable=True, isin=RISK_TOLERANCES)
+    risk_assessed_at: Series[pd.Timestamp] = pa.Field(nullable=True)
+    income_monthly: Series[float] = pa.Field(nullable=True, ge=0)
+    occupation: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1, "max_value": OCCUPATION_MAX})
+    preferred_channel: Series[str] = pa.Field(nullable=True, isin=CHANNELS)
+    marketing_consent: Series[bool]
+    city_tier: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=4)
+
+    @pa.dataframe_check(error="risk_assessed_at is after valid_from: the version shows an assessment not yet made")
+    @classmethod
+    def assessed_by_valid_from(cls, df: pd.DataFrame) -> Series[bool]:
+        return ~(df["risk_assessed_at"] > df["valid_from"])
+
+    class Config:
+        strict = True
+        unique = ["customer_id", "valid_from"]
+
+
 TABLES: dict[str, type[pa.DataFrameModel]] = {
     "customers": Customers,
     "products": Products,
@@ -209,3 +237,11 @@ def columns_of(table: str) -> dict[str, str]:
 def is_nullable(table: str, column: str) -> bool:
     """Whether the contract allows missing values in this column."""
     return bool(TABLES[table].to_schema().columns[column].nullable)
+
+
+# Tables a data directory may hold or not (README "The canonical data contract"), by name.
+OPTIONAL_TABLES: dict[str, type[pa.DataFrameModel]] = {"customer_history": CustomerHistory}
+TABLES |= OPTIONAL_TABLES
+FOREIGN_KEYS[("customer_history", "customer_id")] = ("customers", "customer_id")
+# The customers table's columns that customer_history versions (every history column but the key).
+HISTORY_COLUMNS = tuple(c for c in CustomerHistory.to_schema().columns if c not in ("customer_id", "valid_from"))

@@ -19,7 +19,7 @@ import pandas as pd
 import pandera.errors as pae
 import pyarrow.parquet as pq
 
-from sources.contract import FOREIGN_KEYS, TABLES, columns_of, is_nullable
+from sources.contract import FOREIGN_KEYS, HISTORY_COLUMNS, OPTIONAL_TABLES, TABLES, columns_of, is_nullable
 from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
@@ -27,7 +27,8 @@ SOURCES_DIR = "sources"  # source-system extracts inside a data directory
 LINKS_FILE = "links.parquet"
 LINK_COLUMNS = ("system", "record_id", "customer_id")
 # Activity keyed by a system's records: `<system>_<table>.parquet` beside the extracts.
-KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products")
+KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products", "customer_history")
+DISAGREEMENTS_SHOWN = 5  # customers named in the warning that today's version and the customers table differ
 
 
 @dataclass(frozen=True)
@@ -216,6 +217,8 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
         path = table_path(data_dir, table)
         files[table] = str(path)
         if not path.exists():
+            if table in OPTIONAL_TABLES:
+                continue
             report.violations.append(Violation(str(path), None, None, "missing_file", "table file is missing"))
             continue
         try:
@@ -227,6 +230,8 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
         frames[table], found = validate_frame(table, raw, str(path), now)
         report.violations += found
     report.violations += _orphans(frames, files)
+    if "customer_history" in frames and "customers" in frames:
+        report.warnings += history_disagreements(frames["customers"], frames["customer_history"])
     if "events" in frames:
         dupes = duplicate_event_count(frames["events"])
         if dupes:
@@ -235,6 +240,25 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
                 "distinct event_id): feature building counts each once"
             )
     return report
+
+
+def history_disagreements(customers: pd.DataFrame, history: pd.DataFrame) -> list[str]:
+    """A warning when a customer's latest version differs from the customers table (features use the history)."""
+    columns = [c for c in HISTORY_COLUMNS if c in history and c in customers]
+    if "valid_from" not in history or not columns:
+        return []
+    latest = history.sort_values("valid_from", kind="stable").drop_duplicates("customer_id", keep="last")
+    today = customers.drop_duplicates("customer_id").set_index("customer_id")
+    latest = latest[latest["customer_id"].isin(today.index)].set_index("customer_id")
+    differ = pd.Series(False, index=latest.index)
+    for column in columns:
+        now, was = today.loc[latest.index, column], latest[column]
+        differ |= ~((now == was).fillna(False).astype(bool) | (now.isna() & was.isna()))
+    if not differ.any():
+        return []
+    shown = ", ".join(differ[differ].index[:DISAGREEMENTS_SHOWN])
+    return [f"customer_history: the latest version of {int(differ.sum())} customer(s) differs from the customers "
+            f"table ({shown}): features follow the history, the customers table is not used for them"]
 
 
 def is_keyed_activity(path: Path) -> bool:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.build import aggregates as agg
+from sources.history import customer_versions, read_history, snapshot_date
 from sources.io import table_path
 
 log = logging.getLogger(__name__)
@@ -53,14 +54,18 @@ class CanonicalBlocks:
             log.info("canonical_tables_split", extra={"blocks": self.count, "customers": self.customers.num_rows,
                                                       "seconds": round(time.perf_counter() - started, 1)})
         self.months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
+        self.snapshot = snapshot_date(data_dir, self.months[-1])
+        self.history = read_history(data_dir)
 
     def frames(self, block: int) -> dict[str, pd.DataFrame]:
-        """One block's canonical rows by table name (each block once: parts are freed as read)."""
+        """One block's canonical rows by table name, and its customers' attribute `versions` (each
+        block once: parts are freed as read)."""
         customers = self.customers.slice(block * self.size, self.size).to_pandas()
+        versions = customer_versions(customers, self.history, self.snapshot)
         if self._whole is None:
-            return {"customers": customers} | {t: self._read(t, block) for t in PER_CUSTOMER}
+            return {"customers": customers, "versions": versions} | {t: self._read(t, block) for t in PER_CUSTOMER}
         whole, self._whole = self._whole, None
-        return {"customers": customers, **whole}
+        return {"customers": customers, "versions": versions, **whole}
 
     def orphan_events(self) -> list[pd.DataFrame]:
         """Events of customers missing from the customers table (a one-block bank has them in its block)."""

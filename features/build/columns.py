@@ -10,8 +10,10 @@ from features.tables import INTENT_COUNTS, RFM_WINDOWS_DAYS
 from sources.contract import TOPICS
 
 
-def profile_columns(grid: agg.MonthGrid, c: pd.DataFrame) -> dict[str, np.ndarray]:
-    """Demographics and risk profile at each as-of instant (an assessment dated later is unknown)."""
+def profile_columns(grid: agg.MonthGrid, c: pd.DataFrame, versions: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Demographics and the attribute version valid at each as-of instant (`versions`: sorted by
+    customer and valid_from; one from on or after the instant is unknown, and before a customer's
+    first version the attributes are missing)."""
     as_of = grid.as_of.tz_localize(None).to_numpy()[None, :]
 
     def days_before(col: str) -> np.ndarray:
@@ -19,22 +21,47 @@ def profile_columns(grid: agg.MonthGrid, c: pd.DataFrame) -> dict[str, np.ndarra
 
     join = c["join_date"]
     tenure = (as_of.astype("datetime64[M]").astype(int) - join.to_numpy().astype("datetime64[M]").astype(int)[:, None])
-    assessed_days = days_before("risk_assessed_at")
-    assessed_on = _repeat(_iso_dates(c["risk_assessed_at"]), grid)
-    columns = {name: np.repeat(c[name].to_numpy()[:, None], grid.shape[1], axis=1)
-               for name in ("gender", "occupation", "segment", "risk_tolerance", "preferred_channel")}
-    return columns | {
+    at = _version_at(grid, versions)
+
+    def valid(col: str, missing: object = None) -> np.ndarray:
+        """The column of the version valid in each cell (`missing` where none is)."""
+        values = versions[col].to_numpy(dtype=object if missing is None else float, na_value=missing)
+        return np.append(values, np.array([missing], dtype=values.dtype))[at]
+
+    assessed_at = pd.to_datetime(versions["risk_assessed_at"])
+    assessed = np.append(assessed_at.to_numpy(dtype="datetime64[ns]"), np.datetime64("NaT"))[at]
+    assessed_days = (as_of - assessed) / np.timedelta64(1, "D")
+    assessed_on = np.append(_iso_dates(assessed_at).to_numpy(), None)[at]
+    level = versions["risk_tolerance"].str[1:].astype(float).to_numpy()
+    return {
+        "gender": _repeat(c["gender"], grid),
+        **{name: valid(name) for name in ("occupation", "segment", "risk_tolerance", "preferred_channel")},
         "age_years": np.floor(days_before("birth_date") / 365.25),
-        "city_tier": _repeat(c["city_tier"].astype(float), grid),
+        "city_tier": valid("city_tier", np.nan),
         "tenure_months": np.where(join.isna().to_numpy()[:, None], np.nan, tenure),
-        "risk_tolerance_level": _repeat(c["risk_tolerance"].str[1:].astype(float), grid),
+        "risk_tolerance_level": np.append(level, np.nan)[at],
         "risk_assessment_age_days": np.where(assessed_days > 0, np.floor(assessed_days), np.nan),
-        "has_marketing_consent": _repeat(c["marketing_consent"], grid),
-        "income_monthly_cny": _repeat(c["income_monthly"], grid),
+        "has_marketing_consent": valid("marketing_consent"),
+        "income_monthly_cny": valid("income_monthly", np.nan),
         "is_closed": days_before("close_date") > 0,
         "birth_date": _repeat(_iso_dates(c["birth_date"]), grid),
         "risk_assessed_at": np.where(assessed_days > 0, assessed_on, np.array(None)),
     }
+
+
+def _version_at(grid: agg.MonthGrid, versions: pd.DataFrame) -> np.ndarray:
+    """Per cell, the row of `versions` valid at its as-of instant: the customer's last version with
+    valid_from before the instant; -1 where there is none."""
+    rows = pd.Index(grid.customer_ids).get_indexer(versions["customer_id"])
+    first_cell = np.searchsorted(grid.as_of.tz_localize(None).to_numpy(), versions["valid_from"].to_numpy(),
+                                 side="right")  # the first as-of instant after valid_from
+    n, m = grid.shape
+    cell = rows * (m + 1) + first_cell
+    last = np.append(cell[1:] != cell[:-1], True)  # sorted: of versions first valid in one cell, the latest
+    mark = np.full(n * (m + 1), -1)
+    mark[cell[last]] = np.flatnonzero(last)
+    mark = mark.reshape(n, m + 1)
+    return np.maximum.accumulate(mark, axis=1)[:, :m]
 
 
 def _iso_dates(values: pd.Series) -> pd.Series:

@@ -122,7 +122,7 @@ def _write_block(writers: FeatureWriters, blocks: CanonicalBlocks, block: int, p
     started = time.perf_counter()
     frames = blocks.frames(block)
     grid = _month_grid(frames["customers"], blocks.months)
-    builders = [(PROFILE, lambda: col.profile_columns(grid, frames.pop("customers"))),
+    builders = [(PROFILE, lambda: col.profile_columns(grid, frames.pop("customers"), frames.pop("versions"))),
                 (BALANCES, lambda: col.balance_columns(grid, frames.pop("holdings"), products)),
                 (RFM, lambda: col.rfm_columns(grid, frames.pop("transactions"))),
                 (CREDIT, lambda: col.credit_columns(grid, frames.pop("credit"))),

@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 from sources.contract import TOPICS
 from sources.io import TableWriter, table_path, to_arrow, write_table
 from sources.synthetic.catalogue import build_products
+from sources.synthetic.history import draw_history
 from sources.synthetic.population import MAX_CUSTOMERS, draw_population
 from sources.synthetic.simulate import BankSimulation, MonthRows
 
@@ -121,11 +122,16 @@ def _simulate_block(
     population = draw_population(rng, len(numbers), span, first_number=numbers.start)
     sim = BankSimulation(rng, population.customers, population.traits, products, list(TOPICS), span)
     sim.seed_holdings()
+    aum = np.zeros((len(numbers), len(span)))
     for t in range(len(span)):
         sim.step(t, lambda rows: sink.write_month(rows, sim))
+        aum[:, t] = (sim.balance * sim.held)[:, ~sim.is_credit].sum(axis=1)
         if on_month is not None:
             on_month(t + 1, len(span))
-    sink.customers.write(to_arrow("customers", _finalise_customers(population.customers, sim)))
+    customers = _finalise_customers(population.customers, sim)
+    sink.customers.write(to_arrow("customers", customers))
+    history = draw_history(rng, customers, population.traits["wealth_cny"].to_numpy(), aum, span)
+    sink.history.write(to_arrow("customer_history", history))
     sink.traits.write(pa.Table.from_pandas(_truth_frame(population.traits, sim, span), preserve_index=False))
     after = sink.row_counts()
     return BankBlock(index, numbers.start, numbers[-1], {t: range(before[t], after[t]) for t in after})
@@ -179,6 +185,7 @@ class _BankSink:
     def __init__(self, out: Path):
         self.streamed = {t: TableWriter(out, t) for t in _STREAMED}
         self.customers = AppendWriter(table_path(out, "customers"), "zstd")
+        self.history = AppendWriter(table_path(out, "customer_history"), "zstd")
         self.traits = AppendWriter(out / TRUTH_DIR / "traits.parquet", "snappy")  # pandas' default
         self.next_event_id = 0
 
@@ -191,10 +198,12 @@ class _BankSink:
         self.next_event_id += table.num_rows
 
     def row_counts(self) -> dict[str, int]:
-        return {t: w.rows for t, w in self.streamed.items()} | {"customers": self.customers.rows}
+        return {t: w.rows for t, w in self.streamed.items()} | {"customers": self.customers.rows,
+                                                                  "customer_history": self.history.rows}
 
     def close(self) -> None:
         for w in self.streamed.values():
             w.close()
         self.customers.close()
+        self.history.close()
         self.traits.close()
