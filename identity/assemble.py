@@ -1,7 +1,8 @@
 """Assemble the canonical tables from source-system extracts through OneID links.
 
 Customers are golden records (`identity.golden`, rules in survivorship.toml). Activity keyed by a
-system's records (`<system>_<table>.parquet`: events, transactions, holdings, credit) is re-keyed to
+system's records (`<system>_<table>.parquet`: events, transactions, holdings, credit, and the optional
+customer_history) is re-keyed to
 the OneID customer of its record; where one customer's records held the same month (or product and
 month), their rows are combined (amounts summed, days past due the worst). Extract records and
 activity rows that no link covers are reported, never dropped silently.
@@ -134,6 +135,9 @@ def _combine(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     if table == "products":
         return frame.drop_duplicates("product_id").reset_index(drop=True)
+    if table == "customer_history":  # one version a day: records of one customer agree or the first wins
+        return (frame.sort_values(["customer_id", "valid_from"], kind="stable")
+                .drop_duplicates(["customer_id", "valid_from"]).reset_index(drop=True))
     keys, summed = _SUMMED[table]
     if not frame.duplicated(list(keys)).any():
         return frame

@@ -16,6 +16,7 @@ import pandas as pd
 
 from nbo.console import Bar, emit, handles_errors, json_option, progress_bar
 from nbo.errors import ContractViolation, InputFileError
+from sources.history import change_rates
 from sources.io import write_table
 from sources.public import ADAPTERS
 from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
@@ -65,7 +66,8 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
              block_customers: int, extracts: bool, as_json: bool) -> None:
     """Simulate a bank (deterministic for a seed) and print its label rates.
 
-    Writes customers, products, holdings, events, transactions and credit as parquet into OUT,
+    Writes customers, products, holdings, events, transactions, credit and customer_history (the
+    attributes' versions) as parquet into OUT,
     the hidden traits into OUT/truth/ (read by tests and evaluation only) and, unless
     --no-extracts, each source system's extract into OUT/sources/ (the person behind each record
     in OUT/truth/source_records.parquet).
@@ -86,7 +88,9 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
         rates = label_rates_by_block(out, bank.blocks, on_block=lambda _i, _n: bar.advance())
     result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
               "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
-              "generate_seconds": round(seconds, 2), "label_rates": rates}
+              "generate_seconds": round(seconds, 2), "label_rates": rates,
+              "history_changes_per_customer_year": change_rates(out, pd.Timestamp(bank.first_month),
+                                                                pd.Timestamp(bank.last_month))}
     if extracts:
         result |= {"extracts": extract_rows, "extract_seconds": extract_seconds}
     emit(result, as_json, _generate_text)
@@ -111,6 +115,8 @@ def _generate_text(r: dict[str, Any]) -> str:
     lines.append(f"  churn within 90 days      {rates['churn_rate_90d']:.2%} (per quarter)")
     lines.append(f"  30+ DPD within 12 months  {rates['delinquency_rate_12m']:.2%} (per year)")
     lines.append(f"  adoption next month       {rates['adoption_rate_monthly']:.2%} (per month)")
+    lines.append("  attribute changes per customer-year: " + ", ".join(
+        f"{column} {rate:.3f}" for column, rate in r["history_changes_per_customer_year"].items()))
     return "\n".join(lines)
 
 

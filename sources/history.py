@@ -61,3 +61,25 @@ def customer_versions(customers: pd.DataFrame, history: pd.DataFrame, snapshot: 
     frames = [f for f in (known, rest) if len(f)]
     versions = pd.concat(frames, ignore_index=True) if frames else known
     return versions.sort_values(list(KEY), kind="stable", ignore_index=True)
+
+
+def change_rates(data_dir: Path, first_month: pd.Timestamp, last_month: pd.Timestamp) -> dict[str, float]:
+    """Changes of each history column per customer-year within the months `first_month`..`last_month`
+    (years a customer had a relationship, joining to closing); empty without a history."""
+    if not has_history(data_dir):
+        return {}
+    history = read_history(data_dir)
+    customers = pd.read_parquet(table_path(data_dir, "customers"), columns=["customer_id", "join_date", "close_date"])
+    start, end = first_month, last_month + pd.offsets.MonthBegin(1)
+    begins = customers["join_date"].fillna(start).clip(lower=start)
+    ends = customers["close_date"].fillna(end).clip(upper=end)
+    years = ((ends - begins).dt.days.clip(lower=0)).sum() / 365.25
+    inside = history["valid_from"].ge(start) & history["valid_from"].lt(end)
+    before = history.groupby("customer_id", sort=False)[list(HISTORY_COLUMNS)].shift()
+    same = history["customer_id"].eq(history["customer_id"].shift())
+    rates = {}
+    for column in HISTORY_COLUMNS:
+        now, was = history[column], before[column]
+        changed = same & inside & ~((now == was).fillna(False).astype(bool) | (now.isna() & was.isna()))
+        rates[column] = round(float(changed.sum() / years), 4) if years > 0 else 0.0
+    return rates

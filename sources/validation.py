@@ -19,7 +19,14 @@ import pandas as pd
 import pandera.errors as pae
 import pyarrow.parquet as pq
 
-from sources.contract import FOREIGN_KEYS, HISTORY_COLUMNS, OPTIONAL_TABLES, TABLES, columns_of, is_nullable
+from sources.contract import (
+    FOREIGN_KEYS,
+    HISTORY_COLUMNS,
+    OPTIONAL_TABLES,
+    TABLES,
+    columns_of,
+    is_nullable,
+)
 from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation

@@ -21,15 +21,12 @@ SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
     "churn_v1": (PROFILE.name, BALANCES.name, RFM.name, ENGAGEMENT.name),
     "delinquency_v1": (PROFILE.name, BALANCES.name, RFM.name, CREDIT.name),
 }
-# Known only as of the customers table's snapshot (a renewal overwrites the assessment date), so
-# their history is not point-in-time: served to the RM and rules, kept out of models' features.
-SNAPSHOT_ONLY = {PROFILE.name: ("risk_assessment_age_days", "risk_assessed_at")}
-# Point-in-time, but for the rules' exact-date arithmetic (age in completed years at decision
-# time): models have age_years, and a raw date string would be a near-unique category.
-RULES_ONLY = {PROFILE.name: ("birth_date",)}
-# What only customer_360_v1 serves, by view.
-NOT_MODEL_FEATURES = {view: SNAPSHOT_ONLY.get(view, ()) + RULES_ONLY.get(view, ())
-                      for view in SNAPSHOT_ONLY | RULES_ONLY}
+# What only customer_360_v1 serves, by view: dates for the rules' exact-date arithmetic (age in
+# completed years, the assessment's age at decision time). Point-in-time (the assessment date too:
+# the build reads the customer_history version valid at each as-of instant, or the customers table's
+# from its snapshot date on), but models have age_years and risk_assessment_age_days, and a raw date
+# string would be a near-unique category.
+NOT_MODEL_FEATURES = {PROFILE.name: ("birth_date", "risk_assessed_at")}
 _DESCRIPTIONS = {
     "customer_360_v1": "The RM workbench's 360° profile: every customer feature, real-time intent included.",
     "ranker_v1": "Recommender: customer features, real-time intent and product attributes.",

@@ -3,8 +3,8 @@
 `write_extracts` reads the canonical tables `generate_bank` wrote and writes, under `DIR/sources/`,
 one parquet file per system (`<system>.parquet`: `record_id` and the identifiers that system holds,
 with its noise) and the activity keyed by a system's own ids (`mobile_app_events`: the events with the
-app record's `record_id`; `core_banking_transactions`, `_holdings`, `_credit`: keyed by the core-banking
-record; `core_banking_products`: the catalogue). The person behind every record goes to
+app record's `record_id`; `core_banking_transactions`, `_holdings`, `_credit`, `_customer_history`: keyed
+by the core-banking record; `core_banking_products`: the catalogue). The person behind every record goes to
 `DIR/truth/source_records.parquet` only. Same canonical tables and seed ⇒ same bytes.
 """
 
@@ -26,7 +26,8 @@ from sources.synthetic.systems import SYSTEMS, Context
 
 SOURCES_DIR = "sources"
 TRUTH_FILE = "source_records.parquet"
-CUSTOMER_KEYED = {"mobile_app": ("events",), "core_banking": ("transactions", "holdings", "credit")}
+CUSTOMER_KEYED = {"mobile_app": ("events",),
+                  "core_banking": ("transactions", "holdings", "credit", "customer_history")}
 _STREAM_ROWS = 1_000_000
 CHUNK_PEOPLE = 100_000
 
@@ -113,7 +114,7 @@ def _write_keyed(rng: np.random.Generator, out: Path, ids: pd.Series, keys: dict
         has_second = second.is_valid().to_numpy(zero_copy_only=False)
         days = rng.integers(1, 720, int(has_second.sum()))
         cut[has_second] = (last_day.tz_localize("UTC") - pd.to_timedelta(days, unit="D")).asi8
-        for table in tables:
+        for table in (t for t in tables if table_path(out, t).is_file()):  # customer_history is optional
             name = f"{system}_{table}"
             rows[name] = _rekey_file(table_path(out, table), out / SOURCES_DIR / f"{name}.parquet",
                                      ids, first, second, cut)

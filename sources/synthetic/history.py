@@ -29,6 +29,8 @@ TOLERANCE_MOVE = 1 / 3  # share of reassessments that move the tolerance one lev
 RAISE_PER_YEAR, RAISE_RANGE = 0.40, (0.03, 0.12)
 JOB_CHANGE_PER_YEAR, JOB_INCOME_RANGE = 0.06, (0.75, 1.35)
 CONSENT_PER_YEAR, CHANNEL_PER_YEAR, MOVE_PER_YEAR = 0.03, 0.06, 0.02
+SEGMENTS_BY_WEALTH = ("mass", "affluent", "private")  # today's wealth thresholds in this order
+SEGMENT_BAND = 0.2  # a review moves a segment only 20 % beyond a threshold
 _SALARIED = ("employee", "professional", "civil_servant", "self_employed")
 _DAY_NS = 86_400 * 10**9
 Prior = Callable[[np.ndarray, int, np.ndarray], np.ndarray]  # (values after, month, rows) -> values before
@@ -75,7 +77,7 @@ def draw_history(rng: np.random.Generator, customers: pd.DataFrame, wealth: np.n
     occupation = _backwards(customers["occupation"].to_numpy(object), new_job, _other(rng, _SALARIED))
     add({"occupation": occupation}, new_job, when)
     for column, rate, prior in (
-        ("marketing_consent", CONSENT_PER_YEAR, lambda v, j, rows: ~v.astype(bool)),
+        ("marketing_consent", CONSENT_PER_YEAR, lambda v, _month, _rows: ~v.astype(bool)),
         ("preferred_channel", CHANNEL_PER_YEAR, _other(rng, CHANNELS)),
         ("city_tier", MOVE_PER_YEAR, _other(rng, (1, 2, 3, 4))),
     ):
@@ -139,7 +141,8 @@ def _segments(customers: pd.DataFrame, wealth: np.ndarray, aum: np.ndarray, mont
     """Segment before/after each month, and the quarter reviews that changed it.
 
     A review (the first day of a quarter) classes wealth scaled by the last month-end AUM over the
-    AUM at the last review on today's thresholds, so the last review gives today's segment."""
+    AUM at the last review on today's thresholds; walking back from today's segment, an earlier
+    review differs only where the scaled wealth lies SEGMENT_BAND beyond a threshold (no flicker)."""
     final = customers["segment"].to_numpy(object)
     n, m = aum.shape
     reviews = np.flatnonzero((months.month % 3 == 1) & (np.arange(m) > 0))
@@ -147,16 +150,22 @@ def _segments(customers: pd.DataFrame, wealth: np.ndarray, aum: np.ndarray, mont
     out = np.repeat(final[:, None], m + 1, axis=1)
     if not len(reviews):
         return out, change
-    private = wealth[final == "private"].min(initial=np.inf)
-    affluent = wealth[final != "mass"].min(initial=np.inf)
+    names = np.array(SEGMENTS_BY_WEALTH, dtype=object)
+    level = np.select([final == name for name in names], np.arange(len(names)))
+    bounds = np.array([wealth[level >= k].min(initial=np.inf) for k in range(1, len(names))])
     seen = aum[:, reviews - 1]
     reference = seen[:, -1:]
     scaled = wealth[:, None] * np.divide(seen, reference, out=np.ones_like(seen), where=reference > 0)
-    classed = np.where(scaled >= private, "private", np.where(scaled >= affluent, "affluent", "mass")).astype(object)
-    classed = np.where((seen > 0) & (reference > 0) & open_[:, reviews], classed, None)
-    classed[:, -1] = final
-    classed = pd.DataFrame(classed).bfill(axis=1).to_numpy()
-    change[:, reviews[1:]] = classed[:, 1:] != classed[:, :-1]
+    usable = (seen > 0) & (reference > 0) & open_[:, reviews]
+    levels = np.repeat(level[:, None], len(reviews), axis=1)
+    for r in range(len(reviews) - 2, -1, -1):
+        now, cur = scaled[:, r], levels[:, r + 1]
+        highest = np.searchsorted(bounds, now * (1 + SEGMENT_BAND), side="right")
+        lowest = np.searchsorted(bounds, now / (1 + SEGMENT_BAND), side="right")
+        moved = usable[:, r] & ((cur > highest) | (cur < lowest))
+        levels[:, r] = np.where(moved, np.searchsorted(bounds, now, side="right"), cur)
+    change[:, reviews[1:]] = levels[:, 1:] != levels[:, :-1]
+    classed = names[levels]
     out[:, : reviews[0] + 1] = classed[:, :1]
     for r, j in enumerate(reviews):
         out[:, j + 1:] = classed[:, r:r + 1]
@@ -167,7 +176,7 @@ def _other(rng: np.random.Generator, options: tuple) -> Prior:
     """A prior value drawn among the options other than the value after the change."""
     choices = np.array(options, dtype=object)
 
-    def prior(values: np.ndarray, month: int, rows: np.ndarray) -> np.ndarray:
+    def prior(values: np.ndarray, _month: int, _rows: np.ndarray) -> np.ndarray:
         pick = choices[rng.integers(0, len(choices) - 1, len(values))]
         return np.where(pick == values, choices[-1], pick)  # the last option stands in for the value itself
 

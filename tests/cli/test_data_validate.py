@@ -46,6 +46,32 @@ def test_generated_bank_is_valid(bank_dir: Path) -> None:
     report = run_json("data", "validate", bank_dir)
     assert report["ok"] and report["rows"]["customers"] == 2000
     assert any("duplicate events" in w for w in report["warnings"])
+    assert report["rows"]["customer_history"] > 2000  # real history: versions beyond the first
+    assert not any(w.startswith("customer_history") for w in report["warnings"])  # today's version = customers
+
+
+def test_history_violations_name_file_row_and_column(small_bank: Path) -> None:
+    history = read_table(small_bank, "customer_history")
+    first = history["customer_id"].iloc[0]
+    history.loc[1] = history.loc[0]                                        # a second version the same day
+    history.loc[2, "customer_id"] = "C99999999"                            # no such customer
+    history.loc[3, "segment"] = "vip"                                      # not a segment
+    history.loc[4, "risk_assessed_at"] = history.loc[4, "valid_from"] + pd.Timedelta(days=30)  # not yet made
+    last = history.groupby("customer_id").tail(1).index
+    history.loc[last[-1], "income_monthly"] = 1_234_567.0                  # today's version differs
+    _rewrite(small_bank, "customer_history", history)
+    code, report = _validate(small_bank)
+    assert code == 2
+    assert any(v["file"].endswith("customer_history.parquet") and v["row"] in (1, 2) and "unique" in v["check"]
+               for v in report["violations"]), report["violations"]
+    _find(report, "customer_history.parquet", 3, "customer_id", "is not a customers.customer_id")
+    _find(report, "customer_history.parquet", 4, "segment", "vip")
+    _find(report, "customer_history.parquet", 5, None, "assessment not yet made")
+    warning = next(w for w in report["warnings"] if w.startswith("customer_history"))
+    assert history.loc[last[-1], "customer_id"] in warning and first
+    table_path(small_bank, "customer_history").unlink()  # optional: a bank without history is valid
+    code, report = _validate(small_bank)
+    assert code == 0 and "customer_history" not in report["rows"]
 
 
 def test_every_kind_of_violation_is_reported_at_once(small_bank: Path, tmp_path: Path) -> None:

@@ -164,7 +164,7 @@ def test_assemble_through_perfect_links_rebuilds_a_valid_bank(bank_dir: Path, tm
                       "--out", tmp_path / "bank")
     assert result["uncovered_count"] == 0 and result["unlinked_rows"] == {}
     canonical = read_table(bank_dir, "customers")
-    for table in ("customers", "events", "transactions", "credit", "holdings", "products"):
+    for table in ("customers", "events", "transactions", "credit", "holdings", "products", "customer_history"):
         assert result["rows"][table] == len(read_table(bank_dir, table)), table
     rebuilt = read_table(tmp_path / "bank", "customers")
     assert rebuilt["customer_id"].str.fullmatch(r"O[0-9]{10}").all()
@@ -174,6 +174,7 @@ def test_assemble_through_perfect_links_rebuilds_a_valid_bank(bank_dir: Path, tm
     assert (rebuilt["birth_date"].sort_values().to_numpy() == canonical["birth_date"].sort_values().to_numpy()).all()
     report = run_json("data", "validate", tmp_path / "bank")
     assert report["ok"], report["violations"][:5]
+    assert not [w for w in report["warnings"] if w.startswith("customer_history")]  # today's versions agree
 
 
 def test_records_no_link_covers_are_reported(bank_dir: Path, tmp_path: Path) -> None:

@@ -319,7 +319,8 @@ def test_training_set_joins_labels_point_in_time(feature_state, tmp_path):
     assert result["service"] == "delinquency_v1" and result["as_of"] == as_of
     assert sorted(set(frame["event_timestamp"].dt.strftime("%Y-%m-%d"))) == as_of
     assert frame["utilization"].notna().mean() > 0.95  # the population has credit the month before
-    assert not {"risk_assessment_age_days", "risk_assessed_at", "birth_date"} & set(frame)  # never model features
+    assert not {"risk_assessed_at", "birth_date"} & set(frame)  # never model features
+    assert frame["risk_assessment_age_days"].notna().all()  # point-in-time: the synthetic bank's history
 
 
 def test_training_set_rejects_an_as_of_date_mid_month(feature_state, tmp_path):

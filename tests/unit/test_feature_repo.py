@@ -13,7 +13,6 @@ from features.build.writers import arrow_schema
 from features.repo.services import (
     NOT_MODEL_FEATURES,
     SERVICE_VIEWS,
-    SNAPSHOT_ONLY,
     feature_services,
 )
 from features.repo.store import redis_connection_string, repo_config
@@ -34,12 +33,11 @@ def test_feast_field_names_equal_the_feature_table_columns(tmp_path):
         assert [n for n in arrow_schema(table).names if n not in stamps | {table.entity_key}] == fields
 
 
-def test_model_services_leave_out_snapshot_only_and_rules_only_features(tmp_path):
+def test_model_services_leave_out_rules_only_dates(tmp_path):
     services = {s.name: s for s in feature_services(feature_views(tmp_path))}
     assert set(services) == set(SERVICE_VIEWS)
     left_out = {f for names in NOT_MODEL_FEATURES.values() for f in names}
-    assert left_out == {"risk_assessment_age_days", "risk_assessed_at", "birth_date"}
-    assert {f for names in SNAPSHOT_ONLY.values() for f in names} <= left_out
+    assert left_out == {"risk_assessed_at", "birth_date"}  # the assessment's age is point-in-time: a model feature
     for name, service in services.items():
         features = {f.name for p in service.feature_view_projections for f in p.features}
         assert left_out <= features if name == "customer_360_v1" else not left_out & features

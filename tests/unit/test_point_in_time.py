@@ -12,14 +12,13 @@ from features.build.intents import last_intents
 from features.build.monthly import build_feature_tables, offline_dir
 from features.online.push import push_intent_events
 from features.online.reader import OnlineReader
-from features.repo.services import SNAPSHOT_ONLY
 from features.repo.store import apply_repo, feature_service, open_store
 from features.tables import BUILT_TABLES, EVENT_TIMESTAMP, PROFILE
 from features.training_set import training_set
 from nbo.settings import Settings, StoreSettings
 from sources.io import read_table, write_table
 
-TABLES = ("customers", "products", "holdings", "events", "transactions", "credit")
+TABLES = ("customers", "products", "holdings", "events", "transactions", "credit", "customer_history")
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +51,7 @@ def _known_at(tables: dict[str, pd.DataFrame], at: pd.Timestamp) -> dict[str, pd
     t["events"] = t["events"][t["events"]["event_time"] < at.tz_localize("UTC")]
     t["transactions"] = t["transactions"][t["transactions"]["month"] < at]
     t["credit"] = t["credit"][t["credit"]["month"] < at]
+    t["customer_history"] = t["customer_history"][t["customer_history"]["valid_from"] < at]
     t["customers"] = t["customers"].assign(
         close_date=t["customers"]["close_date"].where(t["customers"]["close_date"] < at))
     return t
@@ -67,24 +67,31 @@ def test_feature_rows_at_or_before_t_only_use_data_known_at_t(bank_dir, as_of, t
         rows = [pd.read_parquet(tmp_path / d / table.file_name, dtype_backend="numpy_nullable")
                 for d in ("full_features", "known_features")]
         seen, known = (r[r[EVENT_TIMESTAMP] <= as_of.tz_localize("UTC")].reset_index(drop=True) for r in rows)
-        # The assessment date is a snapshot (renewals overwrite it): masked when later than the as-of date, not rebuilt.
-        snapshot_only = list(SNAPSHOT_ONLY.get(table.name, ()))
-        seen, known = (r.drop(columns=snapshot_only) for r in (seen, known))
         assert len(seen) > 0, table.name
         pd.testing.assert_frame_equal(seen, known, obj=table.name)
 
 
-def test_profile_dates_are_the_customers_tables_known_at_each_row(bank_dir, tmp_path):
-    customers = _small_bank(bank_dir, tmp_path / "bank")["customers"].set_index("customer_id")
+def test_profile_attributes_are_the_versions_valid_at_each_row(bank_dir, tmp_path):
+    tables = _small_bank(bank_dir, tmp_path / "bank")
+    customers, history = tables["customers"].set_index("customer_id"), tables["customer_history"]
     build_feature_tables(tmp_path / "bank", tmp_path / "features")
     rows = pd.read_parquet(tmp_path / "features" / PROFILE.file_name)
     canonical = customers.loc[rows["customer_id"]].reset_index(drop=True)
     assert rows["birth_date"].tolist() == canonical["birth_date"].dt.strftime("%Y-%m-%d").tolist()
-    as_of = rows[EVENT_TIMESTAMP].dt.tz_localize(None)
-    known = canonical["risk_assessed_at"] < as_of  # an assessment dated at or after the as-of instant is unknown
-    assert rows["risk_assessed_at"].isna().tolist() == (~known).tolist() == rows["risk_assessment_age_days"].isna().tolist()
-    assert rows.loc[known, "risk_assessed_at"].tolist() == canonical.loc[known, "risk_assessed_at"].dt.strftime("%Y-%m-%d").tolist()
-    assert 0 < known.sum() < len(rows)
+    # the version valid at each row, found independently: the last with valid_from strictly before it
+    keyed = rows.assign(at=rows[EVENT_TIMESTAMP].dt.tz_localize(None).astype("datetime64[ns]"), n=range(len(rows)))
+    valid = pd.merge_asof(keyed.sort_values("at"), history.sort_values("valid_from"), left_on="at",
+                          right_on="valid_from", by="customer_id", allow_exact_matches=False,
+                          suffixes=("", "_version")).sort_values("n").reset_index(drop=True)
+    assert valid["valid_from"].notna().all()  # the synthetic bank's first version holds from joining
+    for column in ("segment", "risk_tolerance", "occupation", "preferred_channel"):
+        assert rows[column].tolist() == valid[f"{column}_version"].tolist(), column
+    assert rows["income_monthly_cny"].equals(valid["income_monthly"].rename("income_monthly_cny"))
+    assert rows["has_marketing_consent"].tolist() == valid["marketing_consent"].tolist()
+    assert rows["risk_assessed_at"].tolist() == valid["risk_assessed_at_version"].dt.strftime("%Y-%m-%d").tolist()
+    assert (rows["risk_assessment_age_days"] > 0).all()
+    changed = rows.groupby("customer_id")["risk_tolerance"].nunique() > 1
+    assert changed.any()  # some tolerance in the history changed within the rows
 
 
 def _planted_customer(tables: dict[str, pd.DataFrame], t: pd.Timestamp) -> str:
