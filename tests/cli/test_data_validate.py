@@ -66,7 +66,7 @@ def test_history_violations_name_file_row_and_column(small_bank: Path) -> None:
                for v in report["violations"]), report["violations"]
     _find(report, "customer_history.parquet", 3, "customer_id", "is not a customers.customer_id")
     _find(report, "customer_history.parquet", 4, "segment", "vip")
-    _find(report, "customer_history.parquet", 5, None, "assessment not yet made")
+    _find(report, "customer_history.parquet", 5, "risk_assessed_at", "assessment not yet made")
     warning = next(w for w in report["warnings"] if w.startswith("customer_history"))
     assert history.loc[last[-1], "customer_id"] in warning and first
     table_path(small_bank, "customer_history").unlink()  # optional: a bank without history is valid
