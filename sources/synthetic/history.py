@@ -22,7 +22,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from sources.contract import CHANNELS, HISTORY_COLUMNS
+from sources.contract import CHANNELS, HISTORY_COLUMNS, RISK_TOLERANCES
 
 REASSESS_MONTHS = (12, 36)  # months between two risk assessments (inclusive)
 TOLERANCE_MOVE = 1 / 3  # share of reassessments that move the tolerance one level
@@ -127,13 +127,14 @@ def _assessments(rng: np.random.Generator, customers: pd.DataFrame, start: np.nd
     moves = np.where(rng.random((n, m)) < TOLERANCE_MOVE, np.where(rng.random((n, m)) < 0.5, -1, 1), 0)
     levels = _backwards(customers["risk_tolerance"].str[1:].astype(float).to_numpy(), assess,
                         lambda v, j, rows: np.clip(v + moves[rows, j], 1, 5))
-    tolerance = np.where(np.isnan(levels), None, np.char.add("C", np.nan_to_num(levels).astype(int).astype(str)))
+    names = np.array([None, *RISK_TOLERANCES], dtype=object)  # level 0: none
+    tolerance = names[np.nan_to_num(levels).astype(int)]
     stamp = np.concatenate([earliest[:, None], on], axis=1)
     latest = np.maximum.accumulate(np.where(np.concatenate([np.ones((n, 1), bool), assess], axis=1),
                                             np.arange(m + 1)[None, :], 0), axis=1)
     assessed = np.take_along_axis(stamp, latest, axis=1).astype("datetime64[ns]")
     assessed[~known] = np.datetime64("NaT")
-    return tolerance.astype(object), assessed, assess, on
+    return tolerance, assessed, assess, on
 
 
 def _segments(customers: pd.DataFrame, wealth: np.ndarray, aum: np.ndarray, months: pd.DatetimeIndex,
