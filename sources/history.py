@@ -11,6 +11,9 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from sources.contract import HISTORY_COLUMNS
 from sources.io import table_path
@@ -35,18 +38,20 @@ def snapshot_date(data_dir: Path, last_month: pd.Timestamp) -> pd.Timestamp:
     return last_month + pd.offsets.MonthEnd(0)
 
 
-def has_history(data_dir: Path) -> bool:
-    """Whether the data directory holds a customer_history table."""
-    return table_path(data_dir, "customer_history").is_file()
+def read_history(data_dir: Path) -> pa.Table | None:
+    """The customer_history table as arrow (compact: a block's rows become pandas when needed), or
+    None when the data directory has none."""
+    path = table_path(data_dir, "customer_history")
+    return pq.read_table(path, columns=[*KEY, *HISTORY_COLUMNS]) if path.is_file() else None
 
 
-def read_history(data_dir: Path, customer_ids: pd.Series | None = None) -> pd.DataFrame:
-    """The customer_history table (empty, with its columns, when there is none), optionally of some customers."""
-    columns = [*KEY, *HISTORY_COLUMNS]
-    if not has_history(data_dir):
-        return pd.DataFrame({c: pd.Series(dtype=object) for c in columns}).astype({"valid_from": "datetime64[ns]"})
-    history = pd.read_parquet(table_path(data_dir, "customer_history"), columns=columns)
-    return history if customer_ids is None else history[history["customer_id"].isin(customer_ids)]
+def history_of(history: pa.Table | None, customer_ids: pd.Series) -> pd.DataFrame:
+    """The versions of some customers (none, with the table's columns, without a history)."""
+    if history is None:
+        return pd.DataFrame({c: pd.Series(dtype="datetime64[ns]" if c == "valid_from" else object)
+                             for c in (*KEY, *HISTORY_COLUMNS)})
+    wanted = pc.is_in(history.column("customer_id"), value_set=pa.array(customer_ids, type=pa.string()))
+    return history.filter(wanted).to_pandas()
 
 
 def customer_versions(customers: pd.DataFrame, history: pd.DataFrame, snapshot: pd.Timestamp) -> pd.DataFrame:
@@ -66,20 +71,22 @@ def customer_versions(customers: pd.DataFrame, history: pd.DataFrame, snapshot: 
 def change_rates(data_dir: Path, first_month: pd.Timestamp, last_month: pd.Timestamp) -> dict[str, float]:
     """Changes of each history column per customer-year within the months `first_month`..`last_month`
     (years a customer had a relationship, joining to closing); empty without a history."""
-    if not has_history(data_dir):
-        return {}
     history = read_history(data_dir)
-    customers = pd.read_parquet(table_path(data_dir, "customers"), columns=["customer_id", "join_date", "close_date"])
+    if history is None:
+        return {}
+    customers = pq.read_table(table_path(data_dir, "customers"), columns=["join_date", "close_date"]).to_pandas()
     start, end = first_month, last_month + pd.offsets.MonthBegin(1)
     begins = customers["join_date"].fillna(start).clip(lower=start)
     ends = customers["close_date"].fillna(end).clip(upper=end)
-    years = ((ends - begins).dt.days.clip(lower=0)).sum() / 365.25
-    inside = history["valid_from"].ge(start) & history["valid_from"].lt(end)
-    before = history.groupby("customer_id", sort=False)[list(HISTORY_COLUMNS)].shift()
-    same = history["customer_id"].eq(history["customer_id"].shift())
+    years = (ends - begins).dt.days.clip(lower=0).sum() / 365.25
+    history = history.sort_by([(c, "ascending") for c in KEY])
+    valid_from = history.column("valid_from").to_pandas()
+    counted = (history.column("customer_id").to_numpy()[1:] == history.column("customer_id").to_numpy()[:-1]) \
+        & valid_from.ge(start).to_numpy()[1:] & valid_from.lt(end).to_numpy()[1:]
     rates = {}
-    for column in HISTORY_COLUMNS:
-        now, was = history[column], before[column]
-        changed = same & inside & ~((now == was).fillna(False).astype(bool) | (now.isna() & was.isna()))
-        rates[column] = round(float(changed.sum() / years), 4) if years > 0 else 0.0
+    for column in HISTORY_COLUMNS:  # one column at a time: a large history stays in arrow
+        values = history.column(column).to_pandas()
+        now, was = values.iloc[1:].reset_index(drop=True), values.iloc[:-1].reset_index(drop=True)
+        same = (now == was).fillna(False).astype(bool) | (now.isna() & was.isna())
+        rates[column] = round(float((counted & ~same.to_numpy()).sum() / years), 4) if years > 0 else 0.0
     return rates

@@ -13,7 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.build import aggregates as agg
-from sources.history import customer_versions, read_history, snapshot_date
+from sources.history import customer_versions, history_of, read_history, snapshot_date
 from sources.io import table_path
 
 log = logging.getLogger(__name__)
@@ -55,13 +55,13 @@ class CanonicalBlocks:
                                                       "seconds": round(time.perf_counter() - started, 1)})
         self.months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
         self.snapshot = snapshot_date(data_dir, self.months[-1])
-        self.history = read_history(data_dir)
+        self.history = read_history(data_dir)  # arrow: a block's rows become pandas in `frames`
 
     def frames(self, block: int) -> dict[str, pd.DataFrame]:
         """One block's canonical rows by table name, and its customers' attribute `versions` (each
         block once: parts are freed as read)."""
         customers = self.customers.slice(block * self.size, self.size).to_pandas()
-        versions = customer_versions(customers, self.history, self.snapshot)
+        versions = customer_versions(customers, history_of(self.history, customers["customer_id"]), self.snapshot)
         if self._whole is None:
             return {"customers": customers, "versions": versions} | {t: self._read(t, block) for t in PER_CUSTOMER}
         whole, self._whole = self._whole, None

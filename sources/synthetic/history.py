@@ -84,9 +84,7 @@ def draw_history(rng: np.random.Generator, customers: pd.DataFrame, wealth: np.n
         change = monthly(rate, column)
         add({column: _backwards(customers[column].to_numpy(object), change, prior)}, change, when)
 
-    first_assessed = pd.to_datetime(first["risk_assessed_at"]).to_numpy().astype(np.int64)
-    valid_from = np.where(np.isnat(first["risk_assessed_at"].astype("datetime64[ns]")), join,
-                          np.maximum(join, first_assessed))
+    valid_from = np.maximum(join, _ns(pd.Series(first["risk_assessed_at"]), np.iinfo(np.int64).min))
     initial = pd.DataFrame({"_row": np.arange(n), "valid_from": valid_from, **first})
     return _versions(customers, initial, changes)
 
