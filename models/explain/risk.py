@@ -203,11 +203,13 @@ def _texts(book: ReasonBook, features: Sequence[str], context: ReasonContext, co
 
 
 def reason_columns(features: Sequence[str], shown: Callable[[int], NDArray], contributions: NDArray[np.float64],
-                   k: int, lang: Lang, context: ReasonContext = ReasonContext()) -> tuple[Texts, Texts]:
+                   k: int, lang: Lang, context: ReasonContext | None = None) -> tuple[Texts, Texts]:
     """Reason codes and texts (in `lang`), each n × k; empty where no reason.
 
-    `shown(j)` gives the values of feature `j` as a reason prints them (one per row)."""
+    `shown(j)` gives the values of feature `j` as a reason prints them (one per row); `context`
+    (default: templates only, CNY) the origins, groups, currency and flagged cells."""
     book = reason_book()
+    context = context or ReasonContext()
     names = list(features)
     eligible = strongest_of_groups(contributions, context.inputs.group_indices(names), context.excluded)
     indices, is_reason = top_contributors(eligible, k)
@@ -218,9 +220,10 @@ def reason_columns(features: Sequence[str], shown: Callable[[int], NDArray], con
     for column in np.unique(chosen[chosen >= 0]):
         rows, ranks = np.nonzero(chosen == column)
         code, said = _texts(book, names, context, int(column), cited[column], shown(cited[column])[rows], lang)
-        if context.beyond is not None and context.beyond[rows, column].any():
+        beyond = None if context.beyond is None else context.beyond[rows, column] | context.beyond[rows, cited[column]]
+        if beyond is not None and beyond.any():
             note = book.beyond_range[lang]
-            said = [t + note if out else t for t, out in zip(said, context.beyond[rows, column], strict=True)]
+            said = [t + note if out else t for t, out in zip(said, beyond, strict=True)]
         codes[rows, ranks] = code
         texts[rows, ranks] = said
     return codes, texts
