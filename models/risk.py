@@ -51,19 +51,19 @@ class RiskSpec:
     features: list[str]
     categorical: list[str] = field(default_factory=list)
     calibration: Calibration = field(default_factory=lambda: Calibration("none"))
-    inputs: InputProfile = field(default_factory=InputProfile)
     currency: str = "CNY"
+    inputs: InputProfile = field(default_factory=InputProfile)
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "features": self.features, "categorical": self.categorical,
-                "calibration": self.calibration.to_dict(), "inputs": self.inputs.to_dict(),
-                "currency": self.currency}
+                "calibration": self.calibration.to_dict(), "currency": self.currency,
+                "inputs": self.inputs.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> RiskSpec:
         inputs = InputProfile.from_dict(data["inputs"]) if "inputs" in data else InputProfile()
         return cls(data["kind"], list(data["features"]), list(data["categorical"]),
-                   Calibration.from_dict(data["calibration"]), inputs, data.get("currency", "CNY"))
+                   Calibration.from_dict(data["calibration"]), currency=data.get("currency", "CNY"), inputs=inputs)
 
 
 def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, NDArray]:

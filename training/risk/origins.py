@@ -101,8 +101,7 @@ def input_profile(features: Sequence[str], categorical: Sequence[str], developme
 
 
 def with_inputs(scorer: RiskScorer, data: TrainingSet, development: pd.DataFrame) -> RiskScorer:
-    """The scorer with its spec's `inputs` recorded and the portfolio's currency (source.json
-    `currency`, CNY when absent)."""
+    """The scorer with its spec's `inputs` recorded (the portfolio's currency is recorded beside it
+    by the portfolio step of the run)."""
     profile = input_profile(data.features, data.categorical, development, data.source)
-    spec = replace(scorer.spec, inputs=profile, currency=str(data.source.get("currency", "CNY")))
-    return RiskScorer(scorer.booster, spec, scorer.num_threads)
+    return RiskScorer(scorer.booster, replace(scorer.spec, inputs=profile), scorer.num_threads)
