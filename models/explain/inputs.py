@@ -83,6 +83,16 @@ class InputProfile:
 FlagReason = Literal["unseen_category", "below_range", "above_range"]
 
 
+def as_sent(value: object) -> str:
+    """A value as a bank's column holds it: whole numbers without decimals, others to 4 places."""
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | float | np.number):
+        number = float(value)
+        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4f}".rstrip("0")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class Flag:
     """A value the model did not see in development: a category it never saw (read as missing and
@@ -98,7 +108,7 @@ class Flag:
         if self.why == "unseen_category":
             return f"{self.feature}: unseen category {self.value!r} (read as missing, not a reason)"
         side = "below the development minimum" if self.why == "below_range" else "above the development maximum"
-        return f"{self.feature}: {self.value:g} {side} {self.bound:g}"
+        return f"{self.feature}: {as_sent(self.value)} {side} {as_sent(self.bound)}"
 
     def to_dict(self) -> dict[str, object]:
         return {"feature": self.feature, "value": self.value, "why": self.why, "bound": self.bound}

@@ -24,7 +24,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from models.explain import glossary
-from models.explain.inputs import InputProfile
+from models.explain.inputs import InputProfile, as_sent
 from models.explain.lang import LANGS, Lang
 
 _VALUE_FORMATS = {
@@ -39,22 +39,12 @@ def _shown(value_format: str, lang: Lang, currency: str) -> Callable[[object], s
     if value_format == "amount_cny":
         return lambda v: glossary.money(float(v), lang, currency)  # type: ignore[arg-type]
     if value_format == "source":
-        return _source_value
+        return as_sent
     if value_format == "flag":
         return lambda v: glossary.flag(v, lang)
     if value_format.startswith(TERM):
         return lambda v: glossary.term(value_format.removeprefix(TERM), v, lang)
     return str
-
-
-def _source_value(value: object) -> str:
-    """A value as the bank's column holds it: whole numbers without decimals, others to 4 places."""
-    if isinstance(value, bool | np.bool_):
-        return str(int(value))
-    if isinstance(value, int | float | np.number):
-        number = float(value)
-        return f"{number:,.0f}" if number.is_integer() else f"{number:,.4f}".rstrip("0")
-    return str(value)
 
 
 def format_values(values: ArrayLike, value_format: str, lang: Lang, currency: str = "CNY") -> list[str | None]:
