@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 
@@ -144,11 +145,12 @@ class InputChecks:
 def check_inputs(features: list[str], matrix: NDArray[np.float64], sent: dict[str, NDArray[np.object_]],
                  bounds: dict[str, tuple[float, float]]) -> InputChecks:
     """Flag the cells of an encoded matrix: a categorical sent as text the encoder read as missing
-    (`sent`: categorical values as sent, "" when missing), a number outside `bounds`."""
+    (`sent`: categorical values as sent, "", None or NaN when missing), a number outside `bounds`."""
     unseen = np.zeros(matrix.shape, dtype=bool)
     for j, name in enumerate(features):
         if name in sent:
-            unseen[:, j] = (sent[name] != "") & np.isnan(matrix[:, j])
+            given = sent[name]
+            unseen[:, j] = (given != "") & ~pd.isna(given) & np.isnan(matrix[:, j])
     low = np.array([bounds.get(f, (-np.inf, np.inf))[0] for f in features])
     high = np.array([bounds.get(f, (-np.inf, np.inf))[1] for f in features])
     with np.errstate(invalid="ignore"):

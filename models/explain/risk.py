@@ -72,15 +72,21 @@ class ReasonTemplate:
         prefix, suffix = self.text[lang].replace("{feature}", feature).split("{value}")
         colon = "：" if lang == "zh" else ": "
         unknown = self.label[lang].replace("{feature}", feature) + colon + glossary.missing(lang)
-        array = np.asarray(values)
 
-        def texts(shown: list[str | None]) -> list[str]:
+        def texts(distinct: NDArray) -> list[str]:
+            shown = format_values(distinct, self.value_format, lang, currency)
             return [unknown if s is None else prefix + s + suffix for s in shown]
 
-        if array.dtype.kind not in "fiu":
-            return texts(format_values(array, self.value_format, lang, currency))
-        codes, uniques = pd.factorize(array, use_na_sentinel=False)  # numbers: format each distinct value once
-        return np.array(texts(format_values(uniques, self.value_format, lang, currency)), dtype=object)[codes].tolist()
+        return each_distinct(values, texts)
+
+
+def each_distinct(values: ArrayLike, texts: Callable[[NDArray], list[str]]) -> list[str]:
+    """`texts(values)`, numbers written once per distinct value (a portfolio repeats them)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        return texts(array)
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
+    return np.array(texts(uniques), dtype=object)[codes].tolist()
 
 
 @dataclass(frozen=True)
@@ -186,10 +192,14 @@ def _texts(book: ReasonBook, features: Sequence[str], context: ReasonContext, co
         template = book.templates[feature]
         return template.code, template.render(feature, values, lang, context.currency)
     sources = origin.sources or (feature,)
-    value_format = book.template(features[cited]).value_format
-    shown = format_values(values, "amount_cny" if value_format == "amount_cny" else "source", lang, context.currency)
+    value_format = "amount_cny" if book.template(features[cited]).value_format == "amount_cny" else "source"
     computed = None if (cited != column or origin.direct or not origin.sources) else feature
-    return book.source.code_prefix + "+".join(sources), book.source.render(sources, computed, shown, lang)
+
+    def texts(distinct: NDArray) -> list[str]:
+        shown = format_values(distinct, value_format, lang, context.currency)
+        return book.source.render(sources, computed, shown, lang)
+
+    return book.source.code_prefix + "+".join(sources), each_distinct(values, texts)
 
 
 def reason_columns(features: Sequence[str], shown: Callable[[int], NDArray], contributions: NDArray[np.float64],

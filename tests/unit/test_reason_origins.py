@@ -140,10 +140,13 @@ def test_bounds_are_the_development_minimum_and_maximum_of_number_features():
     frame = pd.DataFrame({"utilization": [0.2, np.nan, 1.4], "occupation": ["a", "b", None],
                           "gone": [np.nan] * 3})
     assert development_bounds(list(frame), ["occupation"], frame) == {"utilization": (0.2, 1.4)}
-    checks = check_inputs(["utilization", "occupation"], np.array([[1.5, np.nan], [np.nan, 0.0], [0.1, np.nan]]),
-                          {"occupation": np.array(["astronaut", "b", ""], dtype=object)}, {"utilization": (0.2, 1.4)})
-    assert checks.unseen[:, 1].tolist() == [True, False, False]
-    assert checks.above[:, 0].tolist() == [True, False, False] and checks.below[:, 0].tolist() == [False, False, True]
+    checks = check_inputs(["utilization", "occupation"], np.array([[1.5, np.nan], [np.nan, 0.0], [0.1, np.nan],
+                                                                   [0.3, np.nan], [0.3, np.nan]]),
+                          {"occupation": np.array(["astronaut", "b", "", None, np.nan], dtype=object)},
+                          {"utilization": (0.2, 1.4)})
+    assert checks.unseen[:, 1].tolist() == [True, False, False, False, False]  # missing is not unseen
+    assert checks.above[:, 0].tolist() == [True, False, False, False, False]
+    assert checks.below[:, 0].tolist() == [False, False, True, False, False]
 
 
 def test_duplicated_ids_reject_every_row_of_the_id():
