@@ -32,7 +32,7 @@ class RiskRow:
     band: str
     reasons: list[Reason]
     action: Reason | None
-    flags: list[Flag]
+    flags: tuple[Flag, ...]
 
 
 @dataclass(frozen=True)
@@ -47,13 +47,13 @@ class RiskScores:
     reason_codes: Texts | None = None
     reason_texts: Texts | None = None
     actions: tuple[Texts, Texts] | None = None
-    flags: list[list[Flag]] | None = None
+    flags: dict[int, tuple[Flag, ...]] | None = None  # row → its flags, rows with none left out
 
     def __len__(self) -> int:
         return len(self.probability)
 
     def with_reasons(self, codes: Texts, texts: Texts, actions: tuple[Texts, Texts] | None,
-                     flags: list[list[Flag]]) -> RiskScores:
+                     flags: dict[int, tuple[Flag, ...]]) -> RiskScores:
         return replace(self, reason_codes=codes, reason_texts=texts, actions=actions, flags=flags)
 
     def rows(self) -> list[RiskRow]:
@@ -68,7 +68,7 @@ class RiskScores:
         actions: list[Reason | None] = [None] * n
         if self.actions is not None:
             actions = [Reason(str(a), str(t)) for a, t in zip(*(x.tolist() for x in self.actions), strict=True)]
-        flags = self.flags if self.flags is not None else [[] for _ in range(n)]
+        flags = [self.flags.get(i, ()) for i in range(n)] if self.flags else [()] * n
         return [RiskRow(*fields) for fields in zip(probability, points, band, reasons, actions, flags, strict=True)]
 
     def frame(self, index: pd.Index) -> pd.DataFrame:
@@ -86,5 +86,8 @@ class RiskScores:
         if self.actions is not None:
             out["action_id"], out["action"] = self.actions
         if self.flags is not None:
-            out["flags"] = ["; ".join(f.text() for f in row) for row in self.flags]
+            flags = np.full(len(self), "", dtype=object)
+            for row, found in self.flags.items():
+                flags[row] = "; ".join(f.text() for f in found)
+            out["flags"] = flags
         return out

@@ -128,18 +128,19 @@ class InputChecks:
         return self.below | self.above
 
     def flags(self, features: list[str], values: Callable[[int], NDArray],
-              bounds: dict[str, tuple[float, float]]) -> list[list[Flag]]:
-        """Each row's flags, in feature order (`values(j)`: feature j's values as sent)."""
-        out: list[list[Flag]] = [[] for _ in range(len(self.unseen))]
+              bounds: dict[str, tuple[float, float]]) -> dict[int, tuple[Flag, ...]]:
+        """The flags of each row that has any (row index → flags in feature order; `values(j)`:
+        feature j's values as sent)."""
+        found: dict[int, list[Flag]] = {}
         for why, mask in (("unseen_category", self.unseen), ("below_range", self.below), ("above_range", self.above)):
             for j in np.flatnonzero(mask.any(axis=0)):
                 feature, rows = features[j], np.flatnonzero(mask[:, j])
                 bound = None if why == "unseen_category" else bounds[feature][0 if why == "below_range" else 1]
                 sent = values(int(j))[rows]
                 for row, value in zip(rows.tolist(), sent.tolist(), strict=True):
-                    out[row].append(Flag(feature, value, why, bound))  # type: ignore[arg-type]
+                    found.setdefault(row, []).append(Flag(feature, value, why, bound))  # type: ignore[arg-type]
         order = {f: j for j, f in enumerate(features)}
-        return [sorted(row, key=lambda f: order[f.feature]) if len(row) > 1 else row for row in out]
+        return {row: tuple(sorted(flags, key=lambda f: order[f.feature])) for row, flags in found.items()}
 
 
 def check_inputs(features: list[str], matrix: NDArray[np.float64], sent: dict[str, NDArray[np.object_]],
