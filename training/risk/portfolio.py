@@ -114,10 +114,14 @@ def _duplicated_ids(ids: pd.Series) -> pd.DataFrame:
     """Every row of an id found on more than one row: row (1-based), column and the other rows."""
     rows = pd.Series(np.arange(1, len(ids) + 1), index=ids.index)
     twice = ids.notna() & (ids != "") & ids.duplicated(keep=False)
-    seen = rows[twice].groupby(ids[twice]).agg(list)
-    message = [f"duplicated id: also on row{'s' if len(seen[i]) > 2 else ''} "
-               f"{', '.join(str(r) for r in seen[i] if r != row)}" for i, row in zip(ids[twice], rows[twice], strict=True)]
-    return pd.DataFrame({"row": rows[twice].to_numpy(), "column": "customer_id", "message": message})
+    rows_of = rows[twice].groupby(ids[twice]).agg(list).to_dict()
+
+    def message(customer_id: str, row: int) -> str:
+        others = [str(r) for r in rows_of[customer_id] if r != row]
+        return f"duplicated id: also on row{'s' if len(others) > 1 else ''} {', '.join(others)}"
+
+    return pd.DataFrame({"row": rows[twice].to_numpy(), "column": "customer_id",
+                         "message": [message(i, r) for i, r in zip(ids[twice], rows[twice], strict=True)]})
 
 
 def check_portfolio(frame: pd.DataFrame, features: list[str],
