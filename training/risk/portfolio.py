@@ -95,7 +95,7 @@ def _numeric(values: pd.Series, name: str, kind: str) -> tuple[pd.Series, Proble
     problems = [(unreadable | np.isinf(parsed), "not a finite number")]
     if kind == "int":
         problems.append((parsed.notna() & (parsed != np.round(parsed)), "not a whole number"))
-    if name in FEATURE_KINDS and name not in NEGATIVE_ALLOWED:  # a bank's own columns may be negative
+    if name not in NEGATIVE_ALLOWED and name in FEATURE_KINDS:
         problems.append((parsed < 0, "negative"))
     return parsed, problems
 
@@ -110,25 +110,11 @@ def _boolean(values: pd.Series) -> tuple[pd.Series, Problems]:
     return parsed, [(parsed.isna() & ~_is_blank(values), "not true/false")]
 
 
-def _duplicated_ids(ids: pd.Series) -> pd.DataFrame:
-    """Every row of an id found on more than one row: row (1-based), column and the other rows."""
-    rows = pd.Series(np.arange(1, len(ids) + 1), index=ids.index)
-    twice = ids.notna() & (ids != "") & ids.duplicated(keep=False)
-    rows_of = rows[twice].groupby(ids[twice]).agg(list).to_dict()
-
-    def message(customer_id: str, row: int) -> str:
-        others = [str(r) for r in rows_of[customer_id] if r != row]
-        return f"duplicated id: also on row{'s' if len(others) > 1 else ''} {', '.join(others)}"
-
-    return pd.DataFrame({"row": rows[twice].to_numpy(), "column": "customer_id",
-                         "message": [message(i, r) for i, r in zip(ids[twice], rows[twice], strict=True)]})
-
-
 def check_portfolio(frame: pd.DataFrame, features: list[str],
                     categorical: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (clean feature frame, errors); errors name the 1-based data row and the column.
-
-    `categorical` names the model's category features besides nbo's own (a bank's extra ones)."""
+    A feature nbo does not define (a bank's own `x_` column) is text when the model takes it as a
+    category, else a number of any sign."""
     missing = [c for c in ["customer_id", *features] if c not in frame.columns]
     if missing:
         raise InputFileError(f"the portfolio lacks columns {', '.join(missing)}")
@@ -151,6 +137,20 @@ def check_portfolio(frame: pd.DataFrame, features: list[str],
     found["customer_id"] = frame["customer_id"].to_numpy()[found["row"].to_numpy(int) - 1]
     found["value"] = [frame.at[frame.index[r - 1], c] for r, c in zip(found["row"], found["column"], strict=True)]
     return clean, found.sort_values(["row", "column"], ignore_index=True)[ERROR_COLUMNS]
+
+
+def _duplicated_ids(ids: pd.Series) -> pd.DataFrame:
+    """Every row of an id found on more than one row: row (1-based), column and the other rows."""
+    rows = pd.Series(np.arange(1, len(ids) + 1), index=ids.index)
+    twice = ids.notna() & (ids != "") & ids.duplicated(keep=False)
+    rows_of = rows[twice].groupby(ids[twice]).agg(list).to_dict()
+
+    def message(customer_id: str, row: int) -> str:
+        others = [str(r) for r in rows_of[customer_id] if r != row]
+        return f"duplicated id: also on row{'s' if len(others) > 1 else ''} {', '.join(others)}"
+
+    return pd.DataFrame({"row": rows[twice].to_numpy(), "column": "customer_id",
+                         "message": [message(i, r) for i, r in zip(ids[twice], rows[twice], strict=True)]})
 
 
 def score_frame(scorer: RiskScorer, clean: pd.DataFrame, lang: Lang, chunk_rows: int,
