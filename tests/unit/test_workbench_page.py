@@ -106,3 +106,9 @@ def test_the_next_maturity_is_the_first_anniversary_on_or_after_today() -> None:
     assert data.maturities("C1", date(2026, 12, 7)) == [("DEP_TIME_1Y", date(2027, 7, 31))]
     assert data.maturities("C1", date(2026, 7, 31)) == [("DEP_TIME_1Y", date(2026, 7, 31))]  # due today
     assert data.maturities("C2", date(2026, 12, 7)) == []
+
+
+def test_the_page_writes_amounts_in_the_served_portfolio_s_currency() -> None:
+    assert labels("en").money(125_000) == "¥125,000" and labels("zh").money(125_000) == "12.5万元"
+    assert labels("en", "EUR").money(125_000) == "€125,000" and labels("zh", "EUR").money(125_000) == "12.5万欧元"
+    assert labels("en", "EUR").money(None) == labels("en").money(None)
