@@ -72,6 +72,7 @@ def main(customers, rows, work):
     latest = frame.sort_values('as_of').groupby('customer_id').tail(1)
     portfolio = pd.concat([latest] * (int(rows) // len(latest) + 1), ignore_index=True).head(int(rows))
     portfolio = portfolio[['customer_id', *scorer.spec.features]]
+    portfolio['customer_id'] = [f'C{i:08d}' for i in range(len(portfolio))]  # one row per id, as nbo score wants
     matrix = scorer.encode_frame(portfolio).matrix
     n = len(portfolio)
     return {

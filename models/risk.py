@@ -25,8 +25,9 @@ from numpy.typing import NDArray
 
 from models.calibration import Calibration
 from models.encoding import RowEncoder
+from models.explain.inputs import InputProfile, check_inputs
 from models.explain.lang import Lang
-from models.explain.risk import reason_columns, retention_actions
+from models.explain.risk import ReasonContext, reason_columns, retention_actions
 from models.risk_scores import RiskScores
 from models.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
 from models.treeshap import PatternTreeShap
@@ -41,21 +42,28 @@ Columns = Mapping[str, Sequence[object] | NDArray]
 
 @dataclass(frozen=True)
 class RiskSpec:
-    """What a scorer needs besides the booster; stored as `spec.json` in the logged model."""
+    """What a scorer needs besides the booster; stored as `spec.json` in the logged model.
+
+    `inputs` (origins, one-value groups, development ranges) and `currency` (of the portfolio's
+    amounts) shape the reasons and flags; a spec written before them reads as empty and CNY."""
 
     kind: RiskKind
     features: list[str]
     categorical: list[str] = field(default_factory=list)
     calibration: Calibration = field(default_factory=lambda: Calibration("none"))
+    currency: str = "CNY"
+    inputs: InputProfile = field(default_factory=InputProfile)
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "features": self.features, "categorical": self.categorical,
-                "calibration": self.calibration.to_dict()}
+                "calibration": self.calibration.to_dict(), "currency": self.currency,
+                "inputs": self.inputs.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> RiskSpec:
+        inputs = InputProfile.from_dict(data["inputs"]) if "inputs" in data else InputProfile()
         return cls(data["kind"], list(data["features"]), list(data["categorical"]),
-                   Calibration.from_dict(data["calibration"]))
+                   Calibration.from_dict(data["calibration"]), currency=data.get("currency", "CNY"), inputs=inputs)
 
 
 def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, NDArray]:
@@ -146,7 +154,10 @@ class RiskScorer:
         return self.probabilities(self.encode_frame(frame).matrix)
 
     def score_encoded(self, encoded: Encoded, lang: Lang = "en", with_reasons: bool = True) -> RiskScores:
-        """Probability, band (and for delinquency points), reasons and (for churn) an action per row."""
+        """Probability, band (and for delinquency points), reasons, flags and (for churn) an action per row.
+
+        Flags name the values the model did not see in development; an unseen category is never a
+        reason, a value beyond the development range is one that says so."""
         probability = self.probabilities(encoded.matrix)
         kind = self.spec.kind
         points = np.rint(Scorecard().points(probability)).astype(int) if kind == "delinquency" else None
@@ -154,10 +165,15 @@ class RiskScorer:
         scores = RiskScores(kind, probability, points, band.astype(object))
         if not with_reasons:
             return scores
-        codes, texts = reason_columns(self.spec.features, lambda j: self._shown(encoded, j),
-                                      self.contributions(encoded.matrix), REASONS_PER_KIND[kind], lang)
+        spec = self.spec
+        checks = check_inputs(spec.features, encoded.matrix, encoded.categorical, spec.inputs.bounds)
+        context = ReasonContext(spec.inputs, spec.currency, checks.unseen, checks.beyond)
+        shown = lambda j: self._shown(encoded, j)  # noqa: E731
+        codes, texts = reason_columns(spec.features, shown, self.contributions(encoded.matrix),
+                                      REASONS_PER_KIND[kind], lang, context)
         actions = retention_actions(codes[:, 0], lang) if kind == "churn" else None
-        return scores.with_reasons(codes, texts, actions)
+        flags = checks.flags(spec.features, shown, spec.inputs.bounds)
+        return scores.with_reasons(codes, texts, actions, flags)
 
     def _shown(self, encoded: Encoded, j: int) -> NDArray:
         """Feature j's values as a reason prints them: categoricals as sent, the rest as read."""

@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from models.explain.inputs import Flag
+
 Texts = NDArray[np.object_]
 
 
@@ -22,19 +24,21 @@ class Reason:
 
 @dataclass(frozen=True)
 class RiskRow:
-    """One customer's risk answer: points only for delinquency, an action only for churn."""
+    """One customer's risk answer: points only for delinquency, an action only for churn; flags on
+    values the model did not see in development."""
 
     probability: float
     points: int | None
     band: str
     reasons: list[Reason]
     action: Reason | None
+    flags: tuple[Flag, ...]
 
 
 @dataclass(frozen=True)
 class RiskScores:
-    """Scores of n customers: probability, points (delinquency), band; reason codes and texts (n × k)
-    and actions (churn) when asked for."""
+    """Scores of n customers: probability, points (delinquency), band; reason codes and texts (n × k),
+    actions (churn) and each row's flags when asked for."""
 
     kind: Literal["churn", "delinquency"]
     probability: NDArray[np.float64]
@@ -43,12 +47,14 @@ class RiskScores:
     reason_codes: Texts | None = None
     reason_texts: Texts | None = None
     actions: tuple[Texts, Texts] | None = None
+    flags: dict[int, tuple[Flag, ...]] | None = None  # row → its flags, rows with none left out
 
     def __len__(self) -> int:
         return len(self.probability)
 
-    def with_reasons(self, codes: Texts, texts: Texts, actions: tuple[Texts, Texts] | None) -> RiskScores:
-        return replace(self, reason_codes=codes, reason_texts=texts, actions=actions)
+    def with_reasons(self, codes: Texts, texts: Texts, actions: tuple[Texts, Texts] | None,
+                     flags: dict[int, tuple[Flag, ...]]) -> RiskScores:
+        return replace(self, reason_codes=codes, reason_texts=texts, actions=actions, flags=flags)
 
     def rows(self) -> list[RiskRow]:
         """The typed answer of each customer (reasons: those with a code, most important first)."""
@@ -62,11 +68,12 @@ class RiskScores:
         actions: list[Reason | None] = [None] * n
         if self.actions is not None:
             actions = [Reason(str(a), str(t)) for a, t in zip(*(x.tolist() for x in self.actions), strict=True)]
-        return [RiskRow(*fields) for fields in zip(probability, points, band, reasons, actions, strict=True)]
+        flags = [self.flags.get(i, ()) for i in range(n)] if self.flags else [()] * n
+        return [RiskRow(*fields) for fields in zip(probability, points, band, reasons, actions, flags, strict=True)]
 
     def frame(self, index: pd.Index) -> pd.DataFrame:
         """Columns pd, score (delinquency) or probability (churn), band, reason_code_i and reason_i,
-        action_id and action (churn)."""
+        action_id and action (churn), flags (one line per row, "; " between flags, "" when none)."""
         if self.points is not None:
             out = pd.DataFrame({"pd": self.probability, "score": self.points}, index=index)
         else:
@@ -78,4 +85,9 @@ class RiskScores:
                 out[f"reason_{j + 1}"] = self.reason_texts[:, j]
         if self.actions is not None:
             out["action_id"], out["action"] = self.actions
+        if self.flags is not None:
+            flags = np.full(len(self), "", dtype=object)
+            for row, found in self.flags.items():
+                flags[row] = "; ".join(f.text() for f in found)
+            out["flags"] = flags
         return out

@@ -94,6 +94,16 @@ class Freshness(Frozen):
     oldest_feature_at: datetime | None
 
 
+class InputFlag(Frozen):
+    """A value the model did not see in development: a category it never saw (read as missing, never
+    a reason) or a number beyond the development range (`bound`: the end it passes)."""
+
+    feature: str = Field(examples=["occupation"])
+    value: str | float | None = Field(examples=["astronaut"])
+    why: Literal["unseen_category", "below_range", "above_range"]
+    bound: float | None = None
+
+
 class ChurnScore(Frozen):
     decision_id: str
     customer_id: str
@@ -102,6 +112,7 @@ class ChurnScore(Frozen):
     band: str
     reasons: list[Reason]
     action: Reason
+    flags: list[InputFlag] = Field(description="Values the model did not see in development")
 
 
 class DelinquencyScore(Frozen):
@@ -113,6 +124,7 @@ class DelinquencyScore(Frozen):
     band: str
     reason_codes: list[Reason] = Field(max_length=4)
     freshness: Freshness
+    flags: list[InputFlag] = Field(description="Values the model did not see in development")
 
 
 class DelinquencyBatchRequest(Frozen):

@@ -254,7 +254,10 @@ def _retrain_text(r: dict[str, Any]) -> str:
 @handles_errors
 def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
           lang: str, as_json: bool) -> None:
-    """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
+    """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk.
+
+    Bad cells and ids on more than one row are rejected by row into the errors file; a value the
+    model never saw in development is named in the row's `flags` column."""
     from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk
     from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
@@ -275,9 +278,15 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
                 "where": f"{input_path}: row {bad.row}, column {bad.column}: {bad.message}", "value": bad.value})
         log.warning("rows_rejected", extra={"rows": result.rows_rejected, "listed_in": str(errors_file),
                                             "note": "the good rows were scored"})
+    for flagged in result.flagged.head(5).itertuples():
+        log.warning("row_flagged", extra={"where": f"{input_path}: row {flagged.row}", "flags": flagged.flags})
+    if len(result.flagged):
+        log.warning("rows_flagged", extra={"rows": len(result.flagged), "listed_in": f"{output} (column flags)",
+                                           "note": "scored; a value the model never saw in development"})
     emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
-          "rows_rejected": result.rows_rejected, "error_cells": len(result.errors), "output": output.resolve(),
+          "rows_rejected": result.rows_rejected, "error_cells": len(result.errors),
+          "rows_flagged": len(result.flagged), "output": output.resolve(),
           "errors": errors_file.resolve(), "seconds": round(seconds, 3),
           "rows_per_second": round(len(result.scores) / seconds) if seconds else None}, as_json,
          lambda r: f"scored {r['rows_scored']} of {r['rows_in']} rows into {r['output']} "
-                   f"({r['rows_rejected']} rejected, listed in {r['errors']})")
+                   f"({r['rows_rejected']} rejected, listed in {r['errors']}; {r['rows_flagged']} flagged)")

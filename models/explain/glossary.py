@@ -1,5 +1,6 @@
 """Codes and amounts in words: `glossary.json` turns a category value (occupation, channel, city tier,
-segment, ...) into zh or en, and `money` writes an amount as the bank does (zh: 元, 万元, 亿元; en: ¥).
+segment, ...) into zh or en, and `money` writes an amount in its portfolio's currency as a bank does
+(CNY: zh 元, 万元, 亿元, en ¥; other currencies: zh 12.5万欧元, en €125,000 or KES 125,000).
 
 Every text nbo shows an RM or a customer translates values here, so one word is changed in one place.
 """
@@ -50,18 +51,30 @@ def _trim(number: float, digits: int) -> str:
     return f"{number:,.{digits}f}".rstrip("0").rstrip(".") if digits else f"{number:,.0f}"
 
 
-def money(value: float, lang: Lang) -> str:
-    """An amount in CNY: zh 8,500元 / 12.5万元 / 1.25亿元; en ¥12,500."""
+def currency(code: str, lang: Lang) -> tuple[str, str]:
+    """How an amount in ISO 4217 `code` is written in `lang`: (prefix, suffix) around the number.
+
+    zh puts the currency's name after the number (元, 欧元; an unnamed code after a space); en puts
+    its symbol before the number ($, €; an unnamed code and a space)."""
+    names = _glossary()["currencies"].get(code)
+    if lang == "zh":
+        return "", names["zh"] if names else f" {code}"
+    return (names["en"], "") if names else (f"{code} ", "")
+
+
+def money(value: float, lang: Lang, currency_code: str = "CNY") -> str:
+    """An amount: zh 8,500元 / 12.5万元 / 1.25亿元 (12.5万欧元); en ¥12,500 (€12,500, KES 12,500)."""
     if math.isnan(value):
         return missing(lang)
+    prefix, suffix = currency(currency_code, lang)
     if lang == "en":
-        return f"-¥{-value:,.0f}" if value < 0 else f"¥{value:,.0f}"
+        return f"-{prefix}{-value:,.0f}" if value < 0 else f"{prefix}{value:,.0f}"
     size = abs(value)
     if size >= YI:
-        return f"{_trim(value / YI, 2)}亿元"
+        return f"{_trim(value / YI, 2)}亿{suffix}"
     if size >= WAN:
-        return f"{_trim(value / WAN, 1 if size < 100 * WAN else 0)}万元"
-    return f"{value:,.0f}元"
+        return f"{_trim(value / WAN, 1 if size < 100 * WAN else 0)}万{suffix}"
+    return f"{value:,.0f}{suffix}"
 
 
 def axis_money(value: float, lang: Lang) -> str:

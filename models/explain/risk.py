@@ -2,13 +2,20 @@
 
 The templates and the retention-action table are versioned JSON files beside this module, so a
 business reader can review them; a test checks that every model feature has a template.
+
+A template describes a feature computed from the bank's own canonical data. A feature computed from
+a column the bank sent under its own name (mapped onto a canonical column, an extra attribute, or a
+feature without a template) reads in the `source` words instead: the column's name and value. Of
+features that read one source value (`InputProfile.groups`) only the strongest becomes a reason; a
+value the model never saw in training (an unseen category) never becomes one, and a value outside
+the development range says so.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 
@@ -17,6 +24,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from models.explain import glossary
+from models.explain.inputs import InputProfile, as_sent
 from models.explain.lang import LANGS, Lang
 
 _VALUE_FORMATS = {
@@ -25,11 +33,13 @@ _VALUE_FORMATS = {
 TERM = "term:"  # a category value, in the words of the glossary group named after the colon
 
 
-def _shown(value_format: str, lang: Lang) -> Callable[[object], str]:
+def _shown(value_format: str, lang: Lang, currency: str) -> Callable[[object], str]:
     if value_format in _VALUE_FORMATS:
         return _VALUE_FORMATS[value_format]
     if value_format == "amount_cny":
-        return lambda v: glossary.money(float(v), lang)  # type: ignore[arg-type]
+        return lambda v: glossary.money(float(v), lang, currency)  # type: ignore[arg-type]
+    if value_format == "source":
+        return as_sent
     if value_format == "flag":
         return lambda v: glossary.flag(v, lang)
     if value_format.startswith(TERM):
@@ -37,12 +47,12 @@ def _shown(value_format: str, lang: Lang) -> Callable[[object], str]:
     return str
 
 
-def format_values(values: ArrayLike, value_format: str, lang: Lang) -> list[str | None]:
-    """Human form of feature values (percent, percent_points, amount_cny, count, days, ratio, flag, term:GROUP or raw
-    text); None where the value is missing."""
+def format_values(values: ArrayLike, value_format: str, lang: Lang, currency: str = "CNY") -> list[str | None]:
+    """Human form of feature values (percent, percent_points, amount_cny (in `currency`), count, days, ratio,
+    flag, term:GROUP, source (as the bank's column holds it) or raw text); None where the value is missing."""
     array = np.asarray(values, dtype=object)
     missing = pd.isna(array)
-    shown = _shown(value_format, lang)
+    shown = _shown(value_format, lang, currency)
     return [None if gone else shown(v) for v, gone in zip(array, missing, strict=True)]
 
 
@@ -57,29 +67,59 @@ class ReasonTemplate:
     text: dict[str, str]
     label: dict[str, str]
 
-    def render(self, feature: str, values: ArrayLike, lang: Lang) -> list[str]:
-        """The reason text for each value (the template has one `{value}` slot)."""
+    def render(self, feature: str, values: ArrayLike, lang: Lang, currency: str = "CNY") -> list[str]:
+        """The reason text for each value (the template has one `{value}` slot); amounts in `currency`."""
         prefix, suffix = self.text[lang].replace("{feature}", feature).split("{value}")
         colon = "：" if lang == "zh" else ": "
         unknown = self.label[lang].replace("{feature}", feature) + colon + glossary.missing(lang)
-        array = np.asarray(values)
 
-        def texts(shown: list[str | None]) -> list[str]:
+        def texts(distinct: NDArray) -> list[str]:
+            shown = format_values(distinct, self.value_format, lang, currency)
             return [unknown if s is None else prefix + s + suffix for s in shown]
 
-        if array.dtype.kind not in "fiu":
-            return texts(format_values(array, self.value_format, lang))
-        codes, uniques = pd.factorize(array, use_na_sentinel=False)  # numbers: format each distinct value once
-        return np.array(texts(format_values(uniques, self.value_format, lang)), dtype=object)[codes].tolist()
+        return each_distinct(values, texts)
+
+
+def each_distinct(values: ArrayLike, texts: Callable[[NDArray], list[str]]) -> list[str]:
+    """`texts(values)`, numbers written once per distinct value (a portfolio repeats them)."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu":
+        return texts(array)
+    codes, uniques = pd.factorize(array, use_na_sentinel=False)
+    return np.array(texts(uniques), dtype=object)[codes].tolist()
+
+
+@dataclass(frozen=True)
+class SourceWords:
+    """How a feature computed from a bank's source column reads: that column's value, a feature
+    computed from it, or no value; several columns joined; the code prefix before the column's name."""
+
+    code_prefix: str
+    value: dict[str, str]
+    computed: dict[str, str]
+    missing: dict[str, str]
+    joiner: dict[str, str]
+
+    def render(self, sources: Sequence[str], feature: str | None, shown: list[str | None], lang: Lang) -> list[str]:
+        """Texts for the shown values of `sources` (`feature`: the feature computed from them, None when
+        its value is theirs)."""
+        source = self.joiner[lang].join(sources)
+        said = self.value[lang] if feature is None else self.computed[lang].replace("{feature}", feature)
+        absent = self.missing[lang].replace("{source}", source)
+        said = said.replace("{source}", source)
+        return [absent if s is None else said.replace("{value}", s) for s in shown]
 
 
 @dataclass(frozen=True)
 class ReasonBook:
-    """All reason templates of one version, with a fallback for features without one."""
+    """All reason templates of one version, with a fallback for features without one, the words of
+    a source column's reasons and the note on a value beyond the development range."""
 
     version: str
     templates: dict[str, ReasonTemplate]
     fallback: ReasonTemplate
+    source: SourceWords
+    beyond_range: dict[str, str]
 
     def template(self, feature: str) -> ReasonTemplate:
         return self.templates.get(feature, self.fallback)
@@ -95,7 +135,9 @@ def reason_book() -> ReasonBook:
     """Load `reasons.json` (the versioned reason templates)."""
     data = json.loads(resources.files("models.explain").joinpath("reasons.json").read_text(encoding="utf-8"))
     templates = {name: _template(entry) for name, entry in data["features"].items()}
-    return ReasonBook(data["version"], templates, _template(data["fallback"]))
+    words = data["source"]
+    source = SourceWords(words["code_prefix"], words["value"], words["computed"], words["missing"], words["joiner"])
+    return ReasonBook(data["version"], templates, _template(data["fallback"]), source, data["beyond_range"])
 
 
 def top_contributors(contributions: NDArray[np.float64], k: int) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
@@ -112,25 +154,78 @@ def top_contributors(contributions: NDArray[np.float64], k: int) -> tuple[NDArra
     return indices, np.take_along_axis(contributions, indices, axis=1) > 0
 
 
+def strongest_of_groups(contributions: NDArray[np.float64], groups: Sequence[NDArray[np.int64]],
+                        excluded: NDArray[np.bool_] | None = None) -> NDArray[np.float64]:
+    """The contributions a reason may be chosen from: per row, only the strongest feature of each
+    group (features reading one source value) keeps its contribution, and no excluded cell (a value
+    the model never saw) does; the others become -inf."""
+    out = np.where(excluded, -np.inf, contributions) if excluded is not None else contributions.copy()
+    rows = np.arange(len(out))
+    for members in groups:
+        part = out[:, members]
+        best = np.argmax(part, axis=1)
+        out[:, members] = -np.inf
+        out[rows, members[best]] = part[rows, best]
+    return out
+
+
 Texts = NDArray[np.object_]
 
 
+@dataclass(frozen=True)
+class ReasonContext:
+    """What a model's reasons read besides its contributions: its inputs' origins and groups, the
+    portfolio's currency, the cells never to cite (unseen values) and those beyond the range."""
+
+    inputs: InputProfile = field(default_factory=InputProfile)
+    currency: str = "CNY"
+    excluded: NDArray[np.bool_] | None = None
+    beyond: NDArray[np.bool_] | None = None
+
+
+def _texts(book: ReasonBook, features: Sequence[str], context: ReasonContext, column: int, cited: int,
+           values: NDArray, lang: Lang) -> tuple[str, list[str]]:
+    """Code and texts of feature `column` as a reason, citing the values of feature `cited`."""
+    feature = features[column]
+    origin = context.inputs.origin(feature)
+    if feature in book.templates and not origin.sources:
+        template = book.templates[feature]
+        return template.code, template.render(feature, values, lang, context.currency)
+    sources = origin.sources or (feature,)
+    value_format = "amount_cny" if book.template(features[cited]).value_format == "amount_cny" else "source"
+    computed = None if (cited != column or origin.direct or not origin.sources) else feature
+
+    def texts(distinct: NDArray) -> list[str]:
+        shown = format_values(distinct, value_format, lang, context.currency)
+        return book.source.render(sources, computed, shown, lang)
+
+    return book.source.code_prefix + "+".join(sources), each_distinct(values, texts)
+
+
 def reason_columns(features: Sequence[str], shown: Callable[[int], NDArray], contributions: NDArray[np.float64],
-                   k: int, lang: Lang) -> tuple[Texts, Texts]:
+                   k: int, lang: Lang, context: ReasonContext | None = None) -> tuple[Texts, Texts]:
     """Reason codes and texts (in `lang`), each n × k; empty where no reason.
 
-    `shown(j)` gives the values of feature `j` as a reason prints them (one per row)."""
+    `shown(j)` gives the values of feature `j` as a reason prints them (one per row); `context`
+    (default: templates only, CNY) the origins, groups, currency and flagged cells."""
     book = reason_book()
-    indices, is_reason = top_contributors(contributions, k)
+    context = context or ReasonContext()
+    names = list(features)
+    eligible = strongest_of_groups(contributions, context.inputs.group_indices(names), context.excluded)
+    indices, is_reason = top_contributors(eligible, k)
     n = len(contributions)
     codes, texts = np.full((n, indices.shape[1]), "", dtype=object), np.full((n, indices.shape[1]), "", dtype=object)
     chosen = np.where(is_reason, indices, -1)
+    cited = context.inputs.representatives(names)
     for column in np.unique(chosen[chosen >= 0]):
         rows, ranks = np.nonzero(chosen == column)
-        feature = features[column]
-        template = book.template(feature)
-        codes[rows, ranks] = template.code
-        texts[rows, ranks] = template.render(feature, shown(int(column))[rows], lang)
+        code, said = _texts(book, names, context, int(column), cited[column], shown(cited[column])[rows], lang)
+        beyond = None if context.beyond is None else context.beyond[rows, column] | context.beyond[rows, cited[column]]
+        if beyond is not None and beyond.any():
+            note = book.beyond_range[lang]
+            said = [t + note if out else t for t, out in zip(said, beyond, strict=True)]
+        codes[rows, ranks] = code
+        texts[rows, ranks] = said
     return codes, texts
 
 

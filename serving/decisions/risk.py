@@ -38,6 +38,10 @@ def _reasons(reasons: list[Reason]) -> list[dict[str, str]]:
     return [{"code": r.code, "text": r.text} for r in reasons]
 
 
+def _flags(row: RiskRow) -> list[dict[str, Any]]:
+    return [f.to_dict() for f in row.flags]
+
+
 class _Shown(dict[datetime | None, str | None]):
     """An event time as the audit shows it (`str(time)`, its JSON form), each converted once."""
 
@@ -96,7 +100,7 @@ class RiskService:
         assert row.action is not None
         answer = {"customer_id": customer_id, "model_version": models.refs[CHURN].version,
                   "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
-                  "action": {"code": row.action.code, "text": row.action.text}}
+                  "action": {"code": row.action.code, "text": row.action.text}, "flags": _flags(row)}
         payload = {"answer": answer, "features": _audit_features(features, models.churn.spec.features, _Shown())}
         [decision_id] = self._record("churn", models, CHURN, request_id, [(customer_id, payload)])
         return ChurnScore.model_validate({"decision_id": decision_id, **answer})
@@ -105,7 +109,7 @@ class RiskService:
     def _delinquency_answer(models: RiskModels, customer_id: str, fresh: dict[str, Any], row: RiskRow) -> dict[str, Any]:
         return {"customer_id": customer_id, "model_version": models.refs[DELINQUENCY].version,
                 "pd": row.probability, "score": row.points, "band": row.band,
-                "reason_codes": _reasons(row.reasons), "freshness": fresh}
+                "reason_codes": _reasons(row.reasons), "freshness": fresh, "flags": _flags(row)}
 
     def delinquency(self, customer_id: str, lang: Lang, request_id: str) -> DelinquencyScore:
         """PD, scorecard points, band, up to 4 reason codes and feature freshness."""

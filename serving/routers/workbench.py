@@ -140,8 +140,15 @@ def _switch_url(request: Request, lang: str) -> str:
     return f"{request.url.path}?{urlencode(query | {'lang': 'zh' if lang == 'en' else 'en'})}"
 
 
+def _currency(request: Request) -> str:
+    """The served portfolio's currency: the champion models' (CNY before any is loaded)."""
+    runtime = request.app.state.runtime
+    served = runtime.risk.get("champion") if runtime is not None else None
+    return served.churn.spec.currency if served is not None else "CNY"
+
+
 def _page(request: Request, name: str, lang: str, status: int = 200, /, **context: object) -> Response:
-    base = {"t": labels(lang), "lang": lang, "html_lang": HTML_LANG[lang], "switch_url": _switch_url(request, lang)}
+    base = {"t": labels(lang, _currency(request)), "lang": lang, "html_lang": HTML_LANG[lang], "switch_url": _switch_url(request, lang)}
     return request.app.state.workbench_templates.TemplateResponse(request, name, base | context, status_code=status)
 
 

@@ -17,11 +17,12 @@ HTML_LANG = {"en": "en", "zh": "zh-CN"}
 
 
 class Labels(dict[str, dict[str, str]]):
-    """Group → key → label (`ui` holds the page's own words), and `of` for data values, in `lang`."""
+    """Group → key → label (`ui` holds the page's own words), and `of` for data values, in `lang`;
+    amounts in `currency` (the served portfolio's)."""
 
-    def __init__(self, lang: Lang, groups: dict[str, dict[str, str]]):
+    def __init__(self, lang: Lang, groups: dict[str, dict[str, str]], currency: str = "CNY"):
         super().__init__(groups)
-        self.lang = lang
+        self.lang, self.currency = lang, currency
 
     def of(self, group: str, value: object) -> str:
         """The words for a data value (`group` is a glossary group), or the value itself when unnamed."""
@@ -30,10 +31,10 @@ class Labels(dict[str, dict[str, str]]):
         return glossary.term(group, value, self.lang)
 
     def money(self, value: object) -> str:
-        """An amount in the bank's units for this language (zh 12.5万元, en ¥125,000)."""
+        """An amount in the portfolio's currency for this language (zh 12.5万元, en ¥125,000)."""
         if value is None:
             return self["ui"]["none"]
-        return glossary.money(float(value), self.lang)  # type: ignore[arg-type]
+        return glossary.money(float(value), self.lang, self.currency)  # type: ignore[arg-type]
 
     def feature(self, name: str) -> str:
         """A feature's name in words (the label its reason template reads a missing value with)."""
@@ -41,8 +42,8 @@ class Labels(dict[str, dict[str, str]]):
 
 
 @cache
-def labels(lang: str) -> Labels:
-    """Every label in `lang` (en or zh)."""
+def labels(lang: str, currency: str = "CNY") -> Labels:
+    """Every label in `lang` (en or zh), amounts in `currency`."""
     if lang not in LANGS:
         raise ValueError(f"lang must be one of {', '.join(LANGS)}")
-    return Labels(lang, json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8")))
+    return Labels(lang, json.loads((I18N_DIR / f"{lang}.json").read_text(encoding="utf-8")), currency)

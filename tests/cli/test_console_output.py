@@ -124,7 +124,8 @@ def test_zh_cn_is_accepted_by_score_segments_and_triggers(trained: Trained, tmp_
     client = connect(MlflowSettings(tracking_uri=trained.env["NBO_MLFLOW__TRACKING_URI"]))
     run_id = client.get_model_version_by_alias("nbo-churn", "champion").run_id
     portfolio = tmp_path / "portfolio.csv"
-    read_holdout(run_id).drop(columns=["as_of", "churn"]).head(40).to_csv(portfolio, index=False)
+    holdout = read_holdout(run_id).sort_values("as_of").drop_duplicates("customer_id", keep="last")  # one row per customer
+    holdout.drop(columns=["as_of", "churn"]).head(40).to_csv(portfolio, index=False)
     scored = run_json("score", "churn", "--input", portfolio, "--output", tmp_path / "scores.csv", "--lang", "zh-CN",
                       env=trained.env)
     assert scored["rows_scored"] == 40

@@ -78,7 +78,8 @@ def _portfolio(client, tmp_path: Path) -> Path:
     from training.risk.review import read_holdout
 
     run_id = client.get_model_version_by_alias("nbo-delinquency", "champion").run_id
-    frame = read_holdout(run_id).drop(columns=["as_of", "delinquency"])
+    frame = read_holdout(run_id).sort_values("as_of").drop_duplicates("customer_id", keep="last")  # a customer's latest row
+    frame = frame.drop(columns=["as_of", "delinquency"])
     path = tmp_path / "portfolio.csv"
     frame.to_csv(path, index=False)
     rows = list(csv.reader(path.open(encoding="utf-8")))
@@ -112,6 +113,30 @@ def test_score_reports_bad_rows_by_row_and_column_and_scores_the_rest(risk, clie
     assert [c for c in scores.columns if c.startswith("reason_code_")] == [f"reason_code_{i}" for i in range(1, 5)]
     reasons = scores["reason_1"].dropna()
     assert len(reasons) > 0 and reasons.str.contains("[\u4e00-\u9fff]").all()
+
+
+def test_score_rejects_a_duplicated_id_by_row_and_flags_an_unseen_category(risk, client, tmp_path):
+    """Issue 22: a duplicated id was scored twice; "astronaut" became the top reason without a word."""
+    from training.risk.review import read_holdout
+
+    run_id = client.get_model_version_by_alias("nbo-delinquency", "champion").run_id
+    frame = read_holdout(run_id).sort_values("as_of").drop_duplicates("customer_id", keep="last").head(40)
+    frame = frame.drop(columns=["as_of", "delinquency"]).reset_index(drop=True)
+    frame.loc[2, "customer_id"] = frame.loc[0, "customer_id"]  # data rows 1 and 3: one id
+    frame.loc[4, "occupation"] = "astronaut"                    # data row 5: a category never seen
+    portfolio, out = tmp_path / "portfolio.csv", tmp_path / "scores.csv"
+    frame.to_csv(portfolio, index=False)
+    proc = run_cli("score", "delinquency", "--input", portfolio, "--output", out, "--json", env=risk.env)
+    result = json.loads(proc.stdout)
+    assert (result["rows_in"], result["rows_rejected"], result["rows_scored"]) == (40, 2, 38)
+    errors = pd.read_csv(result["errors"], dtype=str)
+    assert errors[["row", "column"]].values.tolist() == [["1", "customer_id"], ["3", "customer_id"]]
+    assert errors["message"].tolist() == ["duplicated id: also on row 3", "duplicated id: also on row 1"]
+    scores = pd.read_csv(out, keep_default_na=False).set_index("customer_id")
+    astronaut = scores.loc[frame.loc[4, "customer_id"]]
+    assert "occupation: unseen category 'astronaut'" in astronaut["flags"]
+    assert not scores.filter(regex=r"^reason_\d").apply(lambda c: c.str.contains("astronaut")).any().any()
+    assert result["rows_flagged"] >= 1 and "row 5" in proc.stderr and "astronaut" in proc.stderr
 
 
 def test_evaluate_writes_an_html_report_with_its_plots(risk, tmp_path):
@@ -151,7 +176,7 @@ def test_churn_scores_carry_reasons_and_a_retention_action_in_both_languages(ris
     scorer = load_risk("models:/nbo-churn@champion")
     zh, en = scorer.score(customers, lang="zh"), scorer.score(customers, lang="en")
     assert zh.columns.tolist() == ["probability", "band", *[f"reason{s}_{i}" for i in range(1, 4)
-                                                          for s in ("_code", "")], "action_id", "action"]
+                                                          for s in ("_code", "")], "action_id", "action", "flags"]
     assert set(zh["band"]) <= {"low", "medium", "high"} and zh["probability"].between(0, 1).all()
     assert (zh["reason_code_1"] == en["reason_code_1"]).all() and (zh["action_id"] == en["action_id"]).all()
     reasoned = zh["reason_code_1"] != ""

@@ -57,8 +57,10 @@ def test_delinquency_answer_has_pd_score_band_reasons_and_freshness(app_client, 
     customer = _active_customer(bank_dir)
     body = app_client.get(f"/v1/customers/{customer}/delinquency?lang=zh", headers=as_role("risk")).json()
     assert 0 < body["pd"] < 1
-    assert set(body) >= {"pd", "score", "band", "reason_codes", "freshness", "decision_id"}
+    assert set(body) >= {"pd", "score", "band", "reason_codes", "freshness", "decision_id", "flags"}
     assert 0 < len(body["reason_codes"]) <= 4
+    for flag in body["flags"]:  # values beyond the development range (the bank's months move on); no unseen category
+        assert flag["why"] in ("below_range", "above_range") and isinstance(flag["bound"], float), flag
     assert any("\u4e00" <= ch <= "\u9fff" for r in body["reason_codes"] for ch in r["text"])
     # the rows are the fixed bank's latest (BANK_AS_OF): fresh while the service's clock (UTC) is within
     # the views' TTL of them, stale after, and then every model feature is named

@@ -31,7 +31,7 @@ ROLES = ("app", "rm", "risk", "admin")
 # Risk figures, and the terms of the arbitration (score ÷ p_adopt ÷ margin gives the churn lever):
 # the app sees none of them.
 RISK_FIELDS = frozenset({"pd", "probability", "band", "reason_codes", "churn", "delinquency", "risk_band",
-                         "score", "p_adopt"})
+                         "score", "p_adopt", "flags"})
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 

@@ -23,13 +23,14 @@ BIG_ROWS = 100_000
 
 @pytest.fixture(scope="module")
 def holdout(trained: Trained) -> pd.DataFrame:
-    """The delinquency champion's holdout rows: a realistic portfolio."""
+    """The delinquency champion's holdout rows, each customer's latest: a realistic portfolio."""
     from training import registry
     from training.risk.review import read_holdout
 
     client = registry.connect(settings_from(trained.env).mlflow)
     run_id = client.get_model_version_by_alias("nbo-delinquency", "champion").run_id
-    return read_holdout(run_id).drop(columns=["as_of", "delinquency"]).reset_index(drop=True)
+    latest = read_holdout(run_id).sort_values("as_of").drop_duplicates("customer_id", keep="last")
+    return latest.drop(columns=["as_of", "delinquency"]).reset_index(drop=True)
 
 
 def score(trained: Trained, portfolio: Path, out: Path, check: bool = True) -> subprocess.CompletedProcess[str]:

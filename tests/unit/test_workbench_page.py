@@ -33,13 +33,13 @@ def test_the_page_shows_the_age_the_rules_use_not_the_feature_age() -> None:
 def _churn(band: str, p: float) -> ChurnScore:
     return ChurnScore(decision_id="d1", customer_id="C00000001", model_version="1", probability=p, band=band,
                       reasons=[Reason(code="a", text="logins fell by half"), Reason(code="b", text="salary moved")],
-                      action=Reason(code="call", text="Call within a week"))
+                      action=Reason(code="call", text="Call within a week"), flags=[])
 
 
 def _credit(band: str) -> DelinquencyScore:
     return DelinquencyScore(decision_id="d2", customer_id="C00000001", model_version="1", pd=0.2, score=530, band=band,
                             reason_codes=[], freshness=Freshness(is_fresh=True, stale_features=[],
-                                                                 oldest_feature_at=None))
+                                                                 oldest_feature_at=None), flags=[])
 
 
 def _offers(*products: str, personalised: bool = True) -> RmOfferList:
@@ -106,3 +106,9 @@ def test_the_next_maturity_is_the_first_anniversary_on_or_after_today() -> None:
     assert data.maturities("C1", date(2026, 12, 7)) == [("DEP_TIME_1Y", date(2027, 7, 31))]
     assert data.maturities("C1", date(2026, 7, 31)) == [("DEP_TIME_1Y", date(2026, 7, 31))]  # due today
     assert data.maturities("C2", date(2026, 12, 7)) == []
+
+
+def test_the_page_writes_amounts_in_the_served_portfolio_s_currency() -> None:
+    assert labels("en").money(125_000) == "¥125,000" and labels("zh").money(125_000) == "12.5万元"
+    assert labels("en", "EUR").money(125_000) == "€125,000" and labels("zh", "EUR").money(125_000) == "12.5万欧元"
+    assert labels("en", "EUR").money(None) == labels("en").money(None)

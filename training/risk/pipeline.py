@@ -49,6 +49,7 @@ from training.risk.fit import (
     explain_sample,
     fit_risk_model,
 )
+from training.risk.origins import with_inputs
 from training.risk.review import HOLDOUT_ARTIFACT, ChampionOnHoldout, measure_champion
 from training.splits import Split, split_training_set
 
@@ -84,6 +85,7 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     _require_both_classes(split, model.label, sample_customers)
     stage("fit")
     scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
+    scorer = with_inputs(scorer, data, pd.concat([split.train, split.valid]))  # origins, one-value groups, ranges
     stage("evaluate")
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":

@@ -3,14 +3,16 @@
 A portfolio has one row per customer: `customer_id` and the model's feature columns (the names of
 the Feast feature service). Every cell is checked; a bad row is reported by row number and column
 in the errors file and left out of the scores, and every good row is scored, so rows in =
-rows scored + rows rejected.
+rows scored + rows rejected. An id on more than one row rejects each of its rows (which one is
+right is the bank's to say). A scored row whose value the model never saw in development (an
+unseen category, a number beyond the development range) carries it in its `flags` column.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +95,7 @@ def _numeric(values: pd.Series, name: str, kind: str) -> tuple[pd.Series, Proble
     problems = [(unreadable | np.isinf(parsed), "not a finite number")]
     if kind == "int":
         problems.append((parsed.notna() & (parsed != np.round(parsed)), "not a whole number"))
-    if name not in NEGATIVE_ALLOWED:
+    if name not in NEGATIVE_ALLOWED and name in FEATURE_KINDS:
         problems.append((parsed < 0, "negative"))
     return parsed, problems
 
@@ -108,15 +110,18 @@ def _boolean(values: pd.Series) -> tuple[pd.Series, Problems]:
     return parsed, [(parsed.isna() & ~_is_blank(values), "not true/false")]
 
 
-def check_portfolio(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (clean feature frame, errors); errors name the 1-based data row and the column."""
+def check_portfolio(frame: pd.DataFrame, features: list[str],
+                    categorical: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (clean feature frame, errors); errors name the 1-based data row and the column.
+    A feature nbo does not define (a bank's own `x_` column) is text when the model takes it as a
+    category, else a number of any sign."""
     missing = [c for c in ["customer_id", *features] if c not in frame.columns]
     if missing:
         raise InputFileError(f"the portfolio lacks columns {', '.join(missing)}")
     clean = pd.DataFrame({"customer_id": frame["customer_id"].astype("string").str.strip()}, index=frame.index)
     problems = [(_is_blank(frame["customer_id"]), "customer_id", "empty")]
     for name in features:
-        kind = FEATURE_KINDS.get(name, "float")
+        kind = "str" if name in categorical else FEATURE_KINDS.get(name, "float")
         if kind == "str":  # any text is a category; blank or unseen ones count as missing
             clean[name] = frame[name].astype("string")
             continue
@@ -125,10 +130,27 @@ def check_portfolio(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFr
         problems += [(bad, name, message) for bad, message in found]
     errors = [pd.DataFrame({"row": np.flatnonzero(bad.to_numpy()) + 1, "column": column, "message": message})
               for bad, column, message in problems if bad.any()]
+    duplicated = _duplicated_ids(clean["customer_id"])
+    if len(duplicated):
+        errors.append(duplicated)
     found = pd.concat(errors, ignore_index=True) if errors else pd.DataFrame(columns=["row", "column", "message"])
     found["customer_id"] = frame["customer_id"].to_numpy()[found["row"].to_numpy(int) - 1]
     found["value"] = [frame.at[frame.index[r - 1], c] for r, c in zip(found["row"], found["column"], strict=True)]
     return clean, found.sort_values(["row", "column"], ignore_index=True)[ERROR_COLUMNS]
+
+
+def _duplicated_ids(ids: pd.Series) -> pd.DataFrame:
+    """Every row of an id found on more than one row: row (1-based), column and the other rows."""
+    rows = pd.Series(np.arange(1, len(ids) + 1), index=ids.index)
+    twice = ids.notna() & (ids != "") & ids.duplicated(keep=False)
+    rows_of = rows[twice].groupby(ids[twice]).agg(list).to_dict()
+
+    def message(customer_id: str, row: int) -> str:
+        others = [str(r) for r in rows_of[customer_id] if r != row]
+        return f"duplicated id: also on row{'s' if len(others) > 1 else ''} {', '.join(others)}"
+
+    return pd.DataFrame({"row": rows[twice].to_numpy(), "column": "customer_id",
+                         "message": [message(i, r) for i, r in zip(ids[twice], rows[twice], strict=True)]})
 
 
 def score_frame(scorer: RiskScorer, clean: pd.DataFrame, lang: Lang, chunk_rows: int,
@@ -167,11 +189,13 @@ def write_frame(frame: pd.DataFrame, path: Path) -> Path:
 
 @dataclass(frozen=True)
 class PortfolioScores:
-    """The scores of the good rows and the errors of the bad ones."""
+    """The scores of the good rows, the errors of the bad ones, and the scored rows with flags
+    (row: 1-based data row, customer_id, flags)."""
 
     scores: pd.DataFrame
     errors: pd.DataFrame
     rows_in: int
+    flagged: pd.DataFrame
 
     @property
     def rows_rejected(self) -> int:
@@ -181,8 +205,12 @@ class PortfolioScores:
 def score_portfolio(scorer: RiskScorer, frame: pd.DataFrame, lang: Lang, chunk_rows: int = 20_000,
                     on_chunk: Callable[[int], None] = lambda _rows: None) -> PortfolioScores:
     """Check every cell, then score every row without an error; `on_chunk(rows)` reports progress."""
-    clean, errors = check_portfolio(frame, scorer.spec.features)
+    clean, errors = check_portfolio(frame, scorer.spec.features, scorer.spec.categorical)
     good = ~np.isin(np.arange(1, len(frame) + 1), errors["row"].to_numpy())
     on_chunk(int((~good).sum()))
     scores = score_frame(scorer, clean[good], lang, chunk_rows, on_chunk)
-    return PortfolioScores(scores, errors, len(frame))
+    rows = pd.Series(np.arange(1, len(frame) + 1), index=frame.index)
+    none = pd.DataFrame(columns=["customer_id", "flags"])
+    flagged = scores.loc[scores["flags"] != "", ["customer_id", "flags"]] if "flags" in scores else none
+    flagged = flagged.assign(row=rows[flagged.index].to_numpy())[["row", "customer_id", "flags"]]
+    return PortfolioScores(scores, errors, len(frame), flagged.reset_index(drop=True))
