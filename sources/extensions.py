@@ -1,0 +1,167 @@
+"""The contract-extension file `extensions.json` of a data directory, and its extension tables.
+
+A bank's own columns that the canonical contract has no place for are declared here, so they
+are validated like the rest and become features with no code change:
+
+    {
+      "version": 1,
+      "customer_attributes": {"credit_score": "numeric", "region": "categorical"}
+    }
+
+- `customer_attributes`: the columns of `customer_extras.parquet` (one row per customer:
+  `customer_id`, then each declared column, float64 for numeric, string for categorical), known
+  as of the data's snapshot. They become the Feast view `customer_extras`, feature `x_<name>`.
+
+Names are snake_case ASCII (`extension_name` makes one from any source column name).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from nbo.errors import ContractViolation
+from sources.contract import CUSTOMER_ID
+
+EXTENSIONS_FILE = "extensions.json"
+EXTRAS_TABLE = "customer_extras"
+EXTRA_PREFIX = "x_"
+ATTRIBUTE_KINDS = ("numeric", "categorical")
+NAME = r"^[a-z][a-z0-9_]{0,62}\Z"
+FORMAT_VERSION = 1
+_ARROW = {"numeric": pa.float64(), "categorical": pa.string()}
+
+
+@dataclass(frozen=True)
+class Extensions:
+    """What a data directory adds to the contract."""
+
+    customer_attributes: dict[str, str] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, object]:
+        return {"version": FORMAT_VERSION, "customer_attributes": self.customer_attributes}
+
+
+def extension_name(source_column: str) -> str:
+    """A snake_case ASCII name for a source column: `EstimatedSalary` → `estimated_salary`,
+    `default.payment.next.month` → `default_payment_next_month`, `2nd Line` → `c_2nd_line`."""
+    text = unicodedata.normalize("NFKD", source_column).encode("ascii", "ignore").decode()
+    text = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", text)
+    text = re.sub(r"([A-Z]+)([A-Z][a-z])", r"\1_\2", text)
+    text = re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")
+    if not text:
+        text = "column"
+    if not text[0].isalpha():
+        text = f"c_{text}"
+    return text[:63]
+
+
+def feature_name(attribute: str) -> str:
+    """The feature an extra attribute becomes: `x_<name>`."""
+    return f"{EXTRA_PREFIX}{attribute}"
+
+
+def extensions_path(data_dir: Path) -> Path:
+    return Path(data_dir) / EXTENSIONS_FILE
+
+
+def extras_path(data_dir: Path) -> Path:
+    return Path(data_dir) / f"{EXTRAS_TABLE}.parquet"
+
+
+def read_extensions(data_dir: Path) -> Extensions:
+    """The data directory's extensions (none when it has no `extensions.json`).
+
+    Raises:
+        ContractViolation: the file is not valid JSON or breaks the format above.
+    """
+    path = extensions_path(data_dir)
+    if not path.is_file():
+        return Extensions()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ContractViolation(f"{path}: not valid JSON ({err})") from None
+    problems = _format_problems(raw)
+    if problems:
+        raise ContractViolation(f"{path}: {len(problems)} problems",
+                                [{"file": str(path), "row": None, "column": None, "check": "extensions",
+                                  "message": p, "text": f"{path.name}: {p}"} for p in problems])
+    return Extensions(dict(raw.get("customer_attributes", {})))
+
+
+def _format_problems(raw: object) -> list[str]:
+    if not isinstance(raw, dict):
+        return ["the file must hold one JSON object"]
+    problems = [f"unknown key {k!r} (known: version, customer_attributes)"
+                for k in raw if k not in ("version", "customer_attributes")]
+    if raw.get("version", FORMAT_VERSION) != FORMAT_VERSION:
+        problems.append(f"version {raw.get('version')!r} is not {FORMAT_VERSION}")
+    attributes = raw.get("customer_attributes", {})
+    if not isinstance(attributes, dict):
+        return [*problems, "customer_attributes must be an object of name → numeric|categorical"]
+    for name, kind in attributes.items():
+        if not re.match(NAME, str(name)):
+            problems.append(f"customer_attributes: {name!r} is not a snake_case ASCII name")
+        if kind not in ATTRIBUTE_KINDS:
+            problems.append(f"customer_attributes.{name}: kind {kind!r} is not numeric or categorical")
+    return problems
+
+
+def extras_schema(extensions: Extensions) -> pa.Schema:
+    """The arrow schema of `customer_extras.parquet`."""
+    return pa.schema([("customer_id", pa.string()),
+                      *((name, _ARROW[kind]) for name, kind in extensions.customer_attributes.items())])
+
+
+def write_extensions(data_dir: Path, extensions: Extensions, extras: pd.DataFrame) -> None:
+    """Write `extensions.json` and `customer_extras.parquet` (columns as declared) into `data_dir`."""
+    table = pa.Table.from_pandas(extras, schema=extras_schema(extensions), preserve_index=False)
+    pq.write_table(table, extras_path(data_dir), compression="zstd")
+    extensions_path(data_dir).write_text(json.dumps(extensions.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_extras(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
+    """`customer_extras.parquet`, checked against the declaration: every declared column in its
+    kind, nothing undeclared, one row per known customer id.
+
+    Raises:
+        ContractViolation: naming file, row (1-based) and column of each problem.
+    """
+    path = extras_path(data_dir)
+    if not path.is_file():
+        raise ContractViolation(f"{path}: missing; {EXTENSIONS_FILE} declares customer attributes")
+    table = pq.read_table(path)
+    expected = extras_schema(extensions)
+    found = []
+    for name in set(expected.names) ^ set(table.schema.names):
+        check = "missing_column" if name in expected.names else "unknown_column"
+        message = "declared but missing" if check == "missing_column" else f"not declared in {EXTENSIONS_FILE}"
+        found.append(_violation(path, None, name, check, message))
+    for f in expected:
+        if f.name in table.schema.names and not table.schema.field(f.name).type.equals(f.type):
+            found.append(_violation(path, None, f.name, "type", f"is {table.schema.field(f.name).type}, "
+                                                                 f"declared {f.type}"))
+    if found:
+        raise ContractViolation(f"{path}: does not match {EXTENSIONS_FILE}", found)
+    frame = table.to_pandas()
+    ids = frame["customer_id"]
+    bad = ids.isna() | ~ids.fillna("").str.match(CUSTOMER_ID) | ids.duplicated()
+    found = [_violation(path, int(i) + 1, "customer_id", "customer_id",
+                        f"{ids[i]!r} is missing, not a customer id or repeated") for i in bad[bad].index]
+    if found:
+        raise ContractViolation(f"{path}: bad customer ids", found)
+    return frame
+
+
+def _violation(path: Path, row: int | None, column: str | None, check: str, message: str) -> dict[str, object]:
+    where = path.name + (f" row {row}" if row is not None else "") + (f" column {column}" if column else "")
+    return {"file": str(path), "row": row, "column": column, "check": check, "message": message,
+            "text": f"{where}: {message}"}
