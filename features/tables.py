@@ -15,6 +15,7 @@ from datetime import timedelta
 import pandas as pd
 
 from sources.contract import CATEGORIES, TOPICS
+from sources.extensions import EXTRAS_TABLE, feature_name
 
 CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"
@@ -112,3 +113,23 @@ CUSTOMER_TABLES = (PROFILE, BALANCES, RFM, ENGAGEMENT, CREDIT)
 BUILT_TABLES = (*CUSTOMER_TABLES, PRODUCT_ATTRIBUTES)
 ALL_TABLES = (*BUILT_TABLES, INTENT_REALTIME)
 
+
+
+def extras_table(attributes: dict[str, str]) -> FeatureTable:
+    """The feature table of a data directory's extra customer attributes (`extensions.json`):
+    feature `x_<name>`, float for numeric, str for categorical; known from the data's snapshot on
+    and never expiring (a snapshot attribute has no later row to replace it)."""
+    kinds = {"numeric": "float", "categorical": "str"}
+    return FeatureTable(EXTRAS_TABLE, CUSTOMER_KEY, None,
+                        {feature_name(name): kinds[kind] for name, kind in attributes.items()},
+                        "The bank's own customer attributes, declared in the data directory's extensions.json, "
+                        "as of its snapshot.")
+
+
+def extension_tables(manifest_tables: dict[str, dict[str, str]]) -> tuple[FeatureTable, ...]:
+    """The extension feature tables a build wrote (its manifest's `extension_tables`)."""
+    return tuple(FeatureTable(name, CUSTOMER_KEY, None, columns, _EXTENSION_DESCRIPTIONS.get(name, name))
+                 for name, columns in manifest_tables.items())
+
+
+_EXTENSION_DESCRIPTIONS = {EXTRAS_TABLE: extras_table({}).description}

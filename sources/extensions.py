@@ -165,3 +165,13 @@ def _violation(path: Path, row: int | None, column: str | None, check: str, mess
     where = path.name + (f" row {row}" if row is not None else "") + (f" column {column}" if column else "")
     return {"file": str(path), "row": row, "column": column, "check": check, "message": message,
             "text": f"{where}: {message}"}
+
+
+def snapshot_as_of(data_dir: Path) -> pd.Timestamp | None:
+    """The as-of date in `source.json` of an imported snapshot (its attributes are known from then
+    on); None for data without one (nbo's own: its attributes hold from its last month)."""
+    path = Path(data_dir) / "source.json"
+    if not path.is_file():
+        return None
+    as_of = json.loads(path.read_text(encoding="utf-8")).get("as_of")
+    return pd.Timestamp(as_of) if as_of else None

@@ -35,7 +35,12 @@ from sources.contract import EXTERNAL_ID
 from sources.extensions import EXTRAS_TABLE, Extensions, extension_name, write_extensions
 from sources.io import write_table
 from sources.labels import CHURN_HORIZON_DAYS, DELINQUENCY_DPD, as_of_timestamp
-from sources.public.canonical import FILLED_DEFAULTS, customers_frame, dates_years_before, empty_table
+from sources.public.canonical import (
+    FILLED_DEFAULTS,
+    customers_frame,
+    dates_years_before,
+    empty_table,
+)
 from sources.public.reader import (
     Column,
     cell_violation,

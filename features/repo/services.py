@@ -14,6 +14,7 @@ from features.tables import (
     PROFILE,
     RFM,
 )
+from sources.extensions import EXTRAS_TABLE
 
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
     "customer_360_v1": (*(t.name for t in CUSTOMER_TABLES), INTENT_REALTIME.name),
@@ -38,9 +39,15 @@ _DESCRIPTIONS = {
 }
 
 
+# Services that also serve a data directory's extra customer attributes, when it declares some.
+EXTRAS_SERVICES = ("customer_360_v1", "churn_v1", "delinquency_v1")
+
+
 def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
-    """Every feature service, over the given views."""
-    return [FeatureService(name=name, features=[_projection(views[v], name) for v in names],
+    """Every feature service, over the given views (the extras view, where built, in EXTRAS_SERVICES)."""
+    extras = (EXTRAS_TABLE,) if EXTRAS_TABLE in views else ()
+    return [FeatureService(name=name, features=[_projection(views[v], name)
+                                                for v in (*names, *(extras if name in EXTRAS_SERVICES else ()))],
                            description=_DESCRIPTIONS[name])
             for name, names in SERVICE_VIEWS.items()]
 
