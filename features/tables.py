@@ -15,7 +15,7 @@ from datetime import timedelta
 import pandas as pd
 
 from sources.contract import CATEGORIES, TOPICS
-from sources.extensions import EXTRAS_TABLE, feature_name
+from sources.extensions import EVENTS_TABLE, EXTRA_PREFIX, EXTRAS_TABLE, feature_name
 
 CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"
@@ -126,10 +126,20 @@ def extras_table(attributes: dict[str, str]) -> FeatureTable:
                         "as of its snapshot.")
 
 
+def events_extra_table(event_types: tuple[str, ...]) -> FeatureTable:
+    """The feature table of a data directory's own event types (`extensions.json`): counts over 30
+    and 90 days and days since the last, per type, each month."""
+    columns = {}
+    for kind in event_types:
+        columns |= {f"{EXTRA_PREFIX}{kind}_30d": "int", f"{EXTRA_PREFIX}{kind}_90d": "int",
+                    f"{EXTRA_PREFIX}days_since_last_{kind}": "int"}
+    return FeatureTable(EVENTS_TABLE, CUSTOMER_KEY, MONTHLY_TTL, columns,
+                        "The bank's own event types, declared in the data directory's extensions.json: counts "
+                        "over 30 and 90 days and days since the last.")
+
+
 def extension_tables(manifest_tables: dict[str, dict[str, str]]) -> tuple[FeatureTable, ...]:
     """The extension feature tables a build wrote (its manifest's `extension_tables`)."""
-    return tuple(FeatureTable(name, CUSTOMER_KEY, None, columns, _EXTENSION_DESCRIPTIONS.get(name, name))
+    known = {t.name: t for t in (extras_table({}), events_extra_table(()))}
+    return tuple(FeatureTable(name, CUSTOMER_KEY, known[name].ttl, columns, known[name].description)
                  for name, columns in manifest_tables.items())
-
-
-_EXTENSION_DESCRIPTIONS = {EXTRAS_TABLE: extras_table({}).description}

@@ -11,6 +11,10 @@ are validated like the rest and become features with no code change:
 - `customer_attributes`: the columns of `customer_extras.parquet` (one row per customer:
   `customer_id`, then each declared column, float64 for numeric, string for categorical), known
   as of the data's snapshot. They become the Feast view `customer_extras`, feature `x_<name>`.
+- `event_types`: event types the bank records beyond the contract's (a service contact, a
+  complaint, a branch visit); `events.parquet` may then hold them, validated like the rest. Each
+  becomes the features `x_<type>_30d`, `x_<type>_90d` (counts) and `x_days_since_last_<type>` of
+  the Feast view `customer_events_extra`.
 
 Names are snake_case ASCII (`extension_name` makes one from any source column name).
 """
@@ -28,10 +32,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nbo.errors import ContractViolation
-from sources.contract import CUSTOMER_ID
+from sources.contract import CUSTOMER_ID, EVENT_TYPES, TOPIC
 
 EXTENSIONS_FILE = "extensions.json"
 EXTRAS_TABLE = "customer_extras"
+EVENTS_TABLE = "customer_events_extra"
 EXTRA_PREFIX = "x_"
 ATTRIBUTE_KINDS = ("numeric", "categorical")
 NAME = r"^[a-z][a-z0-9_]{0,62}\Z"
@@ -44,9 +49,11 @@ class Extensions:
     """What a data directory adds to the contract."""
 
     customer_attributes: dict[str, str] = field(default_factory=dict)
+    event_types: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, object]:
-        return {"version": FORMAT_VERSION, "customer_attributes": self.customer_attributes}
+        out: dict[str, object] = {"version": FORMAT_VERSION, "customer_attributes": self.customer_attributes}
+        return out | ({"event_types": list(self.event_types)} if self.event_types else {})
 
 
 def extension_name(source_column: str) -> str:
@@ -94,14 +101,22 @@ def read_extensions(data_dir: Path) -> Extensions:
         raise ContractViolation(f"{path}: {len(problems)} problems",
                                 [{"file": str(path), "row": None, "column": None, "check": "extensions",
                                   "message": p, "text": f"{path.name}: {p}"} for p in problems])
-    return Extensions(dict(raw.get("customer_attributes", {})))
+    return Extensions(dict(raw.get("customer_attributes", {})), tuple(raw.get("event_types", ())))
 
 
 def _format_problems(raw: object) -> list[str]:
     if not isinstance(raw, dict):
         return ["the file must hold one JSON object"]
-    problems = [f"unknown key {k!r} (known: version, customer_attributes)"
-                for k in raw if k not in ("version", "customer_attributes")]
+    known = ("version", "customer_attributes", "event_types")
+    problems = [f"unknown key {k!r} (known: {', '.join(known)})" for k in raw if k not in known]
+    types = raw.get("event_types", [])
+    if not isinstance(types, list):
+        problems.append("event_types must be a list of names")
+    else:
+        problems += [f"event_types: {t!r} is not a snake_case ASCII name (up to 40 characters)"
+                     for t in types if not re.match(TOPIC, str(t))]
+        problems += [f"event_types: {t!r} is already a contract event type" for t in types if t in EVENT_TYPES]
+        problems += [f"event_types: {t!r} is declared twice" for t in set(types) if types.count(t) > 1]
     if raw.get("version", FORMAT_VERSION) != FORMAT_VERSION:
         problems.append(f"version {raw.get('version')!r} is not {FORMAT_VERSION}")
     attributes = raw.get("customer_attributes", {})

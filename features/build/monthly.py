@@ -77,7 +77,8 @@ def build_feature_tables(data_dir: Path, out_dir: Path, block_customers: int = B
     try:
         blocks = CanonicalBlocks(data_dir, work, block_customers)
         products = read_table(data_dir, "products")
-        extensions = extension_frames(data_dir, blocks.months)
+        everyone = blocks.customers.select(["customer_id", "join_date", "close_date"]).to_pandas()
+        extensions = extension_frames(data_dir, _month_grid(everyone, blocks.months))
         writers = FeatureWriters(work, tuple(table for table, _ in extensions))
         with progress_bar("building feature tables", blocks.count + 1, unit="steps") as bar:
             intents = []
