@@ -56,7 +56,8 @@ def _events(data_dir: Path, event_types: tuple[str, ...], grid: agg.MonthGrid) -
     the last; an event counts in its calendar month, as the contract's types do."""
     wanted = ds.field("event_type").isin(pa.array(list(event_types)))
     events = ds.dataset(table_path(data_dir, "events"), format="parquet").to_table(
-        columns=["customer_id", "event_time", "event_type"], filter=wanted).to_pandas()
+        columns=["customer_id", "event_time", "event_type", "topic", "product_id"], filter=wanted).to_pandas()
+    events = events.drop_duplicates(ignore_index=True)  # a tracker's double-send counts once, as in the contract's types
     rows, cols = grid.cells(events["customer_id"], agg.month_start(events["event_time"]))
     keep = (rows >= 0) & (cols >= 0)
     table = events_extra_table(event_types)
