@@ -87,12 +87,29 @@ def test_all_columns_reach_the_better_of_lr_and_lightgbm(shared_data: Path, env:
     best = max(baselines.values())
     assert result["cv_metrics"]["folds"] == 5
     assert result["cv_metrics"]["roc_auc"] >= best - CV_MARGIN, (result["cv_metrics"]["roc_auc"], baselines)
+    if dataset == "churn":  # the extras, a categorical among them, go through `nbo score` as they came in
+        _score_the_holdout(env, result["run_id"], out.parent)
+
+
+def _run_artifact(env: dict[str, str], run_id: str, name: str) -> Path:
+    root = Path(env["NBO_MLFLOW__TRACKING_URI"].removeprefix("file:"))
+    (path,) = root.glob(f"*/{run_id}/artifacts/{name}")
+    return path
 
 
 def _run_features(env: dict[str, str], run_id: str) -> list[str]:
-    root = Path(env["NBO_MLFLOW__TRACKING_URI"].removeprefix("file:"))
-    (path,) = root.glob(f"*/{run_id}/artifacts/features.json")
-    return json.loads(path.read_text())["features"]
+    return json.loads(_run_artifact(env, run_id, "features.json").read_text())["features"]
+
+
+def _score_the_holdout(env: dict[str, str], run_id: str, work: Path) -> None:
+    """The run's test holdout as a CSV portfolio: every row scored, none rejected, x_geography as text."""
+    holdout = pd.read_parquet(_run_artifact(env, run_id, "holdout/test.parquet"))
+    assert set(holdout["x_geography"].dropna()) == {"France", "Germany", "Spain"}
+    holdout.to_csv(work / "portfolio.csv", index=False)
+    scored = run_json("score", "churn", "--input", work / "portfolio.csv", "--output", work / "scored.csv",
+                      "--lang", "en", env=env)
+    assert scored["rows_rejected"] == 0, scored
+    assert len(pd.read_csv(work / "scored.csv")) == len(holdout)
 
 
 def test_extras_are_typed_and_lineage_written(tmp_path: Path) -> None:

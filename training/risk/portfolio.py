@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -93,7 +93,7 @@ def _numeric(values: pd.Series, name: str, kind: str) -> tuple[pd.Series, Proble
     problems = [(unreadable | np.isinf(parsed), "not a finite number")]
     if kind == "int":
         problems.append((parsed.notna() & (parsed != np.round(parsed)), "not a whole number"))
-    if name not in NEGATIVE_ALLOWED:
+    if name not in NEGATIVE_ALLOWED and name in FEATURE_KINDS:
         problems.append((parsed < 0, "negative"))
     return parsed, problems
 
@@ -108,15 +108,18 @@ def _boolean(values: pd.Series) -> tuple[pd.Series, Problems]:
     return parsed, [(parsed.isna() & ~_is_blank(values), "not true/false")]
 
 
-def check_portfolio(frame: pd.DataFrame, features: list[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (clean feature frame, errors); errors name the 1-based data row and the column."""
+def check_portfolio(frame: pd.DataFrame, features: list[str],
+                    categorical: Collection[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (clean feature frame, errors); errors name the 1-based data row and the column.
+    A feature nbo does not define (a bank's own `x_` column) is text when the model takes it as a
+    category, else a number of any sign."""
     missing = [c for c in ["customer_id", *features] if c not in frame.columns]
     if missing:
         raise InputFileError(f"the portfolio lacks columns {', '.join(missing)}")
     clean = pd.DataFrame({"customer_id": frame["customer_id"].astype("string").str.strip()}, index=frame.index)
     problems = [(_is_blank(frame["customer_id"]), "customer_id", "empty")]
     for name in features:
-        kind = FEATURE_KINDS.get(name, "float")
+        kind = "str" if name in categorical else FEATURE_KINDS.get(name, "float")
         if kind == "str":  # any text is a category; blank or unseen ones count as missing
             clean[name] = frame[name].astype("string")
             continue
@@ -181,7 +184,7 @@ class PortfolioScores:
 def score_portfolio(scorer: RiskScorer, frame: pd.DataFrame, lang: Lang, chunk_rows: int = 20_000,
                     on_chunk: Callable[[int], None] = lambda _rows: None) -> PortfolioScores:
     """Check every cell, then score every row without an error; `on_chunk(rows)` reports progress."""
-    clean, errors = check_portfolio(frame, scorer.spec.features)
+    clean, errors = check_portfolio(frame, scorer.spec.features, scorer.spec.categorical)
     good = ~np.isin(np.arange(1, len(frame) + 1), errors["row"].to_numpy())
     on_chunk(int((~good).sum()))
     scores = score_frame(scorer, clean[good], lang, chunk_rows, on_chunk)
