@@ -28,6 +28,7 @@ from features.training_set import LABEL_SERVICES, label_rows, training_set
 from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import Settings
 from sources import labels
+from sources.extensions import extensions_path, extras_path
 from sources.io import read_table, table_path
 from training.registry import data_snapshot_id
 from training.splits import AS_OF
@@ -86,7 +87,14 @@ def _is_stale(settings: Settings, data_dir: Path) -> bool:
     if not _built_from(settings, data_dir):
         return True
     built = (offline_dir(settings) / MANIFEST).stat().st_mtime
-    return any(table_path(data_dir, t).stat().st_mtime > built for t in CANONICAL)
+    return any(path.stat().st_mtime > built for path in data_files(data_dir))
+
+
+def data_files(data_dir: Path) -> list[Path]:
+    """The files a data directory's features are built from: the canonical tables, and its
+    extensions (`extensions.json`, `customer_extras.parquet`) where it has them."""
+    extensions = [p for p in (extensions_path(data_dir), extras_path(data_dir)) if p.is_file()]
+    return [table_path(data_dir, t) for t in CANONICAL] + extensions
 
 
 def ensure_features(settings: Settings, data_dir: Path, rebuild: bool) -> None:
@@ -161,7 +169,7 @@ def load_training_set(settings: Settings, label: str, data_dir: Path, rebuild: b
     frame = training_set(store, service, rows)
     frame[AS_OF] = frame.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     features, categorical = model_features(service)
-    snapshot = data_snapshot_id([table_path(data_dir, t) for t in CANONICAL])
+    snapshot = data_snapshot_id(data_files(data_dir))
     log.info("training_set_loaded", extra={"label": label, "rows": len(frame), "snapshot": snapshot,
                                            "customers": int(frame["customer_id"].nunique()),
                                            "sampled_customers": len(sample) if sample else None})

@@ -47,7 +47,8 @@ def test_an_extension_event_type_is_validated_and_becomes_a_feature(bank_dir: Pa
     built = run_json("features", "build", data, env=env)
     assert built["rows"]["customer_events_extra"] == built["rows"]["customer_profile"]
     rows = pd.read_parquet(tmp_path / "var" / "feast" / "offline" / "customer_events_extra.parquet")
-    mine = rows[rows["customer_id"] == who].set_index(rows["event_timestamp"].dt.strftime("%Y-%m"))
+    mine = rows[rows["customer_id"] == who]
+    mine = mine.set_index(mine["event_timestamp"].dt.strftime("%Y-%m"))
     assert mine.loc["2026-09", ["x_complaint_30d", "x_complaint_90d"]].tolist() == [1, 1]  # August's
     assert mine.loc["2026-11", ["x_complaint_30d", "x_complaint_90d"]].tolist() == [2, 3]  # October's two
     assert mine.loc["2026-11", "x_days_since_last_complaint"] == 0  # 23:59:59 on the last day
