@@ -15,6 +15,11 @@ are validated like the rest and become features with no code change:
   complaint, a branch visit); `events.parquet` may then hold them, validated like the rest. Each
   becomes the features `x_<type>_30d`, `x_<type>_90d` (counts) and `x_days_since_last_<type>` of
   the Feast view `customer_events_extra`.
+- `monthly_metrics`: the bank's own monthly numbers (usage split by time of day, service minutes),
+  name → "numeric": the columns of `customer_metrics_monthly.parquet` (`customer_id`, `month` the
+  first day of a month, then each metric as float64; one row per customer and month). Each becomes
+  `x_<name>_1m` (the month's value), `x_<name>_3m_avg` and `x_<name>_6m_avg` (means over the months
+  present) of the Feast view `customer_metrics_extra`.
 
 Names are snake_case ASCII (`extension_name` makes one from any source column name).
 """
@@ -37,6 +42,8 @@ from sources.contract import CUSTOMER_ID, EVENT_TYPES, TOPIC
 EXTENSIONS_FILE = "extensions.json"
 EXTRAS_TABLE = "customer_extras"
 EVENTS_TABLE = "customer_events_extra"
+METRICS_TABLE = "customer_metrics_extra"  # the feature view; its source table is METRICS_FILE
+METRICS_FILE = "customer_metrics_monthly"
 EXTRA_PREFIX = "x_"
 ATTRIBUTE_KINDS = ("numeric", "categorical")
 NAME = r"^[a-z][a-z0-9_]{0,62}\Z"
@@ -50,10 +57,12 @@ class Extensions:
 
     customer_attributes: dict[str, str] = field(default_factory=dict)
     event_types: tuple[str, ...] = ()
+    monthly_metrics: dict[str, str] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, object]:
         out: dict[str, object] = {"version": FORMAT_VERSION, "customer_attributes": self.customer_attributes}
-        return out | ({"event_types": list(self.event_types)} if self.event_types else {})
+        out |= {"event_types": list(self.event_types)} if self.event_types else {}
+        return out | ({"monthly_metrics": self.monthly_metrics} if self.monthly_metrics else {})
 
 
 def extension_name(source_column: str) -> str:
@@ -101,13 +110,14 @@ def read_extensions(data_dir: Path) -> Extensions:
         raise ContractViolation(f"{path}: {len(problems)} problems",
                                 [{"file": str(path), "row": None, "column": None, "check": "extensions",
                                   "message": p, "text": f"{path.name}: {p}"} for p in problems])
-    return Extensions(dict(raw.get("customer_attributes", {})), tuple(raw.get("event_types", ())))
+    return Extensions(dict(raw.get("customer_attributes", {})), tuple(raw.get("event_types", ())),
+                      dict(raw.get("monthly_metrics", {})))
 
 
 def _format_problems(raw: object) -> list[str]:
     if not isinstance(raw, dict):
         return ["the file must hold one JSON object"]
-    known = ("version", "customer_attributes", "event_types")
+    known = ("version", "customer_attributes", "event_types", "monthly_metrics")
     problems = [f"unknown key {k!r} (known: {', '.join(known)})" for k in raw if k not in known]
     types = raw.get("event_types", [])
     if not isinstance(types, list):
@@ -119,6 +129,14 @@ def _format_problems(raw: object) -> list[str]:
         problems += [f"event_types: {t!r} is declared twice" for t in set(types) if types.count(t) > 1]
     if raw.get("version", FORMAT_VERSION) != FORMAT_VERSION:
         problems.append(f"version {raw.get('version')!r} is not {FORMAT_VERSION}")
+    metrics = raw.get("monthly_metrics", {})
+    if not isinstance(metrics, dict):
+        problems.append("monthly_metrics must be an object of name → numeric")
+    else:
+        problems += [f"monthly_metrics: {name!r} is not a snake_case ASCII name" for name in metrics
+                     if not re.match(NAME, str(name)) or name in ("customer_id", "month")]
+        problems += [f"monthly_metrics.{name}: kind {kind!r} is not numeric" for name, kind in metrics.items()
+                     if kind != "numeric"]
     attributes = raw.get("customer_attributes", {})
     if not isinstance(attributes, dict):
         return [*problems, "customer_attributes must be an object of name → numeric|categorical"]
@@ -173,6 +191,48 @@ def read_extras(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
                         f"{ids[i]!r} is missing, not a customer id or repeated") for i in bad[bad].index]
     if found:
         raise ContractViolation(f"{path}: bad customer ids", found)
+    return frame
+
+
+def metrics_path(data_dir: Path) -> Path:
+    return Path(data_dir) / f"{METRICS_FILE}.parquet"
+
+
+def read_metrics(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
+    """`customer_metrics_monthly.parquet`, checked against the declaration: customer_id, month (a
+    month's first day), each declared metric as float64, nothing else, one row per customer and month.
+
+    Raises:
+        ContractViolation: naming file, row (1-based) and column of each problem.
+    """
+    path = metrics_path(data_dir)
+    if not path.is_file():
+        raise ContractViolation(f"{path}: missing; {EXTENSIONS_FILE} declares monthly metrics")
+    table = pq.read_table(path)
+    expected = {"customer_id": pa.string(), "month": None, **dict.fromkeys(extensions.monthly_metrics, pa.float64())}
+    found = [_violation(path, None, name, "missing_column" if name in expected else "unknown_column",
+                        "declared but missing" if name in expected else f"not declared in {EXTENSIONS_FILE}")
+             for name in set(expected) ^ set(table.schema.names)]
+    found += [_violation(path, None, name, "type", f"is {table.schema.field(name).type}, declared {kind}")
+              for name, kind in expected.items()
+              if kind is not None and name in table.schema.names and not table.schema.field(name).type.equals(kind)]
+    if "month" in table.schema.names and not pa.types.is_timestamp(table.schema.field("month").type):
+        found.append(_violation(path, None, "month", "type", "is not a date"))
+    if found:
+        raise ContractViolation(f"{path}: does not match {EXTENSIONS_FILE}", found)
+    frame = table.to_pandas()
+    ids, month = frame["customer_id"], frame["month"]
+    bad_id = ids.isna() | ~ids.fillna("").str.match(CUSTOMER_ID)
+    found = [_violation(path, int(i) + 1, "customer_id", "customer_id", f"{ids[i]!r} is not a customer id")
+             for i in bad_id[bad_id].index]
+    bad_month = month.isna() | ~(month.dt.is_month_start & (month.dt.normalize() == month))
+    found += [_violation(path, int(i) + 1, "month", "month", f"{month[i]} is not the first day of a month")
+              for i in bad_month[bad_month].index]
+    twice = frame.duplicated(["customer_id", "month"])
+    found += [_violation(path, int(i) + 1, "month", "duplicate", f"{ids[i]} has {month[i]:%Y-%m} twice")
+              for i in twice[twice].index]
+    if found:
+        raise ContractViolation(f"{path}: {len(found)} problems", found)
     return frame
 
 

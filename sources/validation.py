@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from nbo.errors import ContractViolation
 from sources.contract import EVENT_TYPES, FOREIGN_KEYS, TABLES, columns_of, is_nullable
-from sources.extensions import read_extensions, read_extras
+from sources.extensions import read_extensions, read_extras, read_metrics
 from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
@@ -257,17 +257,19 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
 
 
 def _extras_violations(data_dir: Path) -> list[Violation]:
-    """The extra attributes' file against its declaration in extensions.json (none declared: nothing)."""
+    """The extension tables' files against their declaration in extensions.json (none declared: nothing)."""
     extensions = read_extensions(data_dir)
-    if not extensions.customer_attributes:
-        return []
-    try:
-        read_extras(data_dir, extensions)
-    except ContractViolation as err:
-        return [Violation(str(v.get("file", data_dir)), v.get("row"), v.get("column"), str(v.get("check", "extras")),
-                          str(v.get("message", err))) for v in err.violations] or [
-            Violation(str(data_dir), None, None, "extras", str(err))]
-    return []
+    found = []
+    for declared, read in ((extensions.customer_attributes, read_extras), (extensions.monthly_metrics, read_metrics)):
+        if not declared:
+            continue
+        try:
+            read(data_dir, extensions)
+        except ContractViolation as err:
+            found += [Violation(str(v.get("file", data_dir)), v.get("row"), v.get("column"),
+                                str(v.get("check", "extensions")), str(v.get("message", err)))
+                      for v in err.violations] or [Violation(str(data_dir), None, None, "extensions", str(err))]
+    return found
 
 
 def is_keyed_activity(path: Path) -> bool:

@@ -28,7 +28,7 @@ from features.training_set import LABEL_SERVICES, label_rows, training_set
 from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import Settings
 from sources import labels
-from sources.extensions import extensions_path, extras_path
+from sources.extensions import extensions_path, extras_path, metrics_path
 from sources.io import read_table, table_path
 from training.registry import data_snapshot_id
 from training.splits import AS_OF
@@ -92,8 +92,8 @@ def _is_stale(settings: Settings, data_dir: Path) -> bool:
 
 def data_files(data_dir: Path) -> list[Path]:
     """The files a data directory's features are built from: the canonical tables, and its
-    extensions (`extensions.json`, `customer_extras.parquet`) where it has them."""
-    extensions = [p for p in (extensions_path(data_dir), extras_path(data_dir)) if p.is_file()]
+    extensions (`extensions.json` and its tables) where it has them."""
+    extensions = [p for p in (extensions_path(data_dir), extras_path(data_dir), metrics_path(data_dir)) if p.is_file()]
     return [table_path(data_dir, t) for t in CANONICAL] + extensions
 
 

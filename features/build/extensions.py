@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
@@ -14,15 +15,18 @@ from features.build.writers import to_arrow
 from features.tables import (
     CUSTOMER_KEY,
     EVENT_TIMESTAMP,
+    METRIC_WINDOWS,
     FeatureTable,
     events_extra_table,
     extras_table,
+    metrics_extra_table,
 )
 from sources.extensions import (
     Extensions,
     feature_name,
     read_extensions,
     read_extras,
+    read_metrics,
     snapshot_as_of,
 )
 from sources.io import table_path
@@ -36,6 +40,8 @@ def extension_frames(data_dir: Path, grid: agg.MonthGrid) -> list[tuple[FeatureT
         frames.append(_extras(data_dir, extensions, grid.months))
     if extensions.event_types:
         frames.append(_events(data_dir, extensions.event_types, grid))
+    if extensions.monthly_metrics:
+        frames.append(_metrics(data_dir, extensions, grid))
     return frames
 
 
@@ -68,6 +74,25 @@ def _events(data_dir: Path, event_types: tuple[str, ...], grid: agg.MonthGrid) -
                                 "month", "one")
         columns |= {f"x_{kind}_30d": counts, f"x_{kind}_90d": agg.window_sum(counts, 3),
                     f"x_days_since_last_{kind}": agg.days_since_last(grid, events[of_kind])}
+    active_rows, active_cols = grid.active.nonzero()
+    data = {CUSTOMER_KEY: grid.customer_ids[active_rows], EVENT_TIMESTAMP: grid.as_of[active_cols],
+            **{name: values[active_rows, active_cols] for name, values in columns.items()}}
+    return table, to_arrow(table, data)
+
+
+def _metrics(data_dir: Path, extensions: Extensions, grid: agg.MonthGrid) -> tuple[FeatureTable, pa.Table]:
+    """Per customer and month (active cells): each own metric's value that month and its 3- and
+    6-month means over the months it was reported (NaN: not reported)."""
+    frame = read_metrics(data_dir, extensions)
+    rows, cols = grid.cells(frame["customer_id"], frame["month"])
+    keep = (rows >= 0) & (cols >= 0)
+    table = metrics_extra_table(tuple(extensions.monthly_metrics))
+    columns = {}
+    for name in extensions.monthly_metrics:
+        dense = np.full(grid.shape, np.nan)
+        dense[rows[keep], cols[keep]] = frame[name].to_numpy(float)[keep]
+        columns |= {f"x_{name}_{suffix}": dense if months == 1 else agg.window_mean(dense, months)
+                    for suffix, months in METRIC_WINDOWS.items()}
     active_rows, active_cols = grid.active.nonzero()
     data = {CUSTOMER_KEY: grid.customer_ids[active_rows], EVENT_TIMESTAMP: grid.as_of[active_cols],
             **{name: values[active_rows, active_cols] for name, values in columns.items()}}

@@ -1,4 +1,5 @@
-"""The contract-extension file: a bank's own event type is validated like the rest and becomes a feature.
+"""The contract-extension file: a bank's own event type and monthly metric are validated like the rest
+and become features.
 
 Uses a copy of the session's synthetic bank (its canonical tables only) with complaint events added.
 """
@@ -35,12 +36,15 @@ def _bank_with_complaints(bank_dir: Path, out: Path) -> tuple[str, list[pd.Times
     return who, times
 
 
-def test_an_extension_event_type_is_validated_and_becomes_a_feature(bank_dir: Path, tmp_path: Path) -> None:
+def test_extension_event_types_and_metrics_are_validated_and_become_features(bank_dir: Path, tmp_path: Path) -> None:
     data = tmp_path / "bank"
     who, _ = _bank_with_complaints(bank_dir, data)
     refused = run_cli("data", "validate", data, check=False)  # undeclared: a contract violation, by row
     assert refused.returncode == 2 and "column event_type: fails isin" in refused.stdout + refused.stderr
-    (data / "extensions.json").write_text(json.dumps({"version": 1, "event_types": ["complaint"]}))
+    pd.DataFrame({"customer_id": who, "month": pd.to_datetime(["2026-09-01", "2026-10-01"]),
+                  "night_minutes": [10.0, 40.0]}).to_parquet(data / "customer_metrics_monthly.parquet")
+    (data / "extensions.json").write_text(json.dumps({"version": 1, "event_types": ["complaint"],
+                                                      "monthly_metrics": {"night_minutes": "numeric"}}))
     assert run_json("data", "validate", data)["ok"]
 
     env = {"NBO_STATE_DIR": str(tmp_path / "var")}
@@ -56,6 +60,12 @@ def test_an_extension_event_type_is_validated_and_becomes_a_feature(bank_dir: Pa
     assert mine.loc["2026-10", "x_days_since_last_complaint"] == 58
     assert pd.isna(mine.loc["2026-08", "x_days_since_last_complaint"])  # none yet: missing, not 0
 
+    metrics = pd.read_parquet(tmp_path / "var" / "feast" / "offline" / "customer_metrics_extra.parquet")
+    metrics = metrics[metrics["customer_id"] == who].set_index("event_timestamp")
+    assert metrics.loc[pd.Timestamp("2026-11-01", tz="UTC"), ["x_night_minutes_1m", "x_night_minutes_3m_avg"]
+                       ].tolist() == [40.0, 25.0]
+    assert metrics.loc[pd.Timestamp("2026-09-01", tz="UTC")].isna().all()  # none reported yet: missing
+
     run_json("features", "apply", env=env)
     store = open_store(settings_from(env))
     for service in ("churn_v1", "delinquency_v1", "customer_360_v1"):
@@ -63,3 +73,5 @@ def test_an_extension_event_type_is_validated_and_becomes_a_feature(bank_dir: Pa
                  for p in store.get_feature_service(service).feature_view_projections}
         assert views["customer_events_extra"] == ["x_complaint_30d", "x_complaint_90d",
                                                   "x_days_since_last_complaint"]
+        assert views["customer_metrics_extra"] == ["x_night_minutes_1m", "x_night_minutes_3m_avg",
+                                                   "x_night_minutes_6m_avg"]
