@@ -236,12 +236,13 @@ def _label(file: Path, cells: pd.Series, spec: SnapshotSpec) -> tuple[np.ndarray
     found = [cell_violation(file, int(i) + 1, column, "missing_value", "missing label")
              for i in cells.index[cells == ""]]
     values = sorted(set(cells[cells != ""]))
-    if spec.positive is not None:
-        if spec.positive not in values:
+    if spec.positive is not None:  # compared as _normal says: 1 and 1.0 are one value
+        positive = (cells.map(_normal) == _normal(spec.positive)) & (cells != "")
+        if not positive.any():
             found.append(cell_violation(file, None, column, "label_positive",
                                         f"the positive value {spec.positive!r} never occurs (values: "
                                         f"{', '.join(values[:10])})"))
-        return (cells == spec.positive).to_numpy(), found
+        return positive.to_numpy(), found
     if len(values) != 2:
         found.append(cell_violation(file, None, column, "label_values",
                                     f"{len(values)} distinct values ({', '.join(values[:10])}); a label needs "
@@ -330,6 +331,13 @@ def _mapped(file: Path, src: pd.DataFrame, spec: SnapshotSpec, as_of: pd.Timesta
         found += [cell_violation(file, int(i) + 1, column, "unreadable",
                                  f"{src[column][i]!r} cannot be read for {target} ({TARGETS[target]})")
                   for i in cells.index[bad]]
+        if target == "customers.gender":
+            values = values.fillna("U")  # the contract's "unknown"
+        if target == "customers.join_date":
+            late = values >= as_of
+            found += [cell_violation(file, int(i) + 1, column, "join_date",
+                                     f"joins on or after the as-of date ({values[i]:%Y-%m-%d}): the label "
+                                     "cannot be about this customer") for i in cells.index[late]]
         parsed[table][name] = values
     customers = customers_frame(len(src), **parsed["customers"])
     n = len(src)

@@ -27,6 +27,7 @@ from sklearn.preprocessing import OneHotEncoder, StandardScaler
 from nbo.errors import ContractViolation
 from sources.extensions import read_extensions
 from sources.io import read_table
+from sources.labels import churn_labels, delinquency_labels, monthly_activity
 from sources.snapshot import SnapshotSpec, import_snapshot
 from tests.conftest import ROOT, run_cli, run_json
 
@@ -171,3 +172,23 @@ def test_mixed_types_exit_2_naming_file_row_column_and_nothing_is_written(tmp_pa
     assert "bank.csv row 3 column score: --type numeric, but 'x7' is not a number" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert [p.name for p in tmp_path.iterdir()] == ["bank.csv"]  # no output, no leftover work folder
+
+
+@pytest.mark.parametrize("label", ["churn", "delinquency"])
+def test_the_label_code_reproduces_the_source_label(tmp_path: Path, label: str) -> None:
+    """Laid on the timeline, the snapshot gives back the source's label for every row through nbo's
+    own label code (the population is every customer)."""
+    file = tmp_path / "bank.csv"
+    file.write_text("id,status,limit\nk1,bad,100\nk2,good,\nk3,good,300\nk4,bad,50\n", encoding="utf-8")
+    spec = SnapshotSpec(file=file, id_column="id", as_of="2020-01-01", label=label, label_column="status",
+                        positive="bad", maps={"limit": "credit.credit_limit"} if label == "delinquency" else {})
+    tables = import_snapshot(spec).tables
+    as_of = pd.Timestamp("2020-01-01")
+    if label == "churn":
+        activity = monthly_activity(tables["events"], tables["transactions"], tables["holdings"])
+        got = churn_labels(tables["customers"], activity, as_of).set_index("customer_id")["churn"]
+    else:
+        got = delinquency_labels(tables["credit"], as_of, 1, "all").set_index("customer_id")["delinquency"]
+        assert np.isnan(tables["credit"].set_index("month").loc[as_of - pd.DateOffset(months=1),
+                                                               "credit_limit"].iloc[1])  # blank: missing, not 0
+    assert got.reindex(tables["customers"]["customer_id"]).tolist() == [True, False, False, True]
