@@ -64,7 +64,8 @@ def test_extension_event_types_and_metrics_are_validated_and_become_features(ban
     metrics = metrics[metrics["customer_id"] == who].set_index("event_timestamp")
     assert metrics.loc[pd.Timestamp("2026-11-01", tz="UTC"), ["x_night_minutes_1m", "x_night_minutes_3m_avg"]
                        ].tolist() == [40.0, 25.0]
-    assert metrics.loc[pd.Timestamp("2026-09-01", tz="UTC")].isna().all()  # none reported yet: missing
+    assert metrics.loc[pd.Timestamp("2026-09-01", tz="UTC"), ["x_night_minutes_1m", "x_night_minutes_6m_avg"]
+                       ].isna().all()  # none reported yet: missing, not 0
 
     run_json("features", "apply", env=env)
     store = open_store(settings_from(env))
