@@ -46,10 +46,11 @@ def build(data_dir: Path, as_json: bool) -> None:
     settings = load_settings()
     started = time.perf_counter()
     built = build_feature_tables(data_dir, offline_dir(settings))
+    extra = sum(len(columns) for columns in built.extension_tables.values())  # extensions.json's features
     result = {"data_dir": built.data_dir, "out_dir": built.out_dir, "rows": built.rows,
               "first_as_of": built.first_as_of, "last_as_of": built.last_as_of,
-              "customer_feature_count": sum(len(t.columns) for t in (*CUSTOMER_TABLES, INTENT_REALTIME)),
-              "feature_count": sum(len(t.columns) for t in ALL_TABLES),
+              "customer_feature_count": sum(len(t.columns) for t in (*CUSTOMER_TABLES, INTENT_REALTIME)) + extra,
+              "feature_count": sum(len(t.columns) for t in ALL_TABLES) + extra,
               "seconds": round(time.perf_counter() - started, 2)}
     emit(result, as_json, lambda r: "\n".join(
         [f"built {r['feature_count']} features into {r['out_dir']} in {r['seconds']} s "
@@ -87,9 +88,11 @@ def materialize(end_text: str | None, as_json: bool) -> None:
     end = _utc(end_text) if end_text else datetime.now(UTC)
     settings = load_settings()
     from features.repo.store import describe_stores, materialize_store, open_store, store_errors
+    from features.repo.views import built_tables
 
     started = time.perf_counter()
-    with steps("materializing", [t.name for t in ALL_TABLES]), captured_output(), store_errors(settings):
+    names = [t.name for t in built_tables(offline_dir(settings))]  # the extension tables too
+    with steps("materializing", names), captured_output(), store_errors(settings):
         rows = materialize_store(open_store(settings), settings, end)
     seconds = time.perf_counter() - started
     result = describe_stores(settings) | {

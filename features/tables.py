@@ -15,6 +15,7 @@ from datetime import timedelta
 import pandas as pd
 
 from sources.contract import CATEGORIES, TOPICS
+from sources.extensions import EVENTS_TABLE, EXTRA_PREFIX, EXTRAS_TABLE, METRICS_TABLE, feature_name
 
 CUSTOMER_KEY = "customer_id"
 PRODUCT_KEY = "product_id"
@@ -112,3 +113,47 @@ CUSTOMER_TABLES = (PROFILE, BALANCES, RFM, ENGAGEMENT, CREDIT)
 BUILT_TABLES = (*CUSTOMER_TABLES, PRODUCT_ATTRIBUTES)
 ALL_TABLES = (*BUILT_TABLES, INTENT_REALTIME)
 
+
+
+def extras_table(attributes: dict[str, str]) -> FeatureTable:
+    """The feature table of a data directory's extra customer attributes (`extensions.json`):
+    feature `x_<name>`, float for numeric, str for categorical; known from the data's snapshot on
+    and never expiring (a snapshot attribute has no later row to replace it)."""
+    kinds = {"numeric": "float", "categorical": "str"}
+    return FeatureTable(EXTRAS_TABLE, CUSTOMER_KEY, None,
+                        {feature_name(name): kinds[kind] for name, kind in attributes.items()},
+                        "The bank's own customer attributes, declared in the data directory's extensions.json, "
+                        "as of its snapshot.")
+
+
+def events_extra_table(event_types: tuple[str, ...]) -> FeatureTable:
+    """The feature table of a data directory's own event types (`extensions.json`): counts over 30
+    and 90 days and days since the last, per type, each month."""
+    columns = {}
+    for kind in event_types:
+        columns |= {f"{EXTRA_PREFIX}{kind}_30d": "int", f"{EXTRA_PREFIX}{kind}_90d": "int",
+                    f"{EXTRA_PREFIX}days_since_last_{kind}": "int"}
+    return FeatureTable(EVENTS_TABLE, CUSTOMER_KEY, MONTHLY_TTL, columns,
+                        "The bank's own event types, declared in the data directory's extensions.json: counts "
+                        "over 30 and 90 days and days since the last.")
+
+
+def metrics_extra_table(metrics: tuple[str, ...]) -> FeatureTable:
+    """The feature table of a data directory's own monthly metrics (`extensions.json`): the month's
+    value and its 3- and 6-month means."""
+    columns = {}
+    for name in metrics:
+        columns |= {f"{EXTRA_PREFIX}{name}_{suffix}": "float" for suffix in METRIC_WINDOWS}
+    return FeatureTable(METRICS_TABLE, CUSTOMER_KEY, MONTHLY_TTL, columns,
+                        "The bank's own monthly metrics, declared in the data directory's extensions.json: the "
+                        "month's value and its 3- and 6-month means.")
+
+
+METRIC_WINDOWS = {"1m": 1, "3m_avg": 3, "6m_avg": 6}  # feature suffix → months
+
+
+def extension_tables(manifest_tables: dict[str, dict[str, str]]) -> tuple[FeatureTable, ...]:
+    """The extension feature tables a build wrote (its manifest's `extension_tables`)."""
+    known = {t.name: t for t in (extras_table({}), events_extra_table(()), metrics_extra_table(()))}
+    return tuple(FeatureTable(name, CUSTOMER_KEY, known[name].ttl, columns, known[name].description)
+                 for name, columns in manifest_tables.items())

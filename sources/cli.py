@@ -19,6 +19,14 @@ from nbo.errors import ContractViolation, InputFileError
 from sources.history import change_rates
 from sources.io import write_table
 from sources.public import ADAPTERS
+from sources.snapshot import (
+    SnapshotSpec,
+    import_snapshot,
+    parse_label,
+    parse_pairs,
+    read_mapping_file,
+    write_snapshot,
+)
 from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
 from sources.synthetic.extracts import write_extracts
 from sources.synthetic.population import MAX_CUSTOMERS
@@ -174,27 +182,100 @@ def _violation_text(v: dict[str, Any]) -> str:
     return f"{where}: {v['message']}"
 
 
-@data_group.command("import")
-@click.argument("source", type=click.Choice(sorted(ADAPTERS)))
-@click.argument("path", type=click.Path(path_type=Path))
+@data_group.group("import")
+def import_group() -> None:
+    """Turn a customer table (`snapshot`) or a public dataset into canonical tables."""
+
+
+def _import_public(source: str) -> click.Command:
+    """`nbo data import SOURCE PATH --out DIR` for one public-data adapter."""
+
+    @click.argument("path", type=click.Path(path_type=Path))
+    @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+    @json_option
+    @handles_errors
+    def command(path: Path, out: Path, as_json: bool) -> None:
+        adapter = ADAPTERS[source]
+        if not path.exists():
+            raise InputFileError(f"{path}: no such file or directory")
+        log.info("public_data_reading", extra={"source": source, "path": str(path)})
+        imported = adapter(path)
+        for table, frame in imported.tables.items():
+            write_table(out, table, frame)
+        imported.write_meta(out)
+        found = validate_dir(out)
+        if not found.ok:
+            raise ContractViolation(f"{out}: the imported tables break the contract",
+                                    [asdict(v) | {"text": str(v)} for v in found.violations])
+        result = {"source": source, "path": path.resolve(), "out": out.resolve(),
+                  "rows": found.rows, "meta": imported.meta}
+        emit(result, as_json, _import_text)
+
+    command.__doc__ = f"Turn the public dataset {source} (a file, or its folder in ../shared/data) into canonical tables."
+    return click.command(source)(command)
+
+
+def _import_text(r: dict[str, Any]) -> str:
+    return "\n".join([f"imported {r['source']} into {r['out']}"]
+                     + [f"  {t:<15} {n:>10,} rows" for t, n in r["rows"].items()])
+
+
+for _source in sorted(ADAPTERS):
+    import_group.add_command(_import_public(_source))
+
+
+@import_group.command("snapshot")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--mapping", type=click.Path(dir_okay=False, path_type=Path),
+              help="A TOML mapping file (id, as_of, label, currency, portfolio, [map], [type], [values.COLUMN]); "
+                   "the options below override it.")
+@click.option("--id", "id_column", metavar="COLUMN", help="The column that identifies a customer (unique).")
+@click.option("--as-of", metavar="YYYY-MM-DD", help="The first day of the month after the snapshot; the label "
+                                                    "is what happened from then on.")
+@click.option("--label", metavar="churn|delinquency=COLUMN[:POSITIVE]",
+              help="Which label the source's column is; POSITIVE names its positive value.")
+@click.option("--map", "maps", multiple=True, metavar="SOURCE=TABLE.COLUMN",
+              help="Put a source column into a canonical column (repeatable; README lists the targets).")
+@click.option("--type", "types", multiple=True, metavar="COLUMN=numeric|categorical|ignore",
+              help="Override an extra column's automatic type, or leave it out (repeatable).")
+@click.option("--currency", metavar="CODE", help="ISO 4217 code of the amounts (default CNY).")
+@click.option("--portfolio", metavar="NAME", help="The portfolio the data belongs to (default: the file's name).")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
 @json_option
 @handles_errors
-def import_public(source: str, path: Path, out: Path, as_json: bool) -> None:
-    """Turn a public dataset (a file, or its folder in ../shared/data) into canonical tables."""
-    adapter = ADAPTERS[source]
-    if not path.exists():
-        raise InputFileError(f"{path}: no such file or directory")
-    log.info("public_data_reading", extra={"source": source, "path": str(path)})
-    imported = adapter(path)
-    for table, frame in imported.tables.items():
-        write_table(out, table, frame)
-    imported.write_meta(out)
-    found = validate_dir(out)
-    if not found.ok:
-        raise ContractViolation(f"{out}: the imported tables break the contract",
-                                [asdict(v) | {"text": str(v)} for v in found.violations])
-    result = {"source": source, "path": path.resolve(), "out": out.resolve(),
-              "rows": found.rows, "meta": imported.meta}
-    emit(result, as_json, lambda r: "\n".join(
-        [f"imported {r['source']} into {r['out']}"] + [f"  {t:<13} {n:>10,} rows" for t, n in r["rows"].items()]))
+def import_snapshot_command(file: Path, mapping: Path | None, id_column: str | None, as_of: str | None,
+                            label: str | None, maps: tuple[str, ...], types: tuple[str, ...],
+                            currency: str | None, portfolio: str | None, out: Path, as_json: bool) -> None:
+    """Turn any customer-level table (CSV or parquet, one row per customer) into canonical tables.
+
+    Every column that is not the id, the label or mapped becomes an extra attribute
+    (customer_extras.parquet, declared in extensions.json), numeric when every non-blank cell is a
+    number, else categorical; it becomes the feature x_<column> of the churn and delinquency models.
+    Exits 2, writing nothing, on any bad input, naming file, row and column.
+    """
+    spec = snapshot_spec(file, mapping, id_column, as_of, label, maps, types, currency, portfolio)
+    imported = import_snapshot(spec)
+    found = write_snapshot(out, imported)
+    result = {"source": "snapshot", "path": file.resolve(), "out": out.resolve(),
+              "rows": found.rows | {"customer_extras": len(imported.extras)},
+              "extensions": imported.extensions.to_json(), "meta": imported.meta}
+    emit(result, as_json, _import_text)
+
+
+def snapshot_spec(file: Path, mapping: Path | None, id_column: str | None, as_of: str | None, label: str | None,
+                  maps: tuple[str, ...], types: tuple[str, ...], currency: str | None,
+                  portfolio: str | None) -> SnapshotSpec:
+    """The import's spec: the mapping file's keys, overridden by the options given."""
+    raw = read_mapping_file(mapping) if mapping else {}
+    given = {"--id": id_column or raw.get("id"), "--as-of": as_of or raw.get("as_of"),
+             "--label": label or raw.get("label")}
+    missing = [name for name, value in given.items() if not value]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)} (give the option or the mapping file's key)")
+    kind, column, positive = parse_label(str(given["--label"]))
+    return SnapshotSpec(
+        file=file, id_column=str(given["--id"]), as_of=str(given["--as-of"]), label=kind, label_column=column,
+        positive=positive, maps={**dict(raw.get("map", {})), **parse_pairs("--map", maps)},
+        types={**dict(raw.get("type", {})), **parse_pairs("--type", types)},
+        values={str(c): {str(k): str(v) for k, v in m.items()} for c, m in dict(raw.get("values", {})).items()},
+        currency=currency or str(raw.get("currency", "CNY")), portfolio=portfolio or raw.get("portfolio"))

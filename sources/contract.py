@@ -156,12 +156,16 @@ class Transactions(CustomerMonths):
 
 
 class Credit(CustomerMonths):
-    """Monthly credit behaviour per customer over all credit products (`month`: first day)."""
+    """Monthly credit behaviour per customer over all credit products (`month`: first day).
 
-    credit_limit: Series[float] = pa.Field(ge=0)
-    balance: Series[float] = pa.Field(ge=0)
-    utilization: Series[float] = pa.Field(ge=0, le=5)
-    payment_amount: Series[float] = pa.Field(ge=0)
+    Amounts a source does not have are null, never 0 (a snapshot import knows the month's arrears
+    but not always its limit or balance); days past due and missed payments are always known.
+    """
+
+    credit_limit: Series[float] = pa.Field(ge=0, nullable=True)
+    balance: Series[float] = pa.Field(ge=0, nullable=True)
+    utilization: Series[float] = pa.Field(ge=0, le=5, nullable=True)
+    payment_amount: Series[float] = pa.Field(ge=0, nullable=True)
     days_past_due: Series[int] = pa.Field(ge=0, le=3650)
     missed_payments: Series[int] = pa.Field(ge=0)
 

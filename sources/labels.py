@@ -63,7 +63,8 @@ def churn_labels(customers: pd.DataFrame, activity: pd.DataFrame, as_of: pd.Time
     dormant_before = set(prev.loc[prev["is_dormant"], "customer_id"])
     seen_before = set(prev["customer_id"])
     c = customers
-    active = (c["join_date"] < as_of) & ~(c["close_date"] < as_of) & c["customer_id"].isin(seen_before)
+    joined = c["join_date"].isna() | (c["join_date"] < as_of)  # no join date: a customer since before the data
+    active = joined & ~(c["close_date"] < as_of) & c["customer_id"].isin(seen_before)
     active &= ~c["customer_id"].isin(dormant_before)
     pop = c.loc[active, ["customer_id", "close_date"]]
     window = activity[(activity["month"] >= as_of) & (activity["month"] <= last_needed)]

@@ -17,9 +17,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pandera.errors as pae
+import pandera.pandas as pa
 import pyarrow.parquet as pq
 
+from nbo.errors import ContractViolation
 from sources.contract import (
+    EVENT_TYPES,
     FOREIGN_KEYS,
     HISTORY_COLUMNS,
     OPTIONAL_TABLES,
@@ -27,6 +30,7 @@ from sources.contract import (
     columns_of,
     is_nullable,
 )
+from sources.extensions import read_extensions, read_extras, read_metrics
 from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
@@ -131,8 +135,13 @@ def _to_storage(kind: str, values: pd.Series, table: str, column: str) -> pd.Ser
     return values
 
 
-def _schema_violations(table: str, df: pd.DataFrame, file: str, missing: list[str]) -> list[Violation]:
+def _schema_violations(table: str, df: pd.DataFrame, file: str, missing: list[str],
+                       event_types: tuple[str, ...] = ()) -> list[Violation]:
     schema = TABLES[table].to_schema()
+    if table == "events" and event_types and "event_type" not in missing:  # extensions.json's own types
+        schema = copy.deepcopy(schema)
+        column = schema.columns["event_type"]
+        schema.columns["event_type"] = column.set_checks([pa.Check.isin([*EVENT_TYPES, *event_types])])
     if missing:
         schema = copy.deepcopy(schema).remove_columns(missing)
         schema.checks = []
@@ -159,8 +168,10 @@ def table_name(file: str) -> str:
     return Path(file).stem
 
 
-def validate_frame(table: str, df: pd.DataFrame, file: str, now: pd.Timestamp) -> tuple[pd.DataFrame, list[Violation]]:
-    """Check one table's frame; return it coerced to contract types and its violations."""
+def validate_frame(table: str, df: pd.DataFrame, file: str, now: pd.Timestamp,
+                   event_types: tuple[str, ...] = ()) -> tuple[pd.DataFrame, list[Violation]]:
+    """Check one table's frame; return it coerced to contract types and its violations
+    (`event_types`: those a data directory's extensions.json adds to the contract's)."""
     expected = columns_of(table)
     found = [Violation(file, None, c, "unknown_column", "column is not in the contract")
              for c in df.columns if c not in expected]
@@ -170,7 +181,7 @@ def validate_frame(table: str, df: pd.DataFrame, file: str, now: pd.Timestamp) -
     for column in df.columns:
         df[column], bad = _coerce_column(table, column, df[column], file)
         found += bad
-    found += _schema_violations(table, df, file, missing)
+    found += _schema_violations(table, df, file, missing, event_types)
     found += _future_dates(table, df, file, now)
     return df, found
 
@@ -220,6 +231,15 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
     report = ValidationReport(data_dir=str(data_dir))
     frames: dict[str, pd.DataFrame] = {}
     files: dict[str, str] = {}
+    try:
+        event_types = read_extensions(data_dir).event_types
+    except ContractViolation as err:
+        report.violations += [Violation(str(v["file"]), None, None, "extensions", str(v["message"]))
+                              for v in err.violations] or [Violation(str(data_dir), None, None, "extensions",
+                                                                     str(err))]
+        event_types = ()
+    else:
+        report.violations += _extras_violations(data_dir)
     for table in TABLES:
         path = table_path(data_dir, table)
         files[table] = str(path)
@@ -234,7 +254,7 @@ def validate_dir(data_dir: Path, now: pd.Timestamp | None = None) -> ValidationR
             report.violations.append(Violation(str(path), None, None, "unreadable", f"cannot read parquet: {err}"))
             continue
         report.rows[table] = len(raw)
-        frames[table], found = validate_frame(table, raw, str(path), now)
+        frames[table], found = validate_frame(table, raw, str(path), now, event_types)
         report.violations += found
     report.violations += _orphans(frames, files)
     if "customer_history" in frames:
@@ -279,6 +299,22 @@ def history_disagreements(customers: pd.DataFrame, history: pd.DataFrame) -> lis
     shown = ", ".join(differ[differ].index[:DISAGREEMENTS_SHOWN])
     return [f"customer_history: the latest version of {int(differ.sum())} customer(s) differs from the customers "
             f"table ({shown}): features follow the history, the customers table is not used for them"]
+
+
+def _extras_violations(data_dir: Path) -> list[Violation]:
+    """The extension tables' files against their declaration in extensions.json (none declared: nothing)."""
+    extensions = read_extensions(data_dir)
+    found = []
+    for declared, read in ((extensions.customer_attributes, read_extras), (extensions.monthly_metrics, read_metrics)):
+        if not declared:
+            continue
+        try:
+            read(data_dir, extensions)
+        except ContractViolation as err:
+            found += [Violation(str(v.get("file", data_dir)), v.get("row"), v.get("column"),
+                                str(v.get("check", "extensions")), str(v.get("message", err)))
+                      for v in err.violations] or [Violation(str(data_dir), None, None, "extensions", str(err))]
+    return found
 
 
 def is_keyed_activity(path: Path) -> bool:

@@ -29,6 +29,7 @@ from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import Settings
 from sources import labels
 from sources.contract import OPTIONAL_TABLES
+from sources.extensions import extensions_path, extras_path, metrics_path
 from sources.io import read_table, table_path
 from training.registry import data_snapshot_id
 from training.splits import AS_OF
@@ -87,13 +88,15 @@ def _is_stale(settings: Settings, data_dir: Path) -> bool:
     if not _built_from(settings, data_dir):
         return True
     built = (offline_dir(settings) / MANIFEST).stat().st_mtime
-    return any(path.stat().st_mtime > built for path in canonical_files(data_dir))
+    return any(path.stat().st_mtime > built for path in data_files(data_dir))
 
 
-def canonical_files(data_dir: Path) -> list[Path]:
-    """The canonical table files the features come from: the required ones and the optional ones present."""
+def data_files(data_dir: Path) -> list[Path]:
+    """The files a data directory's features are built from: the canonical tables, the optional ones
+    present (attribute history) and its extensions (`extensions.json` and its tables) where it has them."""
     optional = [table_path(data_dir, t) for t in OPTIONAL_TABLES]
-    return [table_path(data_dir, t) for t in CANONICAL] + [path for path in optional if path.is_file()]
+    extensions = [extensions_path(data_dir), extras_path(data_dir), metrics_path(data_dir)]
+    return [table_path(data_dir, t) for t in CANONICAL] + [p for p in optional + extensions if p.is_file()]
 
 
 def ensure_features(settings: Settings, data_dir: Path, rebuild: bool) -> None:
@@ -168,7 +171,7 @@ def load_training_set(settings: Settings, label: str, data_dir: Path, rebuild: b
     frame = training_set(store, service, rows)
     frame[AS_OF] = frame.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     features, categorical = model_features(service)
-    snapshot = data_snapshot_id(canonical_files(data_dir))
+    snapshot = data_snapshot_id(data_files(data_dir))
     log.info("training_set_loaded", extra={"label": label, "rows": len(frame), "snapshot": snapshot,
                                            "customers": int(frame["customer_id"].nunique()),
                                            "sampled_customers": len(sample) if sample else None})

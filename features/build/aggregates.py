@@ -120,7 +120,12 @@ def event_counts(grid: MonthGrid, events: pd.DataFrame) -> dict[str, np.ndarray]
 
 def days_since_last_login(grid: MonthGrid, events: pd.DataFrame) -> np.ndarray:
     """Whole days from each customer's last login before the as-of instant (NaN = never)."""
-    logins = events[events["event_type"] == "login"]
+    return days_since_last(grid, events[events["event_type"] == "login"])
+
+
+def days_since_last(grid: MonthGrid, events: pd.DataFrame) -> np.ndarray:
+    """Whole days from each customer's last of `events` before the as-of instant (NaN = never)."""
+    logins = events
     rows, cols = grid.cells(logins["customer_id"], month_start(logins["event_time"]))
     keep = (rows >= 0) & (cols >= 0)
     last = np.zeros(grid.shape, dtype=np.int64)

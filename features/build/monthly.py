@@ -13,7 +13,7 @@ import logging
 import shutil
 import tempfile
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +23,7 @@ import pyarrow as pa
 from features.build import aggregates as agg
 from features.build import columns as col
 from features.build.blocks import CanonicalBlocks
+from features.build.extensions import extension_frames
 from features.build.intents import intent_history, last_intents
 from features.build.writers import MANIFEST, FeatureWriters, cells_frame, product_frame
 from features.tables import (
@@ -54,6 +55,7 @@ class BuildResult:
     rows: dict[str, int]
     first_as_of: str
     last_as_of: str
+    extension_tables: dict[str, dict[str, str]] = field(default_factory=dict)  # name → column → kind
 
 
 def offline_dir(settings: Settings) -> Path:
@@ -75,7 +77,9 @@ def build_feature_tables(data_dir: Path, out_dir: Path, block_customers: int = B
     try:
         blocks = CanonicalBlocks(data_dir, work, block_customers)
         products = read_table(data_dir, "products")
-        writers = FeatureWriters(work)
+        everyone = blocks.customers.select(["customer_id", "join_date", "close_date"]).to_pandas()
+        extensions = extension_frames(data_dir, _month_grid(everyone, blocks.months))
+        writers = FeatureWriters(work, tuple(table for table, _ in extensions))
         with progress_bar("building feature tables", blocks.count + 1, unit="steps") as bar:
             intents = []
             for block in range(blocks.count):
@@ -86,9 +90,12 @@ def build_feature_tables(data_dir: Path, out_dir: Path, block_customers: int = B
             intents += [last_intents(events) for events in blocks.orphan_events()]
             writers.append(PRODUCT_ATTRIBUTES, product_frame(products, blocks.months[0]))
             writers.append(INTENT_REALTIME, intent_history(intents))
+            for table, rows in extensions:
+                writers.append(table, rows)
         as_of = agg.as_of_instants(blocks.months)
         result = BuildResult(str(data_dir.resolve()), str(out_dir.resolve()), writers.rows,
-                             as_of[0].isoformat(), as_of[-1].isoformat())
+                             as_of[0].isoformat(), as_of[-1].isoformat(),
+                             {table.name: table.columns for table, _ in extensions})
         writers.move_to(out_dir, manifest=json.dumps(asdict(result), indent=2))
     finally:
         shutil.rmtree(work, ignore_errors=True)

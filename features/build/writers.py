@@ -39,10 +39,11 @@ def arrow_schema(table: FeatureTable) -> pa.Schema:
 class FeatureWriters:
     """A parquet writer per feature table, writing into a work dir; rows counted per table."""
 
-    def __init__(self, work: Path):
+    def __init__(self, work: Path, extension_tables: tuple[FeatureTable, ...] = ()):
         self.work = work
+        self.tables = (*ALL_TABLES, *extension_tables)
         self._writers = {t.name: pq.ParquetWriter(work / t.file_name, arrow_schema(t), compression="zstd")
-                         for t in ALL_TABLES}
+                         for t in self.tables}
         self.rows = dict.fromkeys(self._writers, 0)
 
     def append(self, table: FeatureTable, frame: pa.Table) -> None:
@@ -54,7 +55,7 @@ class FeatureWriters:
         (self.work / MANIFEST).write_text(manifest, encoding="utf-8")
         for writer in self._writers.values():
             writer.close()
-        for name in (*(t.file_name for t in ALL_TABLES), MANIFEST):
+        for name in (*(t.file_name for t in self.tables), MANIFEST):
             os.replace(self.work / name, out_dir / name)
 
 

@@ -14,6 +14,7 @@ from features.tables import (
     PROFILE,
     RFM,
 )
+from sources.extensions import EVENTS_TABLE, EXTRAS_TABLE, METRICS_TABLE
 
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
     "customer_360_v1": (*(t.name for t in CUSTOMER_TABLES), INTENT_REALTIME.name),
@@ -35,9 +36,15 @@ _DESCRIPTIONS = {
 }
 
 
+# Services that also serve a data directory's extension views (extensions.json), when it declares them.
+EXTRAS_SERVICES = ("customer_360_v1", "churn_v1", "delinquency_v1")
+
+
 def feature_services(views: dict[str, FeatureView]) -> list[FeatureService]:
-    """Every feature service, over the given views."""
-    return [FeatureService(name=name, features=[_projection(views[v], name) for v in names],
+    """Every feature service, over the given views (the extension views, where built, in EXTRAS_SERVICES)."""
+    extras = tuple(name for name in (EXTRAS_TABLE, EVENTS_TABLE, METRICS_TABLE) if name in views)
+    return [FeatureService(name=name, features=[_projection(views[v], name)
+                                                for v in (*names, *(extras if name in EXTRAS_SERVICES else ()))],
                            description=_DESCRIPTIONS[name])
             for name, names in SERVICE_VIEWS.items()]
 

@@ -29,8 +29,8 @@ from feast.errors import FeatureServiceNotFoundException
 from features.build.monthly import offline_dir, read_manifest
 from features.repo.entities import ENTITIES
 from features.repo.services import feature_services
-from features.repo.views import feature_views
-from features.tables import ALL_TABLES, EVENT_TIMESTAMP
+from features.repo.views import built_tables, feature_views
+from features.tables import EVENT_TIMESTAMP
 from nbo.console import stage
 from nbo.errors import (
     ConfigError,
@@ -191,10 +191,11 @@ def materialize_store(store: FeatureStore, settings: Settings, end: datetime) ->
     read_manifest(offline_dir(settings))
     _require_applied(store)
     require_offline_sources(store)
-    for table in ALL_TABLES:  # one view at a time, so a progress bar can follow
+    tables = built_tables(offline_dir(settings))
+    for table in tables:  # one view at a time, so a progress bar can follow
         stage(table.name)
         store.materialize(start_date=MATERIALIZE_START, end_date=end, feature_views=[table.name])
-    rows = {t.name: _latest_rows(offline_dir(settings) / t.file_name, t.entity_key, end) for t in ALL_TABLES}
+    rows = {t.name: _latest_rows(offline_dir(settings) / t.file_name, t.entity_key, end) for t in tables}
     log.info("feast_materialized", extra={"project": store.project, "end": end.isoformat(), "rows": sum(rows.values())})
     return rows
 

@@ -1,5 +1,12 @@
 """Adapters that turn public datasets into canonical tables.
 
+A one-row-per-customer table goes through `nbo data import snapshot` (`sources/snapshot.py`);
+`mappings/` holds that command's mapping files for Churn_Modelling and UCI credit card, which keep
+every source column (the unmapped ones as extra attributes). The adapters stay for what a snapshot
+cannot say: UCI's six observed months as six canonical credit months, Churn_Modelling's products as
+holdings and its active members as logins, and Zimnat's and Santander's product flags as holdings
+(recommender data, with no label column).
+
 Each adapter takes the dataset's file (or its folder) and returns a `PublicImport`; a malformed
 input raises `ContractViolation` naming file, row and column. `source.json` (the meta) says how
 every source column was mapped, what was filled in and what was lost.

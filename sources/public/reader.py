@@ -81,7 +81,24 @@ def read_checked_csv(
         ContractViolation: listing every bad cell, missing column and undecodable line.
         InputFileError: the file is empty or gzip-compressed.
     """
-    frame = _parse_csv(path, _decode(path))
+    return check_columns(path, read_csv_text(path), columns, missing)
+
+
+def read_csv_text(path: Path) -> pd.DataFrame:
+    """Return every cell of a UTF-8 CSV as text (nothing parsed, nothing taken for missing).
+
+    Raises:
+        ContractViolation: bytes that are not UTF-8 (by line) or a malformed CSV.
+        InputFileError: the file is empty or gzip-compressed.
+    """
+    return _parse_csv(path, _decode(path))
+
+
+def check_columns(
+    path: Path, frame: pd.DataFrame, columns: Sequence[Column], missing: Collection[str] = ("",)
+) -> pd.DataFrame:
+    """Return `frame` (text cells) with `columns` parsed; raise one `ContractViolation` listing every
+    missing column and bad cell (see `read_checked_csv`)."""
     found = [cell_violation(path, None, c.name, "missing_column", "required column is missing")
              for c in columns if c.name not in frame.columns]
     for column in columns:

@@ -23,7 +23,7 @@ from models.recommender import Catalogue
 from nbo.errors import ContractViolation
 from nbo.settings import Settings
 from sources.io import read_table, table_path
-from training.datasets import canonical_files, ensure_features, feature_settings, read_source_meta
+from training.datasets import data_files, ensure_features, feature_settings, read_source_meta
 from training.registry import data_snapshot_id
 from training.splits import AS_OF
 
@@ -102,7 +102,7 @@ def load_recommender_data(settings: Settings, data_dir: Path, rebuild: bool = Fa
     rows[AS_OF] = rows.pop(EVENT_TIMESTAMP).dt.tz_convert("UTC").dt.tz_localize(None)
     adopted = labels.loc[labels["adopted"], [CUSTOMER_KEY, "product_id", EVENT_TIMESTAMP]]
     adopted = adopted.assign(**{AS_OF: adopted.pop(EVENT_TIMESTAMP).dt.tz_localize(None)})
-    snapshot = data_snapshot_id(canonical_files(data_dir))
+    snapshot = data_snapshot_id(data_files(data_dir))
     log.info("recommender_data_loaded", extra={"rows": len(rows), "adoptions": len(adopted), "snapshot": snapshot})
     return RecommenderData(rows.sort_values([AS_OF, CUSTOMER_KEY], ignore_index=True), adopted.reset_index(drop=True),
                            _catalogue(store, refs[PRODUCT_KEY], data_dir, max(as_of)), service.name, snapshot,
