@@ -28,10 +28,12 @@ from models.encoding import RowEncoder
 from models.explain.lang import Lang
 from models.explain.risk import reason_columns, retention_actions
 from models.risk_scores import RiskScores
-from models.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
+from models.scorecard import CHURN_BANDS, RISK_BANDS, Bands, Scorecard
 from models.treeshap import PatternTreeShap
+from sources.portfolio import DEFAULT_CURRENCY, DEMO
 
 RiskKind = Literal["churn", "delinquency"]
+FIXED_BANDS: dict[str, Bands] = {"churn": CHURN_BANDS, "delinquency": RISK_BANDS}
 REASONS_PER_KIND: dict[str, int] = {"churn": 3, "delinquency": 4}
 MODEL_CODE = Path(__file__).with_name("risk_mlflow.py")
 TABLE_MIN_ROWS = 1_000  # below this, pred_contrib is quicker than building the pattern tables
@@ -41,21 +43,36 @@ Columns = Mapping[str, Sequence[object] | NDArray]
 
 @dataclass(frozen=True)
 class RiskSpec:
-    """What a scorer needs besides the booster; stored as `spec.json` in the logged model."""
+    """What a scorer needs besides the booster; stored as `spec.json` in the logged model.
+
+    `portfolio` and `currency` say whose data it was trained on; `bands` are the bands it scores
+    into (None: the fixed bands of its kind; specs logged before portfolios hold none of the three).
+    """
 
     kind: RiskKind
     features: list[str]
     categorical: list[str] = field(default_factory=list)
     calibration: Calibration = field(default_factory=lambda: Calibration("none"))
+    portfolio: str = DEMO
+    currency: str = DEFAULT_CURRENCY
+    bands: Bands | None = None
+
+    @property
+    def band_set(self) -> Bands:
+        """The bands scores fall into: the fitted ones, else the fixed ones of the kind."""
+        return self.bands or FIXED_BANDS[self.kind]
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "features": self.features, "categorical": self.categorical,
-                "calibration": self.calibration.to_dict()}
+                "calibration": self.calibration.to_dict(), "portfolio": self.portfolio,
+                "currency": self.currency, "bands": None if self.bands is None else self.bands.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> RiskSpec:
+        bands = data.get("bands")
         return cls(data["kind"], list(data["features"]), list(data["categorical"]),
-                   Calibration.from_dict(data["calibration"]))
+                   Calibration.from_dict(data["calibration"]), str(data.get("portfolio", DEMO)),
+                   str(data.get("currency", DEFAULT_CURRENCY)), None if bands is None else Bands.from_dict(bands))
 
 
 def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, NDArray]:
@@ -150,7 +167,7 @@ class RiskScorer:
         probability = self.probabilities(encoded.matrix)
         kind = self.spec.kind
         points = np.rint(Scorecard().points(probability)).astype(int) if kind == "delinquency" else None
-        band = RISK_BANDS.assign(points) if points is not None else CHURN_BANDS.assign(probability)
+        band = self.spec.band_set.assign(points if points is not None else probability)
         scores = RiskScores(kind, probability, points, band.astype(object))
         if not with_reasons:
             return scores

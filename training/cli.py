@@ -85,16 +85,20 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
 @click.option("--sample-customers", type=click.IntRange(min=100), metavar="N",
               help="Churn and delinquency: train on the label rows of N customers drawn at random (seeded), "
                    "for a bank too large to join whole in memory; the run records it.")
+@click.option("--portfolio", metavar="NAME",
+              help="Churn and delinquency: the portfolio the data belongs to, when its source.json names none "
+                   "(default: source.json's, else demo); a different one than source.json names is refused.")
 @json_option
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
           trees: int | None, leaves: int | None, engine: str, dask_scheduler: str | None,
-          sample_customers: int | None, as_json: bool) -> None:
+          sample_customers: int | None, portfolio: str | None, as_json: bool) -> None:
     """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
     single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
-    hide-one evaluation when DATA is a single holdings snapshot).
+    hide-one evaluation when DATA is a single holdings snapshot). A model belongs to its data's
+    portfolio and is only ever compared with, and promoted over, that portfolio's champion.
     """
     if engine != "dask" and dask_scheduler:
         raise click.UsageError("--dask-scheduler needs --engine dask")
@@ -102,6 +106,8 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
         raise click.UsageError("--engine dask trains churn and delinquency; the recommender trains locally")
     if model == "recommender" and sample_customers:
         raise click.UsageError("--sample-customers is for churn and delinquency")
+    if model == "recommender" and portfolio:
+        raise click.UsageError("--portfolio is for churn and delinquency; the recommender takes its data's portfolio")
     if model == "recommender":
         from training.recommender.cli import run_train_recommender
 
@@ -115,7 +121,7 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 
         with training_engine(engine, dask_scheduler) as chosen:
             candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
-                                      chosen, sample_customers)
+                                      chosen, sample_customers, portfolio)
         result = log_candidate(settings, candidate, data, force)
     emit(result, as_json, _train_text)
 
@@ -123,7 +129,8 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 def _train_text(r: dict[str, Any]) -> str:
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if k not in ("rows", "positive_rate"))
     state = "promoted to champion" + (" (forced)" if r["forced"] else "") if r["promoted"] else "not promoted"
-    lines = [f"{r['model']} version {r['model_version']} (run {r['run_id']}): {state}", f"  test: {metrics}"]
+    lines = [f"{r['model']} version {r['model_version']} (run {r['run_id']}, portfolio {r['portfolio']}): {state}",
+             f"  test: {metrics}"]
     if r["cv_metrics"]:
         cv = r["cv_metrics"]
         lines.append(f"  5-fold CV: roc_auc={cv['roc_auc']:.4f} ± {cv['roc_auc_std']:.4f}  brier={cv['brier']:.4f}")
@@ -141,13 +148,14 @@ def evaluate(ref: str, out: Path | None, as_json: bool) -> None:
 
     RUN_OR_MODEL is a run id, NAME@ALIAS (nbo-churn@champion), NAME/VERSION or a models:/ URI.
     """
-    from models.registry import RECOMMENDER
+    from models.registry import RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import evaluate_recommender
     from training.risk.review import evaluate_version
 
     settings = load_settings()
-    is_recommender = registry.resolve_version(registry.connect(settings.mlflow), ref).name == RECOMMENDER
+    name = registry.resolve_version(registry.connect(settings.mlflow), ref).name
+    is_recommender = split_name(name)[0] == RECOMMENDER
     result = (evaluate_recommender if is_recommender else evaluate_version)(settings, ref, out)
     emit(result, as_json, _evaluate_text)
 
@@ -248,20 +256,39 @@ def _retrain_text(r: dict[str, Any]) -> str:
               help="Scores (.csv or .parquet).")
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Bad rows by row and column (default: OUTPUT with .errors.csv).")
-@click.option("--model-uri", help="Model to score with (default: models:/<name>@champion).")
+@click.option("--model-uri", help="Model to score with (default: the portfolio's champion, "
+                                  "models:/<name>@champion).")
+@click.option("--portfolio", metavar="NAME", help="The portfolio the file belongs to (default: NBO_PORTFOLIO, demo).")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Take the file's portfolio from this data directory's source.json instead.")
+@click.option("--force", is_flag=True, help="Score even when the model belongs to another portfolio or lacks "
+                                            "columns of the file (recorded in the output and the log).")
 @lang_option("Language of the reasons and actions in the scores file.")
 @json_option
 @handles_errors
 def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
-          lang: str, as_json: bool) -> None:
-    """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk."""
-    from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk
+          portfolio: str | None, data_dir: Path | None, force: bool, lang: str, as_json: bool) -> None:
+    """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk.
+
+    The model must belong to the file's portfolio and find all its feature columns in the file;
+    otherwise the command refuses (exit 2, naming both) unless --force.
+    """
+    from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk, registered_name
+    from sources.portfolio import check_portfolio_name, portfolio_of
     from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
+    if portfolio and data_dir:
+        raise click.UsageError("give the file's portfolio by --portfolio or by --data, not both")
+    settings = load_settings()
+    owner = portfolio_of(data_dir) if data_dir else check_portfolio_name(portfolio or settings.portfolio,
+                                                                         "--portfolio")
     frame = read_portfolio(input_path)  # a bad file fails before the model is loaded
-    connect(load_settings().mlflow)
-    uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{CHAMPION}"
+    connect(settings.mlflow)
+    uri = model_uri or f"models:/{registered_name(RISK_MODEL_NAMES[model], owner)}@{CHAMPION}"
     scorer = load_risk(uri)
+    overridden = score_mismatches(input_path, owner, uri, scorer.spec.portfolio,
+                                  [f for f in scorer.spec.features if f not in frame.columns], force)
+    frame = frame.assign(**dict.fromkeys(f for f in scorer.spec.features if f not in frame.columns))
     started = time.perf_counter()
     with progress_bar(f"scoring {model}", len(frame), unit="rows") as bar:
         result = score_portfolio(scorer, frame, lang, on_chunk=bar.advance)  # type: ignore[arg-type]
@@ -275,9 +302,32 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
                 "where": f"{input_path}: row {bad.row}, column {bad.column}: {bad.message}", "value": bad.value})
         log.warning("rows_rejected", extra={"rows": result.rows_rejected, "listed_in": str(errors_file),
                                             "note": "the good rows were scored"})
-    emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
+    emit({"model_uri": uri, "portfolio": owner, "model_portfolio": scorer.spec.portfolio,
+          "forced": overridden, "rows_in": result.rows_in, "rows_scored": len(result.scores),
           "rows_rejected": result.rows_rejected, "error_cells": len(result.errors), "output": output.resolve(),
           "errors": errors_file.resolve(), "seconds": round(seconds, 3),
           "rows_per_second": round(len(result.scores) / seconds) if seconds else None}, as_json,
          lambda r: f"scored {r['rows_scored']} of {r['rows_in']} rows into {r['output']} "
-                   f"({r['rows_rejected']} rejected, listed in {r['errors']})")
+                   f"({r['rows_rejected']} rejected, listed in {r['errors']})"
+                   + "".join(f"\nforced: {problem}" for problem in r["forced"]))
+
+
+def score_mismatches(input_path: Path, portfolio: str, uri: str, model_portfolio: str, missing: list[str],
+                     force: bool) -> list[str]:
+    """What differs between a scoring file and its model: another portfolio, feature columns the file
+    lacks. ContractViolation (exit 2) naming both unless `force`; forced, each is logged and returned."""
+    from nbo.errors import ContractViolation
+
+    problems = []
+    if model_portfolio != portfolio:
+        problems.append(f"{input_path} belongs to portfolio {portfolio!r}, {uri} to portfolio {model_portfolio!r}")
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        problems.append(f"{input_path} lacks {len(missing)} of the feature columns of {uri} "
+                        f"(portfolio {model_portfolio!r}): {shown}")
+    if problems and not force:
+        raise ContractViolation("; ".join(problems) + ": not scored (--force scores anyway, missing columns as "
+                                "missing values, and records it)")
+    for problem in problems:
+        log.warning("score_forced", extra={"problem": problem, "model_uri": uri})
+    return problems

@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from evaluation.report import ReportInputs, write_report
-from models.registry import load_risk
+from models.registry import load_risk, split_name, version_portfolio
 from models.scorecard import Scorecard
 from nbo.errors import NotFound
 from nbo.settings import Settings
@@ -28,9 +28,9 @@ HOLDOUT_ARTIFACT = "holdout/test.parquet"
 
 
 def risk_model_named(model_name: str) -> RiskModelKind:
-    """The risk model registered under `model_name` (nbo-churn or nbo-delinquency)."""
+    """The risk model registered under `model_name` (nbo-churn, nbo-delinquency, or either `.<portfolio>`)."""
     for model in RISK_MODELS.values():
-        if model.model_name == model_name:
+        if model.model_name == split_name(model_name)[0]:
             return model
     known = ", ".join(m.model_name for m in RISK_MODELS.values())
     raise NotFound(f"{model_name!r} is not a risk model nbo trains here ({known})")
@@ -52,12 +52,20 @@ class ChampionOnHoldout:
     probability: np.ndarray
 
 
-def measure_champion(client: MlflowClient, model: RiskModelKind, test: pd.DataFrame) -> ChampionOnHoldout | None:
-    """Score the current champion (if any) on `test`, the candidate's holdout."""
-    current = registry.champion_version(client, model.model_name)
+def measure_champion(client: MlflowClient, model: RiskModelKind, test: pd.DataFrame, name: str,
+                     portfolio: str) -> ChampionOnHoldout | None:
+    """Score the current champion of registered model `name` (if any) on `test`, the holdout of a
+    candidate of `portfolio`.
+
+    Raises:
+        Conflict: the champion belongs to another portfolio.
+    """
+    current = registry.champion_version(client, name)
     if current is None:
         return None
-    probability = load_risk(f"models:/{model.model_name}/{current.version}").probability(test)
+    registry.require_same_portfolio(portfolio, version_portfolio(current), f"a {model.kind} model of {name}",
+                                    f"its champion (version {current.version})")
+    probability = load_risk(f"models:/{name}/{current.version}").probability(test)
     metrics = score_metrics(model.kind, test[model.label].to_numpy(int), probability)
     return ChampionOnHoldout(str(current.version), metrics, probability)
 
@@ -77,7 +85,8 @@ def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.Dat
     contributions, features = explain_sample(scorer, sample)
     inputs = ReportInputs(
         title=f"{version.name} v{version.version}: evaluation on its test holdout",
-        facts={"model": version.name, "version": version.version, "run_id": version.run_id,
+        facts={"model": version.name, "portfolio": version_portfolio(version), "version": version.version,
+               "run_id": version.run_id,
                "aliases": ", ".join(version.aliases) or "none", "holdout rows": len(holdout)},
         metrics=metrics, curves=curves,
         score_samples={"test": Scorecard().points(probability) if is_pd else probability},
@@ -96,7 +105,7 @@ def evaluate_version(settings: Settings, ref: str, out_dir: Path | None) -> dict
     out_dir = out_dir or settings.state_dir / "reports" / f"{version.name}-v{version.version}"
     model = risk_model_named(version.name)
     holdout = read_holdout(version.run_id)
-    champion = measure_champion(client, model, holdout)
+    champion = measure_champion(client, model, holdout, version.name, version_portfolio(version))
     compared = champion if champion is not None and champion.version != str(version.version) else None
     inputs, metrics = _version_report(model, version, holdout, compared)
     report = write_report(inputs, out_dir)
