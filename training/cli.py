@@ -184,7 +184,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @handles_errors
 def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
     """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
-    from models.registry import CHAMPION, RECOMMENDER
+    from models.registry import CHAMPION, RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
@@ -194,8 +194,8 @@ def promote(model_name: str, version: str, alias: str, force: bool, reason: str 
         if force:
             raise click.UsageError("--force is for --alias champion; challenger and shadow are set without comparison")
         result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason)
-    elif model_name == RECOMMENDER:
-        result = promote_recommender(settings, version, force, reason)
+    elif split_name(model_name)[0] == RECOMMENDER:
+        result = promote_recommender(settings, version, force, reason, model_name)
     else:
         result = promote_version(settings, model_name, version, force, reason)
     emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "

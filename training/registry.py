@@ -34,6 +34,7 @@ from models.registry import (  # noqa: F401 (training's commands open the regist
     CHAMPION,
     PORTFOLIO_TAG,
     connect,
+    split_name,
     version_portfolio,
 )
 from nbo.errors import Conflict, ModelNotFound
@@ -254,6 +255,8 @@ def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, n
     """Point `alias` (challenger, shadow) at a version without comparing it with anything; record it
     like a champion promotion. Returns what `nbo promote` prints."""
     found = resolve_version(client, f"{model_name}/{version}")
+    require_same_portfolio(version_portfolio(found), split_name(model_name)[1], f"{model_name} version {version}",
+                           f"the registered name {model_name}")
     try:
         previous: str | None = str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:
