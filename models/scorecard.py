@@ -60,6 +60,11 @@ class Bands:
         index = np.searchsorted(-np.asarray(self.lower_bounds), -v, side="left")
         return np.asarray(self.names)[np.clip(index, 0, len(self.names) - 1)]
 
+    def describe(self) -> str:
+        """As a report states them: `risk-bands-v1: A ≥ 660, B ≥ 620, C ≥ 580, D ≥ 540, E below`."""
+        cuts = [f"{name} ≥ {bound:g}" for name, bound in zip(self.names, self.lower_bounds[:-1], strict=False)]
+        return f"{self.version}: {', '.join(cuts)}, {self.names[-1]} below"
+
     def to_dict(self) -> dict[str, object]:
         """As stored in a model's spec (JSON has no −inf: the last band's bound is left out)."""
         return {"version": self.version, "names": list(self.names), "lower_bounds": list(self.lower_bounds[:-1])}

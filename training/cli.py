@@ -166,6 +166,9 @@ def _evaluate_text(r: dict[str, Any]) -> str:
     if r["champion_metrics"]:
         lines.append(f"champion v{r['champion_version']} on the same holdout:")
         lines += [f"  {k:<18} {v:.4f}" for k, v in r["champion_metrics"].items()]
+    if r.get("bands"):
+        for label, key in ((r["bands"]["version"], "holdout"), ("risk-bands-v1 (fixed)", "fixed_holdout")):
+            lines.append(f"bands {label}: " + "  ".join(f"{b} {v['share']:.1%}" for b, v in r["bands"][key].items()))
     for name, metrics in r.get("baselines", {}).items():
         lines.append(f"baseline {name} (as its run logged it): map_at_5 {metrics['map_at_5']:.4f}")
     lines.append(f"report: {r['report']}")

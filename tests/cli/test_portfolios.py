@@ -160,3 +160,20 @@ def test_a_portfolios_fitted_bands_travel_with_its_model_into_scoring(portfolios
     expected = Bands.from_dict(run["bands"]).assign(scores["score"])
     assert (scores["band"] == expected).all()
     assert set(scores["band"]) == set("ABCDE"), "a test part of the same bank reaches every fitted band"
+
+
+def test_the_service_refuses_a_champion_tagged_with_another_portfolio(portfolios, trained, bank_dir) -> None:
+    """A demo champion whose version says it belongs elsewhere is not loaded: the reload answers 503
+    naming both portfolios and the service keeps answering with the models it had."""
+    client = registry.connect(settings_from(portfolios.env).mlflow)
+    customer = sorted(read_table(bank_dir, "customers")["customer_id"])[0]
+    with TestClient(create_app(settings_from(portfolios.env)), raise_server_exceptions=False) as app:
+        client.set_model_version_tag("nbo-churn", portfolios.demo_champion, "nbo.portfolio", OTHER)
+        try:
+            response = app.post("/v1/admin/reload", headers={"X-API-Key": trained.keys["admin"]})
+        finally:
+            client.set_model_version_tag("nbo-churn", portfolios.demo_champion, "nbo.portfolio", "demo")
+        assert response.status_code == 503, response.text
+        assert f"belongs to portfolio '{OTHER}', not 'demo'" in response.text
+        still = app.get(f"/v1/customers/{customer}/churn", headers={"X-API-Key": trained.keys["rm"]})
+        assert still.status_code == 200 and still.json()["probability"] == portfolios.before[customer]["probability"]

@@ -39,6 +39,7 @@ def test_points_and_pd_are_inverse():
 def test_risk_bands_by_points():
     assert list(RISK_BANDS.assign([700, 660, 659.5, 620, 600, 579, 540, 300])) == [
         "A", "A", "B", "B", "C", "D", "D", "E"]
+    assert RISK_BANDS.describe() == "risk-bands-v1: A ≥ 660, B ≥ 620, C ≥ 580, D ≥ 540, E below"
 
 
 def test_churn_bands_by_probability():

@@ -147,7 +147,7 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
     sample = split.test.sample(min(SHAP_SAMPLE_ROWS, len(split.test)), random_state=0)
     contributions, features = explain_sample(candidate.scorer, sample)
     facts = {"model": candidate.registered_name, "portfolio": candidate.portfolio,
-             "bands": describe_bands(candidate.scorer.spec.band_set), "split": split.summary(),
+             "bands": candidate.scorer.spec.band_set.describe(), "split": split.summary(),
              "data snapshot": candidate.data.data_snapshot,
              "source": candidate.data.source.get("source", ""), "feature service": candidate.data.feature_service,
              "trees": candidate.scorer.booster.best_iteration or candidate.scorer.booster.num_trees(),
@@ -155,12 +155,6 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
     return ReportInputs(title=title, facts=facts, metrics=metrics, curves=curves,
                         score_samples=_score_samples(candidate), score_label=_score_label(candidate),
                         contributions=contributions, features=features)
-
-
-def describe_bands(bands: Bands) -> str:
-    """Bands as a report states them: `risk-bands-v1: A ≥ 660, B ≥ 620, …, E below`."""
-    cuts = [f"{name} ≥ {bound:g}" for name, bound in zip(bands.names, bands.lower_bounds[:-1], strict=False)]
-    return f"{bands.version}: {', '.join(cuts)}, {bands.names[-1]} below"
 
 
 def _score_label(candidate: Candidate) -> str:
