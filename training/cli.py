@@ -113,15 +113,18 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
+    from sources.portfolio import training_portfolio
+
     settings = load_settings()
     data = data_dir or settings.data_dir
-    log.info("training", extra={"model": model, "data": str(data), "engine": engine})
+    owner = training_portfolio(data, portfolio)  # a conflicting --portfolio fails before anything loads
+    log.info("training", extra={"model": model, "data": str(data), "portfolio": owner, "engine": engine})
     with steps(f"training {model}", TRAINING_STEPS), captured_output():
         from training.risk.pipeline import fit_candidate, log_candidate
 
         with training_engine(engine, dask_scheduler) as chosen:
             candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
-                                      chosen, sample_customers, portfolio)
+                                      chosen, sample_customers, owner)
         result = log_candidate(settings, candidate, data, force)
     emit(result, as_json, _train_text)
 
