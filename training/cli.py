@@ -265,7 +265,7 @@ def _retrain_text(r: dict[str, Any]) -> str:
 @click.option("--model-uri", help="Model to score with (default: the portfolio's champion, "
                                   "models:/<name>@champion).")
 @click.option("--portfolio", metavar="NAME", help="The portfolio the file belongs to (default: NBO_PORTFOLIO, demo).")
-@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path),
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
               help="Take the file's portfolio from this data directory's source.json instead.")
 @click.option("--force", is_flag=True, help="Score even when the model belongs to another portfolio or lacks "
                                             "columns of the file (recorded in the output and the log).")

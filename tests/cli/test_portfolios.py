@@ -177,3 +177,9 @@ def test_the_service_refuses_a_champion_tagged_with_another_portfolio(portfolios
         assert f"belongs to portfolio '{OTHER}', not 'demo'" in response.text
         still = app.get(f"/v1/customers/{customer}/churn", headers={"X-API-Key": trained.keys["rm"]})
         assert still.status_code == 200 and still.json()["probability"] == portfolios.before[customer]["probability"]
+
+
+def test_a_bad_portfolio_name_is_refused_before_anything_is_read(tmp_path) -> None:
+    refused = run_cli("score", "churn", "--input", tmp_path / "absent.csv", "--output", tmp_path / "out.csv",
+                      "--portfolio", "Acme Bank", check=False)
+    assert refused.returncode == 2 and "--portfolio: 'Acme Bank' is not a portfolio name" in refused.stderr
