@@ -129,6 +129,9 @@ def test_two_portfolios_keep_their_own_champions_and_score_refuses_the_wrong_one
                     "--data", portfolios.other_dir, env=env, check=False)
     assert short.returncode == 2 and f"lacks 1 of the feature columns of models:/nbo-churn.{OTHER}@champion" in short.stderr
     assert not (tmp_path / "short.csv").exists()
+    short_forced = run_json("score", "churn", "--input", short_file, "--output", tmp_path / "short.csv",
+                            "--data", portfolios.other_dir, "--force", env=env)
+    assert len(short_forced["forced"]) == 1 and short_forced["rows_scored"] == short_forced["rows_in"]
 
     # --force scores anyway and says so, in the output and the log.
     forced = run_cli(*wrong, "--force", "--json", env=env)
