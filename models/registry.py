@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import mlflow
 from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
@@ -29,12 +30,33 @@ from models.risk import load_artifacts as risk_from_artifacts
 from models.tracking_store import prepare_store
 from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings
+from sources.portfolio import DEMO
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
 RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
 CHAMPION, CHALLENGER = "champion", "challenger"
 ALIASES = (CHAMPION, CHALLENGER)  # the aliases the service serves; `nbo promote --alias` also sets "shadow"
+PORTFOLIO_TAG = "nbo.portfolio"  # on every run and model version: the portfolio it was trained for
+PORTFOLIO_SEPARATOR = "."  # nbo-churn.<portfolio>: MLflow names may not hold '/' or ':'
 Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)
+
+
+def registered_name(base: str, portfolio: str) -> str:
+    """The registered name of model `base` (nbo-churn, ...) for a portfolio: the demo keeps `base`,
+    any other portfolio gets `base.<portfolio>`, so champions never mix across portfolios."""
+    return base if portfolio == DEMO else f"{base}{PORTFOLIO_SEPARATOR}{portfolio}"
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """(base name, portfolio) of a registered name: `nbo-churn.acme` → (`nbo-churn`, `acme`)."""
+    base, _, portfolio = name.partition(PORTFOLIO_SEPARATOR)
+    return base, portfolio or DEMO
+
+
+def version_portfolio(version: ModelVersion) -> str:
+    """The portfolio a version was trained for: its `nbo.portfolio` tag; versions registered before
+    portfolios existed carry none and count as their registered name's portfolio (the demo's names)."""
+    return version.tags.get(PORTFOLIO_TAG) or split_name(version.name)[1]
 
 
 @dataclass(frozen=True)
@@ -47,6 +69,7 @@ class ModelRef:
     run_id: str
     trained_at: datetime | None
     metrics: dict[str, float]
+    portfolio: str = DEMO
 
     @property
     def uri(self) -> str:
@@ -63,7 +86,7 @@ def find_alias(client: MlflowClient, name: str, alias: str) -> ModelRef | None:
     started = run.info.start_time
     return ModelRef(name, alias, str(version.version), version.run_id,
                     datetime.fromtimestamp(started / 1000, UTC) if started else None,
-                    {k: float(v) for k, v in run.data.metrics.items()})
+                    {k: float(v) for k, v in run.data.metrics.items()}, version_portfolio(version))
 
 
 def connect(settings: MlflowSettings) -> MlflowClient:
@@ -122,14 +145,22 @@ class Loaded:
     scorer: RiskScorer | RecommenderScorer
 
 
-def load_alias(settings: MlflowSettings, name: str, alias: str, num_threads: int = 1) -> Loaded | None:
+def load_alias(settings: MlflowSettings, name: str, alias: str, portfolio: str = DEMO, num_threads: int = 1
+               ) -> Loaded | None:
     """The version `alias` of model `name` points at, loaded (None when there is no such alias).
 
     How a champion (or challenger) is loaded: `num_threads` is LightGBM's per call (1 on the request
-    path: one thread measured fastest there)."""
+    path: one thread measured fastest there).
+
+    Raises:
+        ModelUnavailable: the version was trained for another portfolio than `portfolio`.
+    """
     ref = find_alias(connect(settings), name, alias)
     if ref is None:
         return None
+    if ref.portfolio != portfolio:
+        raise ModelUnavailable(f"{name}@{alias} (version {ref.version}) belongs to portfolio {ref.portfolio!r}, "
+                               f"not {portfolio!r} which this service serves: not loaded")
     scorer: RiskScorer | RecommenderScorer = load_recommender(ref.uri) if name == RECOMMENDER else load_risk(ref.uri)
     scorer.num_threads = num_threads
     return Loaded(ref, scorer)

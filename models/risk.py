@@ -29,10 +29,12 @@ from models.explain.inputs import InputProfile, check_inputs
 from models.explain.lang import Lang
 from models.explain.risk import ReasonContext, reason_columns, retention_actions
 from models.risk_scores import RiskScores
-from models.scorecard import CHURN_BANDS, RISK_BANDS, Scorecard
+from models.scorecard import CHURN_BANDS, RISK_BANDS, Bands, Scorecard
 from models.treeshap import PatternTreeShap
+from sources.portfolio import DEFAULT_CURRENCY, DEMO
 
 RiskKind = Literal["churn", "delinquency"]
+FIXED_BANDS: dict[str, Bands] = {"churn": CHURN_BANDS, "delinquency": RISK_BANDS}
 REASONS_PER_KIND: dict[str, int] = {"churn": 3, "delinquency": 4}
 MODEL_CODE = Path(__file__).with_name("risk_mlflow.py")
 TABLE_MIN_ROWS = 1_000  # below this, pred_contrib is quicker than building the pattern tables
@@ -44,26 +46,40 @@ Columns = Mapping[str, Sequence[object] | NDArray]
 class RiskSpec:
     """What a scorer needs besides the booster; stored as `spec.json` in the logged model.
 
-    `inputs` (origins, one-value groups, development ranges) and `currency` (of the portfolio's
-    amounts) shape the reasons and flags; a spec written before them reads as empty and CNY."""
+    `portfolio` and `currency` say whose data it was trained on (the currency of its amounts);
+    `bands` are the bands it scores into (None: the fixed bands of its kind); `inputs` (origins,
+    one-value groups, development ranges) shape the reasons and flags. Specs logged before these
+    fields read as demo, CNY, fixed bands and no input profile.
+    """
 
     kind: RiskKind
     features: list[str]
     categorical: list[str] = field(default_factory=list)
     calibration: Calibration = field(default_factory=lambda: Calibration("none"))
-    currency: str = "CNY"
+    portfolio: str = DEMO
+    currency: str = DEFAULT_CURRENCY
+    bands: Bands | None = None
     inputs: InputProfile = field(default_factory=InputProfile)
+
+    @property
+    def band_set(self) -> Bands:
+        """The bands scores fall into: the fitted ones, else the fixed ones of the kind."""
+        return self.bands or FIXED_BANDS[self.kind]
 
     def to_dict(self) -> dict[str, object]:
         return {"kind": self.kind, "features": self.features, "categorical": self.categorical,
-                "calibration": self.calibration.to_dict(), "currency": self.currency,
+                "calibration": self.calibration.to_dict(), "portfolio": self.portfolio,
+                "currency": self.currency, "bands": None if self.bands is None else self.bands.to_dict(),
                 "inputs": self.inputs.to_dict()}
 
     @classmethod
     def from_dict(cls, data: dict) -> RiskSpec:
+        bands = data.get("bands")
         inputs = InputProfile.from_dict(data["inputs"]) if "inputs" in data else InputProfile()
         return cls(data["kind"], list(data["features"]), list(data["categorical"]),
-                   Calibration.from_dict(data["calibration"]), currency=data.get("currency", "CNY"), inputs=inputs)
+                   Calibration.from_dict(data["calibration"]), str(data.get("portfolio", DEMO)),
+                   str(data.get("currency", DEFAULT_CURRENCY)), None if bands is None else Bands.from_dict(bands),
+                   inputs)
 
 
 def frame_columns(frame: pd.DataFrame, names: Sequence[str]) -> dict[str, NDArray]:
@@ -161,7 +177,7 @@ class RiskScorer:
         probability = self.probabilities(encoded.matrix)
         kind = self.spec.kind
         points = np.rint(Scorecard().points(probability)).astype(int) if kind == "delinquency" else None
-        band = RISK_BANDS.assign(points) if points is not None else CHURN_BANDS.assign(probability)
+        band = self.spec.band_set.assign(points if points is not None else probability)
         scores = RiskScores(kind, probability, points, band.astype(object))
         if not with_reasons:
             return scores

@@ -109,6 +109,8 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, *file_source)
 
     data_dir: Path = Path("data/bank")
+    # The portfolio the service serves and `nbo score` assumes (sources.portfolio: demo is the synthetic bank).
+    portfolio: str = Field(default="demo", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     state_dir: Path = Path("var")
     feature_repo: Path = Path("features/repo")
     # The OneID folder the workbench reads (links, aliases, decisions); None: STATE/identity (var/identity).

@@ -13,7 +13,15 @@ from typing import Any
 from features.online.reader import OnlineReader
 from features.repo.store import open_store
 from models.recommender import RecommenderScorer
-from models.registry import ALIASES, CHURN, DELINQUENCY, RECOMMENDER, ModelRef, load_alias
+from models.registry import (
+    ALIASES,
+    CHURN,
+    DELINQUENCY,
+    RECOMMENDER,
+    ModelRef,
+    load_alias,
+    registered_name,
+)
 from models.risk import RiskScorer
 from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings, Settings
@@ -78,8 +86,10 @@ class Runtime:
         return [r for m in self.risk.values() for r in m.refs.values()] + [m.ref for m in self.recommenders.values()]
 
 
-def _load_risk(settings: MlflowSettings, alias: str) -> RiskModels | None:
-    loaded = {name: load_alias(settings, name, alias) for name in (CHURN, DELINQUENCY)}
+def _load_risk(settings: MlflowSettings, alias: str, portfolio: str) -> RiskModels | None:
+    """Churn and delinquency behind `alias`, keyed by their base names (the portfolio's registered names)."""
+    loaded = {name: load_alias(settings, registered_name(name, portfolio), alias, portfolio)
+              for name in (CHURN, DELINQUENCY)}
     churn, delinquency = loaded[CHURN], loaded[DELINQUENCY]
     if churn is None or delinquency is None:
         return None
@@ -87,8 +97,8 @@ def _load_risk(settings: MlflowSettings, alias: str) -> RiskModels | None:
     return RiskModels(alias, churn.scorer, delinquency.scorer, {CHURN: churn.ref, DELINQUENCY: delinquency.ref})
 
 
-def _load_recommender(settings: MlflowSettings, alias: str) -> RecommenderModel | None:
-    loaded = load_alias(settings, RECOMMENDER, alias)
+def _load_recommender(settings: MlflowSettings, alias: str, portfolio: str) -> RecommenderModel | None:
+    loaded = load_alias(settings, registered_name(RECOMMENDER, portfolio), alias, portfolio)
     if loaded is None:
         return None
     assert isinstance(loaded.scorer, RecommenderScorer)
@@ -96,17 +106,18 @@ def _load_recommender(settings: MlflowSettings, alias: str) -> RecommenderModel 
 
 
 def load_runtime(settings: Settings) -> Runtime:
-    """Open the feature store and load the models of every alias that exists."""
+    """Open the feature store and load the models of every alias that exists, for the portfolio the
+    service serves (`settings.portfolio`); a version tagged with another portfolio is refused."""
     reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
     runtime = Runtime(reader=reader)
     for alias in ALIASES:
-        models = _load_risk(settings.mlflow, alias)
+        models = _load_risk(settings.mlflow, alias, settings.portfolio)
         if models is not None:
             runtime.risk[alias] = models
-        recommender = _load_recommender(settings.mlflow, alias)
+        recommender = _load_recommender(settings.mlflow, alias, settings.portfolio)
         if recommender is not None:
             runtime.recommenders[alias] = recommender
-    log.info("runtime_loaded", extra={"versions": runtime.versions()})
+    log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions()})
     return runtime
 
 

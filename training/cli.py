@@ -85,16 +85,20 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
 @click.option("--sample-customers", type=click.IntRange(min=100), metavar="N",
               help="Churn and delinquency: train on the label rows of N customers drawn at random (seeded), "
                    "for a bank too large to join whole in memory; the run records it.")
+@click.option("--portfolio", metavar="NAME",
+              help="Churn and delinquency: the portfolio the data belongs to, when its source.json names none "
+                   "(default: source.json's, else demo); a different one than source.json names is refused.")
 @json_option
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
           trees: int | None, leaves: int | None, engine: str, dask_scheduler: str | None,
-          sample_customers: int | None, as_json: bool) -> None:
+          sample_customers: int | None, portfolio: str | None, as_json: bool) -> None:
     """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
     single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
-    hide-one evaluation when DATA is a single holdings snapshot).
+    hide-one evaluation when DATA is a single holdings snapshot). A model belongs to its data's
+    portfolio and is only ever compared with, and promoted over, that portfolio's champion.
     """
     if engine != "dask" and dask_scheduler:
         raise click.UsageError("--dask-scheduler needs --engine dask")
@@ -102,20 +106,25 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
         raise click.UsageError("--engine dask trains churn and delinquency; the recommender trains locally")
     if model == "recommender" and sample_customers:
         raise click.UsageError("--sample-customers is for churn and delinquency")
+    if model == "recommender" and portfolio:
+        raise click.UsageError("--portfolio is for churn and delinquency; the recommender takes its data's portfolio")
     if model == "recommender":
         from training.recommender.cli import run_train_recommender
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
+    from sources.portfolio import training_portfolio
+
     settings = load_settings()
     data = data_dir or settings.data_dir
-    log.info("training", extra={"model": model, "data": str(data), "engine": engine})
+    owner = training_portfolio(data, portfolio)  # a conflicting --portfolio fails before anything loads
+    log.info("training", extra={"model": model, "data": str(data), "portfolio": owner, "engine": engine})
     with steps(f"training {model}", TRAINING_STEPS), captured_output():
         from training.risk.pipeline import fit_candidate, log_candidate
 
         with training_engine(engine, dask_scheduler) as chosen:
             candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
-                                      chosen, sample_customers)
+                                      chosen, sample_customers, owner)
         result = log_candidate(settings, candidate, data, force)
     emit(result, as_json, _train_text)
 
@@ -123,7 +132,8 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 def _train_text(r: dict[str, Any]) -> str:
     metrics = "  ".join(f"{k}={v:.4f}" for k, v in r["metrics"].items() if k not in ("rows", "positive_rate"))
     state = "promoted to champion" + (" (forced)" if r["forced"] else "") if r["promoted"] else "not promoted"
-    lines = [f"{r['model']} version {r['model_version']} (run {r['run_id']}): {state}", f"  test: {metrics}"]
+    lines = [f"{r['model']} version {r['model_version']} (run {r['run_id']}, portfolio {r['portfolio']}): {state}",
+             f"  test: {metrics}"]
     if r["cv_metrics"]:
         cv = r["cv_metrics"]
         lines.append(f"  5-fold CV: roc_auc={cv['roc_auc']:.4f} ± {cv['roc_auc_std']:.4f}  brier={cv['brier']:.4f}")
@@ -141,13 +151,14 @@ def evaluate(ref: str, out: Path | None, as_json: bool) -> None:
 
     RUN_OR_MODEL is a run id, NAME@ALIAS (nbo-churn@champion), NAME/VERSION or a models:/ URI.
     """
-    from models.registry import RECOMMENDER
+    from models.registry import RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import evaluate_recommender
     from training.risk.review import evaluate_version
 
     settings = load_settings()
-    is_recommender = registry.resolve_version(registry.connect(settings.mlflow), ref).name == RECOMMENDER
+    name = registry.resolve_version(registry.connect(settings.mlflow), ref).name
+    is_recommender = split_name(name)[0] == RECOMMENDER
     result = (evaluate_recommender if is_recommender else evaluate_version)(settings, ref, out)
     emit(result, as_json, _evaluate_text)
 
@@ -158,6 +169,9 @@ def _evaluate_text(r: dict[str, Any]) -> str:
     if r["champion_metrics"]:
         lines.append(f"champion v{r['champion_version']} on the same holdout:")
         lines += [f"  {k:<18} {v:.4f}" for k, v in r["champion_metrics"].items()]
+    if r.get("bands"):
+        for label, key in ((r["bands"]["version"], "holdout"), ("risk-bands-v1 (fixed)", "fixed_holdout")):
+            lines.append(f"bands {label}: " + "  ".join(f"{b} {v['share']:.1%}" for b, v in r["bands"][key].items()))
     for name, metrics in r.get("baselines", {}).items():
         lines.append(f"baseline {name} (as its run logged it): map_at_5 {metrics['map_at_5']:.4f}")
     lines.append(f"report: {r['report']}")
@@ -176,7 +190,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @handles_errors
 def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
     """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
-    from models.registry import CHAMPION, RECOMMENDER
+    from models.registry import CHAMPION, RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
@@ -186,8 +200,8 @@ def promote(model_name: str, version: str, alias: str, force: bool, reason: str 
         if force:
             raise click.UsageError("--force is for --alias champion; challenger and shadow are set without comparison")
         result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason)
-    elif model_name == RECOMMENDER:
-        result = promote_recommender(settings, version, force, reason)
+    elif split_name(model_name)[0] == RECOMMENDER:
+        result = promote_recommender(settings, version, force, reason, model_name)
     else:
         result = promote_version(settings, model_name, version, force, reason)
     emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "
@@ -248,23 +262,41 @@ def _retrain_text(r: dict[str, Any]) -> str:
               help="Scores (.csv or .parquet).")
 @click.option("--errors", "errors_path", type=click.Path(dir_okay=False, path_type=Path),
               help="Bad rows by row and column (default: OUTPUT with .errors.csv).")
-@click.option("--model-uri", help="Model to score with (default: models:/<name>@champion).")
+@click.option("--model-uri", help="Model to score with (default: the portfolio's champion, "
+                                  "models:/<name>@champion).")
+@click.option("--portfolio", metavar="NAME", help="The portfolio the file belongs to (default: NBO_PORTFOLIO, demo).")
+@click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path),
+              help="Take the file's portfolio from this data directory's source.json instead.")
+@click.option("--force", is_flag=True, help="Score even when the model belongs to another portfolio or lacks "
+                                            "columns of the file (recorded in the output and the log).")
 @lang_option("Language of the reasons and actions in the scores file.")
 @json_option
 @handles_errors
 def score(model: str, input_path: Path, output: Path, errors_path: Path | None, model_uri: str | None,
-          lang: str, as_json: bool) -> None:
+          portfolio: str | None, data_dir: Path | None, force: bool, lang: str, as_json: bool) -> None:
     """Score a portfolio file: PD, points, band and reason codes (delinquency) or churn risk.
 
-    Bad cells and ids on more than one row are rejected by row into the errors file; a value the
-    model never saw in development is named in the row's `flags` column."""
-    from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk
+    The model must belong to the file's portfolio and find all its feature columns in the file;
+    otherwise the command refuses (exit 2, naming both) unless --force. Bad cells and ids on more
+    than one row are rejected by row into the errors file; a value the model never saw in
+    development is named in the row's `flags` column.
+    """
+    from models.registry import CHAMPION, RISK_MODEL_NAMES, connect, load_risk, registered_name
+    from sources.portfolio import check_portfolio_name, portfolio_of
     from training.risk.portfolio import read_portfolio, score_portfolio, write_frame
 
+    if portfolio and data_dir:
+        raise click.UsageError("give the file's portfolio by --portfolio or by --data, not both")
+    settings = load_settings()
+    owner = portfolio_of(data_dir) if data_dir else check_portfolio_name(portfolio or settings.portfolio,
+                                                                         "--portfolio")
     frame = read_portfolio(input_path)  # a bad file fails before the model is loaded
-    connect(load_settings().mlflow)
-    uri = model_uri or f"models:/{RISK_MODEL_NAMES[model]}@{CHAMPION}"
+    connect(settings.mlflow)
+    uri = model_uri or f"models:/{registered_name(RISK_MODEL_NAMES[model], owner)}@{CHAMPION}"
     scorer = load_risk(uri)
+    overridden = score_mismatches(input_path, owner, uri, scorer.spec.portfolio,
+                                  [f for f in scorer.spec.features if f not in frame.columns], force)
+    frame = frame.assign(**dict.fromkeys(f for f in scorer.spec.features if f not in frame.columns))
     started = time.perf_counter()
     with progress_bar(f"scoring {model}", len(frame), unit="rows") as bar:
         result = score_portfolio(scorer, frame, lang, on_chunk=bar.advance)  # type: ignore[arg-type]
@@ -283,10 +315,33 @@ def score(model: str, input_path: Path, output: Path, errors_path: Path | None, 
     if len(result.flagged):
         log.warning("rows_flagged", extra={"rows": len(result.flagged), "listed_in": f"{output} (column flags)",
                                            "note": "scored; a value the model never saw in development"})
-    emit({"model_uri": uri, "rows_in": result.rows_in, "rows_scored": len(result.scores),
+    emit({"model_uri": uri, "portfolio": owner, "model_portfolio": scorer.spec.portfolio,
+          "forced": overridden, "rows_in": result.rows_in, "rows_scored": len(result.scores),
           "rows_rejected": result.rows_rejected, "error_cells": len(result.errors),
           "rows_flagged": len(result.flagged), "output": output.resolve(),
           "errors": errors_file.resolve(), "seconds": round(seconds, 3),
           "rows_per_second": round(len(result.scores) / seconds) if seconds else None}, as_json,
          lambda r: f"scored {r['rows_scored']} of {r['rows_in']} rows into {r['output']} "
-                   f"({r['rows_rejected']} rejected, listed in {r['errors']}; {r['rows_flagged']} flagged)")
+                   f"({r['rows_rejected']} rejected, listed in {r['errors']}; {r['rows_flagged']} flagged)"
+                   + "".join(f"\nforced: {problem}" for problem in r["forced"]))
+
+
+def score_mismatches(input_path: Path, portfolio: str, uri: str, model_portfolio: str, missing: list[str],
+                     force: bool) -> list[str]:
+    """What differs between a scoring file and its model: another portfolio, feature columns the file
+    lacks. ContractViolation (exit 2) naming both unless `force`; forced, each is logged and returned."""
+    from nbo.errors import ContractViolation
+
+    problems = []
+    if model_portfolio != portfolio:
+        problems.append(f"{input_path} belongs to portfolio {portfolio!r}, {uri} to portfolio {model_portfolio!r}")
+    if missing:
+        shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
+        problems.append(f"{input_path} lacks {len(missing)} of the feature columns of {uri} "
+                        f"(portfolio {model_portfolio!r}): {shown}")
+    if problems and not force:
+        raise ContractViolation("; ".join(problems) + ": not scored (--force scores anyway, missing columns as "
+                                "missing values, and records it)")
+    for problem in problems:
+        log.warning("score_forced", extra={"problem": problem, "model_uri": uri})
+    return problems

@@ -4,6 +4,8 @@ A run is named after its model, data and start (`churn · bank · 2026-12-07 08:
 when its data begins to load (so its duration is the whole training) and logs its datasets.
 A version becomes `champion` only when it beats the current champion on the primary metric
 measured on the candidate's own holdout; `force` promotes anyway and is recorded on the run.
+Runs and versions carry their portfolio (`nbo.portfolio`); a version is never compared with, nor
+made champion over, another portfolio's champion.
 `challenger` and `shadow` are set without comparison. Every alias change records who, when and why.
 """
 
@@ -28,8 +30,15 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
-from models.registry import CHAMPION, connect  # noqa: F401 (training's commands open the registry through here)
-from nbo.errors import ModelNotFound
+from models.registry import (  # noqa: F401 (training's commands open the registry through here)
+    CHAMPION,
+    PORTFOLIO_TAG,
+    connect,
+    split_name,
+    version_portfolio,
+)
+from nbo.errors import Conflict, ModelNotFound
+from sources.portfolio import DEMO
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +49,7 @@ def now_ms() -> int:
 
 
 def run_name(model: str, data_dir: Path, started_ms: int) -> str:
-    """A run's name for people: model, portfolio (the data directory's name) and UTC start."""
+    """A run's name for people: model, data (the data directory's name) and UTC start."""
     started = datetime.fromtimestamp(started_ms / 1000, UTC)
     return f"{model} · {data_dir.resolve().name} · {started:%Y-%m-%d %H:%M} UTC"
 
@@ -103,6 +112,7 @@ class TrainingRun:
     extra_metrics: dict[str, float] = field(default_factory=dict)
     tags: dict[str, str] = field(default_factory=dict)
     datasets: list[RunDataset] = field(default_factory=list)
+    portfolio: str = DEMO
 
 
 @dataclass(frozen=True)
@@ -124,13 +134,14 @@ def log_and_register(model_name: str, experiment_id: str, run: TrainingRun,
     """Log params, snapshot id, features, datasets, metrics and artifacts; `log_model` logs and registers.
 
     The run starts at `run.started_ms` (when the training began), so its duration is the training's.
+    The run and the version are tagged with the run's portfolio.
     """
     created = mlflow.MlflowClient().create_run(experiment_id, start_time=run.started_ms, run_name=run.name)
     with mlflow.start_run(run_id=created.info.run_id) as active:
         log_datasets(run.datasets)
         mlflow.log_params({k: str(v) for k, v in run.params.items()})
         mlflow.set_tags({"nbo.data_snapshot": run.data_snapshot, "nbo.holdout_id": run.holdout_id,
-                         "nbo.model_name": model_name, **run.tags})
+                         "nbo.model_name": model_name, PORTFOLIO_TAG: run.portfolio, **run.tags})
         mlflow.log_dict({"features": run.features}, "features.json")
         mlflow.log_metrics(run.metrics | run.extra_metrics)
         if run.artifact_dir is not None:
@@ -139,6 +150,7 @@ def log_and_register(model_name: str, experiment_id: str, run: TrainingRun,
     if info.registered_model_version is None:
         raise MlflowException(f"the model of run {active.info.run_id} was not registered")
     version = str(info.registered_model_version)
+    mlflow.MlflowClient().set_model_version_tag(model_name, version, PORTFOLIO_TAG, run.portfolio)
     log.info("model_registered", extra={"model": model_name, "version": version, "run_id": active.info.run_id})
     return RegisteredRun(active.info.run_id, model_name, version, dict(run.metrics))
 
@@ -178,8 +190,16 @@ def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun,
 
     `champion_metric(model_uri)` measures the current champion on `run`'s holdout; `note` is the
     person's reason, recorded beside the comparison.
+
+    Raises:
+        Conflict: the candidate and the champion belong to different portfolios (not even `force`
+            crosses portfolios: train on the portfolio's own data).
     """
     current = champion_version(client, model_name)
+    if current is not None:
+        require_same_portfolio(version_portfolio(client.get_model_version(model_name, run.version)),
+                               version_portfolio(current), f"{model_name} version {run.version}",
+                               f"its champion (version {current.version})")
     candidate = run.metrics[primary_metric]
     champion_value = None
     if current is None:
@@ -194,6 +214,13 @@ def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun,
                         None if current is None else str(current.version))
     _record(client, model_name, run, outcome, note)
     return outcome
+
+
+def require_same_portfolio(candidate: str, other: str, what: str, against: str) -> None:
+    """Conflict (exit 2) naming both portfolios when `candidate` is not `other`."""
+    if candidate != other:
+        raise Conflict(f"{what} belongs to portfolio {candidate!r} and {against} to portfolio {other!r}: "
+                       "a model is only ever compared with, and promoted over, models of its own portfolio")
 
 
 def alias_tags(alias: str, reason: str) -> dict[str, str]:
@@ -228,6 +255,8 @@ def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, n
     """Point `alias` (challenger, shadow) at a version without comparing it with anything; record it
     like a champion promotion. Returns what `nbo promote` prints."""
     found = resolve_version(client, f"{model_name}/{version}")
+    require_same_portfolio(version_portfolio(found), split_name(model_name)[1], f"{model_name} version {version}",
+                           f"the registered name {model_name}")
     try:
         previous: str | None = str(client.get_model_version_by_alias(model_name, alias).version)
     except MlflowException:

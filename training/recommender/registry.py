@@ -28,8 +28,9 @@ from models.recommender import (
     input_signature,
     save_artifacts,
 )
-from models.registry import RECOMMENDER, load_recommender
+from models.registry import RECOMMENDER, load_recommender, registered_name
 from nbo.settings import Settings
+from sources.portfolio import portfolio_of
 from training import registry
 from training.recommender.fit import ABLATIONS, BASELINES, HYBRID, FittedRecommender
 from training.splits import AS_OF
@@ -95,11 +96,11 @@ def write_run_artifacts(fitted: FittedRecommender, champion: tuple[str, dict[str
     return out_dir
 
 
-def log_model(scorer: RecommenderScorer, example: pd.DataFrame, work_dir: Path) -> ModelInfo:
-    """Log the scorer as an MLflow pyfunc with its signature, and register it as nbo-recommender."""
+def log_model(scorer: RecommenderScorer, example: pd.DataFrame, work_dir: Path, name: str) -> ModelInfo:
+    """Log the scorer as an MLflow pyfunc with its signature, and register it as `name` (nbo-recommender[.<portfolio>])."""
     return mlflow.pyfunc.log_model(
         name="model", python_model=MODEL_CODE, artifacts=save_artifacts(scorer, work_dir),
-        signature=input_signature(example), input_example=example, registered_model_name=RECOMMENDER,
+        signature=input_signature(example), input_example=example, registered_model_name=name,
         pip_requirements=[f"lightgbm=={lgb.__version__}", f"implicit=={implicit.__version__}",
                           f"mlflow=={mlflow.__version__}", f"pandas=={pd.__version__}",
                           f"numpy=={np.__version__}"])
@@ -113,13 +114,14 @@ def read_holdout(run_id: str) -> tuple[pd.DataFrame, pd.DataFrame]:
         return pd.read_parquet(paths[0]), pd.read_parquet(paths[1])
 
 
-def champion_on(client: mlflow.MlflowClient, rows: pd.DataFrame, adopted: pd.DataFrame
+def champion_on(client: mlflow.MlflowClient, rows: pd.DataFrame, adopted: pd.DataFrame, name: str = RECOMMENDER
                 ) -> tuple[str, dict[str, float]] | None:
-    """The current champion's version and its metrics on these holdout lists (None: no champion)."""
-    current = registry.champion_version(client, RECOMMENDER)
+    """The current champion of registered model `name` (its portfolio's recommender): its version
+    and its metrics on these holdout lists (None: no champion)."""
+    current = registry.champion_version(client, name)
     if current is None:
         return None
-    return current.version, measure(load_recommender(f"models:/{RECOMMENDER}/{current.version}"), rows, adopted)
+    return current.version, measure(load_recommender(f"models:/{name}/{current.version}"), rows, adopted)
 
 
 def _params(fitted: FittedRecommender, data_dir: Path) -> dict[str, object]:
@@ -143,9 +145,11 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
 
     `started_ms`: when the training began to load its data (the run's start)."""
     client = registry.connect(settings.mlflow)
-    experiment = registry.ensure_experiment(client, RECOMMENDER, settings.mlflow.artifact_location)
+    portfolio = portfolio_of(data_dir)
+    name = registered_name(RECOMMENDER, portfolio)
+    experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
     adopted = fitted.data.adopted[fitted.data.adopted[AS_OF].isin(fitted.test_rows[AS_OF].unique())]
-    champion = champion_on(client, fitted.test_rows, adopted)
+    champion = champion_on(client, fitted.test_rows, adopted, name)
     holdout = pd.util.hash_pandas_object(adopted.sort_values(list(adopted.columns)), index=False).sum()
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
@@ -154,13 +158,13 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
             features=fitted.scorer.spec.features,
             data_snapshot=fitted.data.data_snapshot, holdout_id=f"{holdout & (2**64 - 1):016x}",
             artifact_dir=write_run_artifacts(fitted, champion, Path(tmp) / "artifacts"),
-            extra_metrics=fitted.timings, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})
+            extra_metrics=fitted.timings, portfolio=portfolio, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})
         example = caller_frame(fitted.test_rows.head(3).drop(columns=[AS_OF]))
-        registered = registry.log_and_register(RECOMMENDER, experiment, run,
-                                               lambda: log_model(fitted.scorer, example, Path(tmp) / "model"))
-    promotion = registry.promote_if_better(client, RECOMMENDER, registered, PRIMARY_METRIC, True, force,
+        registered = registry.log_and_register(name, experiment, run,
+                                               lambda: log_model(fitted.scorer, example, Path(tmp) / "model", name))
+    promotion = registry.promote_if_better(client, name, registered, PRIMARY_METRIC, True, force,
                                            champion_metric=lambda _uri: champion[1][PRIMARY_METRIC])  # type: ignore[index]
-    return {"model": RECOMMENDER, "protocol": "time", "run_id": registered.run_id,
+    return {"model": name, "portfolio": portfolio, "protocol": "time", "run_id": registered.run_id,
             "model_version": registered.version, "promoted": promotion.promoted, "forced": promotion.forced,
             "promotion": promotion.to_dict(), "primary_metric": PRIMARY_METRIC, "metrics": fitted.metrics[HYBRID],
             "baselines": {n: fitted.metrics[n] for n in BASELINES}, "ablations": {n: fitted.metrics[n] for n in ABLATIONS},

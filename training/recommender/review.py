@@ -13,7 +13,7 @@ from pathlib import Path
 import mlflow
 
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
-from models.registry import RECOMMENDER, load_recommender
+from models.registry import RECOMMENDER, load_recommender, split_name
 from nbo.errors import NotFound
 from nbo.settings import Settings
 from training import registry
@@ -41,47 +41,49 @@ def evaluate_recommender(settings: Settings, ref: str, out_dir: Path | None = No
     """
     client = registry.connect(settings.mlflow)
     version = registry.resolve_version(client, ref)
-    if version.name != RECOMMENDER or version.run_id is None:
+    name = version.name  # nbo-recommender, or nbo-recommender.<portfolio>
+    if split_name(name)[0] != RECOMMENDER or version.run_id is None:
         raise NotFound(f"{ref!r} is not a version of the recommender ({RECOMMENDER}) logged by a run")
     rows, adopted = read_holdout(version.run_id)
     label = f"v{version.version}"
-    metrics = {label: measure(load_recommender(f"models:/{RECOMMENDER}/{version.version}"), rows, adopted)}
-    champion = champion_on(client, rows, adopted)
+    metrics = {label: measure(load_recommender(f"models:/{name}/{version.version}"), rows, adopted)}
+    champion = champion_on(client, rows, adopted, name)
     is_other = champion is not None and champion[0] != version.version
     if is_other:
         metrics[f"champion v{champion[0]}"] = champion[1]  # type: ignore[index]
     logged = _run_models(version.run_id)
     metrics |= {name: logged[name] for name in BASELINES}
-    out_dir = out_dir or settings.state_dir / "reports" / f"{RECOMMENDER}-v{version.version}"
-    facts: dict[str, object] = {"model": RECOMMENDER, "version": version.version, "run_id": version.run_id,
+    out_dir = out_dir or settings.state_dir / "reports" / f"{name}-v{version.version}"
+    facts: dict[str, object] = {"model": name, "version": version.version, "run_id": version.run_id,
              "aliases": ", ".join(version.aliases) or "none", "holdout customer rows": len(rows),
              "holdout adoptions": len(adopted)}
     roles = {label: "this version", **{n: "baseline (as logged by the run)" for n in BASELINES}}
     if is_other:
         roles[f"champion v{champion[0]}"] = "current champion"  # type: ignore[index]
-    report = write_ranking_report(RankingReportInputs(f"{RECOMMENDER} {label}: evaluation on its holdout", facts,
+    report = write_ranking_report(RankingReportInputs(f"{name} {label}: evaluation on its holdout", facts,
                                                       metrics, roles, METRIC_NAMES), out_dir)
-    return {"model": RECOMMENDER, "model_version": version.version, "run_id": version.run_id,
+    return {"model": name, "model_version": version.version, "run_id": version.run_id,
             "aliases": list(version.aliases), "metrics": metrics[label],
             "champion_version": None if champion is None else champion[0],
             "champion_metrics": champion[1] if is_other else None,  # type: ignore[index]
             "baselines": {n: logged[n] for n in BASELINES}, "report": report.resolve()}
 
 
-def promote_recommender(settings: Settings, version: str, force: bool, note: str | None = None) -> dict[str, object]:
-    """Make `version` champion if it beats the champion on MAP@5 on its own holdout, or when forced (`note`: why)."""
+def promote_recommender(settings: Settings, version: str, force: bool, note: str | None = None,
+                        name: str = RECOMMENDER) -> dict[str, object]:
+    """Make `version` of `name` (a portfolio's recommender) champion if it beats the champion on MAP@5
+    on its own holdout, or when forced (`note`: why)."""
     client = registry.connect(settings.mlflow)
-    found = client.get_model_version(RECOMMENDER, version)
+    found = client.get_model_version(name, version)
     if found.run_id is None:
-        raise NotFound(f"{RECOMMENDER} version {version} was not logged by a run")
+        raise NotFound(f"{name} version {version} was not logged by a run")
     run_id: str = found.run_id
-    run = registry.RegisteredRun(run_id, RECOMMENDER, str(found.version),
+    run = registry.RegisteredRun(run_id, name, str(found.version),
                                  dict(client.get_run(run_id).data.metrics))
 
     def champion_metric(uri: str) -> float:
         rows, adopted = read_holdout(run_id)
         return measure(load_recommender(uri), rows, adopted)[PRIMARY_METRIC]
 
-    promotion = registry.promote_if_better(client, RECOMMENDER, run, PRIMARY_METRIC, True, force, champion_metric,
-                                           note)
-    return {"model": RECOMMENDER, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()
+    promotion = registry.promote_if_better(client, name, run, PRIMARY_METRIC, True, force, champion_metric, note)
+    return {"model": name, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()

@@ -1,7 +1,9 @@
 """One training run of a risk model: training set → split → fit → evaluate → report → MLflow.
 
 The run is compared with the current champion on the run's own test holdout; it becomes
-champion only if it is better there (or when forced).
+champion only if it is better there (or when forced). Both belong to the data's portfolio: its
+registered name is the portfolio's (`models.registry.registered_name`), its spec carries the
+portfolio, currency and risk bands (fitted on the development sample outside the demo).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import json
 import logging
 import sys
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from mlflow.models.model import ModelInfo
 from evaluation.report import ReportInputs, write_report
 from features.build.monthly import offline_dir, read_manifest
 from features.repo.store import materialize_store, open_store
+from models.registry import registered_name
 from models.risk import (
     MODEL_CODE,
     RiskScorer,
@@ -32,10 +35,11 @@ from models.risk import (
     risk_signature,
     save_artifacts,
 )
-from models.scorecard import Scorecard
+from models.scorecard import Bands, Scorecard, fit_bands
 from nbo.console import stage
 from nbo.errors import ContractViolation
 from nbo.settings import Settings
+from sources.portfolio import DEMO, currency_of, training_portfolio
 from training import registry
 from training.datasets import TrainingSet, ensure_features, feature_settings, load_training_set
 from training.risk.fit import (
@@ -71,13 +75,24 @@ class Candidate:
     started_ms: int  # when its data began to load: the start of its MLflow run
     engine: str = LOCAL_ENGINE.name
 
+    @property
+    def portfolio(self) -> str:
+        return self.scorer.spec.portfolio
+
+    @property
+    def registered_name(self) -> str:
+        """The model's registered name in its portfolio (nbo-churn, nbo-churn.<portfolio>)."""
+        return registered_name(self.model.model_name, self.portfolio)
+
 
 def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSettings,
                   rebuild: bool = False, engine: TrainingEngine = LOCAL_ENGINE,
-                  sample_customers: int | None = None) -> Candidate:
+                  sample_customers: int | None = None, portfolio: str | None = None) -> Candidate:
     """Pull the training set from Feast (of `sample_customers` customers drawn at random, if given),
-    split it, fit (on `engine`) and evaluate a model."""
+    split it, fit (on `engine`) and evaluate a model of the data's portfolio (`portfolio`: see
+    `sources.portfolio.training_portfolio`)."""
     model = RISK_MODELS[kind]
+    owner, currency = training_portfolio(data_dir, portfolio), currency_of(data_dir)
     started_ms = registry.now_ms()
     stage("training set")
     data = load_training_set(settings, model.label, data_dir, rebuild, sample_customers)
@@ -85,13 +100,25 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     _require_both_classes(split, model.label, sample_customers)
     stage("fit")
     scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
-    scorer = with_inputs(scorer, data, pd.concat([split.train, split.valid]))  # origins, one-value groups, ranges
+    development = pd.concat([split.train, split.valid])
+    spec = replace(scorer.spec, portfolio=owner, currency=currency, bands=portfolio_bands(scorer, development, owner))
+    scorer = RiskScorer(scorer.booster, spec, scorer.num_threads)
+    scorer = with_inputs(scorer, data, development)  # origins, one-value groups, ranges
     stage("evaluate")
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
     if split.method == "stratified":
         metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
                                        fit=engine.fit)
     return Candidate(model, scorer, split, metrics, data, trees, started_ms, engine.name)
+
+
+def portfolio_bands(scorer: RiskScorer, development: pd.DataFrame, portfolio: str) -> Bands:
+    """The bands a model scores into: the fixed ones of its kind for churn and for the demo's
+    delinquency (their published PD meaning holds there), else risk bands fitted on the scorecard
+    points of the development sample (train and validation parts; `models.scorecard.fit_bands`)."""
+    if scorer.spec.kind == "churn" or portfolio == DEMO:
+        return scorer.spec.band_set
+    return fit_bands(Scorecard().points(scorer.probability(development)), f"risk-bands-fitted-{portfolio}")
 
 
 def _require_both_classes(split: Split, label: str, sample_customers: int | None) -> None:
@@ -121,7 +148,8 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
         metrics[f"test (champion v{champion.version})"] = champion.metrics
     sample = split.test.sample(min(SHAP_SAMPLE_ROWS, len(split.test)), random_state=0)
     contributions, features = explain_sample(candidate.scorer, sample)
-    facts = {"model": candidate.model.model_name, "split": split.summary(),
+    facts = {"model": candidate.registered_name, "portfolio": candidate.portfolio,
+             "bands": candidate.scorer.spec.band_set.describe(), "split": split.summary(),
              "data snapshot": candidate.data.data_snapshot,
              "source": candidate.data.source.get("source", ""), "feature service": candidate.data.feature_service,
              "trees": candidate.scorer.booster.best_iteration or candidate.scorer.booster.num_trees(),
@@ -145,7 +173,7 @@ def _score_samples(candidate: Candidate) -> dict[str, np.ndarray]:
 
 def write_run_artifacts(candidate: Candidate, champion: ChampionOnHoldout | None, out_dir: Path) -> Path:
     """Write the report, its figures, the split and the test holdout into `out_dir`."""
-    write_report(report_inputs(candidate, champion, f"{candidate.model.model_name}: training run"),
+    write_report(report_inputs(candidate, champion, f"{candidate.registered_name}: training run"),
                  out_dir / "report")
     (out_dir / "split.json").write_text(json.dumps(candidate.split.description, indent=2), encoding="utf-8")
     holdout = out_dir / HOLDOUT_ARTIFACT
@@ -168,6 +196,8 @@ def log_risk_model(scorer: RiskScorer, example: pd.DataFrame, model_name: str, w
 def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
     return candidate.trees.to_params() | {
         "kind": candidate.model.kind, "engine": candidate.engine, "data_dir": str(data_dir.resolve()),
+        "portfolio": candidate.portfolio, "currency": candidate.scorer.spec.currency,
+        "bands": candidate.scorer.spec.band_set.version,
         "training_customers": int(candidate.data.frame["customer_id"].nunique()),
         "sampled_customers": candidate.data.sampled_customers,
         "split": candidate.split.method,
@@ -188,9 +218,9 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
     """Log, register and (if better, or forced) promote a candidate; return what `nbo train` prints."""
     stage("log")
     client = registry.connect(settings.mlflow)
-    name = candidate.model.model_name
+    name = candidate.registered_name
     experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
-    champion = measure_champion(client, candidate.model, candidate.split.test)
+    champion = measure_champion(client, candidate.model, candidate.split.test, name, candidate.portfolio)
     extra = {f"{part}_{k}": v for part in ("train", "valid", "cv") for k, v in candidate.metrics.get(part, {}).items()}
     with tempfile.TemporaryDirectory(prefix="nbo-run-") as tmp:
         run = registry.TrainingRun(
@@ -200,16 +230,17 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
             features=candidate.data.features, data_snapshot=candidate.data.data_snapshot,
             holdout_id=candidate.split.holdout_id(candidate.model.label),
             artifact_dir=write_run_artifacts(candidate, champion, Path(tmp) / "artifacts"),
-            extra_metrics=extra, tags={"nbo.source": str(candidate.data.source.get("source", "")),
-                                       "nbo.engine": candidate.engine})
+            extra_metrics=extra, portfolio=candidate.portfolio,
+            tags={"nbo.source": str(candidate.data.source.get("source", "")), "nbo.engine": candidate.engine})
         example = candidate.split.test.head(3)
         registered = registry.log_and_register(
             name, experiment, run, lambda: log_risk_model(candidate.scorer, example, name, Path(tmp) / "model"))
     promotion = registry.promote_if_better(
         client, name, registered, candidate.model.primary_metric, True, force,
         champion_metric=lambda _uri: champion.metrics[candidate.model.primary_metric])  # type: ignore[union-attr]
-    return {"model": name, "engine": candidate.engine, "run_id": registered.run_id,
-            "model_version": registered.version,
+    return {"model": name, "portfolio": candidate.portfolio, "engine": candidate.engine,
+            "run_id": registered.run_id, "model_version": registered.version,
+            "bands": candidate.scorer.spec.band_set.to_dict(),
             "training_customers": int(candidate.data.frame["customer_id"].nunique()),
             "sampled_customers": candidate.data.sampled_customers,
             "promoted": promotion.promoted, "forced": promotion.forced, "promotion": promotion.to_dict(),

@@ -17,8 +17,9 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from evaluation.report import ReportInputs, write_report
-from models.registry import load_risk
-from models.scorecard import Scorecard
+from models.registry import load_risk, split_name, version_portfolio
+from models.risk import RiskScorer
+from models.scorecard import RISK_BANDS, Bands, Scorecard
 from nbo.errors import NotFound
 from nbo.settings import Settings
 from training import registry
@@ -28,9 +29,9 @@ HOLDOUT_ARTIFACT = "holdout/test.parquet"
 
 
 def risk_model_named(model_name: str) -> RiskModelKind:
-    """The risk model registered under `model_name` (nbo-churn or nbo-delinquency)."""
+    """The risk model registered under `model_name` (nbo-churn, nbo-delinquency, or either `.<portfolio>`)."""
     for model in RISK_MODELS.values():
-        if model.model_name == model_name:
+        if model.model_name == split_name(model_name)[0]:
             return model
     known = ", ".join(m.model_name for m in RISK_MODELS.values())
     raise NotFound(f"{model_name!r} is not a risk model nbo trains here ({known})")
@@ -52,18 +53,43 @@ class ChampionOnHoldout:
     probability: np.ndarray
 
 
-def measure_champion(client: MlflowClient, model: RiskModelKind, test: pd.DataFrame) -> ChampionOnHoldout | None:
-    """Score the current champion (if any) on `test`, the candidate's holdout."""
-    current = registry.champion_version(client, model.model_name)
+def measure_champion(client: MlflowClient, model: RiskModelKind, test: pd.DataFrame, name: str,
+                     portfolio: str) -> ChampionOnHoldout | None:
+    """Score the current champion of registered model `name` (if any) on `test`, the holdout of a
+    candidate of `portfolio`.
+
+    Raises:
+        Conflict: the champion belongs to another portfolio.
+    """
+    current = registry.champion_version(client, name)
     if current is None:
         return None
-    probability = load_risk(f"models:/{model.model_name}/{current.version}").probability(test)
+    registry.require_same_portfolio(portfolio, version_portfolio(current), f"a {model.kind} model of {name}",
+                                    f"its champion (version {current.version})")
+    probability = load_risk(f"models:/{name}/{current.version}").probability(test)
     metrics = score_metrics(model.kind, test[model.label].to_numpy(int), probability)
     return ChampionOnHoldout(str(current.version), metrics, probability)
 
 
+def band_shares(points: np.ndarray, y: np.ndarray, bands: Bands) -> dict[str, dict[str, float | None]]:
+    """Each band's share of the rows and its bad rate (None for an empty band)."""
+    assigned = bands.assign(points)
+    return {name: {"share": float(np.mean(assigned == name)),
+                   "bad_rate": float(y[assigned == name].mean()) if np.any(assigned == name) else None}
+            for name in bands.names}
+
+
+def holdout_bands(scorer: RiskScorer, probability: np.ndarray, y: np.ndarray) -> dict[str, object] | None:
+    """A delinquency model's bands and their shares on its holdout, beside the fixed bands' (None for churn)."""
+    if scorer.spec.kind != "delinquency":
+        return None
+    points = np.rint(Scorecard().points(probability))
+    return scorer.spec.band_set.to_dict() | {"holdout": band_shares(points, y, scorer.spec.band_set),
+                                             "fixed_holdout": band_shares(points, y, RISK_BANDS)}
+
+
 def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.DataFrame,
-                    champion: ChampionOnHoldout | None) -> tuple[ReportInputs, dict]:
+                    champion: ChampionOnHoldout | None) -> tuple[ReportInputs, dict, dict[str, object] | None]:
     scorer = load_risk(f"models:/{version.name}/{version.version}")
     y = holdout[model.label].to_numpy(int)
     probability = scorer.probability(holdout)
@@ -77,13 +103,14 @@ def _version_report(model: RiskModelKind, version: ModelVersion, holdout: pd.Dat
     contributions, features = explain_sample(scorer, sample)
     inputs = ReportInputs(
         title=f"{version.name} v{version.version}: evaluation on its test holdout",
-        facts={"model": version.name, "version": version.version, "run_id": version.run_id,
+        facts={"model": version.name, "portfolio": version_portfolio(version), "version": version.version,
+               "bands": scorer.spec.band_set.describe(), "run_id": version.run_id,
                "aliases": ", ".join(version.aliases) or "none", "holdout rows": len(holdout)},
         metrics=metrics, curves=curves,
         score_samples={"test": Scorecard().points(probability) if is_pd else probability},
         score_label="scorecard points" if is_pd else "churn probability",
         contributions=contributions, features=features)
-    return inputs, metrics
+    return inputs, metrics, holdout_bands(scorer, probability, y)
 
 
 def evaluate_version(settings: Settings, ref: str, out_dir: Path | None) -> dict[str, object]:
@@ -96,14 +123,15 @@ def evaluate_version(settings: Settings, ref: str, out_dir: Path | None) -> dict
     out_dir = out_dir or settings.state_dir / "reports" / f"{version.name}-v{version.version}"
     model = risk_model_named(version.name)
     holdout = read_holdout(version.run_id)
-    champion = measure_champion(client, model, holdout)
+    champion = measure_champion(client, model, holdout, version.name, version_portfolio(version))
     compared = champion if champion is not None and champion.version != str(version.version) else None
-    inputs, metrics = _version_report(model, version, holdout, compared)
+    inputs, metrics, bands = _version_report(model, version, holdout, compared)
     report = write_report(inputs, out_dir)
     return {"model": version.name, "model_version": str(version.version), "run_id": version.run_id,
             "aliases": list(version.aliases), "metrics": metrics[f"test (v{version.version})"],
             "champion_version": None if champion is None else champion.version,
-            "champion_metrics": None if compared is None else compared.metrics, "report": report.resolve()}
+            "champion_metrics": None if compared is None else compared.metrics, "bands": bands,
+            "report": report.resolve()}
 
 
 def promote_version(settings: Settings, model_name: str, version: str, force: bool,
