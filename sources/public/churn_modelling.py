@@ -150,6 +150,8 @@ def _placeholder_transactions(ids: np.ndarray, exited: np.ndarray) -> pd.DataFra
 def _meta(file: Path, src: pd.DataFrame) -> dict[str, object]:
     return {
         "source": "churn-modelling",
+        "portfolio": "churn-modelling",  # its models, champions and bands are its own
+        "currency": "EUR",
         "dataset": "Kaggle Churn Modelling (European retail bank, one snapshot)",
         "file": file.name,
         "sha256": file_sha256(file),

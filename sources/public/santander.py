@@ -140,6 +140,8 @@ def _meta(file: Path, src: pd.DataFrame, observed: pd.Timestamp, snapshot: pd.Ti
     missing_flags = {flag: int(n) for flag, n in src[FLAGS].isna().sum().items() if n}
     return {
         "source": "santander",
+        "portfolio": "santander",  # its models, champions and bands are its own
+        "currency": "EUR",
         "dataset": "Kaggle Santander Product Recommendation, head sample of train_ver2.csv",
         "file": file.name,
         "sha256": file_sha256(file),

@@ -141,6 +141,8 @@ def _meta(file: Path, src: pd.DataFrame) -> dict[str, object]:
     performing = src["PAY_0"] < 1
     return {
         "source": "uci-credit-card",
+        "portfolio": "uci-credit-card",  # its models, champions and bands are its own
+        "currency": "TWD",
         "dataset": "UCI default of credit card clients (Yeh & Lien 2009), Kaggle layout",
         "file": file.name,
         "sha256": file_sha256(file),

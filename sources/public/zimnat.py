@@ -82,6 +82,7 @@ def import_zimnat(path: Path) -> PublicImport:
 def _meta(file: Path, src: pd.DataFrame, snapshot: pd.Timestamp) -> dict[str, object]:
     return {
         "source": "zimnat",
+        "portfolio": "zimnat",  # its models, champions and bands are its own
         "dataset": "Zindi Zimnat Insurance Recommendation Challenge, Train.csv",
         "file": file.name,
         "sha256": file_sha256(file),
