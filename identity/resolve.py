@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from splink import Linker
 
 from identity import model
 from identity.clusters import assign_ids
@@ -84,22 +83,22 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     rules = rule_pairs(records, new)
     lap("rules_seconds")
 
-    with model.database(backend, spark_master) as db_api:
-        if n_new == 0:
-            scored, compared, parameters = pd.DataFrame(columns=PAIR_COLUMNS), 0, None
+    parameters, model_json = None, None
+    if n_new == 0:
+        scored, compared = pd.DataFrame(columns=PAIR_COLUMNS), 0
+    else:
+        if incremental:
+            model_json = json.loads((out / "model.json").read_text())
         else:
-            if incremental:
-                stage("score")
-                linker = Linker(model._register(db_api, records, "identity_records"), str(out / "model.json"),
-                                log_level=logging.WARNING)
-            else:
-                stage("train")
-                linker = model.train(db_api, records)
-                lap("train_seconds")
-                stage("score")
+            stage("train")
+            with model.database("duckdb") as duckdb:
+                model_json = model.train(duckdb, records).misc.save_model_to_json()
+            lap("train_seconds")
+        stage("score")
+        with model.database(backend, spark_master) as db_api:
+            linker = model.scorer(db_api, records, model_json)
             scored, compared = model.score(linker, db_api, records, new)
             parameters = model.parameters(linker)
-            model_json = linker.misc.save_model_to_json()
     lap("score_seconds")
 
     pairs = _canonical(pd.concat([p for p in (rules, scored) if len(p)], ignore_index=True)) \
