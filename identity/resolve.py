@@ -22,6 +22,7 @@ from identity import model
 from identity.clusters import assign_ids
 from identity.folder import locked, write_parquet, write_text
 from identity.io import RECORD_COLUMNS, Extract, read_extracts
+from identity.cluster_pass import cluster_pairs
 from identity.privacy import load_or_create_key
 from identity.rules import PAIR_COLUMNS, rule_pairs
 
@@ -109,9 +110,13 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     stage("assign")
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # a correction waits: the decisions read here are the ones the links are written with
+        decisions = _read(out, "decisions.parquet")
+        first = assign_ids(records[["system", "record_id"]], all_pairs, threshold, decisions=decisions)
+        second = cluster_pairs(records, first.links["customer_id"].factorize()[0], threshold, new)
+        all_pairs = _canonical(pd.concat([all_pairs, second], ignore_index=True)) if len(second) else all_pairs
         assignment = assign_ids(records[["system", "record_id"]], all_pairs, threshold,
                                 previous=_read(out, "links.parquet") if incremental else None,
-                                decisions=_read(out, "decisions.parquet"),
+                                decisions=decisions,
                                 aliases=_read(out, "aliases.parquet") if incremental else None)
         lap("assign_seconds")
 
@@ -121,7 +126,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
             "records": len(records), "new_records": n_new,
             "records_by_system": {str(k): int(v) for k, v in records["system"].value_counts().sort_index().items()},
             "candidate_pairs_compared": compared, "pairs_kept": len(all_pairs),
-            "rule_pairs": len(rules), "threshold": threshold,
+            "rule_pairs": len(rules), "cluster_pass_pairs": len(second), "threshold": threshold,
             "clusters": int(assignment.links["customer_id"].nunique()),
             "aliases": len(assignment.aliases), "incremental": incremental, "backend": backend,
             "parameters": parameters, "timings": timings,

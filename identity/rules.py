@@ -37,7 +37,7 @@ def _star(records: pd.DataFrame, members: pd.Series, group: pd.Series, is_new: p
                          "match_probability": 1.0, "evidence": evidence})
 
 
-def _name_key(records: pd.DataFrame) -> pd.Series:
+def name_key(records: pd.DataFrame) -> pd.Series:
     """The name's pinyin letters in order: one key whichever part comes first, split or not."""
     return records["name_fg"].map(lambda n: "".join(sorted(n)) if isinstance(n, str) else None)
 
@@ -47,7 +47,7 @@ def _phone_of_one_person(records: pd.DataFrame, is_new: pd.Series) -> pd.DataFra
     valid_id = records["id_valid"].astype("boolean").fillna(False).astype(bool)
     bare = ~named & records["birth_date"].isna() & ~valid_id
     has_phone = records["phone_hash"].notna()
-    key = _name_key(records)
+    key = name_key(records)
     names = key[named & has_phone].groupby(records.loc[named & has_phone, "phone_hash"]).nunique()
     single = records["phone_hash"].isin(names.index[names == 1])
     members = has_phone & single & (named | bare)
