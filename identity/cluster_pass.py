@@ -8,12 +8,12 @@ record the first pass left (nearly) alone can be compared with a person rather t
 - **The one namesake that fits**: take a record in a cluster of at most SMALL
 records, and the other clusters holding its name (its pinyin letters, so either order). A cluster
 *fits* the record when the record contradicts nothing it holds (birth date, gender, city, postcode,
-valid ID number: each missing on one side or among the cluster's values). When exactly one cluster fits,
-the record is tied to it (its first record of that name) if their cities agree, or, for a record alone,
-if that cluster is the only other holder of the name at all. The model compares a call from another
+valid ID number: each missing on one side or among the cluster's values). The record is tied to a
+fitting cluster (its first record of that name) when it is the only fitting one in the record's city,
+or, for a record alone, when it is the only other holder of the name at all. The model compares a call from another
 number with one app record at a time (the name agrees, the phone differs), not with the person, who
-may be the only one of that name in the bank or in the city. A record that fits two namesakes ties to
-neither.
+may be the only one of that name in the bank or in the city. A record that fits two namesakes of its
+city ties to neither.
 
 Pairs carry the run's threshold as their probability: they are as sure as the clusters they rest on."""
 
@@ -70,11 +70,12 @@ def _namesakes(frame: pd.DataFrame) -> pd.DataFrame:
     pairs = small.merge(holders, on="key", suffixes=("", "_b"))
     pairs = pairs[pairs["cluster"] != pairs["cluster_b"]].reset_index(drop=True)
     conflict, city = _compare(pairs, frame)
-    pairs["fits"] = ~conflict
-    per_record = pairs.groupby("row").agg(namesakes=("cluster_b", "size"), fitting=("fits", "sum"))
+    pairs["fits"], pairs["same_city"] = ~conflict, ~conflict & city
+    per_record = pairs.groupby("row").agg(namesakes=("cluster_b", "size"), fitting=("fits", "sum"),
+                                          in_city=("same_city", "sum"))
     pairs = pairs.join(per_record, on="row")
-    only = (pairs["namesakes"] == 1) & (pairs["size"] == 1)
-    pairs = pairs[pairs["fits"] & (pairs["fitting"] == 1) & (only | city)]
+    only = (pairs["namesakes"] == 1) & (pairs["size"] == 1) & pairs["fits"]
+    pairs = pairs[(pairs["same_city"] & (pairs["in_city"] == 1)) | only]
     return pairs[["row", "row_b"]].assign(evidence=NAMESAKE)
 
 

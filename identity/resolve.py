@@ -24,7 +24,7 @@ from identity.folder import locked, write_parquet, write_text
 from identity.io import RECORD_COLUMNS, Extract, read_extracts
 from identity.cluster_pass import cluster_pairs
 from identity.privacy import load_or_create_key
-from identity.rules import PAIR_COLUMNS, rule_pairs
+from identity.rules import PAIR_COLUMNS, bare_on_family_phone, rule_pairs
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ def _canonical(pairs: pd.DataFrame) -> pd.DataFrame:
     return flipped.groupby(PAIR_COLUMNS[:4], as_index=False, sort=False).agg(
         match_probability=("match_probability", "max"),
         evidence=("evidence", lambda e: ";".join(dict.fromkeys(x for x in e if x))))[PAIR_COLUMNS]
+
+
+def _uid(pairs: pd.DataFrame, side: str) -> pd.Series:
+    return pairs[f"system_{side}"] + ":" + pairs[f"record_id_{side}"]
 
 
 def _read(out: Path, name: str) -> pd.DataFrame | None:
@@ -100,6 +104,9 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
             linker = model.scorer(db_api, records, model_json)
             scored, compared = model.score(linker, db_api, records, new)
             parameters = model.parameters(linker)
+        # A bare record on a family's phone matches each of the family by phone and place: it ties to nobody.
+        unsure = records.loc[bare_on_family_phone(records), "uid"]
+        scored = scored[~(_uid(scored, "l").isin(unsure) | _uid(scored, "r").isin(unsure))]
     lap("score_seconds")
 
     pairs = _canonical(pd.concat([p for p in (rules, scored) if len(p)], ignore_index=True)) \
