@@ -1,10 +1,12 @@
 """The second, cluster-level pass. After the first (rules and model) the clusters stand for people, and a
 record the first pass left (nearly) alone can be compared with a person rather than one record at a time.
 
-- **The only holder of a phone**: a record alone, with nothing else to go by (no name, birth date or
-  valid ID number: an app login, a WeChat follower), whose phone exactly one other cluster holds
-  joins it: the rules' `phone+name, one person` with the cluster in place of the name, so a phone
-  whose records carry a typo or a homophone of the name still ties.
+- **The main holder of a phone**: a record alone, with nothing else to go by (no name, birth date or
+  valid ID number: an app login, a WeChat follower), joins the cluster holding its phone in more
+  records than any other. With one holder this is the rules' `phone+name, one person` with the
+  cluster in place of the name (a phone whose records carry a typo or a homophone of the name still
+  ties); on a family's phone, the owner's own systems hold it, a relative's only where someone typed
+  the household number (a branch form, a call), so the owner holds it most. A tie ties nobody.
 - **The one namesake that fits**: take a record in a cluster of at most SMALL
 records, and the other clusters holding its name (its pinyin letters, so either order). A cluster
 *fits* the record when the record contradicts nothing it holds (birth date, gender, city, postcode,
@@ -25,7 +27,7 @@ import pandas as pd
 from identity.rules import PAIR_COLUMNS, name_key
 
 NAMESAKE = "cluster:only namesake"
-PHONE = "cluster:only holder of the phone"
+PHONE = "cluster:main holder of the phone"
 # Attributes on which a record must not contradict the cluster it would join.
 CONSISTENT = ("birth_date", "gender", "city", "postcode", "valid_id")
 SMALL = 2  # a record in a cluster of at most this many records may join another
@@ -51,14 +53,16 @@ def cluster_pairs(records: pd.DataFrame, cluster: np.ndarray, probability: float
 
 
 def _phone_holder(frame: pd.DataFrame) -> pd.DataFrame:
-    """(row, row_b, evidence): bare lone records and the first record of the one other cluster with their phone."""
+    """(row, row_b, evidence): bare lone records and the first record of the cluster holding their phone most."""
     bare = frame[(frame["size"] == 1) & frame["key"].isna() & frame["birth_date"].isna() & frame["valid_id"].isna()
                  & frame["phone_hash"].notna()]
-    holders = frame[frame["phone_hash"].notna()].drop_duplicates(["phone_hash", "cluster"])
-    pairs = bare[["row", "cluster", "phone_hash"]].merge(holders[["phone_hash", "cluster", "row"]], on="phone_hash",
-                                                         suffixes=("", "_b"))
-    pairs = pairs[pairs["cluster"] != pairs["cluster_b"]]
-    pairs = pairs[pairs.groupby("row")["cluster_b"].transform("size") == 1]
+    held = frame[frame["phone_hash"].notna()]
+    holders = held.drop_duplicates(["phone_hash", "cluster"])[["phone_hash", "cluster", "row"]].merge(
+        held.groupby(["phone_hash", "cluster"]).size().rename("records").reset_index(), on=["phone_hash", "cluster"])
+    pairs = bare[["row", "cluster", "phone_hash"]].merge(holders, on="phone_hash", suffixes=("", "_b"))
+    pairs = pairs[pairs["cluster"] != pairs["cluster_b"]].sort_values(["row", "records"], ascending=[True, False])
+    runner_up = pairs.groupby("row")["records"].transform(lambda r: r.iloc[1] if len(r) > 1 else 0)
+    pairs = pairs[(pairs["records"] > runner_up)].drop_duplicates("row")
     return pairs[["row", "row_b"]].assign(evidence=PHONE)
 
 
