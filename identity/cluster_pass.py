@@ -24,13 +24,25 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from identity.clusters import assign_ids
 from identity.rules import PAIR_COLUMNS, name_key
 
+PREFIX = "cluster:"  # the evidence of every pair this pass makes starts with it
 NAMESAKE = "cluster:only namesake"
 PHONE = "cluster:main holder of the phone"
 # Attributes on which a record must not contradict the cluster it would join.
 CONSISTENT = ("birth_date", "gender", "city", "postcode", "valid_id")
 SMALL = 2  # a record in a cluster of at most this many records may join another
+_USED = ["system", "record_id", "name_fg", "birth_date", "gender", "city", "postcode", "phone_hash", "id_hash",
+         "id_valid"]
+
+
+def second_pass(records: pd.DataFrame, first: pd.DataFrame, threshold: float, decisions: pd.DataFrame | None = None,
+                new: pd.Series | None = None) -> pd.DataFrame:
+    """The cluster pass's pairs over the clusters the first pass's `first` pairs make at `threshold`
+    (with the manual `decisions`); with `new`, only pairs touching a new record."""
+    clusters = assign_ids(records[["system", "record_id"]], first, threshold, decisions=decisions)
+    return cluster_pairs(records, clusters.links["customer_id"].factorize()[0], threshold, new)
 
 
 def cluster_pairs(records: pd.DataFrame, cluster: np.ndarray, probability: float,
@@ -38,11 +50,14 @@ def cluster_pairs(records: pd.DataFrame, cluster: np.ndarray, probability: float
     """Pairs (at `probability`) of both kinds. `cluster` is the first pass's cluster per record (same
     order); with `new`, only pairs touching a new record."""
     valid = records["id_valid"].astype("boolean").fillna(False).astype(bool).to_numpy()
-    frame = records.reset_index(drop=True).assign(
+    frame = records[_USED].reset_index(drop=True).assign(
         row=np.arange(len(records)), cluster=cluster, key=name_key(records).to_numpy(),
         valid_id=records["id_hash"].where(valid).to_numpy())
     frame["size"] = frame["cluster"].map(frame["cluster"].value_counts())
     found = pd.concat([_namesakes(frame), _phone_holder(frame)], ignore_index=True)
+    ends = np.sort(np.stack([cluster[found["row"].to_numpy(dtype=int)], cluster[found["row_b"].to_numpy(dtype=int)]],
+                            axis=1), axis=1)
+    found = found[~pd.DataFrame(ends).duplicated().to_numpy()]  # two clusters that chose each other: one pair
     if new is not None:
         flag = new.to_numpy(dtype=bool)
         found = found[flag[found["row"].to_numpy()] | flag[found["row_b"].to_numpy()]]

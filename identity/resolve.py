@@ -22,7 +22,7 @@ from identity import model
 from identity.clusters import assign_ids
 from identity.folder import locked, write_parquet, write_text
 from identity.io import RECORD_COLUMNS, Extract, read_extracts
-from identity.cluster_pass import cluster_pairs
+from identity.cluster_pass import PREFIX, second_pass
 from identity.privacy import load_or_create_key
 from identity.rules import PAIR_COLUMNS, bare_on_family_phone, rule_pairs
 
@@ -112,15 +112,22 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     pairs = _canonical(pd.concat([p for p in (rules, scored) if len(p)], ignore_index=True)) \
         if len(rules) or len(scored) else pd.DataFrame(columns=PAIR_COLUMNS)
     earlier = _read(out, "pairs.parquet") if incremental else None
-    all_pairs = _canonical(pd.concat([earlier, pairs], ignore_index=True)) if earlier is not None else pairs
-    all_pairs = all_pairs.astype({"match_probability": float})
+    earlier_second = None
+    if earlier is not None:
+        is_second = earlier["evidence"].str.startswith(PREFIX)
+        earlier, earlier_second = earlier[~is_second], earlier[is_second]
+    first_pairs = _canonical(pd.concat([earlier, pairs], ignore_index=True)) if earlier is not None else pairs
+    first_pairs = first_pairs.astype({"match_probability": float})
     stage("assign")
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # a correction waits: the decisions read here are the ones the links are written with
         decisions = _read(out, "decisions.parquet")
-        first = assign_ids(records[["system", "record_id"]], all_pairs, threshold, decisions=decisions)
-        second = cluster_pairs(records, first.links["customer_id"].factorize()[0], threshold, new)
-        all_pairs = _canonical(pd.concat([all_pairs, second], ignore_index=True)) if len(second) else all_pairs
+        second = second_pass(records, first_pairs, threshold, decisions, new)
+        # The second pass's pairs stay rows of their own (a pair may also have a first-pass row with the
+        # model's probability), so the threshold curve can rerun both passes.
+        all_pairs = pd.concat([p for p in (first_pairs, earlier_second, second) if p is not None and len(p)],
+                              ignore_index=True).drop_duplicates(["evidence", *PAIR_COLUMNS[:4]])
+        all_pairs = all_pairs.astype({"match_probability": float}) if len(all_pairs) else first_pairs
         assignment = assign_ids(records[["system", "record_id"]], all_pairs, threshold,
                                 previous=_read(out, "links.parquet") if incremental else None,
                                 decisions=decisions,
