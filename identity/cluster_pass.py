@@ -7,15 +7,15 @@ record the first pass left (nearly) alone can be compared with a person rather t
   cluster in place of the name (a phone whose records carry a typo or a homophone of the name still
   ties); on a family's phone, the owner's own systems hold it, a relative's only where someone typed
   the household number (a branch form, a call), so the owner holds it most. A tie ties nobody.
-- **The one namesake that fits**: take a record in a cluster of at most SMALL
-records, and the other clusters holding its name (its pinyin letters, so either order). A cluster
-*fits* the record when the record contradicts nothing it holds (birth date, gender, city, postcode,
-valid ID number: each missing on one side or among the cluster's values). The record is tied to a
-fitting cluster (its first record of that name) when it is the only fitting one in the record's city,
-or, for a record alone, when it is the only other holder of the name at all. The model compares a call from another
-number with one app record at a time (the name agrees, the phone differs), not with the person, who
-may be the only one of that name in the bank or in the city. A record that fits two namesakes of its
-city ties to neither.
+- **The one namesake that fits**: take a record in a cluster of at most SMALL records, and the other
+  clusters holding its name (its pinyin letters, so either order). A cluster *fits* the record when
+  the record contradicts nothing it holds (birth date, gender, city, postcode, valid ID number: each
+  missing on one side or among the cluster's values). The record is tied to a fitting cluster (its
+  first record of that name) when it is the only fitting one in the record's city, or, for a record
+  alone, when it is the only other holder of the name at all. The model compares a call from another
+  number with one app record at a time (the name agrees, the phone differs), not with the person, who
+  may be the only one of that name in the bank or in the city. A record that fits two namesakes of
+  its city ties to neither.
 
 Pairs carry the run's threshold as their probability: they are as sure as the clusters they rest on."""
 
@@ -76,8 +76,8 @@ def _phone_holder(frame: pd.DataFrame) -> pd.DataFrame:
         held.groupby(["phone_hash", "cluster"]).size().rename("records").reset_index(), on=["phone_hash", "cluster"])
     pairs = bare[["row", "cluster", "phone_hash"]].merge(holders, on="phone_hash", suffixes=("", "_b"))
     pairs = pairs[pairs["cluster"] != pairs["cluster_b"]].sort_values(["row", "records"], ascending=[True, False])
-    runner_up = pairs.groupby("row")["records"].transform(lambda r: r.iloc[1] if len(r) > 1 else 0)
-    pairs = pairs[(pairs["records"] > runner_up)].drop_duplicates("row")
+    runner_up = pairs.groupby("row")["records"].shift(-1).fillna(0)  # on each record's first row: the second most
+    pairs = pairs[~pairs["row"].duplicated() & (pairs["records"] > runner_up)]
     return pairs[["row", "row_b"]].assign(evidence=PHONE)
 
 
@@ -90,8 +90,7 @@ def _namesakes(frame: pd.DataFrame) -> pd.DataFrame:
     pairs = pairs[pairs["cluster"] != pairs["cluster_b"]].reset_index(drop=True)
     conflict, city = _compare(pairs, frame)
     pairs["fits"], pairs["same_city"] = ~conflict, ~conflict & city
-    per_record = pairs.groupby("row").agg(namesakes=("cluster_b", "size"), fitting=("fits", "sum"),
-                                          in_city=("same_city", "sum"))
+    per_record = pairs.groupby("row").agg(namesakes=("cluster_b", "size"), in_city=("same_city", "sum"))
     pairs = pairs.join(per_record, on="row")
     only = (pairs["namesakes"] == 1) & (pairs["size"] == 1) & pairs["fits"]
     pairs = pairs[(pairs["same_city"] & (pairs["in_city"] == 1)) | only]

@@ -116,6 +116,9 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
     for key, value in {"spark.jars": similarity_jar_location(), "spark.ui.enabled": "false",
                        "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
                        "spark.log.level": "ERROR", "spark.driver.memory": "2g",
+                       # records go over as Arrow batches (an RDD); without it they become a LocalRelation
+                       # that every query plan copies on the driver (heap exhausted at 100,000 records)
+                       "spark.sql.execution.arrow.pyspark.enabled": "true",
                        **({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
                            "spark.sql.shuffle.partitions": "2"} if spark_master.startswith("local") else {})}.items():
         builder = builder.config(key, value)

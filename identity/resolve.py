@@ -19,10 +19,10 @@ from typing import Any
 import pandas as pd
 
 from identity import model
+from identity.cluster_pass import PREFIX, second_pass
 from identity.clusters import assign_ids
 from identity.folder import locked, write_parquet, write_text
 from identity.io import RECORD_COLUMNS, Extract, read_extracts
-from identity.cluster_pass import PREFIX, second_pass
 from identity.privacy import load_or_create_key
 from identity.rules import PAIR_COLUMNS, bare_on_family_phone, rule_pairs
 
