@@ -1,8 +1,9 @@
 """OneID resolution speed and memory: records/s and peak memory of `identity.resolve` (rules, Splink
 training and scoring, ids) at 100,000 and 1,000,000 records on DuckDB and 100,000 on local Spark.
 
-Extracts come from benchmarks/identity_data.py (about 3 records per person over six systems), made
-in a separate process first so the figures are resolution's own. Peak memory is the Python process's
+Extracts come from the synthetic bank's own generator, `write_identity_extracts` (the six systems'
+extracts for people drawn without a bank history; about 3.9 records per person), made in a separate
+process first so the figures are resolution's own. Peak memory is the Python process's
 (with DuckDB, which runs inside it); for Spark the JVM's is reported apart (a child process).
 Writes benchmarks/results/identity.json.
 
@@ -17,15 +18,15 @@ from pathlib import Path
 
 from harness import run_child, write_result
 
-RECORDS_PER_PERSON = 3.06  # the generator's shares of people per system, duplicates included
+RECORDS_PER_PERSON = 3.9  # the generator's records per person over the six systems, duplicates included
 
 GENERATE = """
 from pathlib import Path
-from benchmarks.identity_data import write_extracts
+from sources.synthetic.extracts import write_identity_extracts
 
 def main(customers, out):
-    files = write_extracts(int(customers), Path(out), seed=7)
-    return {"files": len(files)}
+    rows = write_identity_extracts(Path(out), int(customers), seed=7)
+    return {"records": sum(rows.values())}
 """
 
 RESOLVE = """
@@ -64,7 +65,7 @@ def main() -> None:
         rows = [measure(n, "duckdb", Path(tmp)) for n in args.duckdb]
         rows += [measure(n, "spark", Path(tmp)) for n in args.spark]
     write_result("identity", {"duckdb_records": args.duckdb, "spark_records": args.spark,
-                              "generator": "benchmarks/identity_data.py seed 7"}, rows)
+                              "generator": "sources.synthetic.extracts.write_identity_extracts seed 7"}, rows)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """Links measured against a truth file (system, record_id, customer_id): pairwise precision, recall
-and F1 overall and per pair of systems, the exact share, and the threshold curve from the scored pairs."""
+and F1 overall and per pair of systems, the exact share, and the threshold curve from the scored pairs
+(at each threshold both passes rerun: the first pass's pairs cut there, then the cluster pass)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 import pandas as pd
 
 from evaluation.linkage import by_system_pair, exact_share, pairwise, threshold_curve
+from identity.cluster_pass import PREFIX, second_pass
 from identity.clusters import assign_ids
 from nbo.errors import InputFileError
 
@@ -25,12 +27,20 @@ def _read(path: Path, columns: list[str]) -> pd.DataFrame:
     return frame
 
 
-def _without_identifiers(links_dir: Path, key: pd.Series) -> pd.Series:
+def _without_identifiers(records: pd.DataFrame, key: pd.Series) -> pd.Series:
     """Per link (by key), whether its record holds none of the identifiers matching uses."""
-    records = _read(links_dir / "records.parquet", ["uid"])
     columns = ["name_fg", "birth_date", "phone_hash", "email_hash", "id_hash", "address"]
     blank = pd.Series(records[columns].isna().all(axis=1).to_numpy(), index=records["uid"])
     return pd.Series(blank.reindex(key.to_numpy(), fill_value=False).to_numpy(), index=key.to_numpy())
+
+
+def _customers(records: pd.DataFrame, key: pd.Series, pairs: pd.DataFrame, threshold: float) -> pd.Series:
+    """The customer of each record (by key) had the run used `threshold`: both passes rerun at it."""
+    first = pairs[~pairs["evidence"].str.startswith(PREFIX)]
+    both = pd.concat([first, second_pass(records, first, threshold)], ignore_index=True)
+    ids = assign_ids(records[["system", "record_id"]], both, threshold).links
+    customer = pd.Series(ids["customer_id"].to_numpy(), index=(ids["system"] + ":" + ids["record_id"]).to_numpy())
+    return pd.Series(customer.reindex(key.to_numpy()).to_numpy(), index=key.to_numpy())
 
 
 def evaluate(links_dir: Path, truth_file: Path, thresholds: tuple[float, ...] = CURVE) -> dict[str, Any]:
@@ -47,11 +57,10 @@ def evaluate(links_dir: Path, truth_file: Path, thresholds: tuple[float, ...] = 
                              f"({int(unknown.sum())} record(s) of the links are not in the truth)")
     predicted = pd.Series(links["customer_id"].to_numpy(), index=key.to_numpy())
     system = pd.Series(links["system"].to_numpy(), index=key.to_numpy())
-    records = links[["system", "record_id"]]
-    curve = threshold_curve(true, {t: pd.Series(assign_ids(records, pairs, t).links["customer_id"].to_numpy(),
-                                                index=key.to_numpy()) for t in thresholds})
+    records = _read(links_dir / "records.parquet", ["system", "record_id", "uid"])
+    curve = threshold_curve(true, {t: _customers(records, key, pairs, t) for t in thresholds})
     true = true.reindex(key.to_numpy())
-    blank = _without_identifiers(links_dir, key)
+    blank = _without_identifiers(records, key)
     return {"records": len(links), "true_customers": int(true.nunique()),
             "predicted_customers": int(predicted.nunique()), **pairwise(predicted, true),
             "exact_share": exact_share(predicted, true),

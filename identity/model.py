@@ -1,7 +1,8 @@
 """The probabilistic matcher: a Splink (Fellegi–Sunter) model over normalised records.
 
-m probabilities come from EM on blocking passes, u probabilities from random sampling; DuckDB runs it
-in-process by default, Spark (local or a cluster) when the settings say `stores.offline = "spark"`.
+m probabilities come from EM on blocking passes, u probabilities from random sampling, always on DuckDB
+in-process; scoring runs on DuckDB by default, on Spark (local or a cluster) when the settings say
+`stores.offline = "spark"`, with the parameters trained on DuckDB.
 Every scored pair carries evidence: the comparison levels that agreed, e.g. `name:exact;phone:exact`."""
 
 from __future__ import annotations
@@ -115,6 +116,9 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
     for key, value in {"spark.jars": similarity_jar_location(), "spark.ui.enabled": "false",
                        "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
                        "spark.log.level": "ERROR", "spark.driver.memory": "2g",
+                       # records go over as Arrow batches (an RDD); without it they become a LocalRelation
+                       # that every query plan copies on the driver (heap exhausted at 100,000 records)
+                       "spark.sql.execution.arrow.pyspark.enabled": "true",
                        **({"spark.driver.bindAddress": "127.0.0.1", "spark.driver.host": "127.0.0.1",
                            "spark.sql.shuffle.partitions": "2"} if spark_master.startswith("local") else {})}.items():
         builder = builder.config(key, value)
@@ -154,6 +158,21 @@ def train(db_api: Any, records: pd.DataFrame, seed: int = 7) -> Linker:
             continue
         linker = trial
     return linker
+
+
+def scorer(db_api: Any, records: pd.DataFrame, trained: dict[str, Any]) -> Linker:
+    """A linker on `db_api` that scores with the parameters of `trained` (a saved model, whichever
+    backend trained it): the settings are written for this backend's SQL, the prior and every level's
+    m and u are taken from `trained`. Training always runs on DuckDB, in-process (Spark would run EM and
+    u sampling as hundreds of small jobs); Spark scores."""
+    mine = settings().create_settings_dict(db_api.sql_dialect.sql_dialect_str)
+    mine["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    theirs = {c["output_column_name"]: c["comparison_levels"] for c in trained["comparisons"]}
+    for comparison in mine["comparisons"]:
+        for level, learnt in zip(comparison["comparison_levels"], theirs[comparison["output_column_name"]],
+                                 strict=True):
+            level.update({k: learnt[k] for k in ("m_probability", "u_probability") if k in learnt})
+    return Linker(_register(db_api, records, "identity_records"), mine, log_level=logging.WARNING)
 
 
 def parameters(linker: Linker) -> dict[str, Any]:

@@ -17,14 +17,14 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from splink import Linker
 
 from identity import model
+from identity.cluster_pass import PREFIX, second_pass
 from identity.clusters import assign_ids
 from identity.folder import locked, write_parquet, write_text
 from identity.io import RECORD_COLUMNS, Extract, read_extracts
 from identity.privacy import load_or_create_key
-from identity.rules import PAIR_COLUMNS, rule_pairs
+from identity.rules import PAIR_COLUMNS, bare_on_family_phone, rule_pairs
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,10 @@ def _canonical(pairs: pd.DataFrame) -> pd.DataFrame:
     return flipped.groupby(PAIR_COLUMNS[:4], as_index=False, sort=False).agg(
         match_probability=("match_probability", "max"),
         evidence=("evidence", lambda e: ";".join(dict.fromkeys(x for x in e if x))))[PAIR_COLUMNS]
+
+
+def _uid(pairs: pd.DataFrame, side: str) -> pd.Series:
+    return pairs[f"system_{side}"] + ":" + pairs[f"record_id_{side}"]
 
 
 def _read(out: Path, name: str) -> pd.DataFrame | None:
@@ -84,35 +88,49 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
     rules = rule_pairs(records, new)
     lap("rules_seconds")
 
-    with model.database(backend, spark_master) as db_api:
-        if n_new == 0:
-            scored, compared, parameters = pd.DataFrame(columns=PAIR_COLUMNS), 0, None
+    parameters, model_json = None, None
+    if n_new == 0:
+        scored, compared = pd.DataFrame(columns=PAIR_COLUMNS), 0
+    else:
+        if incremental:
+            model_json = json.loads((out / "model.json").read_text())
         else:
-            if incremental:
-                stage("score")
-                linker = Linker(model._register(db_api, records, "identity_records"), str(out / "model.json"),
-                                log_level=logging.WARNING)
-            else:
-                stage("train")
-                linker = model.train(db_api, records)
-                lap("train_seconds")
-                stage("score")
+            stage("train")
+            with model.database("duckdb") as duckdb:
+                model_json = model.train(duckdb, records).misc.save_model_to_json()
+            lap("train_seconds")
+        stage("score")
+        with model.database(backend, spark_master) as db_api:
+            linker = model.scorer(db_api, records, model_json)
             scored, compared = model.score(linker, db_api, records, new)
             parameters = model.parameters(linker)
-            model_json = linker.misc.save_model_to_json()
+        # A bare record on a family's phone matches each of the family by phone and place: it ties to nobody.
+        unsure = records.loc[bare_on_family_phone(records), "uid"]
+        scored = scored[~(_uid(scored, "l").isin(unsure) | _uid(scored, "r").isin(unsure))]
     lap("score_seconds")
 
     pairs = _canonical(pd.concat([p for p in (rules, scored) if len(p)], ignore_index=True)) \
         if len(rules) or len(scored) else pd.DataFrame(columns=PAIR_COLUMNS)
     earlier = _read(out, "pairs.parquet") if incremental else None
-    all_pairs = _canonical(pd.concat([earlier, pairs], ignore_index=True)) if earlier is not None else pairs
-    all_pairs = all_pairs.astype({"match_probability": float})
+    earlier_second = None
+    if earlier is not None:
+        is_second = earlier["evidence"].str.startswith(PREFIX)
+        earlier, earlier_second = earlier[~is_second], earlier[is_second]
+    first_pairs = _canonical(pd.concat([earlier, pairs], ignore_index=True)) if earlier is not None else pairs
+    first_pairs = first_pairs.astype({"match_probability": float})
     stage("assign")
     out.mkdir(parents=True, exist_ok=True)
     with locked(out):  # a correction waits: the decisions read here are the ones the links are written with
+        decisions = _read(out, "decisions.parquet")
+        second = second_pass(records, first_pairs, threshold, decisions, new)
+        # The second pass's pairs stay rows of their own (a pair may also have a first-pass row with the
+        # model's probability), so the threshold curve can rerun both passes.
+        all_pairs = pd.concat([p for p in (first_pairs, earlier_second, second) if p is not None and len(p)],
+                              ignore_index=True).drop_duplicates(["evidence", *PAIR_COLUMNS[:4]])
+        all_pairs = all_pairs.astype({"match_probability": float}) if len(all_pairs) else first_pairs
         assignment = assign_ids(records[["system", "record_id"]], all_pairs, threshold,
                                 previous=_read(out, "links.parquet") if incremental else None,
-                                decisions=_read(out, "decisions.parquet"),
+                                decisions=decisions,
                                 aliases=_read(out, "aliases.parquet") if incremental else None)
         lap("assign_seconds")
 
@@ -122,7 +140,7 @@ def resolve(extracts: list[Extract], out: Path, state_dir: Path, threshold: floa
             "records": len(records), "new_records": n_new,
             "records_by_system": {str(k): int(v) for k, v in records["system"].value_counts().sort_index().items()},
             "candidate_pairs_compared": compared, "pairs_kept": len(all_pairs),
-            "rule_pairs": len(rules), "threshold": threshold,
+            "rule_pairs": len(rules), "cluster_pass_pairs": len(second), "threshold": threshold,
             "clusters": int(assignment.links["customer_id"].nunique()),
             "aliases": len(assignment.aliases), "incremental": incremental, "backend": backend,
             "parameters": parameters, "timings": timings,

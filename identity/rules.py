@@ -37,21 +37,37 @@ def _star(records: pd.DataFrame, members: pd.Series, group: pd.Series, is_new: p
                          "match_probability": 1.0, "evidence": evidence})
 
 
-def _name_key(records: pd.DataFrame) -> pd.Series:
+def name_key(records: pd.DataFrame) -> pd.Series:
     """The name's pinyin letters in order: one key whichever part comes first, split or not."""
     return records["name_fg"].map(lambda n: "".join(sorted(n)) if isinstance(n, str) else None)
 
 
+def bare(records: pd.DataFrame) -> pd.Series:
+    """Records with nothing to go by but a phone, e-mail or place: no name, birth date or valid ID number."""
+    valid_id = records["id_valid"].astype("boolean").fillna(False).astype(bool)
+    return records["name_fg"].isna() & records["birth_date"].isna() & ~valid_id
+
+
+def _names_per_phone(records: pd.DataFrame) -> pd.Series:
+    """Per phone, how many names (name_key) the records holding it carry."""
+    held = records["name_fg"].notna() & records["phone_hash"].notna()
+    return name_key(records)[held].groupby(records.loc[held, "phone_hash"]).nunique()
+
+
+def bare_on_family_phone(records: pd.DataFrame) -> pd.Series:
+    """Bare records whose phone records of several names hold (a family's): nothing tells whose they are."""
+    names = _names_per_phone(records)
+    return bare(records) & records["phone_hash"].isin(names.index[names > 1])
+
+
 def _phone_of_one_person(records: pd.DataFrame, is_new: pd.Series) -> pd.DataFrame:
     named = records["name_fg"].notna()
-    valid_id = records["id_valid"].astype("boolean").fillna(False).astype(bool)
-    bare = ~named & records["birth_date"].isna() & ~valid_id
+    bare_ = bare(records)
     has_phone = records["phone_hash"].notna()
-    key = _name_key(records)
-    names = key[named & has_phone].groupby(records.loc[named & has_phone, "phone_hash"]).nunique()
+    names = _names_per_phone(records)
     single = records["phone_hash"].isin(names.index[names == 1])
-    members = has_phone & single & (named | bare)
-    order = records.assign(_bare=bare).sort_values("_bare", kind="stable").index  # a named record heads
+    members = has_phone & single & (named | bare_)
+    order = records.assign(_bare=bare_).sort_values("_bare", kind="stable").index  # a named record heads
     ranked = records.loc[order]
     return _star(ranked, members.loc[order], ranked["phone_hash"], is_new.loc[order],
                  "rule:phone+name, one person")

@@ -6,10 +6,12 @@ with its noise) and the activity keyed by a system's own ids (`mobile_app_events
 app record's `record_id`; `core_banking_transactions`, `_holdings`, `_credit`, `_customer_history`: keyed
 by the core-banking record; `core_banking_products`: the catalogue). The person behind every record goes to
 `DIR/truth/source_records.parquet` only. Same canonical tables and seed ⇒ same bytes.
+`write_identity_extracts` writes the same systems' extracts for people drawn without a bank history.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -19,9 +21,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from sources.io import table_path
-from sources.synthetic.bank import AppendWriter
+from sources.synthetic.bank import AppendWriter, history_months
 from sources.synthetic.identities import Pinyin
 from sources.synthetic.people import draw_people
+from sources.synthetic.population import draw_population
 from sources.synthetic.systems import SYSTEMS, Context
 
 SOURCES_DIR = "sources"
@@ -30,6 +33,7 @@ CUSTOMER_KEYED = {"mobile_app": ("events",),
                   "core_banking": ("transactions", "holdings", "credit", "customer_history")}
 _STREAM_ROWS = 1_000_000
 CHUNK_PEOPLE = 100_000
+HISTORY_MONTHS = 24  # the demo bank's history, over which the fast path's customers joined
 
 
 def write_extracts(out: Path, seed: int, truth_dir: str = "truth") -> dict[str, int]:
@@ -44,6 +48,37 @@ def write_extracts(out: Path, seed: int, truth_dir: str = "truth") -> dict[str, 
     ends = pq.read_table(table_path(out, "holdings"), columns=["snapshot_date"]).column(0)
     last_day = pd.Timestamp(pc.max(ends).as_py())
     app_users = _customers_with_events(out, ids)
+    chunks = ((first, customers.slice(first, CHUNK_PEOPLE).to_pandas(), app_users[first:first + CHUNK_PEOPLE])
+              for first in range(0, len(ids), CHUNK_PEOPLE))
+    rows, keys = _write_systems(rng, out, chunks, last_day, truth_dir)
+    frames = {system: pd.concat(k, ignore_index=True) for system, k in keys.items() if k}
+    rows |= _write_keyed(rng, out, ids, frames, last_day)
+    pq.write_table(pq.read_table(table_path(out, "products")), out / SOURCES_DIR / "core_banking_products.parquet",
+                   compression="zstd")
+    return rows
+
+
+def write_identity_extracts(out: Path, customers: int, seed: int, end_month: str = "2025-12",
+                            truth_dir: str = "truth") -> dict[str, int]:
+    """The identifying extracts and the truth alone, for `customers` people drawn as the bank draws its
+    customers but without simulating their history (no activity tables): the fast path to any size
+    for the identity benchmark and tests. Everyone counts as an app user: over the demo bank's
+    24 months, 99.5 % of customers have app events. Same arguments ⇒ same bytes."""
+    out = Path(out)
+    draw = np.random.default_rng(np.random.SeedSequence([seed, 22]))
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 21]))
+    span = history_months(HISTORY_MONTHS, end_month)
+    last_day = span[-1] + pd.offsets.MonthEnd(0)
+    chunks = ((first, draw_population(draw, min(CHUNK_PEOPLE, customers - first), span, first + 1).customers,
+               np.ones(min(CHUNK_PEOPLE, customers - first), dtype=bool))
+              for first in range(0, customers, CHUNK_PEOPLE))
+    return _write_systems(rng, out, chunks, last_day, truth_dir)[0]
+
+
+def _write_systems(rng: np.random.Generator, out: Path, chunks: Iterable[tuple[int, pd.DataFrame, np.ndarray]],
+                   last_day: pd.Timestamp, truth_dir: str) -> tuple[dict[str, int], dict[str, list[pd.DataFrame]]]:
+    """Write each system's extract and the truth from chunks of (first row, canonical customers, app
+    users); the rows per system and, per system, its records' (_row, _copy, record_id)."""
     target = out / SOURCES_DIR
     target.mkdir(parents=True, exist_ok=True)
     writers = {system: AppendWriter(target / f"{system}.parquet", "zstd") for system in SYSTEMS}
@@ -53,32 +88,27 @@ def write_extracts(out: Path, seed: int, truth_dir: str = "truth") -> dict[str, 
     keys: dict[str, list[pd.DataFrame]] = {system: [] for system in SYSTEMS}
     pinyin, taken = Pinyin(), set()
     try:
-        for first in range(0, len(ids), CHUNK_PEOPLE):
-            chunk = customers.slice(first, CHUNK_PEOPLE).to_pandas()
+        for first, chunk, app_users in chunks:
+            ids = chunk["customer_id"].to_numpy()
             people = draw_people(rng, chunk, taken).frame
-            ctx = Context.build(people, chunk, pinyin, last_day, app_users[first:first + len(chunk)])
+            ctx = Context.build(people, chunk, pinyin, last_day, app_users)
             for system, (build, prefix, digits) in SYSTEMS.items():
                 records = build(rng, ctx)
                 if not records:
                     continue
                 frame = _with_record_ids(rng, pd.DataFrame(records), prefix, digits, numbers[system])
                 numbers[system] += len(frame)
-                frame["_row"] += first
-                keys[system].append(frame[["_row", "_copy", "record_id"]])
                 truth.write(pa.table({"system": pa.array([system] * len(frame), pa.string()),
                                       "record_id": pa.array(frame["record_id"], pa.string()),
-                                      "customer_id": pa.array(ids.to_numpy()[frame["_row"]], pa.string())}))
+                                      "customer_id": pa.array(ids[frame["_row"]], pa.string())}))
+                frame["_row"] += first
+                keys[system].append(frame[["_row", "_copy", "record_id"]])
                 writers[system].write(pa.Table.from_pandas(frame.drop(columns=["_row", "_copy"]),
                                                            preserve_index=False))
     finally:
         for writer in (*writers.values(), truth):
             writer.close()
-    rows = {system: w.rows for system, w in writers.items()}
-    frames = {system: pd.concat(k, ignore_index=True) for system, k in keys.items() if k}
-    rows |= _write_keyed(rng, out, ids, frames, last_day)
-    pq.write_table(pq.read_table(table_path(out, "products")), target / "core_banking_products.parquet",
-                   compression="zstd")
-    return rows
+    return {system: w.rows for system, w in writers.items()}, keys
 
 
 def _customers_with_events(out: Path, ids: pd.Series) -> np.ndarray:

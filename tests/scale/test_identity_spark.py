@@ -7,13 +7,13 @@ import json
 
 import pandas as pd
 
-from benchmarks.identity_data import write_extracts
 from evaluation.linkage import pairwise
+from sources.synthetic.extracts import SOURCES_DIR, write_identity_extracts
 from tests.conftest import run_cli
 
 
-def _resolve(files, out, env):
-    systems = [a for s, p in files.items() for a in ("--system", f"{s}={p}")]
+def _resolve(extracts, out, env):
+    systems = [a for p in sorted(extracts.glob("*.parquet")) for a in ("--system", f"{p.stem}={p}")]
     return json.loads(run_cli("identity", "resolve", *systems, "--out", out, "--json", env=env).stdout)
 
 
@@ -23,10 +23,11 @@ def _ids(out) -> pd.Series:
 
 
 def test_spark_and_duckdb_find_the_same_customers(tmp_path):
-    files = write_extracts(200, tmp_path / "extracts", seed=5)
+    write_identity_extracts(tmp_path / "extracts", 200, seed=5)
+    extracts = tmp_path / "extracts" / SOURCES_DIR
     state = str(tmp_path / "state")
-    duckdb = _resolve(files, tmp_path / "duckdb", {"NBO_STATE_DIR": state})
-    spark = _resolve(files, tmp_path / "spark", {"NBO_STATE_DIR": state, "NBO_STORES__OFFLINE": "spark"})
+    duckdb = _resolve(extracts, tmp_path / "duckdb", {"NBO_STATE_DIR": state})
+    spark = _resolve(extracts, tmp_path / "spark", {"NBO_STATE_DIR": state, "NBO_STORES__OFFLINE": "spark"})
     assert (duckdb["backend"], spark["backend"]) == ("duckdb", "spark")
     assert spark["candidate_pairs_compared"] == duckdb["candidate_pairs_compared"] > 0
     agreement = pairwise(_ids(tmp_path / "spark"), _ids(tmp_path / "duckdb"))
