@@ -108,7 +108,8 @@ class Settings(BaseSettings):
         file_source = (TomlConfigSettingsSource(settings_cls, toml_file=config),) if config else ()
         return (init_settings, env_settings, *file_source)
 
-    data_dir: Path = Path("data/bank")
+    # The canonical tables the service reads: `make demo` assembles them through OneID (`nbo data assemble`).
+    data_dir: Path = Path("data/customers")
     state_dir: Path = Path("var")
     feature_repo: Path = Path("features/repo")
     # The OneID folder the workbench reads (links, aliases, decisions); None: STATE/identity (var/identity).

@@ -73,12 +73,46 @@ def run_json(*args: object, **kwargs: object) -> dict:
 
 
 @pytest.fixture(scope="session")
-def bank_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A seeded synthetic bank ending with BANK_END_MONTH, generated once per session through the CLI."""
-    out = tmp_path_factory.mktemp("bank")
+def generated_bank(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A seeded synthetic bank ending with BANK_END_MONTH, generated once per session through the CLI:
+    its systems' extracts (`sources/`), the truth (`truth/`) and its own canonical tables (`C` ids)."""
+    out = tmp_path_factory.mktemp("generated")
     run_cli("data", "generate", "--customers", BANK_CUSTOMERS, "--months", BANK_MONTHS,
             "--seed", BANK_SEED, "--end-month", BANK_END_MONTH, "--out", out)
     return out
+
+
+def resolve_args(sources: Path) -> list[object]:
+    """`--system NAME=FILE` for every extract of a sources directory, as `make demo` lists them."""
+    from sources.validation import extract_files
+
+    return [arg for system, path in extract_files(sources).items() for arg in ("--system", f"{system}={path}")]
+
+
+@pytest.fixture(scope="session")
+def oneid_dir(generated_bank: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`nbo identity resolve` of every extract of the session bank (its key in a state dir of its own).
+    Tests that correct identities work on a copy (`private_oneid`)."""
+    state = tmp_path_factory.mktemp("oneid-state")
+    out = state / "identity"
+    run_cli("identity", "resolve", *resolve_args(generated_bank / "sources"), "--out", out,
+            env={"NBO_STATE_DIR": str(state)})
+    return out
+
+
+@pytest.fixture(scope="session")
+def bank_dir(generated_bank: Path, oneid_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The session's canonical tables as `make demo` makes them: the generated bank's extracts assembled
+    through OneID (`O` ids, golden records), checked by `nbo data validate --links`."""
+    out = tmp_path_factory.mktemp("bank")
+    run_cli("data", "assemble", "--sources", generated_bank / "sources", "--links", oneid_dir, "--out", out)
+    run_cli("data", "validate", out, "--links", oneid_dir)
+    return out
+
+
+def private_oneid(oneid_dir: Path, into: Path) -> Path:
+    """A copy of the session's OneID folder in `into`, for a test that merges or splits."""
+    return Path(shutil.copytree(oneid_dir, into / "identity"))
 
 
 @pytest.fixture(scope="session")

@@ -2,12 +2,14 @@
 evidence, and the manual decisions that touched them. No FastAPI in here.
 
 Links come from the OneID folder in the settings (`NBO_IDENTITY_DIR`, default `var/identity`);
-names and phones from the source-system extracts (`DATA/sources/<system>.parquet`), shown masked.
+names and phones from the source-system extracts behind the data directory (those `nbo data assemble`
+read, `sources.validation.sources_of`; else `DATA/sources/<system>.parquet`), shown masked.
 ID numbers are never read. Both are read again when their files change.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +21,9 @@ import pyarrow.parquet as pq
 from identity.decisions import ALIASES, DECISIONS, LINKS, load_aliases, load_decisions, load_links
 from nbo.settings import Settings
 from serving.workbench.data import mask_phone
+from sources.validation import SOURCES_DIR, sources_of
 
+log = logging.getLogger(__name__)
 NAME_COLUMNS = ("full_name", "family_name", "given_name", "nickname")
 WORDS = {
     "en": {"title": "Source records (OneID)", "not_run": "OneID has not run yet: the source records are not linked.",
@@ -128,7 +132,11 @@ class IdentityPanels:
 
     def __init__(self, settings: Settings):
         self.folder = settings.oneid_dir
-        self.sources = settings.data_dir / "sources"
+        try:
+            self.sources = sources_of(settings.data_dir)
+        except ValueError as err:  # the panel still lists the records, without names and phones
+            log.warning("identity_sources_unknown", extra={"error": str(err)})
+            self.sources = settings.data_dir / SOURCES_DIR
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[float, pd.DataFrame]] = {}
 
