@@ -6,7 +6,8 @@ the OneID customer of its record; where one customer's records held the same mon
 month), their rows are combined (amounts summed, days past due the worst). Extract records and
 activity rows that no link covers are reported, never dropped silently. `assembly.json` beside the
 tables records what they came from (the extracts, the links, the rules), so the workbench and
-`nbo data validate --links` find the extracts behind them.
+`nbo data validate --links` find the extracts behind them; `rm_assignments.parquet` (`identity.owners`)
+which relationship manager owns each customer.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 
 from identity.golden import RULES_FILE, golden_records, load_survivorship
+from identity.owners import write_owners
 from nbo.errors import InputFileError
 from sources.io import write_table
 from sources.validation import (
@@ -73,6 +75,7 @@ def assemble(sources_dir: Path, links: Path, out: Path, rules_file: Path = RULES
     uncovered = uncovered_records(sources_dir, link_frame)
     for table, frame in tables.items():  # written only once every input has been read
         write_table(out, table, frame)
+    write_owners(out, tables["customers"])
     done = Assembly(out, {t: len(f) for t, f in tables.items()}, uncovered, unlinked)
     _write_manifest(done, sources_dir, Path(links), Path(rules_file))
     return done
