@@ -75,14 +75,14 @@ def test_blocked_products_are_for_the_rm_only(app_client, as_role, customers) ->
     ({"lang": "fr"}, "lang"), ({"channel": "fax"}, "channel"),
 ])
 def test_bad_parameters_get_422_with_a_message(app_client, as_role, params, words) -> None:
-    response = app_client.get("/v1/customers/C00000001/offers", params=params, headers=as_role("app"))
+    response = app_client.get("/v1/customers/O0000000001/offers", params=params, headers=as_role("app"))
     assert response.status_code == 422 and words in response.json()["detail"]
 
 
 def test_unknown_customer_is_404_and_roles_are_enforced(app_client, as_role) -> None:
     assert app_client.get("/v1/customers/C99999999/offers", headers=as_role("app")).status_code == 404
-    assert app_client.get("/v1/customers/C00000001/offers", headers=as_role("risk")).status_code == 403
-    assert app_client.get("/v1/customers/C00000001/offers").status_code == 401
+    assert app_client.get("/v1/customers/O0000000001/offers", headers=as_role("risk")).status_code == 403
+    assert app_client.get("/v1/customers/O0000000001/offers").status_code == 401
 
 
 def test_no_consent_gets_the_non_personalised_default(app_client, as_role, customers) -> None:
