@@ -85,9 +85,9 @@ class Panel:
     folder: str
     customer_id: str
     survivor: str | None = None  # set when the page's id is an alias of another customer
-    owner: str | None = None  # the customer's relationship manager (`rm_assignments.parquet`)
     records: list[SourceRecord] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    owner: str | None = None  # the customer's relationship manager (`rm_assignments.parquet`)
 
 
 class IdentityPanels:

@@ -250,23 +250,23 @@ def test_pushed_intent_is_online_at_once_and_kept_offline(feature_stores, reader
 def test_malformed_push_is_rejected_whole(feature_state, feature_stores, readers):
     store, reader = feature_stores["embedded"], readers["embedded"]
     intent_file = Path(feature_state.build["out_dir"]) / INTENT_REALTIME.file_name
-    before_rows, before = len(pd.read_parquet(intent_file)), reader.read_customer("C00000010")
-    events = pd.DataFrame({"customer_id": ["C00000010", "C0000001"],
+    before_rows, before = len(pd.read_parquet(intent_file)), reader.read_customer("O0000000010")
+    events = pd.DataFrame({"customer_id": ["O0000000010", "C0000001"],
                            "event_time": [datetime.now(UTC)] * 2,
                            "event_type": ["page_view", "login"], "topic": ["gold", "gold"]})
     with pytest.raises(ContractViolation, match="nothing written") as err:
         push_intent_events(store, events)
     assert {(v["row"], v["column"]) for v in err.value.violations} == {(1, "customer_id"), (1, "event_type")}
-    assert reader.read_customer("C00000010").values == before.values
+    assert reader.read_customer("O0000000010").values == before.values
     assert len(pd.read_parquet(intent_file)) == before_rows
 
 
 @pytest.mark.parametrize("events", [
     pd.DataFrame(),
-    pd.DataFrame({"customer_id": ["C00000010"], "topic": ["gold"]}),
-    pd.DataFrame({"customer_id": ["C00000010"], "event_time": ["not a time"], "event_type": ["search"],
+    pd.DataFrame({"customer_id": ["O0000000010"], "topic": ["gold"]}),
+    pd.DataFrame({"customer_id": ["O0000000010"], "event_time": ["not a time"], "event_type": ["search"],
                   "topic": ["Gold!"]}),
-    pd.DataFrame({"customer_id": ["C00000010"], "event_time": [datetime.now(UTC) + timedelta(hours=1)],
+    pd.DataFrame({"customer_id": ["O0000000010"], "event_time": [datetime.now(UTC) + timedelta(hours=1)],
                   "event_type": ["search"], "topic": ["gold"]}),
 ], ids=["empty", "missing-columns", "bad-values", "future"])
 def test_push_payload_errors_say_what_is_wrong(feature_stores, events):
