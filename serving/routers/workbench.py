@@ -229,7 +229,7 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
     return _page(request, "customer.html", lang, c=page, recorded=recorded_notice(recorded),
-                 logged=logged if logged in CONTACT_OUTCOMES else None, rm=session_rm(request))
+                 logged=logged if logged in CONTACT_OUTCOMES else None, rm_id=session_rm(request))
 
 
 def recorded_notice(recorded: str | None) -> tuple[str, str] | None:
