@@ -11,7 +11,12 @@ MONTHS    ?= 24
 SEED      ?= 42
 # `make mlflow-ui`: where MLflow's UI listens.
 MLFLOW_PORT ?= 5000
-DATA      ?= data/bank
+# The demo's folders: the synthetic bank (its systems' extracts in sources/, the truth, its reference
+# tables), the OneID folder the service reads (links, decisions), the canonical tables assembled through it.
+BANK      ?= data/bank
+ONEID     ?= var/identity
+DATA      ?= data/customers
+SYSTEMS   := core_banking mobile_app online_banking branch_crm call_centre wechat
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
 # `make ab OLD=<rev>`: the old revision, and more benchmarks/ab.py options (see its --help).
@@ -39,8 +44,10 @@ airflow-env: $(AIRFLOW_VENV)/.installed
 
 ## demo: the main job on the embedded default (grows with each stage of the pipeline)
 demo: install
-	$(NBO) data generate --customers $(CUSTOMERS) --months $(MONTHS) --seed $(SEED) --out $(DATA)
-	$(NBO) data validate $(DATA)
+	$(NBO) data generate --customers $(CUSTOMERS) --months $(MONTHS) --seed $(SEED) --out $(BANK)
+	$(NBO) identity resolve $(foreach s,$(SYSTEMS),--system $(s)=$(BANK)/sources/$(s).parquet) --out $(ONEID)
+	$(NBO) data assemble --sources $(BANK)/sources --links $(ONEID) --out $(DATA)
+	$(NBO) data validate $(DATA) --links $(ONEID)
 	$(NBO) features build $(DATA)
 	$(NBO) features apply
 	$(NBO) features materialize
@@ -63,7 +70,7 @@ demo: install
 ## demo-scale: the same demo on Redis and PostgreSQL (Feast registry, MLflow, audit): config/scale.toml
 demo-scale: install
 	NBO_CONFIG=config/scale.toml $(NBO) stores init
-	NBO_CONFIG=config/scale.toml $(MAKE) --no-print-directory demo
+	NBO_CONFIG=config/scale.toml $(MAKE) --no-print-directory demo ONEID=var/scale/identity
 
 ## test: the whole suite (exits non-zero when any test fails)
 test: install airflow-env

@@ -5,21 +5,28 @@ system's records (`<system>_<table>.parquet`: events, transactions, holdings, cr
 customer_history) is re-keyed to
 the OneID customer of its record; where one customer's records held the same month (or product and
 month), their rows are combined (amounts summed, days past due the worst). Extract records and
-activity rows that no link covers are reported, never dropped silently.
+activity rows that no link covers are reported, never dropped silently. `assembly.json` beside the
+tables records what they came from (the extracts, the links, the rules), so the workbench and
+`nbo data validate --links` find the extracts behind them; `rm_assignments.parquet` (`identity.owners`)
+which relationship manager owns each customer.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from identity.golden import RULES_FILE, golden_records, load_survivorship
+from identity.owners import write_owners
 from nbo.errors import InputFileError
 from sources.io import write_table
 from sources.validation import (
+    ASSEMBLY_FILE,
     KEYED_TABLES,
     LINK_COLUMNS,
     Violation,
@@ -66,10 +73,21 @@ def assemble(sources_dir: Path, links: Path, out: Path, rules_file: Path = RULES
     tables = {"customers": golden_records(linked, rules)}
     for table, frames in _activity(sources_dir, set(extracts), link_frame, unlinked).items():
         tables[table] = _combine(table, pd.concat(frames, ignore_index=True))
+    uncovered = uncovered_records(sources_dir, link_frame)
     for table, frame in tables.items():  # written only once every input has been read
         write_table(out, table, frame)
-    return Assembly(out, {t: len(f) for t, f in tables.items()}, uncovered_records(sources_dir, link_frame),
-                    unlinked)
+    write_owners(out, tables["customers"])
+    done = Assembly(out, {t: len(f) for t, f in tables.items()}, uncovered, unlinked)
+    _write_manifest(done, sources_dir, Path(links), Path(rules_file))
+    return done
+
+
+def _write_manifest(done: Assembly, sources_dir: Path, links: Path, rules_file: Path) -> None:
+    """`assembly.json`: absolute paths of the inputs, the rows written and what no link covered."""
+    manifest = {"sources": str(sources_dir.resolve()), "links": str(links.resolve()), "rules": str(rules_file.resolve()),
+                "assembled_at": datetime.now(UTC).isoformat(timespec="seconds"), "rows": done.rows,
+                "uncovered_records": len(done.uncovered), "unlinked_rows": done.unlinked_rows}
+    (done.out / ASSEMBLY_FILE).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
 
 def _read_extract(system: str, path: Path) -> pd.DataFrame:

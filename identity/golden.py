@@ -19,6 +19,7 @@ from nbo.errors import InputFileError
 from sources.contract import columns_of
 
 RULES_FILE = Path(__file__).with_name("survivorship.toml")
+OWNER = "rm_id"  # the one survivorship column outside the contract: the customer's relationship manager
 
 
 @dataclass(frozen=True)
@@ -45,11 +46,12 @@ def load_survivorship(path: Path = RULES_FILE) -> Survivorship:
         raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise InputFileError(f"{path}: cannot read the survivorship rules: {err}") from err
-    known = set(columns_of("customers")) - {"customer_id"}
+    known = set(columns_of("customers")) - {"customer_id"} | {OWNER}
     rules = []
     for column, spec in raw.get("columns", {}).items():
         if column not in known:
-            raise InputFileError(f"{path}: [columns.{column}] is not a column of the canonical customers table")
+            raise InputFileError(f"{path}: [columns.{column}] is not a column of the canonical customers table "
+                                 f"(nor {OWNER})")
         if not spec.get("systems") or not spec.get("source"):
             raise InputFileError(f"{path}: [columns.{column}] needs `source` and a non-empty `systems` list")
         rules.append(Rule(column, spec["source"], tuple(spec["systems"]), spec.get("default")))
@@ -58,7 +60,8 @@ def load_survivorship(path: Path = RULES_FILE) -> Survivorship:
 
 def golden_records(records: pd.DataFrame, rules: Survivorship) -> pd.DataFrame:
     """One row per `customer_id` of `records` (linked extract rows with `system` and `record_id`),
-    holding the contract's customers columns chosen by `rules`."""
+    holding the contract's customers columns chosen by `rules`, and `rm_id` (None where no rule or
+    record gives one)."""
     customers = pd.DataFrame({"customer_id": sorted(records["customer_id"].unique())})
     if rules.updated_at in records:
         updated = pd.to_datetime(records[rules.updated_at].map(_iso_date), errors="coerce", format="mixed")
@@ -72,7 +75,9 @@ def golden_records(records: pd.DataFrame, rules: Survivorship) -> pd.DataFrame:
     for column in columns_of("customers"):
         if column not in customers:
             customers[column] = None
-    return _typed(customers[list(columns_of("customers"))])
+    owner = customers[OWNER] if OWNER in customers else pd.Series(None, index=customers.index, dtype=object)
+    return _typed(customers[list(columns_of("customers"))]).assign(
+        **{OWNER: owner.astype(object).where(owner.notna(), None)})
 
 
 def _survivors(records: pd.DataFrame, rule: Rule) -> pd.Series:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any, Literal
@@ -26,6 +27,7 @@ log = logging.getLogger(__name__)
 Backend = Literal["duckdb", "spark"]
 MODEL_COLUMNS = ["uid", "family", "given", "name_fg", "name_gf", "name_letters", "birth_date", "gender", "phone_hash", "email_hash",
                  "id_hash", "id_valid", "address", "postcode", "city"]
+SPARK_DRIVER_MEMORY = "4g"  # as the offline store's driver: a sixth of a 24 GiB machine
 SCORE_FLOOR = 0.01  # pairs below this probability are not kept (the threshold curve starts above it)
 _TRANSPOSED = ("substr(birth_date_l, 1, 4) = substr(birth_date_r, 1, 4) AND substr(birth_date_l, 6, 2) = "
                "substr(birth_date_r, 9, 2) AND substr(birth_date_l, 9, 2) = substr(birth_date_r, 6, 2)")
@@ -115,7 +117,7 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
     builder = SparkSession.builder.master(spark_master).appName("nbo-identity")
     for key, value in {"spark.jars": similarity_jar_location(), "spark.ui.enabled": "false",
                        "spark.ui.showConsoleProgress": "false", "spark.sql.session.timeZone": "UTC",
-                       "spark.log.level": "ERROR", "spark.driver.memory": "2g",
+                       "spark.log.level": "ERROR", "spark.driver.memory": SPARK_DRIVER_MEMORY,
                        # records go over as Arrow batches (an RDD); without it they become a LocalRelation
                        # that every query plan copies on the driver (heap exhausted at 100,000 records)
                        "spark.sql.execution.arrow.pyspark.enabled": "true",
@@ -123,11 +125,15 @@ def database(backend: Backend, spark_master: str = "local[2]") -> Iterator[Any]:
                            "spark.sql.shuffle.partitions": "2"} if spark_master.startswith("local") else {})}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
-    try:
-        yield SparkAPI(spark_session=session, break_lineage_method="persist", num_partitions_on_repartition=2)
-    finally:
-        if started:
-            session.stop()
+    # Splink's intermediate tables go to parquet files, not the driver's heap (persist ran it out of
+    # memory at 100,000 records in local mode, where the executor is the driver)
+    with tempfile.TemporaryDirectory(prefix="nbo-identity-spark-") as checkpoints:
+        session.sparkContext.setCheckpointDir(checkpoints)
+        try:
+            yield SparkAPI(spark_session=session, break_lineage_method="parquet", num_partitions_on_repartition=2)
+        finally:
+            if started:
+                session.stop()
 
 
 def _register(db_api: Any, records: pd.DataFrame, name: str) -> Any:

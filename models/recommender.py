@@ -90,13 +90,14 @@ class Catalogue:
 
     @cached_property
     def _names(self) -> dict[str, dict[str, str]]:
-        named = {lang: self.frame[f"name_{lang}"] if f"name_{lang}" in self.frame else pd.Series(dtype=object)
-                 for lang in LANGS}
-        return {lang: {str(p): str(n) for p, n in names.items() if isinstance(n, str) and n}
+        named = {lang: self.frame[f"name_{lang}"] if f"name_{lang}" in self.frame
+                 else pd.Series(None, index=self.frame.index, dtype=object) for lang in LANGS}
+        return {lang: {str(p): str(n) if isinstance(n, str) and n else str(p) for p, n in names.items()}
                 for lang, names in named.items()}
 
     def names(self, lang: Lang) -> dict[str, str]:
-        """product_id → its name in `lang` (the catalogue's name_zh or name_en)."""
+        """product_id → its name in `lang` (the catalogue's name_zh or name_en; the id where it has none),
+        for every product: the one place product names are looked up (offers, reasons, the workbench)."""
         return self._names[lang]
 
     @cached_property

@@ -108,7 +108,8 @@ class Settings(BaseSettings):
         file_source = (TomlConfigSettingsSource(settings_cls, toml_file=config),) if config else ()
         return (init_settings, env_settings, *file_source)
 
-    data_dir: Path = Path("data/bank")
+    # The canonical tables the service reads: `make demo` assembles them through OneID (`nbo data assemble`).
+    data_dir: Path = Path("data/customers")
     # The portfolio the service serves and `nbo score` assumes (sources.portfolio: demo is the synthetic bank).
     portfolio: str = Field(default="demo", pattern=r"^[a-z][a-z0-9_-]{0,31}$")
     state_dir: Path = Path("var")

@@ -4,13 +4,14 @@ Every violation is reported with its file, row (1-based data row) and column; va
 stops at the first one. Checks: missing or unreadable files, missing and unknown columns, wrong
 types (with the rows whose values cannot be read as the contract's type), the pandera model's
 rules (ranges, sets, patterns, duplicate keys), dates in the future and orphan foreign keys.
-Given OneID links, it also reports every source-system record (`DIR/sources/<system>.parquet`) that
-no link covers.
+Given OneID links, it also reports every source-system record that no link covers: the extracts
+`nbo data assemble` built the directory from (its `assembly.json`), else `DIR/sources/<system>.parquet`.
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ from sources.io import table_path
 
 SHOWN_VALUE_MAX = 80  # characters of a failing value quoted in a violation
 SOURCES_DIR = "sources"  # source-system extracts inside a data directory
+ASSEMBLY_FILE = "assembly.json"  # written by `nbo data assemble`: the extracts and links the tables came from
 LINKS_FILE = "links.parquet"
 LINK_COLUMNS = ("system", "record_id", "customer_id")
 # Activity keyed by a system's records: `<system>_<table>.parquet` beside the extracts.
@@ -358,9 +360,25 @@ def uncovered_records(sources_dir: Path, links: pd.DataFrame) -> list[Violation]
     return found
 
 
+def sources_of(data_dir: Path) -> Path:
+    """The extracts behind a data directory: those `nbo data assemble` read (its assembly.json), else DIR/sources."""
+    manifest = Path(data_dir) / ASSEMBLY_FILE
+    if manifest.is_file():
+        try:
+            return Path(json.loads(manifest.read_text(encoding="utf-8"))["sources"])
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{manifest}: not an assembly manifest with a 'sources' entry ({err})") from err
+    return Path(data_dir) / SOURCES_DIR
+
+
 def validate_links(data_dir: Path, links: Path, report: ValidationReport) -> None:
-    """Add to `report` every record of `data_dir`/sources that the links in `links` do not cover."""
-    sources_dir = Path(data_dir) / SOURCES_DIR
+    """Add to `report` every record of the extracts behind `data_dir` (`sources_of`) that the links in
+    `links` do not cover."""
+    try:
+        sources_dir = sources_of(data_dir)
+    except ValueError as err:
+        report.violations.append(Violation(str(Path(data_dir) / ASSEMBLY_FILE), None, None, "unreadable", str(err)))
+        return
     if not sources_dir.is_dir():
         report.violations.append(Violation(str(sources_dir), None, None, "missing_file",
                                            "no source-system extracts to check against the links"))

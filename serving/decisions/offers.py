@@ -16,7 +16,7 @@ import pandas as pd
 from features.online.reader import OnlineFeatures
 from features.segments.rules import SegmentRules
 from models.explain.offers import default_reason
-from models.recommender import RecommenderScorer
+from models.recommender import Catalogue, RecommenderScorer
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
 from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
@@ -93,7 +93,7 @@ class OfferService:
         features = self.runtime.reader.read_customer(customer_id)
         pd_value, churn_p, versions = self._risk(variant, features)
         facts = self._facts(features, pd_value)
-        catalogue = ranker.scorer.catalogue.frame
+        catalogue = ranker.scorer.catalogue
         today = today or datetime.now(UTC).date()
         verdicts = {p: rules.check(facts, _product(p, attrs), today, self.policy.rules)
                     for p, attrs in ranker.scorer.catalogue.records.items()}
@@ -124,28 +124,23 @@ class OfferService:
         """Rank the allowed candidates, arbitrate, explain the k chosen."""
         allowed = {p for p, v in verdicts.items() if v.allowed}
         ranked = scorer.rank(features.customer_id, features.values, allowed)
-        records = scorer.catalogue.records
+        records, names = scorer.catalogue.records, scorer.catalogue.names(lang)
         chosen = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
                             for p, pa in zip(ranked.product_ids, ranked.p_adopt, strict=True)],
                            self.policy.levers, churn_p)[:k]
         reasons = scorer.explain(ranked, [r.candidate.product_id for r in chosen], lang)
-        catalogue = scorer.catalogue.frame
-        return [self._offer(n + 1, r, catalogue, lang, reasons[r.candidate.product_id]) for n, r in enumerate(chosen)]
+        return [self._offer(n + 1, r, names, reasons[r.candidate.product_id]) for n, r in enumerate(chosen)]
 
-    def _default(self, verdicts: dict[str, rules.Verdict], catalogue: pd.DataFrame, k: int,
+    def _default(self, verdicts: dict[str, rules.Verdict], catalogue: Catalogue, k: int,
                  lang: str) -> list[dict[str, Any]]:
         allowed = [p for p in self.policy.levers.default_products if p in verdicts and verdicts[p].allowed][:k]
-        return [{"product_id": p, "rank": i + 1, "score": 0.0, "p_adopt": 0.0, "name": _name(catalogue, p, lang),
-                 "category": str(catalogue.at[p, "category"]), "reasons": default_reason(lang)}
+        names = catalogue.names(lang)
+        return [{"product_id": p, "rank": i + 1, "score": 0.0, "p_adopt": 0.0, "name": names[p],
+                 "category": str(catalogue.records[p]["category"]), "reasons": default_reason(lang)}
                 for i, p in enumerate(allowed)]
 
     @staticmethod
-    def _offer(rank: int, r: Ranked, catalogue: pd.DataFrame, lang: str, reasons: list[dict[str, str]]) -> dict[str, Any]:
+    def _offer(rank: int, r: Ranked, names: dict[str, str], reasons: list[dict[str, str]]) -> dict[str, Any]:
         p = r.candidate.product_id
         return {"product_id": p, "rank": rank, "score": r.score, "p_adopt": r.candidate.p_adopt,
-                "name": _name(catalogue, p, lang), "category": r.candidate.category, "reasons": reasons}
-
-
-def _name(catalogue: pd.DataFrame, product_id: str, lang: str) -> str:
-    column = "name_zh" if lang == "zh" else "name_en"
-    return str(catalogue.at[product_id, column]) if column in catalogue else product_id
+                "name": names[p], "category": r.candidate.category, "reasons": reasons}

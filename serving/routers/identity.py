@@ -2,8 +2,8 @@
 
 Both apply the decision at once (`identity.decisions`: links, aliases and decisions rewritten
 atomically; every later `nbo identity resolve` keeps it) and audit it with who, when and why
-(`kind` identity_merge or identity_split in the audit store). There is no RM → customer assignment
-in nbo yet, so any rm session may correct any customer it can open.
+(`kind` identity_merge or identity_split in the audit store). An admin may correct any customer; an
+rm session only the customers its key's RM owns (`rm_assignments.parquet`), else 403 naming the owner.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from identity import decisions
 from nbo.errors import ContractViolation
 from serving.deps import RequestIdDep
 from serving.routers.params import CustomerId
-from serving.routers.workbench import RM, Form, SessionRoute, same_origin, session_of
+from serving.routers.workbench import RM, Form, SessionRoute, same_origin, session_of, session_rm
 from serving.schemas import ERRORS
 from serving.security import keys
 from serving.security.auth import API_KEY_HEADER, Role, require_role
@@ -98,8 +98,9 @@ def split(request: Request, body: SplitRequest, request_id: RequestIdDep) -> Cor
 
 @pages.post("/customers/{customer_id}/identity/merge", dependencies=[Depends(same_origin)])
 def merge_form(request: Request, customer_id: CustomerId, form: Form, request_id: RequestIdDep) -> Response:
-    """The workbench's merge form: this customer and the id typed in."""
+    """The workbench's merge form: this customer and the id typed in, both the RM's own."""
     other = _field(form, "other", 40)
+    request.app.state.identity_panels.check_owner(session_rm(request), [customer_id, other])
     done = decisions.merge(request.app.state.settings.oneid_dir, customer_id, other,
                            why=_field(form, "reason", 500), who=_rm(request))
     return _back(customer_id, form, _audit(request, done, request_id))
@@ -107,9 +108,11 @@ def merge_form(request: Request, customer_id: CustomerId, form: Form, request_id
 
 @pages.post("/customers/{customer_id}/identity/split", dependencies=[Depends(same_origin)])
 def split_form(request: Request, customer_id: CustomerId, form: Form, request_id: RequestIdDep) -> Response:
-    """The workbench's split form: one of this customer's source records, on its own."""
-    done = decisions.split(request.app.state.settings.oneid_dir, _field(form, "record", 200),
-                           why=_field(form, "reason", 500), who=_rm(request))
+    """The workbench's split form: one of the RM's own customers' source records, on its own."""
+    record, panels = _field(form, "record", 200), request.app.state.identity_panels
+    panels.check_owner(session_rm(request), [panels.customer_of(record) or customer_id])
+    done = decisions.split(request.app.state.settings.oneid_dir, record, why=_field(form, "reason", 500),
+                           who=_rm(request))
     return _back(customer_id, form, _audit(request, done, request_id))
 
 
@@ -125,8 +128,9 @@ def _admin(request: Request) -> str:
 
 
 def _rm(request: Request) -> str:
-    session = session_of(request)
-    return f"rm:{session.key_prefix}" if session else RM
+    """Who corrected, for the audit: `rm:` and the key's RM (when it has one) and hash prefix."""
+    session, rm = session_of(request), session_rm(request)
+    return (f"rm:{rm}:{session.key_prefix}" if rm else f"rm:{session.key_prefix}") if session else RM
 
 
 def _audit(request: Request, done: decisions.Outcome, request_id: str) -> Correction:

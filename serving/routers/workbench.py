@@ -81,6 +81,12 @@ def session_of(request: Request) -> Session | None:
     return verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM)
 
 
+def session_rm(request: Request) -> str | None:
+    """The relationship manager of the request's rm session (its key's `rm_id`), if it has one."""
+    session = session_of(request)
+    return request.app.state.keys.rm_of(session.key_prefix) if session else None
+
+
 def has_session(request: Request) -> bool:
     """Whether the request carries a valid rm session cookie."""
     return session_of(request) is not None
@@ -230,7 +236,7 @@ def customer(request: Request, customer_id: CustomerId, request_id: RequestIdDep
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
     return _page(request, "customer.html", lang, c=page, recorded=recorded_notice(recorded),
-                 logged=logged if logged in CONTACT_OUTCOMES else None)
+                 logged=logged if logged in CONTACT_OUTCOMES else None, rm_id=session_rm(request))
 
 
 def recorded_notice(recorded: str | None) -> tuple[str, str] | None:

@@ -40,6 +40,7 @@ class KeyRing:
         self.path = path
         self._lock = threading.Lock()
         self._hashes: dict[str, str] = {}
+        self._records: dict[str, dict] = {}
         self._stamp: tuple[int, int, int] | None = None
         self._checked = -CHECK_INTERVAL_S
         self._noted: dict[str, float] = {}
@@ -51,6 +52,11 @@ class KeyRing:
         if now - self._checked >= CHECK_INTERVAL_S:
             self._refresh(now)
         return self._hashes
+
+    def rm_of(self, hash_prefix: str) -> str | None:
+        """The RM of the live rm key whose hash starts with `hash_prefix` (a workbench session's), or None."""
+        self.hashes()
+        return keys.rm_of(self._records, hash_prefix)
 
     def role_for(self, key: str) -> str | None:
         """The role of a presented key, or None when it is not a live key."""
@@ -72,7 +78,8 @@ class KeyRing:
             if stamp == self._stamp:
                 return
             try:
-                self._hashes = keys.load_key_hashes(self.path)
+                self._records = keys.load_records(self.path)
+                self._hashes = {h: r["role"] for h, r in self._records.items()}
             except (OSError, ValueError) as err:  # a hand-edited file: keep the keys we have
                 log.error("api_keys_unreadable", extra={"error_type": type(err).__name__})
                 return

@@ -3,7 +3,8 @@
 Keys are random 256-bit tokens, so a plain SHA-256 is enough to store them (no password
 stretching needed); comparisons use `hmac.compare_digest`.
 
-Where keys live: `api-keys.json` in the state directory, mode 0600, hash → {id, role, created}.
+Where keys live: `api-keys.json` in the state directory, mode 0600, hash → {id, role, created} and, for
+an `rm` key, `rm_id`: the relationship manager it belongs to (what the workbench checks ownership by).
 Every worker of `nbo serve --workers N` reads the same file, and so does every replica, which
 mounts the state directory anyway for the workbench session secret and the reload signal
 (`tests/scale/test_replicas.py` runs them so). A file keeps `nbo keys` working without a
@@ -20,6 +21,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -31,6 +33,7 @@ from nbo.errors import NotFound
 
 ROLES = ("app", "rm", "risk", "admin")
 ID_LEN = 12
+RM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")  # as the bank's systems name an RM (`RM011`)
 
 
 class KeyNotFound(NotFound):
@@ -77,16 +80,26 @@ def role_for_hash(presented: str, hashes: dict[str, str]) -> str | None:
     return role
 
 
-def add_key(path: Path, role: str) -> tuple[str, str]:
-    """Create a new key for `role`, store its hash and return (id, key); the key is shown once."""
+def add_key(path: Path, role: str, rm_id: str | None = None) -> tuple[str, str]:
+    """Create a new key for `role` (an `rm` key may name its RM), store its hash and return (id, key);
+    the key is shown once."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; roles are {', '.join(ROLES)}")
+    if rm_id is not None and (role != "rm" or not RM_ID.match(rm_id)):
+        raise ValueError(f"--rm-id {rm_id!r}: only an rm key names an RM, as letters, digits, _ or - "
+                         "(at most 32, e.g. RM011)")
     key = f"nbo_{role}_{secrets.token_urlsafe(32)}"
     hashed = hash_key(key)
+    record = {"role": role, "created": datetime.now(UTC).isoformat()} | ({"rm_id": rm_id} if rm_id else {})
     with _locked(path):
-        records = load_records(path) | {hashed: {"role": role, "created": datetime.now(UTC).isoformat()}}
-        _write_records(path, records)
+        _write_records(path, load_records(path) | {hashed: record})
     return key_id(hashed), key
+
+
+def rm_of(records: dict[str, dict[str, Any]], hash_prefix: str) -> str | None:
+    """The RM of the live rm key whose hash starts with `hash_prefix` (a workbench session's), or None."""
+    found = [r.get("rm_id") for h, r in records.items() if h.startswith(hash_prefix) and r["role"] == "rm"]
+    return found[0] if len(found) == 1 else None
 
 
 def revoke_key(path: Path, wanted_id: str) -> dict[str, Any]:
@@ -103,9 +116,9 @@ def revoke_key(path: Path, wanted_id: str) -> dict[str, Any]:
 
 
 def list_keys(path: Path) -> list[dict[str, Any]]:
-    """Return id, role, created and last used of every live key (never the key or its hash),
-    oldest first."""
-    rows = [{"id": r["id"], "role": r["role"], "created": r["created"],
+    """Return id, role, RM (rm keys), created and last used of every live key (never the key or its
+    hash), oldest first."""
+    rows = [{"id": r["id"], "role": r["role"], "rm_id": r.get("rm_id"), "created": r["created"],
              "last_used": _last_used(usage_file(path, r["id"]))} for r in load_records(path).values()]
     return sorted(rows, key=lambda r: (r["created"] or "", r["id"]))
 
@@ -122,13 +135,13 @@ def _last_used(usage: Path) -> str | None:
         return None
 
 
-def create_demo_keys(keys_file: Path, demo_file: Path) -> dict[str, str]:
+def create_demo_keys(keys_file: Path, demo_file: Path, rm_id: str | None = None) -> dict[str, str]:
     """Return one live key per role, kept in plain text in `demo_file` for `nbo info` (demo only);
-    roles without a live demo key get a new one."""
+    roles without a live demo key get a new one (the rm key belongs to `rm_id`)."""
     demo = read_demo_keys(demo_file, load_key_hashes(keys_file))
     missing = [role for role in ROLES if role not in demo]
     if missing:
-        demo |= {role: add_key(keys_file, role)[1] for role in missing}
+        demo |= {role: add_key(keys_file, role, rm_id if role == "rm" else None)[1] for role in missing}
         _write_private(demo_file, demo)
     return demo
 
@@ -142,7 +155,9 @@ def read_demo_keys(demo_file: Path, live: dict[str, str]) -> dict[str, str]:
 
 
 def _write_records(path: Path, records: dict[str, dict[str, Any]]) -> None:
-    _write_private(path, {h: {"role": r["role"], "created": r["created"]} for h, r in records.items()})
+    _write_private(path, {h: {"role": r["role"], "created": r["created"]} | ({"rm_id": r["rm_id"]} if r.get("rm_id")
+                                                                            else {})
+                          for h, r in records.items()})
 
 
 @contextmanager

@@ -2,12 +2,14 @@
 evidence, and the manual decisions that touched them. No FastAPI in here.
 
 Links come from the OneID folder in the settings (`NBO_IDENTITY_DIR`, default `var/identity`);
-names and phones from the source-system extracts (`DATA/sources/<system>.parquet`), shown masked.
+names and phones from the source-system extracts behind the data directory (those `nbo data assemble`
+read, `sources.validation.sources_of`; else `DATA/sources/<system>.parquet`), shown masked.
 ID numbers are never read. Both are read again when their files change.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,59 +19,23 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from identity.decisions import ALIASES, DECISIONS, LINKS, load_aliases, load_decisions, load_links
+from identity.owners import OWNERS_FILE, load_owners
+from nbo.errors import Forbidden
 from nbo.settings import Settings
 from serving.workbench.data import mask_phone
+from serving.workbench.i18n import labels
+from sources.validation import SOURCES_DIR, sources_of
 
+log = logging.getLogger(__name__)
 NAME_COLUMNS = ("full_name", "family_name", "given_name", "nickname")
-WORDS = {
-    "en": {"title": "Source records (OneID)", "not_run": "OneID has not run yet: the source records are not linked.",
-           "none": "No source record is linked to this customer.", "alias": "This id is now part of {customer}.",
-           "system": "System", "record": "Record", "name": "Name", "phone": "Phone",
-           "probability": "Match probability", "evidence": "Evidence", "alone": "on its own",
-           "decisions": "Corrections", "split": "Split out", "merge": "Merge", "other": "Customer id",
-           "reason": "Reason", "saved": "Correction {decision} saved.",
-           "rm_note": "Corrections are audited with who, when and why."},
-    "zh": {"title": "来源记录（客户统一识别）", "not_run": "客户统一识别尚未运行，各系统的来源记录尚未关联。",
-           "none": "该客户暂无关联的来源记录。", "alias": "该客户号已并入 {customer}。",
-           "system": "来源系统", "record": "记录号", "name": "姓名", "phone": "手机号",
-           "probability": "匹配概率", "evidence": "匹配依据", "alone": "单独记录",
-           "decisions": "人工修正记录", "split": "拆出", "merge": "合并", "other": "客户号",
-           "reason": "原因", "saved": "修正 {decision} 已保存。",
-           "rm_note": "每次修正都会记录操作人、时间和原因，以备审计。"},
-}
-SYSTEM_NAMES = {
-    "zh": {"core_banking": "核心系统", "mobile_app": "手机银行", "online_banking": "网上银行",
-           "branch_crm": "网点客户管理", "call_centre": "客服中心", "wechat": "微信银行"},
-    "en": {"core_banking": "Core banking", "mobile_app": "Mobile app", "online_banking": "Online banking",
-           "branch_crm": "Branch CRM", "call_centre": "Call centre", "wechat": "WeChat"},
-}
-
-
-FIELDS = {
-    "zh": {"name": "姓名", "birth_date": "出生日期", "phone": "手机号", "id_number": "身份证号", "email": "邮箱",
-           "gender": "性别", "address": "地址", "postcode": "邮编", "city": "城市"},
-    "en": {"name": "name", "birth_date": "birth date", "phone": "phone", "id_number": "ID number", "email": "email",
-           "gender": "gender", "address": "address", "postcode": "postcode", "city": "city"},
-}
-LEVELS = {
-    "zh": {"exact": "一致", "swapped": "姓与名颠倒", "jw>0.92": "高度相近", "jw>0.90": "相近", "jw>0.80": "相近",
-           "day-month transposed": "日与月颠倒", "one digit": "仅差一位", "year": "同一年",
-           "checksum invalid": "校验位不符", "postcode": "邮编一致", "city": "同一城市"},
-    "en": {"exact": "same", "swapped": "family and given swapped", "jw>0.92": "very close", "jw>0.90": "close",
-           "jw>0.80": "close", "day-month transposed": "day and month swapped", "one digit": "one digit apart",
-           "year": "same year", "checksum invalid": "checksum fails", "postcode": "same postcode",
-           "city": "same city"},
-}
-EVIDENCE_WORDS = {"zh": {"rule": "{fields}一致（规则）", "merge": "人工合并（{id}）", "split": "人工拆出（{id}）",
-                         "sep": "；", "and": "、", "field": "{field}{level}"},
-                  "en": {"rule": "same {fields} (rule)", "merge": "merged by hand ({id})",
-                         "split": "split out by hand ({id})", "sep": "; ", "and": " and ", "field": "{field} {level}"}}
 
 
 def describe_evidence(evidence: str, lang: str) -> str:
     """The matcher's evidence (`name:jw>0.92;phone:exact`, `rule:id_number`, `merge:D000003`) in an RM's
-    words; a part it does not know is shown as it is."""
-    fields, levels, words = FIELDS[lang], LEVELS[lang], EVIDENCE_WORDS[lang]
+    words (the i18n groups `oneid_field`, `oneid_level`, `oneid_evidence`); a part it does not know is
+    shown as it is."""
+    t = labels(lang)
+    fields, levels, words = t["oneid_field"], t["oneid_level"], t["oneid_evidence"]
     parts = []
     for token in filter(None, evidence.split(";")):
         kind, _, detail = token.partition(":")
@@ -121,6 +87,7 @@ class Panel:
     survivor: str | None = None  # set when the page's id is an alias of another customer
     records: list[SourceRecord] = field(default_factory=list)
     decisions: list[dict[str, Any]] = field(default_factory=list)
+    owner: str | None = None  # the customer's relationship manager (`rm_assignments.parquet`)
 
 
 class IdentityPanels:
@@ -128,13 +95,19 @@ class IdentityPanels:
 
     def __init__(self, settings: Settings):
         self.folder = settings.oneid_dir
-        self.sources = settings.data_dir / "sources"
+        self.data_dir = settings.data_dir
+        try:
+            self.sources = sources_of(settings.data_dir)
+        except ValueError as err:  # the panel still lists the records, without names and phones
+            log.warning("identity_sources_unknown", extra={"error": str(err)})
+            self.sources = settings.data_dir / SOURCES_DIR
         self._lock = threading.Lock()
         self._cache: dict[Path, tuple[float, pd.DataFrame]] = {}
 
     def words(self, lang: str) -> dict[str, str]:
-        """The panel's words in `lang`, system names under `system:<name>`."""
-        return WORDS[lang] | {f"system:{k}": v for k, v in SYSTEM_NAMES[lang].items()}
+        """The panel's words in `lang` (i18n group `oneid`), system names under `system:<name>`."""
+        t = labels(lang)
+        return t["oneid"] | {f"system:{k}": v for k, v in t["oneid_system"].items()}
 
     @staticmethod
     def evidence(evidence: str, lang: str) -> str:
@@ -153,7 +126,36 @@ class IdentityPanels:
         mine = links[links["customer_id"] == current].sort_values(["system", "record_id"])
         records = [self._record(row) for row in mine.itertuples(index=False)]
         return Panel(True, str(self.folder), customer_id, current if current != customer_id else None, records,
-                     self._decisions({r.key for r in records}, {customer_id, current}))
+                     self._decisions({r.key for r in records}, {customer_id, current}),
+                     self._owner(current, customer_id))
+
+    def check_owner(self, rm: str | None, customers: list[str]) -> None:
+        """Forbidden unless the RM `rm` owns every one of `customers` (an alias: the customer it became)."""
+        if rm is None:
+            raise Forbidden("this rm key belongs to no relationship manager (`nbo keys create --role rm --rm-id "
+                            "ID`), so it may not correct customers; an admin may")
+        for customer_id in customers:
+            panel = self.for_customer(customer_id)
+            if not (panel.records or panel.survivor):
+                continue  # no such customer: the correction itself says so (404)
+            if panel.owner != rm:
+                owner = panel.owner
+                whose = f"belongs to {owner}" if owner else "has no relationship manager"
+                raise Forbidden(f"customer {customer_id} {whose}: {rm} may correct only their own customers "
+                                "(an admin may correct any)")
+
+    def customer_of(self, record: str) -> str | None:
+        """The customer a source record (SYSTEM:RECORD_ID) is linked to now, or None."""
+        system, _, record_id = record.partition(":")
+        if not (self.folder / LINKS).is_file():
+            return None
+        links = self._read(self.folder / LINKS, load_links)
+        found = links.loc[(links["system"] == system) & (links["record_id"] == record_id), "customer_id"]
+        return str(found.iloc[0]) if len(found) else None
+
+    def _owner(self, *ids: str) -> str | None:
+        owners = self._read(self.data_dir / OWNERS_FILE, load_owners)
+        return next((owners[i] for i in ids if i in owners.index and owners[i] is not None), None)
 
     def _record(self, row: Any) -> SourceRecord:
         name, phone = self._contact(str(row.system), str(row.record_id))

@@ -109,7 +109,7 @@ def build_customer_page(ctx: PageContext, customer_id: str, lang: str, request_i
     delinquency = risk.delinquency(customer_id, lang, request_id)
     words = labels(lang)
     v = features.values
-    names = _product_names(ctx.runtime, lang)
+    names = ctx.runtime.recommender("champion").scorer.catalogue.names(words.lang)
     identity = ctx.data.identity(customer_id)
     expires = assessment_expiry(v, ctx.offer_policy.rules.assessment_valid_months)
     maturing = [(names.get(p, p), due) for p, due in ctx.data.maturities(customer_id, today)]
@@ -199,12 +199,6 @@ def contact_history(audit: AuditStore, customer_id: str) -> list[dict[str, Any]]
     calls = [c | {"kind": "call"} for c in audit.contacts_for(customer_id, HISTORY_SHOWN)]
     answers = [f | {"kind": "feedback"} for f in audit.customer_feedback(customer_id, HISTORY_SHOWN)]
     return sorted(calls + answers, key=lambda r: r["created_at"], reverse=True)[:HISTORY_SHOWN]
-
-
-def _product_names(runtime: Runtime, lang: str) -> dict[str, str]:
-    catalogue = runtime.recommender("champion").scorer.catalogue.frame
-    column = "name_zh" if lang == "zh" else "name_en"
-    return {str(p): str(name) for p, name in catalogue[column].items()}
 
 
 def reason_contributions(scorer: RiskScorer, values: dict[str, object], k: int) -> list[float]:

@@ -46,6 +46,7 @@ RATES: dict[str, dict[str, float]] = {
     "wechat": {"present_app": 0.6, "present_web": 0.45, "present_other": 0.2, "duplicate": 0.02,
                "phone": 0.95, "city": 0.8, "gender": 0.7},
 }
+RMS_PER_CITY = 3  # relationship managers per city's branch; every customer has one (`rm_id`)
 _NICK_WORDS = ("阳光", "快乐每一天", "静待花开", "平安是福", "小确幸", "岁月静好", "Sunny", "Tony", "Lucky", "Coco")
 _B64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 _MAIL = ("qq.com", "163.com", "126.com", "sina.com", "gmail.com")
@@ -104,7 +105,8 @@ def _nickname(rng: np.random.Generator, ctx: Context, name: str) -> str:
 
 def core_banking(rng: np.random.Generator, ctx: Context) -> list[Record]:
     """Legal name in characters, ID number, birth date, gender, address, postcode, phone and the
-    customer's banking profile. Movers' records still hold the old phone and home."""
+    customer's banking profile and relationship manager (`rm_id`). Movers' records still hold the old
+    phone and home."""
     r, p, out = RATES["core_banking"], ctx.people, []
     extras = ("city_tier", "occupation", "segment", "join_date", "close_date", "risk_tolerance",
               "risk_assessed_at", "marketing_consent", "preferred_channel", "income_monthly")
@@ -125,8 +127,14 @@ def core_banking(rng: np.random.Generator, ctx: Context) -> list[Record]:
             "updated_at": (date.fromordinal(q["joined"]).isoformat()
                            if mover and not copy else _updated(rng, q, ctx.last_day)),
         }
-        out.append(record | {c: q[c] for c in extras} | {"_row": row, "_copy": copy})
+        out.append(record | {c: q[c] for c in extras} | {"rm_id": rm_of(q), "_row": row, "_copy": copy})
     return out
+
+
+def rm_of(person: dict[str, Any]) -> str:
+    """The customer's relationship manager: one of RMS_PER_CITY at the home city's branch (RM + city + n,
+    `RM011`), by customer number; no random draw, so adding it moved no other value of the bank."""
+    return f"RM{int(person['city']) + 1:02d}{int(str(person['customer_id'])[1:]) % RMS_PER_CITY + 1}"
 
 
 def mobile_app(rng: np.random.Generator, ctx: Context) -> list[Record]:
@@ -189,7 +197,7 @@ def _crm_birth(rng: np.random.Generator, birth: str, swap_share: float) -> str:
 
 
 def branch_crm(rng: np.random.Generator, ctx: Context) -> list[Record]:
-    """Name typed by an RM (typos, pinyin, swapped parts), phone (a family's shared one), city,
+    """Name typed by the customer's RM (`rm_id`; typos, pinyin, swapped parts), phone (a family's shared one), city,
     sometimes the birth date as YYYYMMDD (day and month sometimes swapped)."""
     r, p, out = RATES["branch_crm"], ctx.people, []
     rm = {"rm": r["present_rm"]} | {"branch": 0.6}
@@ -211,7 +219,7 @@ def branch_crm(rng: np.random.Generator, ctx: Context) -> list[Record]:
             "city": CITIES[int(q["city"])][0],
             "birth_date": (_crm_birth(rng, q["birth_date"], r["day_month_swapped"])
                            if rng.random() < r["birth_date"] else None),
-            "gender": q["gender"],
+            "gender": q["gender"], "rm_id": rm_of(q),
             "updated_at": _updated(rng, q, ctx.last_day), "_row": row, "_copy": copy,
         })
     return out

@@ -24,7 +24,7 @@ FORGED = issue(b"not the service's secret", "rm", "any key")
     ("GET", "/workbench?q=C0"),
     ("GET", "/workbench/customers/C00000001"),
     ("GET", f"/workbench/chart.svg?spec={CHART}"),
-    ("POST", "/workbench/customers/C00000001/feedback"),
+    ("POST", "/workbench/customers/O0000000001/feedback"),
 ])
 def test_no_valid_session_redirects_to_login(server: Server, method: str, path: str, cookie: str | None) -> None:
     cookies = {COOKIE: cookie} if cookie else {}

@@ -108,10 +108,11 @@ def test_a_terminal_gets_a_progress_bar_with_eta_and_readable_lines(tmp_path: Pa
     assert "computing label rates" in plain and '{"' not in plain  # bars, not JSON lines
 
 
-def test_customer_numbers_read_like_ids(feature_state: FeatureState) -> None:
+def test_customer_ids_read_in_either_case(feature_state: FeatureState) -> None:
+    """The session bank's OneID ids (`O` + 10 digits); `42` → `C00000042` is tests/cli/test_console_parsing.py's."""
     env = feature_state.env["embedded"]
-    by_number, by_id = (run_json("features", "online", ref, env=env) for ref in ("42", "C00000042"))
-    assert by_number["customer_id"] == "C00000042" and by_number["values"] == by_id["values"]
+    lower, upper = (run_json("features", "online", ref, env=env) for ref in ("o0000000042", "O0000000042"))
+    assert lower["customer_id"] == "O0000000042" and lower["values"] == upper["values"]
     refused = run_cli("features", "online", "Ｃ００００００４２", env=env, check=False)
     assert refused.returncode == 2 and "is not a customer id" in refused.stderr
 

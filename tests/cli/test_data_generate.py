@@ -74,29 +74,29 @@ def test_blocks_are_deterministic_contiguous_independent_and_valid(tmp_path: Pat
     assert report["ok"] and report["violation_count"] == 0
 
 
-def test_truth_is_kept_apart_from_the_canonical_tables(bank_dir: Path) -> None:
-    assert sorted(p.name for p in bank_dir.glob("*.parquet")) == [
+def test_truth_is_kept_apart_from_the_canonical_tables(generated_bank: Path) -> None:
+    assert sorted(p.name for p in generated_bank.glob("*.parquet")) == [
         "credit.parquet", "customer_history.parquet", "customers.parquet", "events.parquet", "holdings.parquet",
         "products.parquet", "transactions.parquet"]
-    traits = pd.read_parquet(bank_dir / "truth" / "traits.parquet")
-    customers = read_table(bank_dir, "customers")
+    traits = pd.read_parquet(generated_bank / "truth" / "traits.parquet")
+    customers = read_table(generated_bank, "customers")
     assert set(traits["customer_id"]) == set(customers["customer_id"])
     assert "life_stage" not in customers and "financial_stress" not in customers
 
 
-def test_realistic_imperfections_are_present(bank_dir: Path) -> None:
-    customers = read_table(bank_dir, "customers")
-    events = read_table(bank_dir, "events")
+def test_realistic_imperfections_are_present(generated_bank: Path) -> None:
+    customers = read_table(generated_bank, "customers")
+    events = read_table(generated_bank, "events")
     assert 0.03 < customers["income_monthly"].isna().mean() < 0.15
     assert customers["close_date"].notna().sum() > 0
-    first_month = read_table(bank_dir, "transactions")["month"].min()
+    first_month = read_table(generated_bank, "transactions")["month"].min()
     assert (customers["join_date"] > first_month).sum() > 0
     keys = ["customer_id", "event_time", "event_type", "topic", "product_id", "channel"]
     assert events.duplicated(subset=keys).sum() > 0
 
 
-def test_delinquency_is_learnable_from_utilization_and_missed_payments(bank_dir: Path) -> None:
-    credit = read_table(bank_dir, "credit")
+def test_delinquency_is_learnable_from_utilization_and_missed_payments(generated_bank: Path) -> None:
+    credit = read_table(generated_bank, "credit")
     first = credit["month"].min()
     frames = []
     for as_of in pd.date_range(first + pd.DateOffset(months=6), first + pd.DateOffset(months=12), freq="MS"):
@@ -114,10 +114,10 @@ def test_delinquency_is_learnable_from_utilization_and_missed_payments(bank_dir:
     assert auc > 0.7, auc
 
 
-def test_mortgage_page_views_come_before_mortgage_uptake(bank_dir: Path) -> None:
-    holdings = read_table(bank_dir, "holdings")
-    products = read_table(bank_dir, "products")
-    events = read_table(bank_dir, "events")
+def test_mortgage_page_views_come_before_mortgage_uptake(generated_bank: Path) -> None:
+    holdings = read_table(generated_bank, "holdings")
+    products = read_table(generated_bank, "products")
+    events = read_table(generated_bank, "events")
     views = events[(events["event_type"] == "page_view") & (events["topic"] == "mortgage")]
     view_month = views["event_time"].dt.tz_localize(None).dt.to_period("M").dt.to_timestamp()
     rows = []

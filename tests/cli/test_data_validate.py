@@ -42,8 +42,8 @@ def _find(report: dict, file: str, row: int | None, column: str | None, words: s
     raise AssertionError(f"no violation {file} row {row} column {column} '{words}' in {report['violations'][:20]}")
 
 
-def test_generated_bank_is_valid(bank_dir: Path) -> None:
-    report = run_json("data", "validate", bank_dir)
+def test_generated_bank_is_valid(generated_bank: Path) -> None:
+    report = run_json("data", "validate", generated_bank)
     assert report["ok"] and report["rows"]["customers"] == 2000
     assert any("duplicate events" in w for w in report["warnings"])
     assert report["rows"]["customer_history"] > 2000  # real history: versions beyond the first

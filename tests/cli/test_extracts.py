@@ -16,32 +16,32 @@ SYSTEMS = ("core_banking", "mobile_app", "online_banking", "branch_crm", "call_c
 
 
 @pytest.fixture(scope="module")
-def extracts(bank_dir: Path) -> dict[str, pd.DataFrame]:
+def extracts(generated_bank: Path) -> dict[str, pd.DataFrame]:
     """Each system's extract with the truth's customer_id joined on (as the tests' answer key)."""
-    truth = pd.read_parquet(bank_dir / "truth" / "source_records.parquet")
+    truth = pd.read_parquet(generated_bank / "truth" / "source_records.parquet")
     out = {}
     for system in SYSTEMS:
-        frame = pd.read_parquet(bank_dir / "sources" / f"{system}.parquet")
+        frame = pd.read_parquet(generated_bank / "sources" / f"{system}.parquet")
         key = truth[truth["system"] == system][["record_id", "customer_id"]]
         out[system] = frame.merge(key, on="record_id", how="left", validate="one_to_one")
     return out
 
 
 @pytest.fixture(scope="module")
-def customers(bank_dir: Path) -> pd.DataFrame:
-    return read_table(bank_dir, "customers").set_index("customer_id")
+def customers(generated_bank: Path) -> pd.DataFrame:
+    return read_table(generated_bank, "customers").set_index("customer_id")
 
 
-def test_truth_covers_every_record_and_ids_are_the_systems_own(bank_dir: Path, extracts: dict) -> None:
-    truth = pd.read_parquet(bank_dir / "truth" / "source_records.parquet")
+def test_truth_covers_every_record_and_ids_are_the_systems_own(generated_bank: Path, extracts: dict) -> None:
+    truth = pd.read_parquet(generated_bank / "truth" / "source_records.parquet")
     assert list(truth.columns) == ["system", "record_id", "customer_id"]
     assert not truth.duplicated(["system", "record_id"]).any()
-    known = set(read_table(bank_dir, "customers")["customer_id"])
+    known = set(read_table(generated_bank, "customers")["customer_id"])
     for system, frame in extracts.items():
         assert frame["customer_id"].notna().all(), system  # every record has its person in the truth
         assert frame["record_id"].is_unique, system
         assert set(frame["customer_id"]) <= known
-        assert "customer_id" not in pd.read_parquet(bank_dir / "sources" / f"{system}.parquet")
+        assert "customer_id" not in pd.read_parquet(generated_bank / "sources" / f"{system}.parquet")
     assert sum(len(f) for f in extracts.values()) == len(truth)
 
 
@@ -132,25 +132,25 @@ def test_a_mover_has_the_old_phone_in_core_banking_and_the_new_one_in_the_app(
     assert (moved < median).mean() > 0.7  # the core record is an old one
 
 
-def test_activity_is_keyed_by_the_systems_own_records(bank_dir: Path) -> None:
-    truth = pd.read_parquet(bank_dir / "truth" / "source_records.parquet")
+def test_activity_is_keyed_by_the_systems_own_records(generated_bank: Path) -> None:
+    truth = pd.read_parquet(generated_bank / "truth" / "source_records.parquet")
     person = truth.set_index(["system", "record_id"])["customer_id"]
-    events = pd.read_parquet(bank_dir / "sources" / "mobile_app_events.parquet")
-    canonical = read_table(bank_dir, "events")
+    events = pd.read_parquet(generated_bank / "sources" / "mobile_app_events.parquet")
+    canonical = read_table(generated_bank, "events")
     assert list(events.columns) == ["event_id", "record_id", *canonical.columns[2:]]
     back = events["record_id"].map(person.loc["mobile_app"])
     assert back.notna().all()
     merged = canonical.set_index("event_id")["customer_id"]
     assert (back.to_numpy() == merged.loc[events["event_id"]].to_numpy()).all()
     assert events.groupby("record_id").ngroups > back.nunique()  # re-registrations took later events
-    txns = pd.read_parquet(bank_dir / "sources" / "core_banking_transactions.parquet")
-    assert len(txns) == len(read_table(bank_dir, "transactions"))
+    txns = pd.read_parquet(generated_bank / "sources" / "core_banking_transactions.parquet")
+    assert len(txns) == len(read_table(generated_bank, "transactions"))
     assert txns["record_id"].map(person.loc["core_banking"]).notna().all()
 
 
-def _truth_links(bank_dir: Path, out: Path, leave_out: int = 0) -> pd.DataFrame:
+def _truth_links(generated_bank: Path, out: Path, leave_out: int = 0) -> pd.DataFrame:
     """Links as a perfect resolver would write them (OneID ids), minus the first `leave_out` records."""
-    truth = pd.read_parquet(bank_dir / "truth" / "source_records.parquet")
+    truth = pd.read_parquet(generated_bank / "truth" / "source_records.parquet")
     ids = {c: f"O{i:010d}" for i, c in enumerate(sorted(truth["customer_id"].unique()), start=1)}
     links = truth.assign(customer_id=truth["customer_id"].map(ids), match_probability=1.0, evidence="truth")
     out.mkdir(parents=True, exist_ok=True)
@@ -158,18 +158,18 @@ def _truth_links(bank_dir: Path, out: Path, leave_out: int = 0) -> pd.DataFrame:
     return truth.iloc[:leave_out]
 
 
-def test_assemble_through_perfect_links_rebuilds_a_valid_bank(bank_dir: Path, tmp_path: Path) -> None:
-    _truth_links(bank_dir, tmp_path / "links")
-    result = run_json("data", "assemble", "--sources", bank_dir / "sources", "--links", tmp_path / "links",
+def test_assemble_through_perfect_links_rebuilds_a_valid_bank(generated_bank: Path, tmp_path: Path) -> None:
+    _truth_links(generated_bank, tmp_path / "links")
+    result = run_json("data", "assemble", "--sources", generated_bank / "sources", "--links", tmp_path / "links",
                       "--out", tmp_path / "bank")
     assert result["uncovered_count"] == 0 and result["unlinked_rows"] == {}
-    canonical = read_table(bank_dir, "customers")
+    canonical = read_table(generated_bank, "customers")
     for table in ("customers", "events", "transactions", "credit", "holdings", "products", "customer_history"):
-        assert result["rows"][table] == len(read_table(bank_dir, table)), table
+        assert result["rows"][table] == len(read_table(generated_bank, table)), table
     rebuilt = read_table(tmp_path / "bank", "customers")
     assert rebuilt["customer_id"].str.fullmatch(r"O[0-9]{10}").all()
     by_number = rebuilt.set_index("external_id")
-    core = pd.read_parquet(bank_dir / "sources" / "core_banking.parquet")
+    core = pd.read_parquet(generated_bank / "sources" / "core_banking.parquet")
     assert by_number.index.isin(core["record_id"]).all()
     assert (rebuilt["birth_date"].sort_values().to_numpy() == canonical["birth_date"].sort_values().to_numpy()).all()
     report = run_json("data", "validate", tmp_path / "bank")
@@ -177,26 +177,26 @@ def test_assemble_through_perfect_links_rebuilds_a_valid_bank(bank_dir: Path, tm
     assert not [w for w in report["warnings"] if w.startswith("customer_history")]  # today's versions agree
 
 
-def test_records_no_link_covers_are_reported(bank_dir: Path, tmp_path: Path) -> None:
-    left_out = _truth_links(bank_dir, tmp_path / "links", leave_out=3)
-    proc = run_cli("data", "validate", bank_dir, "--links", tmp_path / "links", "--json", check=False)
+def test_records_no_link_covers_are_reported(generated_bank: Path, tmp_path: Path) -> None:
+    left_out = _truth_links(generated_bank, tmp_path / "links", leave_out=3)
+    proc = run_cli("data", "validate", generated_bank, "--links", tmp_path / "links", "--json", check=False)
     assert proc.returncode == 2
     report = json.loads(proc.stdout)
     found = [(v["column"], v["check"]) for v in report["violations"]]
     assert found == [("record_id", "no_link")] * 3
     assert {v["message"].split("'")[1] for v in report["violations"]} == set(left_out["record_id"])
-    files = {str(bank_dir / "sources" / f"{s}.parquet") for s in left_out["system"]}
+    files = {str(generated_bank / "sources" / f"{s}.parquet") for s in left_out["system"]}
     assert all(v["file"] in files and v["row"] >= 1 for v in report["violations"])
-    result = run_json("data", "assemble", "--sources", bank_dir / "sources", "--links", tmp_path / "links",
+    result = run_json("data", "assemble", "--sources", generated_bank / "sources", "--links", tmp_path / "links",
                       "--out", tmp_path / "bank")
     assert result["uncovered_count"] == 3
 
 
-def test_assemble_refuses_bad_links_with_a_message_and_writes_nothing(bank_dir: Path, tmp_path: Path) -> None:
+def test_assemble_refuses_bad_links_with_a_message_and_writes_nothing(generated_bank: Path, tmp_path: Path) -> None:
     (tmp_path / "links").mkdir()
     pd.DataFrame({"system": ["wechat"], "record_id": ["WX1"]}).to_parquet(tmp_path / "links" / "links.parquet")
     for links in (tmp_path / "nowhere", tmp_path / "links"):
-        proc = run_cli("data", "assemble", "--sources", bank_dir / "sources", "--links", links,
+        proc = run_cli("data", "assemble", "--sources", generated_bank / "sources", "--links", links,
                        "--out", tmp_path / "bank", check=False)
         assert proc.returncode == 3, proc.stderr
         assert "no links file" in proc.stderr or "lack the column(s) customer_id" in proc.stderr

@@ -61,7 +61,7 @@ def test_build_writes_one_table_per_view(feature_state, bank_dir):
         assert pq.read_schema(Path(built["out_dir"]) / table.file_name).names == arrow_schema(table).names
 
 
-def test_apply_and_materialize_report_what_they_did(feature_state):
+def test_apply_and_materialize_report_what_they_did(feature_state, bank_dir):
     applied, materialized = feature_state.applied["embedded"], feature_state.materialized["embedded"]
     assert (applied["profile"], applied["project"]) == ("embedded", feature_state.env["embedded"][
         "NBO_STORES__FEAST_PROJECT"])
@@ -69,7 +69,7 @@ def test_apply_and_materialize_report_what_they_did(feature_state):
     assert applied["registry"] == str(feature_state.state_dir / "feast" / "registry.db")
     assert set(applied["feature_services"]) == {"customer_360_v1", "ranker_v1", "churn_v1", "delinquency_v1"}
     assert applied["feature_services"] == feature_state.applied["scale"]["feature_services"]
-    assert materialized["rows"]["customer_profile"] == 2000
+    assert materialized["rows"]["customer_profile"] == len(read_table(bank_dir, "customers"))
     assert materialized["rows"] == feature_state.materialized["scale"]["rows"]
     assert materialized["total_rows"] == sum(materialized["rows"].values())
     assert materialized["rows_per_s"] > 0
@@ -250,23 +250,23 @@ def test_pushed_intent_is_online_at_once_and_kept_offline(feature_stores, reader
 def test_malformed_push_is_rejected_whole(feature_state, feature_stores, readers):
     store, reader = feature_stores["embedded"], readers["embedded"]
     intent_file = Path(feature_state.build["out_dir"]) / INTENT_REALTIME.file_name
-    before_rows, before = len(pd.read_parquet(intent_file)), reader.read_customer("C00000010")
-    events = pd.DataFrame({"customer_id": ["C00000010", "C0000001"],
+    before_rows, before = len(pd.read_parquet(intent_file)), reader.read_customer("O0000000010")
+    events = pd.DataFrame({"customer_id": ["O0000000010", "C0000001"],
                            "event_time": [datetime.now(UTC)] * 2,
                            "event_type": ["page_view", "login"], "topic": ["gold", "gold"]})
     with pytest.raises(ContractViolation, match="nothing written") as err:
         push_intent_events(store, events)
     assert {(v["row"], v["column"]) for v in err.value.violations} == {(1, "customer_id"), (1, "event_type")}
-    assert reader.read_customer("C00000010").values == before.values
+    assert reader.read_customer("O0000000010").values == before.values
     assert len(pd.read_parquet(intent_file)) == before_rows
 
 
 @pytest.mark.parametrize("events", [
     pd.DataFrame(),
-    pd.DataFrame({"customer_id": ["C00000010"], "topic": ["gold"]}),
-    pd.DataFrame({"customer_id": ["C00000010"], "event_time": ["not a time"], "event_type": ["search"],
+    pd.DataFrame({"customer_id": ["O0000000010"], "topic": ["gold"]}),
+    pd.DataFrame({"customer_id": ["O0000000010"], "event_time": ["not a time"], "event_type": ["search"],
                   "topic": ["Gold!"]}),
-    pd.DataFrame({"customer_id": ["C00000010"], "event_time": [datetime.now(UTC) + timedelta(hours=1)],
+    pd.DataFrame({"customer_id": ["O0000000010"], "event_time": [datetime.now(UTC) + timedelta(hours=1)],
                   "event_type": ["search"], "topic": ["gold"]}),
 ], ids=["empty", "missing-columns", "bad-values", "future"])
 def test_push_payload_errors_say_what_is_wrong(feature_stores, events):

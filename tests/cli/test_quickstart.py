@@ -1,7 +1,8 @@
 """The README's quickstart, pasted into a fresh shell after `make demo`, works as written.
 
 The test cannot run the 20,000-customer demo, so it lays out a directory the way `make demo` leaves
-the repository (`.venv`, `data/bank`, `var`) with links to this session's venv, bank and state,
+the repository (`.venv`, `data/customers`, `var`) with links to this session's venv, assembled bank and
+state,
 starts `nbo serve` on them and runs the README's `<!-- quickstart -->` blocks verbatim in a clean
 environment: `HOME` and `PATH=/usr/bin:/bin`, plus the service's port (the demo's is 8000; a test
 cannot count on that port being free) and `PYTHONPATH` when the test run has one (a worktree's code).
@@ -45,7 +46,7 @@ def demo_layout(root: Path, trained: Trained) -> Path:
     """A directory laid out like the repository after `make demo`, linked to the session's venv and state."""
     (root / "data").mkdir(parents=True)
     (root / ".venv").symlink_to(Path(sys.executable).parent.parent)  # the venv running the tests, unresolved
-    (root / "data" / "bank").symlink_to(trained.env["NBO_DATA_DIR"])
+    (root / "data" / "customers").symlink_to(trained.env["NBO_DATA_DIR"])  # the tables assembled through OneID
     (root / "var").symlink_to(trained.env["NBO_STATE_DIR"])
     return root
 

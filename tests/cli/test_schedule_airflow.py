@@ -3,8 +3,9 @@
 Airflow cannot share nbo's lock, so it lives in .venv-airflow (deploy/airflow/requirements.lock,
 `make airflow-env`; `make test` builds it first). The DAG's tasks run `.venv/bin/nbo` in an nbo
 directory laid out as after `make demo` (the Airflow Variable `nbo_root`): the session's venv and
-bank, a state folder of its own (features are built, applied and materialized there, triggers audited
-there) and the session's trained models.
+generated bank (its extracts), a state folder of its own (OneID resolved, features built, applied and
+materialized there, triggers audited there), the tables assembled through it, and the session's trained
+models.
 """
 
 from __future__ import annotations
@@ -21,15 +22,17 @@ from tests.server import cli_env
 
 AIRFLOW = ROOT / ".venv-airflow" / "bin" / "airflow"
 RUN_DATE = "2026-12-01"  # the session bank's as-of day
-DAILY = ["features_build", "features_apply", "features_materialize", "triggers_run"]
+DAILY = ["identity_resolve", "data_assemble", "features_build", "features_apply", "features_materialize",
+         "triggers_run"]
 
 
-def nbo_directory(root: Path, trained: Trained) -> Path:
-    """An nbo directory as after `make demo`, with the session's venv and bank and an empty `var/`."""
+def nbo_directory(root: Path, generated_bank: Path) -> Path:
+    """An nbo directory as after `make demo`, with the session's venv and generated bank (the extracts the
+    job resolves and assembles into `data/customers`) and an empty `var/`."""
     (root / "data").mkdir(parents=True)
     (root / "var").mkdir()
     (root / ".venv").symlink_to(Path(sys.executable).parent.parent)
-    (root / "data" / "bank").symlink_to(trained.env["NBO_DATA_DIR"])
+    (root / "data" / "bank").symlink_to(generated_bank)
     return root
 
 
@@ -39,10 +42,10 @@ def airflow(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
 
 
 @pytest.mark.airflow
-def test_airflow_dags_test_runs_the_daily_jobs(trained: Trained, tmp_path: Path) -> None:
+def test_airflow_dags_test_runs_the_daily_jobs(trained: Trained, generated_bank: Path, tmp_path: Path) -> None:
     """Every daily task succeeds in the schedule's order, with the run's date, and leaves served features."""
     assert AIRFLOW.exists(), "no Airflow environment: run `make airflow-env` (make test builds it first)"
-    repo = nbo_directory(tmp_path / "nbo", trained)
+    repo = nbo_directory(tmp_path / "nbo", generated_bank)
     nbo_env = {k: v for k, v in trained.env.items() if k not in ("NBO_DATA_DIR", "NBO_STATE_DIR")}
     env = cli_env(nbo_env) | {"AIRFLOW_HOME": str(tmp_path / "airflow"),
                               "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "deploy" / "airflow"),
@@ -59,6 +62,7 @@ def test_airflow_dags_test_runs_the_daily_jobs(trained: Trained, tmp_path: Path)
     assert log.count("Command exited with return code 0") == len(DAILY)
     assert f".venv/bin/nbo triggers run --as-of {RUN_DATE} --lang zh" in log
 
-    customer = run_json("features", "online", "C00000001", env=nbo_env, cwd=repo)  # read from the DAG's var/
+    assert (repo / "data" / "customers" / "customers.parquet").is_file()  # assembled through the DAG's OneID
+    customer = run_json("features", "online", "O0000000001", env=nbo_env, cwd=repo)  # read from the DAG's var/
     assert sum(value is not None for value in customer["values"].values()) > len(customer["values"]) / 2, customer
     assert any(customer["timestamps"].values()), customer

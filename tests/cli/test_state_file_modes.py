@@ -15,7 +15,7 @@ import httpx
 from tests.conftest import FeatureState, Trained
 from tests.server import running_service
 
-CUSTOMER = "C00000042"
+CUSTOMER = "O0000000042"
 
 
 def _modes(*paths: Path) -> dict[str, str]:

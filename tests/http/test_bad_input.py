@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-CUSTOMER = "C00000042"
+CUSTOMER = "O0000000042"
 UNKNOWN = "C99999999"
 DECISION = "0" * 32
 ROLES = ("app", "rm", "risk", "admin")
@@ -175,13 +175,13 @@ def test_a_body_that_is_not_json_is_a_4xx(app_client, as_role, path, role) -> No
 
 
 @pytest.mark.parametrize(("path", "role", "body", "words"), [
-    ("/v1/delinquency/batch", "risk", {"customer_ids": "C00000001"}, ("customer_ids",)),
+    ("/v1/delinquency/batch", "risk", {"customer_ids": "O0000000001"}, ("customer_ids",)),
     ("/v1/delinquency/batch", "risk", {"customer_ids": [1, 2]}, ("customer_ids",)),
     ("/v1/delinquency/batch", "risk", {"customer_ids": [None]}, ("customer_ids",)),
-    ("/v1/delinquency/batch", "risk", {"customer_ids": {"C00000001": 1}}, ("customer_ids",)),
-    ("/v1/delinquency/batch", "risk", {"customers": ["C00000001"]}, ("customer",)),
-    ("/v1/delinquency/batch", "risk", {"customer_ids": ["C00000001"], "lang": 3}, ("lang",)),
-    ("/v1/delinquency/batch", "risk", {"customer_ids": ["C00000001"], "extra": True}, ("extra",)),
+    ("/v1/delinquency/batch", "risk", {"customer_ids": {"O0000000001": 1}}, ("customer_ids",)),
+    ("/v1/delinquency/batch", "risk", {"customers": ["O0000000001"]}, ("customer",)),
+    ("/v1/delinquency/batch", "risk", {"customer_ids": ["O0000000001"], "lang": 3}, ("lang",)),
+    ("/v1/delinquency/batch", "risk", {"customer_ids": ["O0000000001"], "extra": True}, ("extra",)),
     ("/v1/events", "app", {"events": "page_view"}, ("events",)),
     ("/v1/events", "app", {"events": []}, ("events",)),
     ("/v1/events", "app", {"events": [{"customer_id": CUSTOMER, "event_type": "search"}]}, ("topic",)),

@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-CUSTOMER = "C00000042"
+CUSTOMER = "O0000000042"
 FULLWIDTH = "C０００００００１"  # fullwidth digits: `\d` matches them
 ARABIC_INDIC = "C٠٠٠٠٠٠٤٢"  # Arabic-Indic digits
 CHART_OK = {"kind": "bars", "title": "t", "labels": ["a", "b"], "values": [1.0, -0.5]}

@@ -2,7 +2,8 @@
 corrections that are applied at once, audited with who/when/why and refused when bad or cross-site.
 
 The OneID folder (`NBO_IDENTITY_DIR`, here the default STATE/identity) is written by this module from
-hand-made links keyed by two real customers of the session's bank, and removed afterwards.
+hand-made links keyed by three real customers of the session's bank (two of the demo rm key's RM, one of
+another RM, by the bank's `rm_assignments.parquet`), and removed afterwards.
 """
 
 from __future__ import annotations
@@ -16,28 +17,52 @@ import pytest
 from fastapi.testclient import TestClient
 
 from identity.decisions import load_aliases, load_decisions, load_links
+from identity.owners import load_owners
 from nbo.settings import Settings
-from serving.workbench.identity import WORDS, IdentityPanels, describe_evidence, mask_name
+from serving.security import keys
+from serving.workbench.i18n import labels
+from serving.workbench.identity import IdentityPanels, describe_evidence, mask_name
 from tests.conftest import Trained
 
 
 @pytest.fixture(scope="module")
-def two_customers(bank_dir: Path) -> tuple[str, str]:
-    people = pd.read_parquet(bank_dir / "customers.parquet")
-    open_ids = sorted(people.loc[people["close_date"].isna(), "customer_id"])
-    return open_ids[0], open_ids[1]
+def demo_rm(trained: Trained) -> str:
+    """The RM the demo rm key belongs to (`nbo keys demo`: the one owning the most customers)."""
+    records = keys.load_records(Path(trained.env["NBO_STATE_DIR"]) / "api-keys.json")
+    rm = keys.rm_of(records, keys.hash_key(trained.keys["rm"]))
+    assert rm is not None
+    return rm
+
+
+def _open_customers(bank_dir: Path) -> pd.DataFrame:
+    people = pd.read_parquet(bank_dir / "customers.parquet").set_index("customer_id")
+    return people[people["close_date"].isna()].join(load_owners(bank_dir)).sort_index()
+
+
+@pytest.fixture(scope="module")
+def two_customers(bank_dir: Path, demo_rm: str) -> tuple[str, str]:
+    """Two open customers of the demo RM."""
+    ids = _open_customers(bank_dir).query("rm_id == @demo_rm").index
+    return ids[0], ids[1]
+
+
+@pytest.fixture(scope="module")
+def stranger(bank_dir: Path, demo_rm: str) -> tuple[str, str]:
+    """An open customer of another RM, and that RM."""
+    others = _open_customers(bank_dir).query("rm_id.notna() and rm_id != @demo_rm")
+    return others.index[0], others["rm_id"].iloc[0]
 
 
 @pytest.fixture()
-def oneid(app_client: TestClient, two_customers: tuple[str, str]) -> Iterator[Path]:
-    """A OneID folder where the first customer has three source records and the second one."""
+def oneid(app_client: TestClient, two_customers: tuple[str, str], stranger: tuple[str, str]) -> Iterator[Path]:
+    """A OneID folder where the first customer has three source records, the second one, the stranger one."""
     folder: Path = app_client.app.state.settings.oneid_dir  # type: ignore[attr-defined]
     a, b = two_customers
     folder.mkdir(parents=True, exist_ok=True)
-    pd.DataFrame({"system": ["core_banking", "mobile_app", "wechat", "core_banking"],
-                  "record_id": ["CB001", "U001", "W001", "CB002"], "customer_id": [a, a, a, b],
-                  "match_probability": [0.999, 0.999, 0.962, float("nan")],
-                  "evidence": ["rule:id_number", "rule:id_number", "name:jw>0.92;phone:exact", ""]}
+    pd.DataFrame({"system": ["core_banking", "mobile_app", "wechat", "core_banking", "core_banking"],
+                  "record_id": ["CB001", "U001", "W001", "CB002", "CB003"], "customer_id": [a, a, a, b, stranger[0]],
+                  "match_probability": [0.999, 0.999, 0.962, float("nan"), float("nan")],
+                  "evidence": ["rule:id_number", "rule:id_number", "name:jw>0.92;phone:exact", "", ""]}
                  ).to_parquet(folder / "links.parquet", index=False)
     yield folder
     shutil.rmtree(folder)
@@ -129,6 +154,28 @@ def test_bad_or_cross_site_corrections_are_refused_and_write_nothing(
     assert len(audited(rm_client, a)) == audits
 
 
+def test_an_rm_corrects_only_their_own_customers(rm_client: TestClient, oneid: Path, demo_rm: str,
+                                                two_customers: tuple[str, str], stranger: tuple[str, str]):
+    """Another RM's customer: no correction forms on the page, and a posted merge or split is 403 naming
+    the owner, with nothing written or audited."""
+    a, (other, owner) = two_customers[0], stranger
+    html = page(rm_client, other)
+    assert 'data-record="core_banking:CB003"' in html
+    assert 'id="oneid-merge"' not in html and 'class="oneid-split"' not in html
+    assert 'id="oneid-not-yours"' in html and f"Only {owner}, this customer" in html
+    assert 'id="oneid-merge"' in page(rm_client, a) and 'class="oneid-split"' in page(rm_client, a)
+    before, audits = (oneid / "links.parquet").read_bytes(), len(audited(rm_client, a) + audited(rm_client, other))
+    for url, data in [(f"/workbench/customers/{a}/identity/merge", {"other": other, "reason": "x"}),
+                      (f"/workbench/customers/{other}/identity/merge", {"other": a, "reason": "x"}),
+                      (f"/workbench/customers/{a}/identity/split", {"record": "core_banking:CB003", "reason": "x"})]:
+        response = rm_client.post(url, data=data, follow_redirects=False)
+        assert response.status_code == 403, response.text
+        detail = response.json()["detail"]
+        assert f"customer {other} belongs to {owner}" in detail and f"{demo_rm} may correct only their own" in detail
+    assert (oneid / "links.parquet").read_bytes() == before and not (oneid / "decisions.parquet").exists()
+    assert len(audited(rm_client, a) + audited(rm_client, other)) == audits
+
+
 def test_without_a_session_a_correction_goes_to_the_login_form(app_client: TestClient, oneid: Path,
                                                                two_customers: tuple[str, str]):
     app_client.cookies.clear()
@@ -170,7 +217,7 @@ def test_names_and_phones_come_masked_from_the_extracts(tmp_path: Path):
     assert [(r.name, r.phone) for r in panel.records] == [("张*明", "138****0114"), ("Z**** X*******", None)]
     assert "110101199003071234" not in repr(panel)
     assert mask_name("王芳") == "王*"
-    assert WORDS["en"].keys() == WORDS["zh"].keys()
+    assert labels("en")["oneid"].keys() == labels("zh")["oneid"].keys()
 
 
 @pytest.mark.parametrize(("evidence", "zh", "en"), [

@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 NEW_ID = re.compile(r"^[0-9a-f]{32}$")
-CUSTOMER = "C00000001"
+CUSTOMER = "O0000000001"
 
 
 def _offers(app_client: TestClient, headers: dict[str, str], request_id: str) -> tuple[str, str]:
@@ -28,7 +28,7 @@ def test_an_unbounded_or_unsafe_request_id_is_replaced_by_a_new_one(
     assert stored == echoed
 
 
-@pytest.mark.parametrize("sent", ["a" * 64, "req-2026.12.05_0001", "C00000001-3-abcdef01"])
+@pytest.mark.parametrize("sent", ["a" * 64, "req-2026.12.05_0001", "O0000000001-3-abcdef01"])
 def test_a_safe_request_id_of_at_most_64_characters_is_kept(
         app_client: TestClient, as_role: Callable[[str | None], dict[str, str]], sent: str) -> None:
     assert _offers(app_client, as_role("app"), sent) == (sent, sent)

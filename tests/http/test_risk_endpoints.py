@@ -11,7 +11,7 @@ from features.tables import MONTHLY_TTL
 from sources.io import read_table
 from tests.conftest import BANK_AS_OF, reaches_measured
 
-CUSTOMER = "C00000042"
+CUSTOMER = "O0000000042"
 
 
 def _active_customer(bank_dir) -> str:
@@ -98,7 +98,7 @@ def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role
     from serving.schemas import DelinquencyBatch
     from tests.conftest import settings_from
 
-    ids = ["C00000001", "C00000002", "C99999999"]
+    ids = ["O0000000001", "O0000000002", "C99999999"]
     response = app_client.post("/v1/delinquency/batch", json={"customer_ids": ids}, headers=as_role("risk"))
     assert response.status_code == 200
     body = response.json()
@@ -123,7 +123,7 @@ def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role
     ({"customer_ids": [f"C{i:08d}" for i in range(10_001)]}, 422),
     ({"customer_ids": []}, 422),
     ({"customer_ids": ["bad"]}, 422),
-    ({"customer_ids": ["C00000001"], "lang": "fr"}, 422),
+    ({"customer_ids": ["O0000000001"], "lang": "fr"}, 422),
 ])
 def test_bad_batches_are_refused_with_a_message(app_client, as_role, payload, status) -> None:
     response = app_client.post("/v1/delinquency/batch", json=payload, headers=as_role("risk"))
@@ -147,11 +147,11 @@ def test_an_event_is_seen_by_the_next_profile_read(app_client, as_role, bank_dir
 
 
 @pytest.mark.parametrize("event", [
-    {"customer_id": "C00000001", "event_type": "purchase", "topic": "fund"},
-    {"customer_id": "C00000001", "event_type": "search", "topic": "Fund Pages"},
+    {"customer_id": "O0000000001", "event_type": "purchase", "topic": "fund"},
+    {"customer_id": "O0000000001", "event_type": "search", "topic": "Fund Pages"},
     {"customer_id": "nobody", "event_type": "search", "topic": "fund"},
-    {"customer_id": "C00000001", "event_type": "page_view"},  # intent without a topic
-    {"customer_id": "C00000001", "event_type": "login", "event_id": "has spaces"},
+    {"customer_id": "O0000000001", "event_type": "page_view"},  # intent without a topic
+    {"customer_id": "O0000000001", "event_type": "login", "event_id": "has spaces"},
 ])
 def test_malformed_events_are_refused(app_client, as_role, event) -> None:
     response = app_client.post("/v1/events", json={"events": [event]}, headers=as_role("app"))

@@ -9,7 +9,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-CUSTOMER = "C00000042"
+CUSTOMER = "O0000000042"
 ROLES = ("app", "rm", "risk", "admin")
 # (method, OpenAPI path, request path, JSON body)
 RISK_ROUTES = [

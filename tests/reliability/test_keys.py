@@ -70,7 +70,7 @@ def test_keys_list_shows_ids_roles_and_dates_but_never_a_key(tmp_path: Path) -> 
     result = run_cli("keys", "list", "--json", env=env)
     listed = json.loads(result.stdout)["keys"]
     assert sorted(k["role"] for k in listed) == ["admin", "app", "risk", "risk", "rm"]
-    assert all(set(k) == {"id", "role", "created", "last_used"} for k in listed)
+    assert all(set(k) == {"id", "role", "rm_id", "created", "last_used"} for k in listed)
     assert all(k["created"] and k["last_used"] is None for k in listed)
     secrets = [*demo.values(), created["key"], *(keys.hash_key(k) for k in [*demo.values(), created["key"]])]
     text = run_cli("keys", "list", env=env).stdout
@@ -104,3 +104,17 @@ def test_a_key_file_of_an_earlier_install_keeps_working_and_stays_private(tmp_pa
     assert stored[keys.hash_key(old_key)]["role"] == "rm" and len(stored) == 2
     assert stat.S_IMODE((state / "api-keys.json").stat().st_mode) == 0o600
     assert [k["id"] for k in run_json("keys", "list", env=env)["keys"] if k["role"] == "rm"] == [listed[0]["id"]]
+
+
+def test_an_rm_key_names_its_relationship_manager_and_no_other_key_may(tmp_path: Path) -> None:
+    env = {"NBO_STATE_DIR": str(tmp_path / "state")}
+    created = run_json("keys", "create", "--role", "rm", "--rm-id", "RM011", env=env)
+    assert created["rm_id"] == "RM011"
+    listed = {k["id"]: k for k in run_json("keys", "list", env=env)["keys"]}
+    assert listed[created["id"]]["rm_id"] == "RM011" and "RM011" in run_cli("keys", "list", env=env).stdout
+    records = keys.load_records(tmp_path / "state" / "api-keys.json")
+    assert keys.rm_of(records, keys.hash_key(created["key"])[:16]) == "RM011"
+    for args in (("--role", "app", "--rm-id", "RM011"), ("--role", "rm", "--rm-id", "RM 011; drop")):
+        refused = run_cli("keys", "create", *args, env=env, check=False)
+        assert refused.returncode == 2 and "Invalid value for --rm-id" in refused.stderr, refused.stderr
+    assert len(run_json("keys", "list", env=env)["keys"]) == 1  # nothing written for the refused ones

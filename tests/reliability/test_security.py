@@ -94,7 +94,7 @@ def test_a_foreign_origin_gets_no_cors_grant(served: Server, trained: Trained) -
 
 @pytest.mark.parametrize(("path", "role", "status"), [
     ("/healthz", None, 200), ("/v1/models", "app", 200), ("/v1/models", None, 401),
-    ("/v1/customers/C99999999/offers", "app", 404), ("/v1/customers/C00000001/churn", "app", 403),
+    ("/v1/customers/C99999999/offers", "app", 404), ("/v1/customers/O0000000001/churn", "app", 403),
     ("/docs", None, 200),
 ])
 def test_every_answer_carries_the_security_headers(served: Server, trained: Trained, path: str, role: str | None,

@@ -138,3 +138,21 @@ def test_bad_inputs_are_clear_errors(sources: Path, links: Path, tmp_path: Path)
     with pytest.raises(InputFileError, match=r"\[columns.nickname\] is not a column"):
         load_survivorship(rules)
     assert not (tmp_path / "bank").exists()
+
+
+def test_owners_follow_the_crm_then_core_banking_and_the_manifest_names_the_inputs(
+        sources: Path, links: Path, tmp_path: Path) -> None:
+    from identity.owners import load_owners
+    from sources.validation import ValidationReport, sources_of, validate_links
+
+    for name, rms in (("core_banking", ["RM011", "RM012", "RM021"]), ("branch_crm", ["RM099", "RM098"])):
+        frame = pd.read_parquet(sources / f"{name}.parquet")
+        frame.assign(rm_id=rms).to_parquet(sources / f"{name}.parquet")
+    done = assemble(sources, links, tmp_path / "out")
+    # A: core banking only, its newer file; B: the CRM's RM over core banking's; C: no record names one
+    assert load_owners(done.out).to_dict() == {A: "RM012", B: "RM099", C: None}
+    assert "rm_id" not in read_table(done.out, "customers")
+    assert sources_of(done.out) == sources.resolve() and sources_of(sources.parent) == sources.parent / "sources"
+    report = ValidationReport(data_dir=str(done.out))
+    validate_links(done.out, links, report)  # the extracts behind the assembled tables, found by assembly.json
+    assert [(Path(v.file).name, v.row) for v in report.violations] == [("branch_crm.parquet", 2)]

@@ -16,7 +16,8 @@ from features.tables import ALL_TABLES
 from sources.io import read_table, table_path, write_table
 from tests.conftest import BANK_CUSTOMERS
 
-BLOCK = 700  # the session bank's 2000 customers in 3 blocks
+BLOCK = 800  # the session bank's customers (2,000 people, about 2,250 OneID customers) in 3 blocks
+ONE_BLOCK = 10 * BANK_CUSTOMERS  # every customer in one block
 
 
 def _assert_same_build(one: Path, blocks: Path) -> None:
@@ -32,7 +33,7 @@ def _assert_same_build(one: Path, blocks: Path) -> None:
 
 
 def test_a_build_in_blocks_writes_the_one_block_tables(bank_dir, tmp_path, caplog):
-    build_feature_tables(bank_dir, tmp_path / "one", block_customers=BANK_CUSTOMERS)
+    build_feature_tables(bank_dir, tmp_path / "one", block_customers=ONE_BLOCK)
     caplog.clear()  # only the block build's progress (the root level may already be INFO)
     with caplog.at_level(logging.INFO, logger="features.build.monthly"):
         built = build_feature_tables(bank_dir, tmp_path / "blocks", block_customers=BLOCK)
@@ -49,7 +50,7 @@ def test_blocks_follow_the_customers_table_and_keep_intents_of_unknown_customers
     unknown = customers["customer_id"].iloc[10:60]  # their events, holdings, ... stay in the other tables
     kept = customers[~customers["customer_id"].isin(unknown)].sample(frac=1.0, random_state=3)
     write_table(bank, "customers", kept)
-    build_feature_tables(bank, tmp_path / "one", block_customers=BANK_CUSTOMERS)
+    build_feature_tables(bank, tmp_path / "one", block_customers=ONE_BLOCK)
     build_feature_tables(bank, tmp_path / "blocks", block_customers=BLOCK)
     _assert_same_build(tmp_path / "one", tmp_path / "blocks")
     intents = pd.read_parquet(tmp_path / "blocks" / "customer_intent_realtime.parquet")
