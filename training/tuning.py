@@ -31,7 +31,7 @@ from nbo.console import progress_bar
 log = logging.getLogger(__name__)
 
 INNER_FOLDS = 3
-MAX_ROWS = 60_000  # tuning rows drawn by whole customers above this (the demo bank's churn set)
+MAX_ROWS = 25_000  # tuning rows drawn by whole customers above this: bounds the cost on a large bank
 SPACE: dict[str, str] = {
     "num_leaves": "int 2-32, log",
     "max_depth": "int 2-8",
