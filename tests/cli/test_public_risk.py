@@ -4,7 +4,7 @@ Each dataset is imported with `nbo data import`, then trained with `nbo train ..
 the default tree settings, through the same Feast feature build as the synthetic bank. A single
 snapshot cannot be time-split: the run states a stratified 60/20/20 split with seed 0 and adds a
 stratified 5-fold cross-validation (seed 0), the protocol of the anchors in notes/public-data-anchors.md.
-Tuning is nested in it; to keep the suite's time, churn tunes with a token budget of 3 trials (the
+Tuning is nested in it; to keep the suite's time, churn tunes with a token budget of 2 trials (the
 README's figures use the default) and credit not at all, so these thresholds hold untuned.
 """
 
@@ -57,9 +57,9 @@ def _assert_tuning_recorded(result: dict, env: dict[str, str], trials: int) -> N
 
 
 def test_churn_modelling(shared_data, public_env):
-    result = _import_and_train(shared_data, "churn-modelling", "Churn_Modelling", "churn", public_env, trials=3)
+    result = _import_and_train(shared_data, "churn-modelling", "Churn_Modelling", "churn", public_env, trials=2)
     _assert_stated_split(result, 10_000)
-    _assert_tuning_recorded(result, public_env, trials=3)
+    _assert_tuning_recorded(result, public_env, trials=2)
     cv, test = result["cv_metrics"], result["metrics"]
     assert cv["roc_auc"] >= 0.86            # anchor: HistGradientBoosting 0.862 (5-fold, seed 0)
     assert test["roc_auc"] >= 0.84          # one 2,000-row holdout: ± ~0.01
