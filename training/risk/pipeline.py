@@ -213,7 +213,7 @@ def tuning_metrics(candidate: Candidate) -> dict[str, float]:
     if candidate.tuning is None:
         return {}
     t = candidate.tuning
-    return {"tune_inner_roc_auc": t.inner_roc_auc, "tune_trials_run": float(t.trials), "tune_seconds": t.seconds}
+    return {"tune_inner_roc_auc": t.inner_roc_auc, "tune_trials_run": float(t.trials), "tune_elapsed_seconds": t.seconds}
 
 
 def run_datasets(candidate: Candidate, data_dir: Path) -> list[registry.RunDataset]:
