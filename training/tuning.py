@@ -108,8 +108,9 @@ def tune(budget: TuningBudget, base: dict[str, object], max_trees: int, early_st
          x: pd.DataFrame, y: pd.Series, groups: pd.Series, seed: int = 0, label: str = "tuning") -> TuningResult:
     """Search `SPACE` for the settings with the best inner-CV ROC AUC on these (training) rows only.
 
-    `base` is the run's LightGBM parameters (objective, monotone constraints, seed, ...); a trial
-    overrides the tuned ones and trains on one thread (many small fits: threads only contend).
+    `base` is the run's LightGBM parameters (objective, monotone constraints, seed, ...); the first
+    trial is `base` itself, so the result is never worse on the inner score than the settings given.
+    A trial overrides the tuned ones and trains on one thread (many small fits: threads only contend).
     `groups` are the rows' customer ids; `label` names the progress bar.
     """
     started = time.perf_counter()
@@ -127,6 +128,7 @@ def tune(budget: TuningBudget, base: dict[str, object], max_trees: int, early_st
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
+    study.enqueue_trial({name: base[name] for name in SPACE})  # the first trial: the settings as given
     with progress_bar(label, budget.trials, unit="trials") as bar:
         study.optimize(objective, n_trials=budget.trials, timeout=budget.seconds,
                        callbacks=[lambda _study, _trial: bar.advance()])

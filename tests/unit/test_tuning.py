@@ -71,3 +71,10 @@ def test_tune_searches_the_stated_space_reproducibly() -> None:
     assert 1 <= first.inner_best_trees <= 100
     second = run()
     assert second.params == first.params and second.inner_roc_auc == pytest.approx(first.inner_roc_auc)
+
+
+def test_the_first_trial_is_the_settings_given() -> None:
+    frame = _frame(400)
+    base = TreeSettings().lgb_params([0, 0, 0]) | {"num_threads": 1}
+    result = tune(TuningBudget(1), base, 50, 10, frame[FEATURES], frame["churn"], frame["customer_id"])
+    assert result.params == {name: base[name] for name in SPACE}   # more trials can only do better inside
