@@ -29,6 +29,7 @@ from training import TRAINING_STEPS
 
 if TYPE_CHECKING:
     from training.risk.fit import TrainingEngine, TreeSettings
+    from training.tuning import TuningBudget
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,24 @@ def tree_settings(fast: bool, trees: int | None, leaves: int | None) -> TreeSett
 
     base = TreeSettings.fast() if fast else TreeSettings()
     return base.with_overrides(max_trees=trees, num_leaves=leaves)
+
+
+# Optuna trials of a churn or delinquency run unless --tune-trials says otherwise (none with --fast,
+# --engine dask or trees set by hand). README "Tuning" has what this costs.
+DEFAULT_TUNE_TRIALS = 20
+
+
+def tuning_budget(fast: bool, engine: str, by_hand: bool, trials: int | None, seconds: float | None
+                  ) -> TuningBudget:
+    """The tuning a command asked for: `trials`, else the default (none with --fast, on Dask, or
+    when `by_hand` the trees were set with --trees or --leaves)."""
+    from training.tuning import TuningBudget
+
+    if trials is None:
+        trials = 0 if fast or engine == "dask" or by_hand else DEFAULT_TUNE_TRIALS
+    if trials and engine == "dask":
+        raise click.UsageError("tuning runs on this machine: --engine dask takes --tune-trials 0")
+    return TuningBudget(trials, seconds)
 
 
 @contextmanager
@@ -88,11 +107,18 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
 @click.option("--portfolio", metavar="NAME",
               help="Churn and delinquency: the portfolio the data belongs to, when its source.json names none "
                    "(default: source.json's, else demo); a different one than source.json names is refused.")
+@click.option("--tune-trials", type=click.IntRange(min=0), metavar="N",
+              help=f"Churn and delinquency: Optuna trials tuning LightGBM within the training data (nested in "
+                   f"each CV fold); 0 disables [default: {DEFAULT_TUNE_TRIALS}; 0 with --fast, --engine dask, "
+                   f"--trees or --leaves].")
+@click.option("--tune-seconds", type=click.FloatRange(min=1), metavar="S",
+              help="Churn and delinquency: stop each tuning after S seconds (between trials) even if trials remain.")
 @json_option
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
           trees: int | None, leaves: int | None, engine: str, dask_scheduler: str | None,
-          sample_customers: int | None, portfolio: str | None, as_json: bool) -> None:
+          sample_customers: int | None, portfolio: str | None, tune_trials: int | None,
+          tune_seconds: float | None, as_json: bool) -> None:
     """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
@@ -108,11 +134,16 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
         raise click.UsageError("--sample-customers is for churn and delinquency")
     if model == "recommender" and portfolio:
         raise click.UsageError("--portfolio is for churn and delinquency; the recommender takes its data's portfolio")
+    if model == "recommender" and (tune_trials is not None or tune_seconds is not None):
+        raise click.UsageError("--tune-trials and --tune-seconds are for churn and delinquency")
     if model == "recommender":
         from training.recommender.cli import run_train_recommender
 
         run_train_recommender(data_dir, force, rebuild_features, fast, trees, leaves, as_json)
         return
+    if tune_trials and leaves is not None:
+        raise click.UsageError("--leaves fixes what --tune-trials searches: give one of them")
+    budget = tuning_budget(fast, engine, trees is not None or leaves is not None, tune_trials, tune_seconds)
     from sources.portfolio import training_portfolio
 
     settings = load_settings()
@@ -124,7 +155,7 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
 
         with training_engine(engine, dask_scheduler) as chosen:
             candidate = fit_candidate(settings, model, data, tree_settings(fast, trees, leaves), rebuild_features,
-                                      chosen, sample_customers, owner)
+                                      chosen, sample_customers, owner, budget)
         result = log_candidate(settings, candidate, data, force)
     emit(result, as_json, _train_text)
 
@@ -137,6 +168,10 @@ def _train_text(r: dict[str, Any]) -> str:
     if r["cv_metrics"]:
         cv = r["cv_metrics"]
         lines.append(f"  5-fold CV: roc_auc={cv['roc_auc']:.4f} ± {cv['roc_auc_std']:.4f}  brier={cv['brier']:.4f}")
+    if r["tuning"]:
+        run = r["tuning"]["run"]
+        best = "  ".join(f"{k}={v:.3g}" for k, v in run["params"].items())
+        lines.append(f"  tuned ({run['trials']} trials, inner ROC AUC {run['inner_roc_auc']:.4f}): {best}")
     return "\n".join([*lines, f"  {r['promotion']['reason']}"])
 
 
@@ -231,7 +266,8 @@ def retrain_command(models: tuple[str, ...], data_dir: Path | None, fast: bool, 
     with steps("retraining", names), captured_output():
         from training.risk.pipeline import comparison_row, retrain
 
-        result = retrain(settings, data, risk, tree_settings(fast, trees, leaves))
+        result = retrain(settings, data, risk, tree_settings(fast, trees, leaves),
+                         tuning_budget(fast, "local", trees is not None or leaves is not None, None, None))
         if "recommender" in chosen:
             from training.recommender.cli import ranker_settings
             from training.recommender.runs import train_recommender

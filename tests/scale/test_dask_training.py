@@ -226,6 +226,9 @@ def test_sample_customers_trains_on_that_many_customers_drawn_at_random(env: dic
     (["delinquency", "--fast", "--sample-customers", "100"], "needs both outcomes in every part"),
     (["recommender", "--engine", "dask"], "--engine dask trains churn and delinquency"),
     (["churn", "--dask-scheduler", "tcp://127.0.0.1:8786"], "--dask-scheduler needs --engine dask"),
+    (["recommender", "--tune-trials", "5"], "--tune-trials and --tune-seconds are for churn and delinquency"),
+    (["churn", "--engine", "dask", "--tune-trials", "5"], "--engine dask takes --tune-trials 0"),
+    (["churn", "--leaves", "4", "--tune-trials", "5"], "--leaves fixes what --tune-trials searches"),
 ])
 def test_engine_usage_errors(args: list[str], message: str, env: dict[str, str]) -> None:
     proc = run_cli("train", *args, env=env, check=False)

@@ -31,17 +31,19 @@ def run_train_recommender(data_dir: Path | None, force: bool, rebuild_features: 
     data = data_dir or settings.data_dir
     log.info("training", extra={"model": "recommender", "data": str(data)})
     with steps("training recommender", TRAINING_STEPS), captured_output():
-        from training.recommender.runs import train_recommender
+        from training.recommender.runs import is_snapshot, train_recommender
 
-        result = train_recommender(settings, data, ranker_settings(fast, trees, leaves), force, rebuild_features)
+        ranker = ranker_settings(fast, trees, leaves, snapshot=is_snapshot(data))
+        result = train_recommender(settings, data, ranker, force, rebuild_features)
     emit(result, as_json, recommender_text)
 
 
-def ranker_settings(fast: bool, trees: int | None, leaves: int | None) -> RankerSettings:
-    """The ranker settings `--fast`, `--trees` and `--leaves` ask for (for `nbo train` and `nbo retrain`)."""
+def ranker_settings(fast: bool, trees: int | None, leaves: int | None, snapshot: bool = False) -> RankerSettings:
+    """The ranker settings `--fast`, `--trees` and `--leaves` ask for (for `nbo train` and `nbo retrain`);
+    the default of a holdings `snapshot` is the hide-one evaluation's."""
     from training.recommender.ranker import RankerSettings
 
-    base = RankerSettings.fast() if fast else RankerSettings()
+    base = RankerSettings.fast() if fast else RankerSettings.hide_one() if snapshot else RankerSettings()
     overrides = {name: value for name, value in (("max_trees", trees), ("num_leaves", leaves)) if value is not None}
     return replace(base, **overrides)
 

@@ -5,7 +5,10 @@ label. Collaborative scores for the ranker's training queries are out-of-fold: e
 training customers is scored by co-occurrence and ALS fitted on the other folds' full holdings;
 test customers by the same models fitted on every training customer's full holdings. A snapshot
 has no history, so Feast (monthly feature tables) is not involved: profile features are computed
-here at the snapshot date, with the Feast profile's names and definitions.
+here at the snapshot date, with the Feast profile's names and definitions, plus what only a
+snapshot run can use (never served, so free of the service's feature list): the join date in days
+and years (`SNAPSHOT_PROFILE`), and the bank's own attributes (`customer_extras`, features `x_<name>`)
+when the data directory has them.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from evaluation.hide_one import (
 from evaluation.ranking import compare_models
 from models.candidates import CATEGORICAL, ROW, candidate_features
 from models.recommender import ALS_SCORE
-from sources.io import read_table
+from sources.io import read_table, table_path
 from training.recommender.als import AlsSettings, fit_als
 from training.recommender.baselines import LABEL, Popularity, Recommender, ScoreColumn
 from training.recommender.fit import HYBRID, feature_sets
@@ -38,6 +41,10 @@ from training.recommender.ranker import LightGbmRanker, RankerSettings
 COOCCURRENCE = "cooccurrence_score"
 KS = (1, 3)
 FOLDS = 3
+EXTRAS = "customer_extras"  # the bank's own customer attributes (extensions.json), when imported
+EXTRA_PREFIX = "x_"
+# Finer than tenure_months: the day and the year a customer joined (products were sold in waves).
+SNAPSHOT_PROFILE = ("days_since_join", "join_year")
 # Tuned for ALS alone on Zimnat (64 factors did no better): strong regularisation, confidence 1 + r.
 HIDE_ONE_ALS = AlsSettings(factors=16, regularization=10.0, alpha=1.0, iterations=15)
 
@@ -50,6 +57,8 @@ class Snapshot:
     held: NDArray[np.bool_]
     catalogue: pd.DataFrame
     snapshot_date: pd.Timestamp
+    own_columns: tuple[str, ...] = SNAPSHOT_PROFILE  # profile columns candidate_features does not carry
+    own_categorical: tuple[str, ...] = ()
 
 
 def read_snapshot(data_dir: Path) -> Snapshot:
@@ -67,17 +76,32 @@ def read_snapshot(data_dir: Path) -> Snapshot:
         "is_credit": products["is_credit"].to_numpy(), "min_amount_cny": products["min_amount"].to_numpy(),
         "expected_yield_rate": products["expected_yield"].to_numpy(), "min_age_years": products["min_age"].to_numpy(),
         "max_age_years": products["max_age"].to_numpy()}, index=products["product_id"].to_numpy())
-    return Snapshot(_profile(customers, at), held, catalogue, at)
+    profile = profile_at(customers, at)
+    extras = read_extras(data_dir, customers["customer_id"])
+    categorical = tuple(c for c in extras.columns if not pd.api.types.is_numeric_dtype(extras[c]))
+    return Snapshot(pd.concat([profile, extras], axis=1), held, catalogue, at,
+                    (*SNAPSHOT_PROFILE, *extras.columns), categorical)
 
 
-def _profile(customers: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
-    """Age, tenure and the categorical profile at `at`, as Feast's customer_profile defines them."""
+def profile_at(customers: pd.DataFrame, at: pd.Timestamp) -> pd.DataFrame:
+    """Age, tenure and the categorical profile at `at`, as Feast's customer_profile defines them,
+    and the join date's day count and year."""
     age_days = (at - customers["birth_date"]).dt.days
     tenure = (at.year - customers["join_date"].dt.year) * 12 + (at.month - customers["join_date"].dt.month)
     return pd.DataFrame({"customer_id": customers["customer_id"], "age_years": np.floor(age_days / 365.25),
                          "tenure_months": tenure, "gender": customers["gender"], "segment": customers["segment"],
                          "occupation": customers["occupation"], "city_tier": customers["city_tier"].astype(float),
-                         "income_monthly_cny": customers["income_monthly"]}).reset_index(drop=True)
+                         "income_monthly_cny": customers["income_monthly"],
+                         "days_since_join": (at - customers["join_date"]).dt.days.astype(float),
+                         "join_year": customers["join_date"].dt.year.astype(float)}).reset_index(drop=True)
+
+
+def read_extras(data_dir: Path, customer_ids: pd.Series) -> pd.DataFrame:
+    """The bank's own attributes (`x_<name>`), one row per customer in `customer_ids`' order; none if not imported."""
+    if not table_path(data_dir, EXTRAS).is_file():
+        return pd.DataFrame(index=range(len(customer_ids)))
+    extras = read_table(data_dir, EXTRAS).set_index("customer_id").reindex(customer_ids.to_numpy())
+    return extras.add_prefix(EXTRA_PREFIX).reset_index(drop=True)
 
 
 def _query_frame(snapshot: Snapshot, protocol: HideOne, who: NDArray[np.int64],
@@ -89,6 +113,7 @@ def _query_frame(snapshot: Snapshot, protocol: HideOne, who: NDArray[np.int64],
     rows["held_product_ids"] = [products[m].tolist() for m in masked]
     rows["products_held_count"] = masked.sum(axis=1)
     frame = candidate_features(rows, snapshot.catalogue, collaborative)
+    frame = frame.assign(**{c: rows[c].to_numpy()[frame[ROW]] for c in snapshot.own_columns})
     frame[LABEL] = (frame["product_id"].to_numpy() == products[protocol.hidden[who]][frame[ROW]]).astype(int)
     frame["customer_id"] = rows["customer_id"].to_numpy()[frame[ROW]]
     return frame
@@ -126,17 +151,20 @@ def _columns(snapshot: Snapshot, frame: pd.DataFrame) -> NDArray[np.int64]:
     return snapshot.catalogue.index.get_indexer(frame["product_id"])
 
 
-def hide_one_models(train: pd.DataFrame, ranker: RankerSettings) -> list[Recommender]:
-    """The hybrid (content + CF scores + holdings), its no-CF ablation and the baselines."""
+def hide_one_models(snapshot: Snapshot, train: pd.DataFrame, ranker: RankerSettings) -> list[Recommender]:
+    """The hybrid (content + CF scores + holdings + the snapshot's own profile), its no-CF ablation
+    and the baselines."""
     sets = feature_sets(train)
-    with_cooccurrence = [*sets[HYBRID], COOCCURRENCE, f"{COOCCURRENCE}_rank"]
+    own = [c for c in snapshot.own_columns if train[c].nunique(dropna=True) > 1]
+    with_cooccurrence = [*sets[HYBRID], COOCCURRENCE, f"{COOCCURRENCE}_rank", *own]
+    categorical = {*CATEGORICAL, *snapshot.own_categorical}
 
     def lgbm(name: str, features: list[str]) -> LightGbmRanker:
-        return LightGbmRanker(name, features, [f for f in features if f in CATEGORICAL], ranker)
+        return LightGbmRanker(name, features, [f for f in features if f in categorical], ranker)
 
     return [lgbm(HYBRID, with_cooccurrence), Popularity(), ScoreColumn("cooccurrence_masked", "cooccurrence_masked_score"),
             ScoreColumn("cooccurrence", COOCCURRENCE), ScoreColumn("als", ALS_SCORE),
-            lgbm("hybrid_no_cf", sets["hybrid_no_cf"])]
+            lgbm("hybrid_no_cf", [*sets["hybrid_no_cf"], *own])]
 
 
 @dataclass(frozen=True)
@@ -155,13 +183,14 @@ def run_hide_one(data_dir: Path, ranker: RankerSettings, als: AlsSettings = HIDE
     protocol = hide_one(snapshot.held)
     frames = hide_one_frames(snapshot, protocol, als)
     train, valid = _split_queries(frames["train"])
-    models = [m.fit(train, valid) for m in hide_one_models(train, ranker)]
+    models = [m.fit(train, valid) for m in hide_one_models(snapshot, train, ranker)]
     test = frames["test"].assign(**{m.name: m.score(frames["test"]) for m in models})
     metrics, _ = compare_models(test, [m.name for m in models], len(snapshot.catalogue), ks=KS)
     description = {"method": "hide_one", "snapshot_date": f"{snapshot.snapshot_date:%Y-%m-%d}",
                    "customers": len(snapshot.held), "eligible_customers": int((protocol.hidden >= 0).sum()),
                    "test_customers": int(protocol.is_test.sum()), "training_queries": int(train[ROW].nunique()),
-                   "test_share": TEST_SHARE, "seed": SEED, "folds": FOLDS}
+                   "test_share": TEST_SHARE, "seed": SEED, "folds": FOLDS,
+                   "snapshot_features": ",".join(snapshot.own_columns)}
     hybrid = models[0]
     assert isinstance(hybrid, LightGbmRanker)
     return HideOneResult(metrics, description, hybrid, test)

@@ -25,6 +25,7 @@ from models.calibration import CalibrationMethod, fit_calibration
 from models.registry import CHURN, DELINQUENCY
 from models.risk import RiskKind, RiskScorer, RiskSpec
 from models.scorecard import Scorecard
+from training.tuning import Tuner, TuningBudget, TuningResult, tune
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +143,24 @@ class TrainingEngine:
 LOCAL_ENGINE = TrainingEngine("local", fit_booster)
 
 
+NO_TUNING = TuningBudget(trials=0)
+
+
+def tune_settings(model: RiskModelKind, rows: pd.DataFrame, features: list[str], categorical: list[str],
+                  trees: TreeSettings, budget: TuningBudget, tuner: Tuner | None = None, label: str = "tuning"
+                  ) -> tuple[TreeSettings, TuningResult | None]:
+    """`trees` with the settings tuned on `rows` (training rows only: never a test part or outer
+    test fold), or `trees` unchanged when the budget is zero. `tuner` defaults to `tune` with `budget`."""
+    if not budget.enabled:
+        return trees, None
+    spec = RiskSpec(model.kind, features, [c for c in categorical if c in features])
+    run = tuner or (lambda base, x, y, groups: tune(budget, base, trees.max_trees, trees.early_stopping_rounds,
+                                                    x, y, groups, trees.seed, label))
+    result = run(trees.lgb_params(monotone_vector(model, features)), prepare_features(rows, spec),
+                 rows[model.label].astype(int), rows["customer_id"])
+    return trees.with_overrides(**result.params), result
+
+
 def fit_risk_model(model: RiskModelKind, train: pd.DataFrame, valid: pd.DataFrame, features: list[str],
                    categorical: list[str], trees: TreeSettings, fit: BoosterFit = fit_booster) -> RiskScorer:
     """Train on `train` with `fit` (this machine, or `training.risk.dask_fit`), stop early on `valid`,
@@ -182,20 +201,36 @@ def evaluate_split(model: RiskModelKind, scorer: RiskScorer, train: pd.DataFrame
     return result
 
 
+@dataclass(frozen=True)
+class CrossValidation:
+    """The mean and standard deviation of each test metric over the folds, and each fold's tuning."""
+
+    metrics: dict[str, float]
+    tuning: list[TuningResult]
+
+
 def cross_validate(model: RiskModelKind, frame: pd.DataFrame, features: list[str], categorical: list[str],
-                   trees: TreeSettings, folds: int = 5, fit: BoosterFit = fit_booster) -> dict[str, float]:
+                   trees: TreeSettings, folds: int = 5, fit: BoosterFit = fit_booster,
+                   budget: TuningBudget = NO_TUNING, tuner: Tuner | None = None) -> CrossValidation:
     """Stratified k-fold estimate for single-snapshot data (the protocol of the public anchors).
 
     Each fold is scored by a model fitted on the other folds, 75 % to train and 25 % to stop early
-    and calibrate. Returns the mean of each test metric and its standard deviation (`*_std`).
+    and calibrate; with a tuning budget the settings are tuned first on those other folds only
+    (nested: the fold's test rows never reach the tuner). Metrics: the mean of each test metric
+    and its standard deviation (`*_std`).
     """
     y = frame[model.label].astype(int).to_numpy()
-    per_fold = []
-    for fit_rows, test_rows in StratifiedKFold(folds, shuffle=True, random_state=trees.seed).split(frame, y):
+    per_fold, tunings = [], []
+    outer = StratifiedKFold(folds, shuffle=True, random_state=trees.seed).split(frame, y)
+    for fold, (fit_rows, test_rows) in enumerate(outer, start=1):
+        fold_trees, tuning = tune_settings(model, frame.iloc[fit_rows], features, categorical, trees, budget, tuner,
+                                           f"tuning in CV fold {fold} of {folds}")
+        tunings += [tuning] if tuning else []
         train_rows, valid_rows = train_test_split(fit_rows, test_size=0.25, stratify=y[fit_rows],
                                                   random_state=trees.seed)
         scorer = fit_risk_model(model, frame.iloc[train_rows], frame.iloc[valid_rows], features, categorical,
-                                trees, fit)
+                                fold_trees, fit)
         per_fold.append(score_metrics(model.kind, y[test_rows], scorer.probability(frame.iloc[test_rows])))
     table = pd.DataFrame(per_fold).drop(columns=["rows", "positive_rate"])
-    return table.mean().to_dict() | table.std(ddof=0).add_suffix("_std").to_dict() | {"folds": float(folds)}
+    metrics = table.mean().to_dict() | table.std(ddof=0).add_suffix("_std").to_dict() | {"folds": float(folds)}
+    return CrossValidation(metrics, tunings)

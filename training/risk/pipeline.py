@@ -44,6 +44,7 @@ from training import registry
 from training.datasets import TrainingSet, ensure_features, feature_settings, load_training_set
 from training.risk.fit import (
     LOCAL_ENGINE,
+    NO_TUNING,
     RISK_MODELS,
     RiskModelKind,
     TrainingEngine,
@@ -52,10 +53,12 @@ from training.risk.fit import (
     evaluate_split,
     explain_sample,
     fit_risk_model,
+    tune_settings,
 )
 from training.risk.origins import with_inputs
 from training.risk.review import HOLDOUT_ARTIFACT, ChampionOnHoldout, measure_champion
 from training.splits import Split, split_training_set
+from training.tuning import SPACE, TuningBudget, TuningResult
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +77,17 @@ class Candidate:
     trees: TreeSettings
     started_ms: int  # when its data began to load: the start of its MLflow run
     engine: str = LOCAL_ENGINE.name
+    budget: TuningBudget = NO_TUNING
+    tuning: TuningResult | None = None  # tuned on the training and validation parts
+    cv_tuning: tuple[TuningResult, ...] = ()  # one per outer CV fold, tuned on its training folds
+
+    def tuning_record(self) -> dict[str, object] | None:
+        """What was tuned, as the run's `tuning.json` and `nbo train --json` show it; None if nothing."""
+        if self.tuning is None:
+            return None
+        return {"budget": {"trials": self.budget.trials, "seconds": self.budget.seconds}, "space": SPACE,
+                "run": self.tuning.to_dict() | {"rows": "training and validation parts"},
+                "cv_folds": [t.to_dict() for t in self.cv_tuning]}
 
     @property
     def portfolio(self) -> str:
@@ -87,10 +101,12 @@ class Candidate:
 
 def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSettings,
                   rebuild: bool = False, engine: TrainingEngine = LOCAL_ENGINE,
-                  sample_customers: int | None = None, portfolio: str | None = None) -> Candidate:
+                  sample_customers: int | None = None, portfolio: str | None = None,
+                  budget: TuningBudget = NO_TUNING) -> Candidate:
     """Pull the training set from Feast (of `sample_customers` customers drawn at random, if given),
-    split it, fit (on `engine`) and evaluate a model of the data's portfolio (`portfolio`: see
-    `sources.portfolio.training_portfolio`)."""
+    split it, tune within the training and validation parts (`budget`), fit (on `engine`) and
+    evaluate a model of the data's portfolio (`portfolio`: see `sources.portfolio.training_portfolio`);
+    single-snapshot data adds a cross-validation that tunes inside each fold."""
     model = RISK_MODELS[kind]
     owner, currency = training_portfolio(data_dir, portfolio), currency_of(data_dir)
     started_ms = registry.now_ms()
@@ -99,17 +115,22 @@ def fit_candidate(settings: Settings, kind: str, data_dir: Path, trees: TreeSett
     split = split_training_set(data.frame, model.label, trees.seed)
     _require_both_classes(split, model.label, sample_customers)
     stage("fit")
-    scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, trees, engine.fit)
-    development = pd.concat([split.train, split.valid])
+    development = pd.concat([split.train, split.valid], ignore_index=True)
+    tuned, tuning = tune_settings(model, development, data.features, data.categorical, trees, budget)
+    scorer = fit_risk_model(model, split.train, split.valid, data.features, data.categorical, tuned, engine.fit)
     spec = replace(scorer.spec, portfolio=owner, currency=currency, bands=portfolio_bands(scorer, development, owner))
     scorer = RiskScorer(scorer.booster, spec, scorer.num_threads)
     scorer = with_inputs(scorer, data, development)  # origins, one-value groups, ranges
     stage("evaluate")
     metrics = evaluate_split(model, scorer, split.train, split.valid, split.test)
+    cv_tuning: list[TuningResult] = []
     if split.method == "stratified":
-        metrics["cv"] = cross_validate(model, data.frame, data.features, data.categorical, trees,
-                                       fit=engine.fit)
-    return Candidate(model, scorer, split, metrics, data, trees, started_ms, engine.name)
+        # each fold tunes from the untuned settings on its own training folds, as the run did on its parts
+        cv = cross_validate(model, data.frame, data.features, data.categorical, trees, fit=engine.fit,
+                            budget=budget)
+        metrics["cv"], cv_tuning = cv.metrics, cv.tuning
+    return Candidate(model, scorer, split, metrics, data, tuned, started_ms, engine.name, budget, tuning,
+                     tuple(cv_tuning))
 
 
 def portfolio_bands(scorer: RiskScorer, development: pd.DataFrame, portfolio: str) -> Bands:
@@ -153,10 +174,19 @@ def report_inputs(candidate: Candidate, champion: ChampionOnHoldout | None, titl
              "data snapshot": candidate.data.data_snapshot,
              "source": candidate.data.source.get("source", ""), "feature service": candidate.data.feature_service,
              "trees": candidate.scorer.booster.best_iteration or candidate.scorer.booster.num_trees(),
-             "calibration": candidate.scorer.spec.calibration.method}
+             "calibration": candidate.scorer.spec.calibration.method, "tuning": _tuning_fact(candidate)}
     return ReportInputs(title=title, facts=facts, metrics=metrics, curves=curves,
                         score_samples=_score_samples(candidate), score_label=_score_label(candidate),
                         contributions=contributions, features=features)
+
+
+def _tuning_fact(candidate: Candidate) -> str:
+    t = candidate.tuning
+    if t is None:
+        return "none (default settings)"
+    best = ", ".join(f"{k} {v:.3g}" for k, v in t.params.items())
+    return (f"{t.trials} Optuna TPE trials on the training and validation parts, inner {t.inner_folds}-fold "
+            f"ROC AUC {t.inner_roc_auc:.4f}; best: {best}")
 
 
 def _score_label(candidate: Candidate) -> str:
@@ -172,10 +202,12 @@ def _score_samples(candidate: Candidate) -> dict[str, np.ndarray]:
 
 
 def write_run_artifacts(candidate: Candidate, champion: ChampionOnHoldout | None, out_dir: Path) -> Path:
-    """Write the report, its figures, the split and the test holdout into `out_dir`."""
+    """Write the report, its figures, the split, what was tuned and the test holdout into `out_dir`."""
     write_report(report_inputs(candidate, champion, f"{candidate.registered_name}: training run"),
                  out_dir / "report")
     (out_dir / "split.json").write_text(json.dumps(candidate.split.description, indent=2), encoding="utf-8")
+    if (tuning := candidate.tuning_record()) is not None:
+        (out_dir / "tuning.json").write_text(json.dumps(tuning, indent=2), encoding="utf-8")
     holdout = out_dir / HOLDOUT_ARTIFACT
     holdout.parent.mkdir(parents=True, exist_ok=True)
     candidate.split.test[holdout_columns(candidate)].to_parquet(holdout, index=False)
@@ -203,7 +235,17 @@ def run_params(candidate: Candidate, data_dir: Path) -> dict[str, object]:
         "split": candidate.split.method,
         "calibration": candidate.scorer.spec.calibration.method, "feature_service": candidate.data.feature_service,
         "best_iteration": candidate.scorer.booster.best_iteration, "features": len(candidate.data.features),
-        "monotone_features": ",".join(f for f in candidate.data.features if f in candidate.model.monotone)}
+        "monotone_features": ",".join(f for f in candidate.data.features if f in candidate.model.monotone),
+        "tune_trials": candidate.budget.trials, "tune_seconds": candidate.budget.seconds,
+        "tuned_params": ",".join(candidate.tuning.params) if candidate.tuning else "none"}
+
+
+def tuning_metrics(candidate: Candidate) -> dict[str, float]:
+    """The run's inner (training-data) score of its tuned settings, the trials it ran and their time."""
+    if candidate.tuning is None:
+        return {}
+    t = candidate.tuning
+    return {"tune_inner_roc_auc": t.inner_roc_auc, "tune_trials_run": float(t.trials), "tune_elapsed_seconds": t.seconds}
 
 
 def run_datasets(candidate: Candidate, data_dir: Path) -> list[registry.RunDataset]:
@@ -230,7 +272,7 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
             features=candidate.data.features, data_snapshot=candidate.data.data_snapshot,
             holdout_id=candidate.split.holdout_id(candidate.model.label),
             artifact_dir=write_run_artifacts(candidate, champion, Path(tmp) / "artifacts"),
-            extra_metrics=extra, portfolio=candidate.portfolio,
+            extra_metrics=extra | tuning_metrics(candidate), portfolio=candidate.portfolio,
             tags={"nbo.source": str(candidate.data.source.get("source", "")), "nbo.engine": candidate.engine})
         example = candidate.split.test.head(3)
         registered = registry.log_and_register(
@@ -245,7 +287,7 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
             "sampled_customers": candidate.data.sampled_customers,
             "promoted": promotion.promoted, "forced": promotion.forced, "promotion": promotion.to_dict(),
             "metrics": candidate.metrics["test"], "valid_metrics": candidate.metrics["valid"],
-            "cv_metrics": candidate.metrics.get("cv"),
+            "cv_metrics": candidate.metrics.get("cv"), "tuning": candidate.tuning_record(),
             "champion_metrics": None if champion is None else champion.metrics,
             "split": candidate.split.description | {"method": candidate.split.method},
             "data_snapshot": candidate.data.data_snapshot, "source": candidate.data.source.get("source"),
@@ -259,16 +301,18 @@ def _materialize(settings: Settings) -> None:
         materialize_store(open_store(settings), settings, last_as_of)
 
 
-def retrain(settings: Settings, data_dir: Path, kinds: list[str], trees: TreeSettings) -> dict[str, object]:
-    """Rebuild features, train each model, compare with its champion and promote only if better."""
+def retrain(settings: Settings, data_dir: Path, kinds: list[str], trees: TreeSettings,
+            budget: TuningBudget = NO_TUNING) -> dict[str, object]:
+    """Rebuild features, train (tuned within `budget`) each model, compare with its champion and
+    promote only if better."""
     own = feature_settings(settings, data_dir)
     stage("features")
     ensure_features(own, data_dir, rebuild=True)
     if own is settings:
         stage("materialize")
         _materialize(settings)
-    runs = [log_candidate(settings, fit_candidate(settings, kind, data_dir, trees), data_dir, force=False)
-            for kind in kinds]
+    runs = [log_candidate(settings, fit_candidate(settings, kind, data_dir, trees, budget=budget), data_dir,
+                          force=False) for kind in kinds]
     return {"runs": runs, "comparison": [comparison_row(run) for run in runs]}
 
 
