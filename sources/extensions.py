@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from nbo.errors import ContractViolation
 from sources.contract import CUSTOMER_ID, EVENT_TYPES, TOPIC
+from sources.meta import read_meta
 
 EXTENSIONS_FILE = "extensions.json"
 EXTRAS_TABLE = "customer_extras"
@@ -245,8 +246,5 @@ def _violation(path: Path, row: int | None, column: str | None, check: str, mess
 def snapshot_as_of(data_dir: Path) -> pd.Timestamp | None:
     """The as-of date in `source.json` of an imported snapshot (its attributes are known from then
     on); None for data without one (nbo's own: its attributes hold from its last month)."""
-    path = Path(data_dir) / "source.json"
-    if not path.is_file():
-        return None
-    as_of = json.loads(path.read_text(encoding="utf-8")).get("as_of")
+    as_of = read_meta(data_dir).get("as_of")
     return pd.Timestamp(as_of) if as_of else None

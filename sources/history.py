@@ -7,7 +7,6 @@ data's snapshot date only. Nothing says what they were before it, so rows before
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
@@ -17,8 +16,8 @@ import pyarrow.parquet as pq
 
 from sources.contract import HISTORY_COLUMNS
 from sources.io import table_path
+from sources.meta import read_meta
 
-SOURCE_META = "source.json"  # an imported data directory's meta (training.datasets reads it too)
 KEY = ("customer_id", "valid_from")
 
 
@@ -29,8 +28,7 @@ def snapshot_date(data_dir: Path, last_month: pd.Timestamp) -> pd.Timestamp:
     look forward from: the snapshot was taken by then); else the last day of the data's last month
     (`last_month`, its first day: nbo's own data).
     """
-    path = Path(data_dir) / SOURCE_META
-    meta = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+    meta = read_meta(data_dir)
     if meta.get("snapshot_date"):
         return pd.Timestamp(str(meta["snapshot_date"])).normalize()
     if meta.get("as_of"):

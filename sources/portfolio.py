@@ -7,15 +7,14 @@ portfolio: see README "Portfolios".
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
-from nbo.errors import ContractViolation, InputFileError
+from nbo.errors import ContractViolation
+from sources.meta import SOURCE_META, read_meta
 
 DEMO = "demo"
 DEFAULT_CURRENCY = "CNY"
-SOURCE_META = "source.json"
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 CURRENCY = re.compile(r"^[A-Z]{3}$")
 
@@ -28,22 +27,9 @@ def check_portfolio_name(name: str, where: str = "portfolio") -> str:
     return name
 
 
-def _meta(data_dir: Path) -> dict[str, object]:
-    path = data_dir / SOURCE_META
-    if not path.is_file():
-        return {}
-    try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InputFileError(f"{path}: not a readable JSON file: {err}") from None
-    if not isinstance(meta, dict):
-        raise InputFileError(f"{path}: not a JSON object")
-    return meta
-
-
 def declared_portfolio(data_dir: Path) -> str | None:
     """The portfolio `source.json` names, or None when it names none."""
-    value = _meta(data_dir).get("portfolio")
+    value = read_meta(data_dir).get("portfolio")
     if value is None:
         return None
     return check_portfolio_name(str(value), f"{data_dir / SOURCE_META}, key portfolio")
@@ -56,7 +42,7 @@ def portfolio_of(data_dir: Path) -> str:
 
 def currency_of(data_dir: Path) -> str:
     """The ISO 4217 code of a data directory's amounts: source.json's `currency`, `CNY` when it names none."""
-    value = str(_meta(data_dir).get("currency") or DEFAULT_CURRENCY)
+    value = str(read_meta(data_dir).get("currency") or DEFAULT_CURRENCY)
     if not CURRENCY.match(value):
         raise ContractViolation(f"{data_dir / SOURCE_META}, key currency: {value!r} is not an ISO 4217 code "
                                 "(three capital letters)")

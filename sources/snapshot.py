@@ -35,6 +35,7 @@ from sources.contract import EXTERNAL_ID
 from sources.extensions import EXTRAS_TABLE, Extensions, extension_name, write_extensions
 from sources.io import write_table
 from sources.labels import CHURN_HORIZON_DAYS, DELINQUENCY_DPD, as_of_timestamp
+from sources.meta import SOURCE_META
 from sources.public.canonical import (
     FILLED_DEFAULTS,
     customers_frame,
@@ -459,7 +460,7 @@ def write_snapshot(out: Path, imported: SnapshotImport) -> ValidationReport:
         for table, frame in imported.tables.items():
             write_table(work, table, frame)
         write_extensions(work, imported.extensions, imported.extras)
-        (work / "source.json").write_text(json.dumps(imported.meta, indent=2, ensure_ascii=False) + "\n",
+        (work / SOURCE_META).write_text(json.dumps(imported.meta, indent=2, ensure_ascii=False) + "\n",
                                           encoding="utf-8")
         found = validate_dir(work)
         if not found.ok:

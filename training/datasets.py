@@ -10,7 +10,6 @@ it never replaces the features the service reads.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,12 +30,12 @@ from sources import labels
 from sources.contract import OPTIONAL_TABLES
 from sources.extensions import extensions_path, extras_path, metrics_path
 from sources.io import read_table, table_path
+from sources.meta import read_meta
 from training.registry import data_snapshot_id
 from training.splits import AS_OF
 
 log = logging.getLogger(__name__)
 
-SOURCE_META = "source.json"
 CANONICAL = ("customers", "products", "holdings", "events", "transactions", "credit")
 SAMPLE_SEED = 0  # which customers a --sample-customers run keeps: the same ones every time
 # The last month each label reads, in months after the as-of month: churn's 90 days reach into the
@@ -60,10 +59,7 @@ class TrainingSet:
 
 def read_source_meta(data_dir: Path) -> dict[str, object]:
     """`source.json` of an imported public dataset, or a note that the data is nbo's own."""
-    path = data_dir / SOURCE_META
-    if not path.is_file():
-        return {"source": "canonical", "data_dir": str(data_dir.resolve())}
-    return json.loads(path.read_text(encoding="utf-8"))
+    return read_meta(data_dir) or {"source": "canonical", "data_dir": str(data_dir.resolve())}
 
 
 def _built_from(settings: Settings, data_dir: Path) -> bool:

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from sources.meta import SOURCE_META
+
 
 @dataclass(frozen=True)
 class PublicImport:
@@ -18,6 +20,6 @@ class PublicImport:
 
     def write_meta(self, out: Path) -> Path:
         """Write `source.json` beside the tables (source, checksum, as-of date, label horizons)."""
-        path = Path(out) / "source.json"
+        path = Path(out) / SOURCE_META
         path.write_text(json.dumps(self.meta, indent=2, ensure_ascii=False, default=str) + "\n", encoding="utf-8")
         return path

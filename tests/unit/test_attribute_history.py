@@ -21,9 +21,9 @@ CUSTOMERS = 60
 
 
 @pytest.fixture(scope="module")
-def tables(bank_dir: Path) -> dict[str, pd.DataFrame]:
-    """The session bank's first customers."""
-    frames = {t: read_table(bank_dir, t) for t in TABLES}
+def tables(generated_bank: Path) -> dict[str, pd.DataFrame]:
+    """The generated bank's first customers (its own tables: every one with a birth date and a history)."""
+    frames = {t: read_table(generated_bank, t) for t in TABLES}
     keep = set(frames["customers"]["customer_id"].iloc[:CUSTOMERS])
     return {name: frame[frame["customer_id"].isin(keep)].reset_index(drop=True) if "customer_id" in frame else frame
             for name, frame in frames.items()}
