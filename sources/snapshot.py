@@ -32,7 +32,13 @@ import pandas as pd
 
 from nbo.errors import ContractViolation, InputFileError
 from sources.contract import EXTERNAL_ID
-from sources.extensions import EXTRAS_TABLE, Extensions, extension_name, extras_from_source, write_extensions
+from sources.extensions import (
+    EXTRAS_TABLE,
+    Extensions,
+    extension_name,
+    extras_from_source,
+    write_extensions,
+)
 from sources.io import write_table
 from sources.labels import CHURN_HORIZON_DAYS, DELINQUENCY_DPD, as_of_timestamp
 from sources.public.canonical import (
