@@ -1,7 +1,9 @@
 """The recommender on a holdings snapshot (Zimnat, Santander's sample): the hide-one protocol.
 
 The same candidate features and ranker as on a bank's history, with the hidden product as the
-label. Collaborative scores for the ranker's training queries are out-of-fold: each fold of
+label. A training customer gives one query per held product, hidden in turn (on Zimnat this took
+the hybrid's MRR from 0.925 to 0.927: more lists, the same customers); a test customer the
+protocol's one. Collaborative scores for the ranker's training queries are out-of-fold: each fold of
 training customers is scored by co-occurrence and ALS fitted on the other folds' full holdings;
 test customers by the same models fitted on every training customer's full holdings. A snapshot
 has no history, so Feast (monthly feature tables) is not involved: profile features are computed
