@@ -202,6 +202,7 @@ def _import_public(source: str) -> click.Command:
         imported = adapter(path)
         for table, frame in imported.tables.items():
             write_table(out, table, frame)
+        imported.write_extensions(out)
         imported.write_meta(out)
         found = validate_dir(out)
         if not found.ok:

@@ -162,6 +162,17 @@ def write_extensions(data_dir: Path, extensions: Extensions, extras: pd.DataFram
     extensions_path(data_dir).write_text(json.dumps(extensions.to_json(), indent=2) + "\n", encoding="utf-8")
 
 
+def extras_from_source(customer_ids: pd.Series, src: pd.DataFrame,
+                       kinds: dict[str, str]) -> tuple[Extensions, pd.DataFrame]:
+    """`customer_extras` rows and their declaration from source columns (column → numeric|categorical,
+    in `src`'s row order beside `customer_ids`), each named by `extension_name`; an empty cell is null."""
+    extras = pd.DataFrame({"customer_id": customer_ids.to_numpy()})
+    for column, kind in kinds.items():
+        cells = src[column].where(src[column] != "").to_numpy()
+        extras[extension_name(column)] = pd.to_numeric(cells) if kind == "numeric" else pd.Series(cells, dtype=object)
+    return Extensions({extension_name(column): kind for column, kind in kinds.items()}), extras
+
+
 def read_extras(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
     """`customer_extras.parquet`, checked against the declaration: every declared column in its
     kind, nothing undeclared, one row per known customer id.

@@ -32,7 +32,13 @@ import pandas as pd
 
 from nbo.errors import ContractViolation, InputFileError
 from sources.contract import EXTERNAL_ID
-from sources.extensions import EXTRAS_TABLE, Extensions, extension_name, write_extensions
+from sources.extensions import (
+    EXTRAS_TABLE,
+    Extensions,
+    extension_name,
+    extras_from_source,
+    write_extensions,
+)
 from sources.io import write_table
 from sources.labels import CHURN_HORIZON_DAYS, DELINQUENCY_DPD, as_of_timestamp
 from sources.meta import SOURCE_META
@@ -177,12 +183,8 @@ def import_snapshot(spec: SnapshotSpec) -> SnapshotImport:
     raise_if_any(file, found)
     customers["external_id"] = ids.to_numpy()
     names = _extra_names(file, [c for c in src.columns if roles[c] == "extra" and kinds[c]])
-    extras = pd.DataFrame({"customer_id": customers["customer_id"]})
-    for column, name in names.items():
-        cells = src[column].where(src[column] != "")
-        extras[name] = pd.to_numeric(cells) if kinds[column] == "numeric" else cells.astype(object)
+    extensions, extras = extras_from_source(customers["customer_id"], src, {c: kinds[c] for c in names})
     tables = _timeline(spec.label, customers, credit_now, positive, as_of)
-    extensions = Extensions({name: kinds[column] for column, name in names.items()})
     meta = _meta(file, src, spec, as_of, positive, roles, kinds, names)
     return SnapshotImport(tables, extensions, extras, meta)
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sources.extensions import EXTRAS_TABLE, extras_from_source
 from sources.public.canonical import (
     FILLED_DEFAULTS,
     customers_frame,
@@ -62,6 +63,15 @@ CATALOGUE = (
     ("ind_recibo_ult1", "RECIBO", "直接扣款", "Direct debit", "deposit", "R1", False),
 )
 FLAGS = [row[0] for row in CATALOGUE]
+# Columns with no canonical place: the bank's own attributes (`customer_extras`, `x_<name>`), by kind.
+EXTRAS = {"ind_empleado": "categorical", "pais_residencia": "categorical", "ind_nuevo": "numeric",
+          "antiguedad": "numeric", "indrel": "numeric", "indrel_1mes": "categorical", "tiprel_1mes": "categorical",
+          "indresi": "categorical", "indext": "categorical", "canal_entrada": "categorical",
+          "indfall": "categorical", "tipodom": "numeric", "cod_prov": "categorical", "nomprov": "categorical",
+          "ind_actividad_cliente": "numeric"}
+# Left out: a date after the observation month (the future, as of fecha_dato), and a column with no value.
+IGNORED = {"ult_fec_cli_1t": "the last date as primary customer, months after fecha_dato: not known at the snapshot",
+           "conyuemp": "blank in every row of the sample"}
 
 COLUMNS = (
     Column("fecha_dato", "date", date_format="%Y-%m-%d"),
@@ -71,8 +81,9 @@ COLUMNS = (
     Column("fecha_alta", "date", date_format="%Y-%m-%d", is_nullable=True),
     Column("renta", "number", min_value=0, is_nullable=True),
     Column("segmento", allowed=tuple(SEGMENT), is_nullable=True),
-    Column("canal_entrada", is_nullable=True),
     Column("ind_actividad_cliente", "number", allowed=(0, 1), is_nullable=True),
+    *(Column(name, "number" if kind == "numeric" else "text", is_nullable=True)
+      for name, kind in EXTRAS.items() if name != "ind_actividad_cliente"),
     *(Column(flag, "number", allowed=(0, 1), is_nullable=True) for flag in FLAGS),
 )
 
@@ -87,13 +98,15 @@ MAPPING = {
     "segmento": "customers.segment: 01 - TOP → affluent, 02 - PARTICULARES → mass, "
                 "03 - UNIVERSITARIO → mass, missing → mass (02 and 03 are no longer told apart; "
                 "counts in meta.segment_counts)",
-    "canal_entrada": "not mapped: no canonical column (counts in meta.canal_entrada_counts)",
-    "ind_actividad_cliente": "not mapped: no canonical column (counts in meta.active_customer_counts)",
+    "canal_entrada": "customer_extras.canal_entrada (categorical; counts in meta.canal_entrada_counts)",
+    "ind_actividad_cliente": "customer_extras.ind_actividad_cliente (numeric; counts in "
+                             "meta.active_customer_counts)",
     "ind_*_ult1 (24 flags)": "products (meta.products) and a holding (balance 0: unknown) at the "
                              "month end for every flag 1; a missing flag is not held (meta.missing_flags)",
-    "other columns": "not mapped: ind_empleado, pais_residencia, ind_nuevo, antiguedad, indrel, "
-                     "ult_fec_cli_1t, indrel_1mes, tiprel_1mes, indresi, indext, conyuemp, indfall, "
-                     "tipodom, cod_prov, nomprov have no canonical column",
+    "other columns": "customer_extras (meta.columns gives each one's kind): ind_empleado, pais_residencia, "
+                     "ind_nuevo, antiguedad, indrel, indrel_1mes (1.0 read as 1), tiprel_1mes, indresi, indext, "
+                     "indfall, tipodom, cod_prov, nomprov",
+    **{column: f"not kept: {why}" for column, why in IGNORED.items()},
 }
 
 
@@ -122,7 +135,10 @@ def import_santander(path: Path) -> PublicImport:
         "transactions": empty_table("transactions"),
         "credit": empty_table("credit"),
     }
-    return PublicImport(tables=tables, meta=_meta(file, src, observed, snapshot))
+    src["indrel_1mes"] = src["indrel_1mes"].str.replace(r"\.0$", "", regex=True)  # the file writes 1 and 1.0
+    extensions, extras = extras_from_source(customers["customer_id"], src, EXTRAS)
+    return PublicImport(tables=tables, meta=_meta(file, src, observed, snapshot), extensions=extensions,
+                        extras=extras)
 
 
 def _single_month(file: Path, observed: pd.Series) -> pd.Timestamp:
@@ -154,6 +170,8 @@ def _meta(file: Path, src: pd.DataFrame, observed: pd.Timestamp, snapshot: pd.Ti
         "not_for_quality_claims": "one month and the head block of the file (not a random sample): "
                                   "no adoption labels can be derived; use it to test loading only",
         "mapping": MAPPING,
+        "columns": _lineage(),
+        "extensions": {"table": EXTRAS_TABLE, "attributes": len(EXTRAS)},
         "products": {flag: pid for flag, pid, *_ in CATALOGUE},
         "holdings_per_product": {pid: int(src[flag].fillna(0).sum()) for flag, pid, *_ in CATALOGUE},
         "missing_flags": {"treated_as": "not held", "total": sum(missing_flags.values()),
@@ -166,3 +184,19 @@ def _meta(file: Path, src: pd.DataFrame, observed: pd.Timestamp, snapshot: pd.Ti
         "not_in_source": ["events", "transactions", "credit", "balances", "city_tier", "occupation"],
         "filled_defaults": FILLED_DEFAULTS,
     }
+
+
+def _lineage() -> list[dict[str, object]]:
+    """source.json `columns`: what became of every source column (role, target, kind)."""
+    mapped = {"sexo": ("customers.gender", "categorical"), "age": ("customers.birth_date", "numeric"),
+              "fecha_alta": ("customers.join_date", "numeric"), "renta": ("customers.income_monthly", "numeric"),
+              "segmento": ("customers.segment", "categorical")}
+    columns: list[dict[str, object]] = [
+        {"source": "fecha_dato", "role": "mapped", "target": "holdings.snapshot_date", "kind": "numeric"},
+        {"source": "ncodpers", "role": "id", "target": "customers.external_id", "kind": None},
+        *({"source": c, "role": "mapped", "target": t, "kind": k} for c, (t, k) in mapped.items()),
+        *({"source": c, "role": "extra", "target": f"extra.{c}", "kind": k} for c, k in EXTRAS.items()),
+        *({"source": c, "role": "ignored", "target": None, "kind": None} for c in IGNORED),
+        *({"source": f, "role": "mapped", "target": "holdings.product_id", "kind": "categorical"} for f in FLAGS),
+    ]
+    return columns

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from sources.extensions import EXTRAS_TABLE, extras_from_source
 from sources.public.canonical import (
     FILLED_DEFAULTS,
     customers_frame,
@@ -42,15 +43,29 @@ MAPPING = {
     "ID": "customers.external_id (customer_id is C + file order, zero-padded)",
     "join_date": "customers.join_date (d/m/yyyy; missing stays null)",
     "sex": "customers.gender",
-    "marital_status": "not mapped: no canonical column (counts in meta.marital_status_counts)",
+    "marital_status": "customer_extras.marital_status (categorical; counts in meta.marital_status_counts)",
     "birth_year": "customers.birth_date = 1 July of birth_year",
-    "branch_code": "not mapped: no canonical column (counts in meta.branch_code_counts)",
+    "branch_code": "customer_extras.branch_code (categorical; counts in meta.branch_code_counts)",
     "occupation_code": "customers.occupation (the raw code)",
-    "occupation_category_code": "not mapped: no canonical column (counts in meta.occupation_category_counts)",
+    "occupation_category_code": "customer_extras.occupation_category_code (categorical; counts in "
+                                "meta.occupation_category_counts)",
     "P5DA..ECY3 (21 flags)": "products with product_id = the code (all 21 match the contract's pattern), "
                              "category insurance, risk R1; a holding (balance 0: unknown) at the snapshot "
                              "for every flag 1",
 }
+
+# Demographic codes with no canonical column: the bank's own attributes (`customer_extras`, `x_<name>`).
+EXTRAS = ("marital_status", "branch_code", "occupation_category_code")
+# source.json `columns`: the lineage of every source column (role id|mapped|extra, target, kind).
+COLUMN_LINEAGE = [
+    {"source": "ID", "role": "id", "target": "customers.external_id", "kind": None},
+    {"source": "join_date", "role": "mapped", "target": "customers.join_date", "kind": "numeric"},
+    {"source": "sex", "role": "mapped", "target": "customers.gender", "kind": "categorical"},
+    {"source": "birth_year", "role": "mapped", "target": "customers.birth_date", "kind": "numeric"},
+    {"source": "occupation_code", "role": "mapped", "target": "customers.occupation", "kind": "categorical"},
+    *({"source": name, "role": "extra", "target": f"extra.{name}", "kind": "categorical"} for name in EXTRAS),
+    *({"source": code, "role": "mapped", "target": "holdings.product_id", "kind": "categorical"} for code in PRODUCTS),
+]
 
 
 def import_zimnat(path: Path) -> PublicImport:
@@ -76,7 +91,8 @@ def import_zimnat(path: Path) -> PublicImport:
         "transactions": empty_table("transactions"),
         "credit": empty_table("credit"),
     }
-    return PublicImport(tables=tables, meta=_meta(file, src, snapshot))
+    extensions, extras = extras_from_source(customers["customer_id"], src, dict.fromkeys(EXTRAS, "categorical"))
+    return PublicImport(tables=tables, meta=_meta(file, src, snapshot), extensions=extensions, extras=extras)
 
 
 def _meta(file: Path, src: pd.DataFrame, snapshot: pd.Timestamp) -> dict[str, object]:
@@ -92,6 +108,8 @@ def _meta(file: Path, src: pd.DataFrame, snapshot: pd.Timestamp) -> dict[str, ob
         "as_of": None,
         "label": "hide-one product recommendation (no as-of label: one snapshot only)",
         "mapping": MAPPING,
+        "columns": COLUMN_LINEAGE,
+        "extensions": {"table": EXTRAS_TABLE, "attributes": len(EXTRAS)},
         "product_category": "insurance for all 21: Zimnat is an insurance group and the codes are "
                             "anonymised, so no finer category can be justified",
         "holdings_per_product": {code: int(src[code].sum()) for code in PRODUCTS},

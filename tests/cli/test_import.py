@@ -175,7 +175,7 @@ CORRUPTIONS = {
     "churn-modelling": ({(17, "Balance"): "12,5O0.10", (3, "Age"): "forty"}, "Geography"),
     "uci-credit-card": ({(17, "BILL_AMT3"): "n/a", (40, "PAY_0"): "10"}, "SEX"),
     "zimnat": ({(17, "join_date"): "31/02/2019", (5, "birth_year"): "19x0"}, "sex"),
-    "santander": ({(17, "fecha_alta"): "2012-13-01", (8, "renta"): "mucho"}, "segmento"),
+    "santander": ({(17, "fecha_alta"): "2012-13-01", (8, "renta"): "mucho", (9, "antiguedad"): "seis"}, "segmento"),
 }
 
 

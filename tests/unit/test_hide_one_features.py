@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from models.candidates import ROW
+from sources.extensions import Extensions, write_extensions
 from training.recommender.baselines import LABEL
 from training.recommender.ranker import LightGbmRanker, RankerSettings
 from training.recommender.snapshot import (
@@ -30,9 +31,10 @@ def test_profile_counts_the_days_and_year_of_joining_at_the_snapshot() -> None:
 
 
 def test_extras_are_read_in_the_customers_order_with_their_prefix(tmp_path: Path) -> None:
-    pd.DataFrame({"customer_id": ["C2", "C1"], "branch_code": ["B9", "B1"], "score": [2.0, 1.0]}).to_parquet(
-        tmp_path / "customer_extras.parquet")
-    extras = read_extras(tmp_path, pd.Series(["C1", "C2", "C3"]))
+    declared = Extensions({"branch_code": "categorical", "score": "numeric"})
+    write_extensions(tmp_path, declared, pd.DataFrame({"customer_id": ["C00000002", "C00000001"],
+                                                       "branch_code": ["B9", "B1"], "score": [2.0, 1.0]}))
+    extras = read_extras(tmp_path, pd.Series(["C00000001", "C00000002", "C00000003"]))
     assert list(extras.columns) == ["x_branch_code", "x_score"]
     assert extras["x_branch_code"].tolist()[:2] == ["B1", "B9"] and extras["x_score"].tolist()[:2] == [1.0, 2.0]
     assert extras.iloc[2].isna().all()                      # a customer without a row: missing, not invented
