@@ -64,7 +64,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     trained = run_json("train", "churn", "--fast", "--tune-trials", "0", env=env)
     run_json("features", "apply", env=env)
     run_json("features", "materialize", env=env)
-    keys = run_json("keys", "demo", env=env)["demo_api_keys"]
+    keys = {role: run_json("keys", "create", "--role", role, env=env)["key"] for role in ("rm", "risk", "app")}
     with running_service(env) as server:
         yield Served(server, keys, table, trained)
 
