@@ -25,20 +25,25 @@ from models.registry import (
 from models.risk import RiskScorer
 from nbo.errors import ModelUnavailable
 from nbo.settings import MlflowSettings, Settings
+from sources.portfolio import DEMO
 
 log = logging.getLogger(__name__)
 
 PROFILE_SERVICE = "customer_360_v1"
 
 
+def _kind(name: str) -> str:
+    """`churn` of `nbo-churn`: the model's kind, as `nbo train` and the endpoints name it."""
+    return name.removeprefix("nbo-")
+
+
 @dataclass(frozen=True)
-class RiskModels:
-    """The churn and delinquency scorers behind one alias."""
+class RiskModel:
+    """One risk model (churn or delinquency) behind one alias."""
 
     alias: str
-    churn: RiskScorer
-    delinquency: RiskScorer
-    refs: dict[str, ModelRef]
+    scorer: RiskScorer
+    ref: ModelRef
 
 
 @dataclass(frozen=True)
@@ -52,49 +57,66 @@ class RecommenderModel:
 
 @dataclass
 class Runtime:
-    """Everything a request reads, loaded once."""
+    """Everything a request reads, loaded once. Each model is loaded on its own: a portfolio with a
+    churn champion only serves churn, and asking for another model is a clear `ModelUnavailable`."""
 
     reader: OnlineReader
-    risk: dict[str, RiskModels] = field(default_factory=dict)
+    portfolio: str = DEMO
+    risk: dict[str, dict[str, RiskModel]] = field(default_factory=dict)  # CHURN|DELINQUENCY → alias → model
     recommenders: dict[str, RecommenderModel] = field(default_factory=dict)
 
+    def _unavailable(self, name: str) -> ModelUnavailable:
+        kind = _kind(name)
+        return ModelUnavailable(f"no {kind} model for portfolio {self.portfolio!r}: no champion of "
+                                f"{registered_name(name, self.portfolio)} is registered; train one with "
+                                f"`nbo train {kind}` on the portfolio's data, then reload")
+
     def recommender(self, alias: str) -> RecommenderModel:
+        """The recommender behind `alias`, else the champion; ModelUnavailable if there is none."""
         found = self.recommenders.get(alias) or self.recommenders.get("champion")
         if found is None:
-            raise ModelUnavailable("no champion recommender is registered; run `nbo train recommender`")
+            raise self._unavailable(RECOMMENDER)
         return found
 
-    def risk_models(self, alias: str) -> RiskModels:
-        found = self.risk.get(alias) or self.risk.get("champion")
+    def risk_model(self, name: str, alias: str) -> RiskModel:
+        """Risk model `name` (CHURN, DELINQUENCY) behind `alias`, else its champion; ModelUnavailable
+        naming the model and the portfolio if there is none."""
+        loaded = self.risk.get(name, {})
+        found = loaded.get(alias) or loaded.get("champion")
         if found is None:
-            raise ModelUnavailable("no champion risk models are registered; run `nbo train churn` "
-                                   "and `nbo train delinquency`")
+            raise self._unavailable(name)
         return found
+
+    def serves(self, name: str) -> bool:
+        """Whether model `name` (CHURN, DELINQUENCY, RECOMMENDER) has a champion loaded."""
+        loaded = self.recommenders if name == RECOMMENDER else self.risk.get(name, {})
+        return "champion" in loaded
+
+    def served(self) -> dict[str, list[str]]:
+        """churn|delinquency|recommender → the aliases loaded (empty: not served), for /readyz."""
+        out = {_kind(name): sorted(self.risk.get(name, {})) for name in (CHURN, DELINQUENCY)}
+        return out | {_kind(RECOMMENDER): sorted(self.recommenders)}
 
     def versions(self) -> dict[str, dict[str, str]]:
         """model → alias → version, for /metrics and the audit."""
         out: dict[str, dict[str, str]] = {}
-        for models in self.risk.values():
-            for ref in models.refs.values():
-                out.setdefault(ref.name, {})[ref.alias] = ref.version
-        for model in self.recommenders.values():
-            out.setdefault(model.ref.name, {})[model.ref.alias] = model.ref.version
+        for ref in self.refs():
+            out.setdefault(ref.name, {})[ref.alias] = ref.version
         return out
 
     def refs(self) -> list[ModelRef]:
         """Every loaded model version."""
-        return [r for m in self.risk.values() for r in m.refs.values()] + [m.ref for m in self.recommenders.values()]
+        risk = [m.ref for by_alias in self.risk.values() for m in by_alias.values()]
+        return risk + [m.ref for m in self.recommenders.values()]
 
 
-def _load_risk(settings: MlflowSettings, alias: str, portfolio: str) -> RiskModels | None:
-    """Churn and delinquency behind `alias`, keyed by their base names (the portfolio's registered names)."""
-    loaded = {name: load_alias(settings, registered_name(name, portfolio), alias, portfolio)
-              for name in (CHURN, DELINQUENCY)}
-    churn, delinquency = loaded[CHURN], loaded[DELINQUENCY]
-    if churn is None or delinquency is None:
+def _load_risk(settings: MlflowSettings, name: str, alias: str, portfolio: str) -> RiskModel | None:
+    """Risk model `name` behind `alias` in the portfolio (its registered name), or None."""
+    loaded = load_alias(settings, registered_name(name, portfolio), alias, portfolio)
+    if loaded is None:
         return None
-    assert isinstance(churn.scorer, RiskScorer) and isinstance(delinquency.scorer, RiskScorer)
-    return RiskModels(alias, churn.scorer, delinquency.scorer, {CHURN: churn.ref, DELINQUENCY: delinquency.ref})
+    assert isinstance(loaded.scorer, RiskScorer)
+    return RiskModel(alias, loaded.scorer, loaded.ref)
 
 
 def _load_recommender(settings: MlflowSettings, alias: str, portfolio: str) -> RecommenderModel | None:
@@ -109,15 +131,17 @@ def load_runtime(settings: Settings) -> Runtime:
     """Open the feature store and load the models of every alias that exists, for the portfolio the
     service serves (`settings.portfolio`); a version tagged with another portfolio is refused."""
     reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
-    runtime = Runtime(reader=reader)
+    runtime = Runtime(reader=reader, portfolio=settings.portfolio)
     for alias in ALIASES:
-        models = _load_risk(settings.mlflow, alias, settings.portfolio)
-        if models is not None:
-            runtime.risk[alias] = models
+        for name in (CHURN, DELINQUENCY):
+            model = _load_risk(settings.mlflow, name, alias, settings.portfolio)
+            if model is not None:
+                runtime.risk.setdefault(name, {})[alias] = model
         recommender = _load_recommender(settings.mlflow, alias, settings.portfolio)
         if recommender is not None:
             runtime.recommenders[alias] = recommender
-    log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions()})
+    log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions(),
+                                      "not_served": [k for k, aliases in runtime.served().items() if not aliases]})
     return runtime
 
 

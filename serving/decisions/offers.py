@@ -17,6 +17,7 @@ from features.online.reader import OnlineFeatures
 from features.segments.rules import SegmentRules
 from models.explain.offers import default_reason
 from models.recommender import Catalogue, RecommenderScorer
+from models.registry import CHURN, DELINQUENCY
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
 from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
@@ -71,12 +72,18 @@ class OfferService:
             closed=bool(v.get("is_closed")), declined=declined)
 
     def _risk(self, variant: str, features: OnlineFeatures) -> tuple[float | None, float | None, dict[str, str]]:
-        """PD (for the credit rule) and churn probability (for the retention lever), no reasons."""
-        if not self.runtime.risk:
-            return None, None, {}
-        models = self.runtime.risk_models(variant)
-        pd_value, churn_p = (scorer.probability_of(features.values) for scorer in (models.delinquency, models.churn))
-        return pd_value, churn_p, {r.name: r.version for r in models.refs.values()}
+        """PD (for the credit rule) and churn probability (for the retention lever), no reasons; None
+        for a model the portfolio does not have (no PD: credit products are blocked)."""
+        probabilities: dict[str, float | None] = {}
+        versions: dict[str, str] = {}
+        for name in (DELINQUENCY, CHURN):
+            if not self.runtime.serves(name):
+                probabilities[name] = None
+                continue
+            model = self.runtime.risk_model(name, variant)
+            probabilities[name] = model.scorer.probability_of(features.values)
+            versions[model.ref.name] = model.ref.version
+        return probabilities[DELINQUENCY], probabilities[CHURN], versions
 
     def for_customer(self, customer_id: str, k: int, lang: str, include_blocked: bool,
                      request_id: str, channel: str | None = None) -> RmOfferList:

@@ -14,7 +14,7 @@ from models.risk_scores import Reason, RiskRow
 from nbo.errors import ModelUnavailable, NotFound
 from serving.audit.store import AuditStore
 from serving.decisions.variants import variant_for
-from serving.runtime import RiskModels, Runtime
+from serving.runtime import RiskModel, Runtime
 from serving.schemas import ChurnScore, DelinquencyScore
 
 
@@ -85,39 +85,39 @@ class RiskService:
         fresh = self._check_fresh(features, scorer)
         return features, fresh, scorer.score_rows([features.values], lang).rows()[0]
 
-    def _record(self, kind: str, models: RiskModels, name: str, request_id: str,
+    def _record(self, kind: str, model: RiskModel, request_id: str,
                 entries: list[tuple[str, dict[str, Any]]]) -> list[str]:
-        ref = models.refs[name]
+        ref = model.ref
         decisions = self.audit.record_decisions(
-            kind=kind, request_id=request_id, variant=models.alias,
+            kind=kind, request_id=request_id, variant=model.alias,
             model_versions={ref.name: {"alias": ref.alias, "version": ref.version}}, entries=entries)
         return [d.decision_id for d in decisions]
 
     def churn(self, customer_id: str, lang: Lang, request_id: str) -> ChurnScore:
         """Churn probability, band, top reasons and the suggested retention action."""
-        models = self.runtime.risk_models(variant_for(customer_id, self.policy.challenger_share))
-        features, _, row = self._read_scored(models.churn, customer_id, lang)
+        model = self.runtime.risk_model(CHURN, variant_for(customer_id, self.policy.challenger_share))
+        features, _, row = self._read_scored(model.scorer, customer_id, lang)
         assert row.action is not None
-        answer = {"customer_id": customer_id, "model_version": models.refs[CHURN].version,
+        answer = {"customer_id": customer_id, "model_version": model.ref.version,
                   "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
                   "action": {"code": row.action.code, "text": row.action.text}, "flags": _flags(row)}
-        payload = {"answer": answer, "features": _audit_features(features, models.churn.spec.features, _Shown())}
-        [decision_id] = self._record("churn", models, CHURN, request_id, [(customer_id, payload)])
+        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown())}
+        [decision_id] = self._record("churn", model, request_id, [(customer_id, payload)])
         return ChurnScore.model_validate({"decision_id": decision_id, **answer})
 
     @staticmethod
-    def _delinquency_answer(models: RiskModels, customer_id: str, fresh: dict[str, Any], row: RiskRow) -> dict[str, Any]:
-        return {"customer_id": customer_id, "model_version": models.refs[DELINQUENCY].version,
+    def _delinquency_answer(model: RiskModel, customer_id: str, fresh: dict[str, Any], row: RiskRow) -> dict[str, Any]:
+        return {"customer_id": customer_id, "model_version": model.ref.version,
                 "pd": row.probability, "score": row.points, "band": row.band,
                 "reason_codes": _reasons(row.reasons), "freshness": fresh, "flags": _flags(row)}
 
     def delinquency(self, customer_id: str, lang: Lang, request_id: str) -> DelinquencyScore:
         """PD, scorecard points, band, up to 4 reason codes and feature freshness."""
-        models = self.runtime.risk_models("champion")
-        features, fresh, row = self._read_scored(models.delinquency, customer_id, lang)
-        answer = self._delinquency_answer(models, customer_id, fresh, row)
-        payload = {"answer": answer, "features": _audit_features(features, models.delinquency.spec.features, _Shown())}
-        [decision_id] = self._record("delinquency", models, DELINQUENCY, request_id, [(customer_id, payload)])
+        model = self.runtime.risk_model(DELINQUENCY, "champion")
+        features, fresh, row = self._read_scored(model.scorer, customer_id, lang)
+        answer = self._delinquency_answer(model, customer_id, fresh, row)
+        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown())}
+        [decision_id] = self._record("delinquency", model, request_id, [(customer_id, payload)])
         return DelinquencyScore.model_validate({"decision_id": decision_id, **answer})
 
     def _read_batch(self, scorer: RiskScorer,
@@ -141,17 +141,17 @@ class RiskService:
         Features are read in one batch (the model's only), scored as one matrix and audited in one
         transaction, so every score returned is committed before the response.
         """
-        models = self.runtime.risk_models("champion")
-        scorer = models.delinquency
+        model = self.runtime.risk_model(DELINQUENCY, "champion")
+        scorer = model.scorer
         read, errors = self._read_batch(scorer, customer_ids)
         if not read:
             return {"request_id": request_id, "scores": [], "errors": errors}
         rows = scorer.score_rows([f.values for f, _ in read], lang).rows()
-        answers = [self._delinquency_answer(models, f.customer_id, fresh, row)
+        answers = [self._delinquency_answer(model, f.customer_id, fresh, row)
                    for (f, fresh), row in zip(read, rows, strict=True)]
         shown = _Shown()
         entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown)})
                    for (f, _), a in zip(read, answers, strict=True)]
-        decision_ids = self._record("delinquency", models, DELINQUENCY, request_id, entries)
+        decision_ids = self._record("delinquency", model, request_id, entries)
         scores = [{"decision_id": d, **a} for d, a in zip(decision_ids, answers, strict=True)]
         return {"request_id": request_id, "scores": scores, "errors": errors}

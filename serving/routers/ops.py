@@ -23,7 +23,7 @@ def healthz() -> dict[str, str]:
 def _checks(request: Request) -> dict[str, str]:
     checks: dict[str, str] = {}
     runtime = getattr(request.app.state, "runtime", None)
-    checks["models"] = "ok" if runtime is not None and runtime.risk and runtime.recommenders else "not loaded"
+    checks["models"] = "ok" if runtime is not None and runtime.refs() else "not loaded"
     try:
         with request.app.state.audit.engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
@@ -37,10 +37,15 @@ def _checks(request: Request) -> dict[str, str]:
 
 @router.get("/readyz", responses={503: {"description": "Models or stores are not ready"}})
 def readyz(request: Request) -> JSONResponse:
-    """Ready when the models are loaded and the audit and feature stores answer."""
+    """Ready when at least one model is loaded and the audit and feature stores answer; `served` lists
+    the aliases loaded per model of the served `portfolio` (an empty list: that model is not served,
+    its endpoints answer 503)."""
     checks = _checks(request)
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+    runtime = getattr(request.app.state, "runtime", None)
+    served = runtime.served() if runtime is not None else {}
+    return JSONResponse({"ready": ready, "checks": checks, "portfolio": request.app.state.settings.portfolio,
+                         "served": served}, status_code=200 if ready else 503)
 
 
 @router.get("/metrics", response_class=Response)

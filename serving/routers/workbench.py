@@ -25,6 +25,7 @@ from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from pydantic import ValidationError
 
+from models.registry import CHURN, DELINQUENCY
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving.audit.store import CONTACT_OUTCOMES
 from serving.deps import RequestIdDep, runtime_of
@@ -149,8 +150,9 @@ def _switch_url(request: Request, lang: str) -> str:
 def _currency(request: Request) -> str:
     """The served portfolio's currency: the champion models' (CNY before any is loaded)."""
     runtime = request.app.state.runtime
-    served = runtime.risk.get("champion") if runtime is not None else None
-    return served.churn.spec.currency if served is not None else "CNY"
+    served = [runtime.risk_model(name, "champion") for name in (CHURN, DELINQUENCY)
+              if runtime is not None and runtime.serves(name)]
+    return served[0].scorer.spec.currency if served else "CNY"
 
 
 def _page(request: Request, name: str, lang: str, status: int = 200, /, **context: object) -> Response:

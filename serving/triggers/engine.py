@@ -20,6 +20,7 @@ import pandas as pd
 from features.online.reader import OnlineFeatures
 from features.segments.rules import SegmentRules, Tags
 from features.tables import INTENT_COUNTS
+from models.registry import CHURN
 from nbo.errors import NotFound
 from serving.decisions.offers import OfferService
 from serving.runtime import Runtime
@@ -238,7 +239,8 @@ def customer_tags(runtime: Runtime, segments: SegmentRules, store: TriggerStore,
     """A customer's segment tags: monthly features, the events of the last days and, when the
     service has it, the champion churn model's probability for the lifetime value."""
     since = datetime.now(UTC) - timedelta(days=segments.realtime_days)
-    churn = runtime.risk_models("champion").churn.probability_of(features.values) if runtime.risk else None
+    churn = (runtime.risk_model(CHURN, "champion").scorer.probability_of(features.values)
+             if runtime.serves(CHURN) else None)
     return segments.tag(features.values, store.topic_counts(features.customer_id, since), churn)
 
 

@@ -212,9 +212,9 @@ def reason_contributions(scorer: RiskScorer, values: dict[str, object], k: int) 
 
 def _scorer(runtime: Runtime, model: str, version: str) -> RiskScorer:
     """The loaded scorer of `model` at `version` (the one that gave the answer)."""
-    for models in runtime.risk.values():
-        if models.refs[model].version == version:
-            return models.churn if model == CHURN else models.delinquency
+    for loaded in runtime.risk.get(model, {}).values():
+        if loaded.ref.version == version:
+            return loaded.scorer
     raise LookupError(f"{model} version {version} is not loaded")
 
 
