@@ -97,13 +97,18 @@ def test_runs_and_versions_carry_their_portfolio(portfolios) -> None:
     assert client.get_run(other.run_id).data.params["portfolio"] == OTHER
 
 
+def latest_rows(holdout: pd.DataFrame) -> pd.DataFrame:
+    """A holdout as a scoring file: each customer's latest row (an id on two rows is rejected)."""
+    return holdout.sort_values("as_of").drop_duplicates("customer_id", keep="last")
+
+
 def test_two_portfolios_keep_their_own_champions_and_score_refuses_the_wrong_one(portfolios, trained,
                                                                                     tmp_path) -> None:
     env = portfolios.env
     client = registry.connect(settings_from(env).mlflow)
     demo_file, other_file = tmp_path / "demo.parquet", tmp_path / "other.parquet"
-    read_holdout(client.get_model_version_by_alias("nbo-churn", "champion").run_id).to_parquet(demo_file)
-    read_holdout(portfolios.other_run["run_id"]).to_parquet(other_file)
+    latest_rows(read_holdout(client.get_model_version_by_alias("nbo-churn", "champion").run_id)).to_parquet(demo_file)
+    latest_rows(read_holdout(portfolios.other_run["run_id"])).to_parquet(other_file)
 
     # Each portfolio's file is scored by its own champion: the demo's by default, the other by --data.
     demo = run_json("score", "churn", "--input", demo_file, "--output", tmp_path / "demo.csv", env=env)
@@ -155,7 +160,7 @@ def test_a_portfolios_fitted_bands_travel_with_its_model_into_scoring(portfolios
     assert (run["model"], run["bands"]["version"]) == ("nbo-delinquency.fitted", "risk-bands-fitted-fitted")
     assert run["bands"]["lower_bounds"] != [660.0, 620.0, 580.0, 540.0]
     holdout = tmp_path / "holdout.parquet"
-    read_holdout(run["run_id"]).to_parquet(holdout)
+    latest_rows(read_holdout(run["run_id"])).to_parquet(holdout)
     scored = run_json("score", "delinquency", "--input", holdout, "--output", tmp_path / "scores.parquet",
                       "--portfolio", "fitted", env=env)
     assert scored["model_uri"] == "models:/nbo-delinquency.fitted@champion" and scored["forced"] == []
