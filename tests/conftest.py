@@ -38,12 +38,14 @@ BANK_END_MONTH = "2026-11"
 BANK_AS_OF = datetime(2026, 12, 1, tzinfo=UTC)
 
 # What the `--fast` models score on the session bank's time-split test set, measured on the fixed bank
-# as assembled through OneID (2026-12-07; before OneID, on the generator's own tables: churn 0.755,
-# delinquency 0.766, recommender 0.814; README's seed table is for those tables). Each
+# as assembled through OneID with the cluster pass and attribute history (2026-12-07: its delinquency
+# test part holds 19 defaults in 420 rows, so its AUC moves a lot with the bank: 0.833 before the
+# attribute history; before OneID, on the generator's own tables: churn 0.755, delinquency 0.766,
+# recommender 0.814; README's seed table is for those tables). Each
 # model's primary metric (the one promotion compares) must reach it less METRIC_TOLERANCE: the spread
 # of a fit's test AUC with the seed alone on a bank this small (README: 0.01-0.03). A missing metric fails.
 PRIMARY_METRIC = {"nbo-churn": "roc_auc", "nbo-delinquency": "roc_auc", "nbo-recommender": "map_at_5"}
-MEASURED_METRIC = {"nbo-churn": 0.864, "nbo-delinquency": 0.833, "nbo-recommender": 0.707}
+MEASURED_METRIC = {"nbo-churn": 0.841, "nbo-delinquency": 0.651, "nbo-recommender": 0.770}
 METRIC_TOLERANCE = 0.03
 
 
