@@ -34,6 +34,7 @@ STYLE = Style(font_family=FONTS, background="#ffffff", plot_background="#ffffff"
 
 
 MARGIN = 20  # pygal's default margin around the plot, in px
+LABEL_SHARE = 0.55  # at most this share of a bar chart's width goes to its labels
 LATIN_EM = 0.6  # pygal's estimate of a character's width, in font sizes: right for Latin, half a CJK character
 
 
@@ -95,6 +96,17 @@ def _width(text: str, font_size: int) -> float:
     return sum(1.0 if unicodedata.east_asian_width(ch) in "WF" else LATIN_EM for ch in text) * font_size
 
 
+def _fitted(label: str, budget: float, font_size: int) -> str:
+    """The label, shortened with an ellipsis to at most `budget` px: pygal gives a bar chart's plot
+    what its labels leave, and with none left its layout never ends (the page lists every reason in
+    full; the chart's label is a pointer to it)."""
+    if _width(label, font_size) <= budget:
+        return label
+    while label and _width(label + "…", font_size) > budget:
+        label = label[:-1]
+    return label.rstrip() + "…"
+
+
 def _left_margin(labels: list[str], font_size: int) -> int:
     """The left margin that keeps right-aligned labels inside the chart: pygal leaves room for
     LATIN_EM per character, so CJK labels would start left of the image."""
@@ -116,7 +128,9 @@ def render(chart: Bars | Lines, narrow: bool = False) -> bytes:
     common = {"style": STYLE, "js": [], "title": chart.title, "width": wide,
               "disable_xml_declaration": False}
     if isinstance(chart, Bars):
-        labels = [str(i + 1) for i in range(len(chart.labels))] if narrow else chart.labels
+        budget = LABEL_SHARE * wide - 2 * MARGIN
+        labels = ([str(i + 1) for i in range(len(chart.labels))] if narrow
+                  else [_fitted(label, budget, STYLE.label_font_size) for label in chart.labels])
         graph = pygal.HorizontalBar(**common, height=90 + 50 * len(chart.labels), show_legend=False,
                                     x_title=chart.axis, truncate_label=-1, show_x_labels=False,
                                     margin_left=_left_margin(labels, STYLE.label_font_size))
