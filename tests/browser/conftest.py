@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import ROOT, Trained
+from tests.conftest import ROOT, Trained, run_json
 from tests.server import Server, running_service
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,12 +45,17 @@ class Customer:
 
 
 @pytest.fixture(scope="session")
-def customer(bank_dir: Path) -> Customer:
-    """An open customer with marketing consent and a moderate risk tolerance (so some products are
-    blocked) whose name is unique in the bank: the first such by id."""
+def customer(bank_dir: Path, trained: Trained) -> Customer:
+    """One of the rm key's own customers (its RM may correct their OneID records) who is open, has
+    marketing consent and a moderate risk tolerance (so some products are blocked) and whose name is
+    unique in the bank: the first such by id."""
+    keys = run_json("keys", "list", env=trained.env)["keys"]  # oldest first: the demo's rm key leads
+    rm_id = next(k["rm_id"] for k in keys if k["role"] == "rm")
+    owners = pd.read_parquet(bank_dir / "rm_assignments.parquet")
     people = pd.read_parquet(bank_dir / "customers.parquet")
     unique_name = ~people["name"].duplicated(keep=False)
-    chosen = people[people["marketing_consent"] & people["close_date"].isna()
+    own = people["customer_id"].isin(owners.loc[owners["rm_id"] == rm_id, "customer_id"])
+    chosen = people[own & people["marketing_consent"] & people["close_date"].isna()
                     & people["risk_tolerance"].isin(["C2", "C3"]) & unique_name].sort_values("customer_id")
     row = chosen.iloc[0]
     return Customer(str(row["customer_id"]), str(row["name"]))
