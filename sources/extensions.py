@@ -173,6 +173,17 @@ def extras_from_source(customer_ids: pd.Series, src: pd.DataFrame,
     return Extensions({extension_name(column): kind for column, kind in kinds.items()}), extras
 
 
+def _schema_violations(path: Path, table: pa.Table, expected: dict[str, pa.DataType | None]) -> list[dict]:
+    """A file's columns against the declared ones: missing, undeclared, or of another type (None: any)."""
+    names = table.schema.names
+    found = [_violation(path, None, name, "missing_column" if name in expected else "unknown_column",
+                        "declared but missing" if name in expected else f"not declared in {EXTENSIONS_FILE}")
+             for name in set(expected) ^ set(names)]
+    return found + [_violation(path, None, name, "type", f"is {table.schema.field(name).type}, declared {kind}")
+                    for name, kind in expected.items()
+                    if kind is not None and name in names and not table.schema.field(name).type.equals(kind)]
+
+
 def read_extras(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
     """`customer_extras.parquet`, checked against the declaration: every declared column in its
     kind, nothing undeclared, one row per known customer id.
@@ -184,16 +195,7 @@ def read_extras(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
     if not path.is_file():
         raise ContractViolation(f"{path}: missing; {EXTENSIONS_FILE} declares customer attributes")
     table = pq.read_table(path)
-    expected = extras_schema(extensions)
-    found = []
-    for name in set(expected.names) ^ set(table.schema.names):
-        check = "missing_column" if name in expected.names else "unknown_column"
-        message = "declared but missing" if check == "missing_column" else f"not declared in {EXTENSIONS_FILE}"
-        found.append(_violation(path, None, name, check, message))
-    for f in expected:
-        if f.name in table.schema.names and not table.schema.field(f.name).type.equals(f.type):
-            found.append(_violation(path, None, f.name, "type", f"is {table.schema.field(f.name).type}, "
-                                                                 f"declared {f.type}"))
+    found = _schema_violations(path, table, {f.name: f.type for f in extras_schema(extensions)})
     if found:
         raise ContractViolation(f"{path}: does not match {EXTENSIONS_FILE}", found)
     frame = table.to_pandas()
@@ -222,12 +224,7 @@ def read_metrics(data_dir: Path, extensions: Extensions) -> pd.DataFrame:
         raise ContractViolation(f"{path}: missing; {EXTENSIONS_FILE} declares monthly metrics")
     table = pq.read_table(path)
     expected = {"customer_id": pa.string(), "month": None, **dict.fromkeys(extensions.monthly_metrics, pa.float64())}
-    found = [_violation(path, None, name, "missing_column" if name in expected else "unknown_column",
-                        "declared but missing" if name in expected else f"not declared in {EXTENSIONS_FILE}")
-             for name in set(expected) ^ set(table.schema.names)]
-    found += [_violation(path, None, name, "type", f"is {table.schema.field(name).type}, declared {kind}")
-              for name, kind in expected.items()
-              if kind is not None and name in table.schema.names and not table.schema.field(name).type.equals(kind)]
+    found = _schema_violations(path, table, expected)
     if "month" in table.schema.names and not pa.types.is_timestamp(table.schema.field("month").type):
         found.append(_violation(path, None, "month", "type", "is not a date"))
     if found:
