@@ -93,9 +93,10 @@ class Runtime:
         return "champion" in loaded
 
     def served(self) -> dict[str, list[str]]:
-        """churn|delinquency|recommender → the aliases loaded (empty: not served), for /readyz."""
-        out = {_kind(name): sorted(self.risk.get(name, {})) for name in (CHURN, DELINQUENCY)}
-        return out | {_kind(RECOMMENDER): sorted(self.recommenders)}
+        """Registered name → the aliases loaded (empty: not served), for /readyz (which anyone may read:
+        keyed by registered names, not by the risk fields the app role must never see)."""
+        out = {registered_name(name, self.portfolio): sorted(self.risk.get(name, {})) for name in (CHURN, DELINQUENCY)}
+        return out | {registered_name(RECOMMENDER, self.portfolio): sorted(self.recommenders)}
 
     def versions(self) -> dict[str, dict[str, str]]:
         """model → alias → version, for /metrics and the audit."""

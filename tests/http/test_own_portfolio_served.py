@@ -78,7 +78,8 @@ def test_readiness_names_the_portfolio_and_what_it_serves(served: Served) -> Non
     ready = httpx.get(f"{served.server.url}/readyz", timeout=10)
     assert ready.status_code == 200, ready.text
     assert ready.json()["portfolio"] == PORTFOLIO
-    assert ready.json()["served"] == {"churn": ["champion"], "delinquency": [], "recommender": []}
+    assert ready.json()["served"] == {f"nbo-churn.{PORTFOLIO}": ["champion"], f"nbo-delinquency.{PORTFOLIO}": [],
+                                      f"nbo-recommender.{PORTFOLIO}": []}
     assert (served.trained["model"], served.trained["portfolio"]) == (f"nbo-churn.{PORTFOLIO}", PORTFOLIO)
     assert served.trained["promoted"], served.trained
 

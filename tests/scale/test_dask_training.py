@@ -53,13 +53,14 @@ SEEDS = 8
 AUC_TOLERANCE = 0.01
 # README's seed table (the same fixed session bank, seeds 0-7): the single-machine mean test ROC AUC and
 # the worst fit of either engine; each must be reached less METRIC_TOLERANCE.
-CLAIMED_MEAN_AUC = {"churn": 0.7494, "delinquency": 0.7337}
-CLAIMED_WORST_AUC = {"churn": 0.7319, "delinquency": 0.6846}
+# delinquency re-measured on the OneID session bank with attribute history (2026-12-07, 8 seeds)
+CLAIMED_MEAN_AUC = {"churn": 0.7494, "delinquency": 0.6394}
+CLAIMED_WORST_AUC = {"churn": 0.7319, "delinquency": 0.6007}
 # One LightGBM thread, as each Dask worker has: on a busy 2-core machine more threads only wait.
 FAST = replace(TreeSettings.fast(), num_threads=1)
 TRAIN_KEYS = {"model", "engine", "run_id", "model_version", "promoted", "forced", "promotion", "metrics",
               "valid_metrics", "cv_metrics", "champion_metrics", "split", "data_snapshot", "source", "tracking_uri",
-              "training_customers", "sampled_customers"}
+              "training_customers", "sampled_customers", "portfolio", "bands", "tuning"}
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +224,6 @@ def test_sample_customers_trains_on_that_many_customers_drawn_at_random(env: dic
 @pytest.mark.parametrize(("args", "message"), [
     (["recommender", "--sample-customers", "500"], "--sample-customers is for churn and delinquency"),
     (["churn", "--sample-customers", "10"], "10 is not in the range x>=100"),
-    (["delinquency", "--fast", "--sample-customers", "100"], "needs both outcomes in every part"),
     (["recommender", "--engine", "dask"], "--engine dask trains churn and delinquency"),
     (["churn", "--dask-scheduler", "tcp://127.0.0.1:8786"], "--dask-scheduler needs --engine dask"),
     (["recommender", "--tune-trials", "5"], "--tune-trials and --tune-seconds are for churn and delinquency"),
