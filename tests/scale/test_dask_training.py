@@ -200,7 +200,8 @@ def test_nbo_train_engine_dask_logs_and_registers(env: dict[str, str], scheduler
     logged = registry.connect(MlflowSettings(tracking_uri=env["NBO_MLFLOW__TRACKING_URI"])).get_run(run["run_id"])
     assert logged.data.params["engine"] == "dask" and logged.data.tags["nbo.engine"] == "dask"
     local = fits["delinquency"].local
-    assert run["metrics"]["roc_auc"] >= local.min() - AUC_TOLERANCE  # no worse than the worst local seed
+    # no worse than the worst local seed, less the seed spread (METRIC_TOLERANCE): 19 defaults in the test part
+    assert run["metrics"]["roc_auc"] >= local.min() - METRIC_TOLERANCE
 
 
 def test_sample_customers_trains_on_that_many_customers_drawn_at_random(env: dict[str, str]) -> None:
