@@ -33,7 +33,6 @@ import sqlalchemy as sa
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from serving.app import audit_url  # noqa: E402 - the repo root is on the path only now
 from serving.audit.store import AuditStore  # noqa: E402
 from tests.conftest import settings_from  # noqa: E402
 from tests.server import running_service  # noqa: E402
@@ -141,7 +140,7 @@ def run_mix(url: str, keys: dict[str, str], customers: list[str], rate_per_s: fl
 def audited(env: dict[str, str], run: MixRun) -> dict[str, int]:
     """How many of the run's decisions, acknowledged feedback rows and acknowledged events (in the
     event log) the audit store holds."""
-    store = AuditStore(audit_url(settings_from(env)))
+    store = AuditStore(settings_from(env).audit_url)
     try:
         with store.engine.connect() as conn:
             decisions = conn.execute(sa.text("SELECT count(*) FROM nbo_decisions WHERE request_id LIKE :p "

@@ -15,6 +15,7 @@ from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving.cli import report_group, serve
+from serving.monitoring.cli import monitor_group
 from serving.security import keys as api_keys
 from serving.security.keys_cli import keys_group
 from serving.triggers.cli import triggers_group
@@ -96,6 +97,7 @@ data_group.add_command(assemble_command)
 main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
+main.add_command(monitor_group)
 main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)

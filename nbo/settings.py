@@ -126,6 +126,16 @@ class Settings(BaseSettings):
         return self.state_dir / "feast"
 
     @property
+    def audit_url(self) -> str:
+        """Where decisions (and alias changes) are audited: NBO_SERVICE__AUDIT_URL, else PostgreSQL in
+        the scale profile, else SQLite in the state dir."""
+        if self.service.audit_url:
+            return self.service.audit_url
+        if self.stores.profile == "scale":
+            return self.stores.postgres_url
+        return f"sqlite:///{(self.state_dir / 'audit.db').resolve()}"
+
+    @property
     def oneid_dir(self) -> Path:
         """The OneID folder: NBO_IDENTITY_DIR, or `identity` under the state dir."""
         return self.identity_dir or self.state_dir / "identity"

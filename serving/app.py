@@ -13,7 +13,7 @@ from features.segments.rules import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
 from serving import docs_pages
-from serving.audit.store import AuditStore, sqlite_url
+from serving.audit.store import AuditStore
 from serving.decisions import suitability
 from serving.decisions.arbitration import load_levers
 from serving.decisions.offers import OfferPolicy
@@ -31,15 +31,6 @@ from serving.triggers.rules import load_trigger_rules
 from serving.triggers.store import TriggerStore
 
 log = logging.getLogger(__name__)
-
-
-def audit_url(settings: Settings) -> str:
-    """Where decisions are audited: the setting, else PostgreSQL at scale, else SQLite in the state dir."""
-    if settings.service.audit_url:
-        return settings.service.audit_url
-    if settings.stores.profile == "scale":
-        return settings.stores.postgres_url
-    return sqlite_url(settings.state_dir / "audit.db")
 
 
 def offer_policy(settings: Settings) -> OfferPolicy:
@@ -91,7 +82,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.keys = KeyRing(settings.api_keys_file)
-        app.state.audit = AuditStore(audit_url(settings))
+        app.state.audit = AuditStore(settings.audit_url)
         app.state.risk_policy = RiskPolicy(settings.service.challenger_share, settings.service.refuse_stale_scores)
         app.state.offer_policy = offer_policy(settings)
         app.state.trigger_rules = load_trigger_rules()

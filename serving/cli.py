@@ -99,12 +99,11 @@ def challenger(since: datetime | None, as_json: bool) -> None:
 
     Reads the audit store the service writes (NBO_SERVICE__AUDIT_URL, else PostgreSQL in the
     scale profile, else SQLite in the state directory)."""
-    from serving.app import audit_url
     from serving.audit.store import AuditStore
     from serving.reports.challenger import challenger_report, report_text
 
     settings = load_settings()
-    store = AuditStore(audit_url(settings))
+    store = AuditStore(settings.audit_url)
     try:
         report = challenger_report(store, since.replace(tzinfo=UTC) if since else None)
     finally:

@@ -40,7 +40,7 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
     journeys from the events POST /v1/events logged; actions from the champion models."""
     from features.build.monthly import offline_dir
     from features.segments.report import read_monthly_features
-    from serving.app import audit_url, offer_policy
+    from serving.app import offer_policy
     from serving.audit.store import AuditStore
     from serving.decisions.offers import OfferService
     from serving.runtime import load_runtime
@@ -53,7 +53,7 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
     rules = load_trigger_rules()
     columns = {"birth_date", "is_closed"} | {c.feature for t in rules.scheduled() for c in t.when.all}
     customers = read_monthly_features(offline_dir(settings), columns, 1, pd.Timestamp(as_of, tz="UTC"))
-    audit = AuditStore(audit_url(settings))
+    audit = AuditStore(settings.audit_url)
     try:
         engine = TriggerEngine(rules, TriggerStore(audit.engine),
                                OfferService(load_runtime(settings), audit, offer_policy(settings)))

@@ -33,13 +33,12 @@ def flush(every_s: float | None, as_json: bool) -> None:
     when it stops; running this beside it is safe (they take turns) and never writes an event twice."""
     from features.online.push import intent_source
     from features.repo.store import open_store
-    from serving.app import audit_url
     from serving.audit.store import AuditStore
     from serving.triggers.event_flush import EventFlusher
     from serving.triggers.event_log import EventLog
 
     settings = load_settings()
-    audit = AuditStore(audit_url(settings))
+    audit = AuditStore(settings.audit_url)
     try:
         flusher = EventFlusher(EventLog(audit.engine), intent_source(open_store(settings)), every_s or 0)
         if every_s is None:

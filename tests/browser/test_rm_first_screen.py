@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page
 
-from serving.app import audit_url
 from serving.audit.store import AuditStore
 from serving.decisions.suitability import age_on
 from tests.browser.conftest import Customer
@@ -106,7 +105,7 @@ def test_ids_codes_and_scores_are_behind_the_details_toggle(
     assert page.get_attribute("#offers-details", "open") is None
     page.click("#offers-details summary")
     assert page.is_visible("#decision-id") and decision_id in page.inner_text("#offers-details")
-    store = AuditStore(audit_url(settings_from(trained.env)))
+    store = AuditStore(settings_from(trained.env).audit_url)
     try:
         assert store.get_decision(decision_id).customer_id == customer.customer_id
     finally:
@@ -144,7 +143,7 @@ def test_logging_a_call_records_it_and_a_declined_product_leaves_the_offers(
     assert "明确拒绝" in first.inner_text() and "客户说刚买过同类产品，半年后再联系" in first.inner_text()
     assert product not in page.eval_on_selector_all("#offers .offer", "o => o.map(x => x.dataset.product)")
     assert page.get_attribute(f"#blocked .blocked-row[data-product='{product}']", "data-rule") == "declined"
-    store = AuditStore(audit_url(settings_from(trained.env)))
+    store = AuditStore(settings_from(trained.env).audit_url)
     try:
         [call] = store.contacts_for(caller.customer_id)
     finally:

@@ -10,7 +10,6 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Page
 
-from serving.app import audit_url
 from serving.audit.store import AuditStore
 from tests.browser.conftest import Customer, log_in, screenshot
 from tests.conftest import Trained, settings_from
@@ -139,7 +138,7 @@ def test_feedback_from_the_page_lands_in_the_audit(rm_page: Page, trained: Train
     product_id = first.get_attribute("data-product")
     first.locator("button[value=accepted]").click()
     assert "Recorded in the audit" in rm_page.inner_text("#feedback-notice")
-    store = AuditStore(audit_url(settings_from(trained.env)))
+    store = AuditStore(settings_from(trained.env).audit_url)
     try:
         recorded = [(f["product_id"], f["outcome"]) for f in store.feedback_for(decision_id)]
         assert store.get_decision(decision_id).customer_id == customer.customer_id

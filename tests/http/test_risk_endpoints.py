@@ -79,12 +79,11 @@ def test_churn_answer_has_probability_band_reasons_and_action(app_client, as_rol
 
 
 def test_scores_are_audited_before_they_are_returned(app_client, as_role, trained) -> None:
-    from serving.app import audit_url
     from serving.audit.store import AuditStore
     from tests.conftest import settings_from
 
     body = app_client.get(f"/v1/customers/{CUSTOMER}/delinquency", headers=as_role("rm")).json()
-    store = AuditStore(audit_url(settings_from(trained.env)))
+    store = AuditStore(settings_from(trained.env).audit_url)
     record = store.get_decision(body["decision_id"])
     assert record.customer_id == CUSTOMER and record.kind == "delinquency"
     assert record.model_versions["nbo-delinquency"]["alias"] == "champion"
@@ -93,7 +92,6 @@ def test_scores_are_audited_before_they_are_returned(app_client, as_role, traine
 
 
 def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role, trained) -> None:
-    from serving.app import audit_url
     from serving.audit.store import AuditStore
     from serving.schemas import DelinquencyBatch
     from tests.conftest import settings_from
@@ -112,7 +110,7 @@ def test_batch_scores_known_customers_and_lists_unknown_ones(app_client, as_role
         assert score["pd"] == pytest.approx(single["pd"], abs=1e-12)
         assert {k: v for k, v in score.items() if k not in ("decision_id", "pd")} == {
             k: v for k, v in single.items() if k not in ("decision_id", "pd")}
-        store = AuditStore(audit_url(settings_from(trained.env)))
+        store = AuditStore(settings_from(trained.env).audit_url)
         record = store.get_decision(score["decision_id"])
         store.close()
         assert (record.customer_id, record.kind, record.payload["answer"]["pd"]) == (

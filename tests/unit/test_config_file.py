@@ -11,7 +11,6 @@ import pytest
 from nbo.databases import ensure_databases, postgres_urls
 from nbo.errors import ConfigError
 from nbo.settings import load_settings
-from serving.app import audit_url
 from tests.conftest import ROOT, run_json
 
 SCALE = ROOT / "config" / "scale.toml"
@@ -23,7 +22,7 @@ def test_the_scale_file_moves_every_store_to_redis_and_postgresql(monkeypatch: p
     assert settings.stores.profile == "scale"
     assert settings.stores.redis_url.startswith("redis://")
     assert settings.mlflow.tracking_uri.startswith("postgresql://")
-    assert audit_url(settings) == settings.stores.postgres_url
+    assert settings.audit_url == settings.stores.postgres_url
     assert set(postgres_urls(settings)) == {"feast_registry", "audit", "mlflow"}
 
 

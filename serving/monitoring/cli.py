@@ -1,0 +1,10 @@
+"""`nbo monitor`: how the served models behave on today's customers (drift, realised outcomes)."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.group("monitor")
+def monitor_group() -> None:
+    """Drift of served scores and inputs, and realised outcomes, read from the audit store."""
