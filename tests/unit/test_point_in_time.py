@@ -16,8 +16,11 @@ from features.repo.store import apply_repo, feature_service, open_store
 from features.tables import BUILT_TABLES, EVENT_TIMESTAMP, PROFILE
 from features.training_set import training_set
 from nbo.settings import Settings, StoreSettings
+from sources.contract import HISTORY_COLUMNS
+from sources.history import snapshot_date
 from sources.io import read_table, write_table
 
+ATTRIBUTES = ("segment", "risk_tolerance", "occupation", "preferred_channel")
 TABLES = ("customers", "products", "holdings", "events", "transactions", "credit", "customer_history")
 
 
@@ -52,8 +55,13 @@ def _known_at(tables: dict[str, pd.DataFrame], at: pd.Timestamp) -> dict[str, pd
     t["transactions"] = t["transactions"][t["transactions"]["month"] < at]
     t["credit"] = t["credit"][t["credit"]["month"] < at]
     t["customer_history"] = t["customer_history"][t["customer_history"]["valid_from"] < at]
-    t["customers"] = t["customers"].assign(
-        close_date=t["customers"]["close_date"].where(t["customers"]["close_date"] < at))
+    customers = t["customers"].assign(close_date=t["customers"]["close_date"].where(t["customers"]["close_date"] < at))
+    # A customer without a history (OneID: one seen by no core-banking system) has only the customers
+    # table's values, observed at the full data's snapshot, after `at`: unknown at `at`.
+    unversioned = ~customers["customer_id"].isin(tables["customer_history"]["customer_id"])
+    customers[list(HISTORY_COLUMNS)] = customers[list(HISTORY_COLUMNS)].astype(object).where(~unversioned, None)
+    dtypes = tables["customers"].dtypes.replace({"bool": "boolean"})  # a bool column holds no missing value
+    t["customers"] = customers.astype(dtypes.to_dict())
     return t
 
 
@@ -77,14 +85,22 @@ def test_profile_attributes_are_the_versions_valid_at_each_row(bank_dir, tmp_pat
     build_feature_tables(tmp_path / "bank", tmp_path / "features")
     rows = pd.read_parquet(tmp_path / "features" / PROFILE.file_name)
     canonical = customers.loc[rows["customer_id"]].reset_index(drop=True)
-    assert rows["birth_date"].tolist() == canonical["birth_date"].dt.strftime("%Y-%m-%d").tolist()
+    born = canonical["birth_date"].dt.strftime("%Y-%m-%d")
+    assert rows["birth_date"].tolist() == born.astype(object).where(born.notna(), None).tolist()
+    # a customer no core-banking system holds (OneID) has no history: its attributes are the customers
+    # table's, known only from the data's snapshot (after every row here)
+    versioned = rows["customer_id"].isin(history["customer_id"])
+    snapshot = snapshot_date(tmp_path / "bank", tables["transactions"]["month"].max()).tz_localize("UTC")
+    before = rows.loc[~versioned & (rows[EVENT_TIMESTAMP] <= snapshot), list(ATTRIBUTES)]
+    assert len(before) and before.isna().all().all()
+    rows = rows[versioned].reset_index(drop=True)
     # the version valid at each row, found independently: the last with valid_from strictly before it
     keyed = rows.assign(at=rows[EVENT_TIMESTAMP].dt.tz_localize(None).astype("datetime64[ns]"), n=range(len(rows)))
     valid = pd.merge_asof(keyed.sort_values("at"), history.sort_values("valid_from"), left_on="at",
                           right_on="valid_from", by="customer_id", allow_exact_matches=False,
                           suffixes=("", "_version")).sort_values("n").reset_index(drop=True)
     assert valid["valid_from"].notna().all()  # the synthetic bank's first version holds from joining
-    for column in ("segment", "risk_tolerance", "occupation", "preferred_channel"):
+    for column in ATTRIBUTES:
         assert rows[column].tolist() == valid[f"{column}_version"].tolist(), column
     assert rows["income_monthly_cny"].equals(valid["income_monthly"].rename("income_monthly_cny"))
     assert rows["has_marketing_consent"].tolist() == valid["marketing_consent"].tolist()
