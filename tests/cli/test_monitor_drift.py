@@ -22,10 +22,20 @@ SCORED = 40  # customers scored through the service
 def served(app_client: TestClient, as_role, bank_dir: Path) -> str:  # noqa: F811
     """Churn and delinquency scores of 40 open customers through the service; the month they fall in."""
     customers = read_table(bank_dir, "customers")
-    scored = customers.loc[customers["close_date"].isna(), "customer_id"].astype(str).head(SCORED).tolist()
+    scored = (
+        customers.loc[customers["close_date"].isna(), "customer_id"]
+        .astype(str)
+        .head(SCORED)
+        .tolist()
+    )
     for customer_id in scored:
-        assert app_client.get(f"/v1/customers/{customer_id}/churn", headers=as_role("rm")).status_code == 200
-    response = app_client.post("/v1/delinquency/batch", json={"customer_ids": scored}, headers=as_role("risk"))
+        assert (
+            app_client.get(f"/v1/customers/{customer_id}/churn", headers=as_role("rm")).status_code
+            == 200
+        )
+    response = app_client.post(
+        "/v1/delinquency/batch", json={"customer_ids": scored}, headers=as_role("risk")
+    )
     assert response.status_code == 200 and not response.json()["errors"]
     return time.strftime("%Y-%m", time.gmtime())
 
@@ -41,10 +51,14 @@ def test_json_report_has_every_served_risk_model_of_the_month(trained: Trained, 
         assert entry["verdict"] in {"stable", "investigate", "act"}
         assert 0 <= entry["score"]["psi"] and 0 < entry["score"]["p_value"] <= 1
         features = entry["features"]
-        reference = load_reference(connect(settings_from(trained.env).mlflow), model, entry["version"])
+        reference = load_reference(
+            connect(settings_from(trained.env).mlflow), model, entry["version"]
+        )
         assert reference is not None and {f["feature"] for f in features} == set(reference.features)
         assert [f["csi"] for f in features] == sorted((f["csi"] for f in features), reverse=True)
-        assert all(0 <= f["missing_share"] <= 1 and 0 <= f["out_of_range_share"] <= 1 for f in features)
+        assert all(
+            0 <= f["missing_share"] <= 1 and 0 <= f["out_of_range_share"] <= 1 for f in features
+        )
 
 
 def test_since_tomorrow_finds_nothing_and_says_so(trained: Trained, served: str):
@@ -67,8 +81,13 @@ def test_metrics_show_the_drift_gauges_after_a_background_refresh(trained: Train
         assert first.status_code == 200 and time.monotonic() - started < 2  # the scrape never waits
         lines: list[str] = []
         while time.monotonic() - started < 60 and not lines:
-            lines = [line for line in client.get("/metrics").text.splitlines()
-                     if line.startswith("nbo_drift_verdict{") and 'feature="model"' in line]
+            lines = [
+                line
+                for line in client.get("/metrics").text.splitlines()
+                if line.startswith("nbo_drift_verdict{") and 'feature="model"' in line
+            ]
             time.sleep(0.2)
-    assert any('model="nbo-delinquency"' in line and f'month="{served}"' in line for line in lines), lines
+    assert any(
+        'model="nbo-delinquency"' in line and f'month="{served}"' in line for line in lines
+    ), lines
     assert all(line.rsplit(" ", 1)[1] in {"0.0", "1.0", "2.0"} for line in lines)
