@@ -15,7 +15,7 @@ router = APIRouter(prefix="/v1/admin", tags=["admin"], responses=ERRORS,
 
 @router.post("/reload")
 def reload(request: Request) -> dict[str, dict[str, dict[str, str]]]:
-    """Load the current champions and challengers, then switch to them; requests in flight finish
+    """Load the current champions, challengers and shadows, then switch to them; requests in flight finish
     on the models they started with. With several workers, the others follow in the background."""
     by = f"{Role.ADMIN.value} key {key_id(hash_key(request.headers.get(API_KEY_HEADER, '')))}"
     versions = reload_models(request.app.state, by)
