@@ -17,6 +17,9 @@ BANK      ?= data/bank
 ONEID     ?= var/identity
 DATA      ?= data/customers
 SYSTEMS   := core_banking mobile_app online_banking branch_crm call_centre wechat
+# The month `make demo` scores as if served then (outcome and drift monitoring have a past to show):
+# 13 months before this one, so the delinquency outcome (30+ DPD within 12 months) has matured.
+PAST_MONTH := $(shell date -u -d "$$(date -u +%Y-%m-01) -13 months" +%Y-%m)
 # benchmarks/scale.py options for `make bench` (its default: 100,000 and 1,000,000 customers).
 SCALE_BENCH_ARGS ?=
 # `make ab OLD=<rev>`: the old revision, and more benchmarks/ab.py options (see its --help).
@@ -54,6 +57,8 @@ demo: install
 	$(NBO) train churn --data $(DATA)
 	$(NBO) train delinquency --data $(DATA)
 	$(NBO) train recommender --data $(DATA)
+	$(NBO) monitor backfill --model churn --month $(PAST_MONTH)
+	$(NBO) monitor backfill --model delinquency --month $(PAST_MONTH)
 	$(NBO) triggers run --as-of $$(date -u +%F)
 	$(NBO) segments report
 	$(NBO) keys demo
