@@ -1,19 +1,29 @@
-"""The PostgreSQL databases the settings name (Feast registry, audit log, MLflow), created when missing.
+"""The databases the settings name (Feast registry, audit log, MLflow): created when missing, opened,
+and given their tables.
 
 The scale profile keeps its stores in databases of one PostgreSQL server; `nbo stores init` makes
 sure each exists before the first command uses it (it connects to the server's `postgres`
-database to create them, which needs the CREATEDB right).
+database to create them, which needs the CREATEDB right). The audit database (SQLite or PostgreSQL)
+is opened by the service and by training (which records alias changes there) with `audit_engine`.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
+import sqlalchemy as sa
 from psycopg import sql
+from sqlalchemy.engine import Engine
 
 from nbo.errors import ConfigError
+from nbo.files import make_private
 from nbo.settings import Settings
+
+# Any fixed number: the advisory lock every nbo process takes while it creates its tables.
+_DDL_LOCK = 0x6E626F  # "nbo"
 
 
 def postgres_urls(settings: Settings) -> dict[str, str]:
@@ -63,3 +73,42 @@ def ensure_databases(settings: Settings) -> list[dict[str, object]]:
             done[url] = ensure_database(url)
         rows.append({"use": use, "database": name, "created": done[url]})
     return rows
+
+
+def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def audit_engine(url: str) -> Engine:
+    """An engine on the audit database: SQLite (WAL, synchronous=FULL, the file private to its owner:
+    decisions hold PDs and feature values) or PostgreSQL (`postgresql://` through psycopg 3)."""
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    if engine.dialect.name == "sqlite":
+        database = engine.url.database
+        if database and database != ":memory:":
+            make_private(Path(database))
+        sa.event.listen(engine, "connect", _on_sqlite_connect)
+    return engine
+
+
+def create_tables(engine: Engine, metadata: sa.MetaData) -> None:
+    """Create the tables and indexes of `metadata` that do not exist yet (a table an older version
+    created may lack a newer index).
+
+    Two replicas starting together on an empty PostgreSQL database would both issue CREATE TABLE
+    and one would fail on PostgreSQL's catalogue (`pg_type_typname_nsp_index`); a
+    transaction-scoped advisory lock makes them take turns. SQLite's writers take turns anyway."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": _DDL_LOCK})
+        metadata.create_all(conn)
+        for table in metadata.sorted_tables:
+            for index in table.indexes:
+                index.create(conn, checkfirst=True)

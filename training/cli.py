@@ -225,6 +225,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 @handles_errors
 def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
     """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
+    from models.alias_history import AliasHistory
     from models.registry import CHAMPION, RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import promote_recommender
@@ -234,7 +235,8 @@ def promote(model_name: str, version: str, alias: str, force: bool, reason: str 
     if alias != CHAMPION:
         if force:
             raise click.UsageError("--force is for --alias champion; challenger and shadow are set without comparison")
-        result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason)
+        result = registry.set_alias(registry.connect(settings.mlflow), model_name, version, alias, reason,
+                                    AliasHistory(settings.audit_url))
     elif split_name(model_name)[0] == RECOMMENDER:
         result = promote_recommender(settings, version, force, reason, model_name)
     else:

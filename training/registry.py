@@ -6,7 +6,9 @@ A version becomes `champion` only when it beats the current champion on the prim
 measured on the candidate's own holdout; `force` promotes anyway and is recorded on the run.
 Runs and versions carry their portfolio (`nbo.portfolio`); a version is never compared with, nor
 made champion over, another portfolio's champion.
-`challenger` and `shadow` are set without comparison. Every alias change records who, when and why.
+`challenger` and `shadow` are set without comparison. Every alias change records who, when and why:
+as tags on the run and the version, and (with the evidence, whether forced and the previous version)
+in the alias history of the audit database (`models.alias_history`), beside every version registered.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models.model import ModelInfo
 
+from models.alias_history import AliasHistory
 from models.registry import (  # noqa: F401 (training's commands open the registry through here)
     CHAMPION,
     PORTFOLIO_TAG,
@@ -130,11 +133,11 @@ class RegisteredRun:
 
 
 def log_and_register(model_name: str, experiment_id: str, run: TrainingRun,
-                     log_model: Callable[[], ModelInfo]) -> RegisteredRun:
+                     log_model: Callable[[], ModelInfo], history: AliasHistory) -> RegisteredRun:
     """Log params, snapshot id, features, datasets, metrics and artifacts; `log_model` logs and registers.
 
     The run starts at `run.started_ms` (when the training began), so its duration is the training's.
-    The run and the version are tagged with the run's portfolio.
+    The run and the version are tagged with the run's portfolio; `history` gets a `train` entry.
     """
     created = mlflow.MlflowClient().create_run(experiment_id, start_time=run.started_ms, run_name=run.name)
     with mlflow.start_run(run_id=created.info.run_id) as active:
@@ -152,6 +155,10 @@ def log_and_register(model_name: str, experiment_id: str, run: TrainingRun,
     version = str(info.registered_model_version)
     mlflow.MlflowClient().set_model_version_tag(model_name, version, PORTFOLIO_TAG, run.portfolio)
     log.info("model_registered", extra={"model": model_name, "version": version, "run_id": active.info.run_id})
+    history.record(model=model_name, portfolio=run.portfolio, action="train", by=getpass.getuser(),
+                   reason=f"registered by training run {run.name!r}", version=version,
+                   evidence={"run_id": active.info.run_id, "holdout_id": run.holdout_id,
+                             "data_snapshot": run.data_snapshot, "metrics": run.metrics})
     return RegisteredRun(active.info.run_id, model_name, version, dict(run.metrics))
 
 
@@ -185,11 +192,12 @@ def _beats(candidate: float, champion: float, higher_is_better: bool) -> bool:
 
 def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun, primary_metric: str,
                       higher_is_better: bool, force: bool,
-                      champion_metric: Callable[[str], float], note: str | None = None) -> Promotion:
+                      champion_metric: Callable[[str], float], note: str | None = None, *,
+                      history: AliasHistory) -> Promotion:
     """Set `champion` on `run`'s version if it beats the champion on the same holdout (or `force`).
 
     `champion_metric(model_uri)` measures the current champion on `run`'s holdout; `note` is the
-    person's reason, recorded beside the comparison.
+    person's reason, recorded beside the comparison. The decision, promoted or not, goes into `history`.
 
     Raises:
         Conflict: the candidate and the champion belong to different portfolios (not even `force`
@@ -212,7 +220,7 @@ def promote_if_better(client: MlflowClient, model_name: str, run: RegisteredRun,
         reason = f"{primary_metric} {candidate:.4f} vs champion {champion_value:.4f} on the same holdout"
     outcome = Promotion(promoted or force, force, reason, primary_metric, candidate, champion_value,
                         None if current is None else str(current.version))
-    _record(client, model_name, run, outcome, note)
+    _record(client, model_name, run, outcome, note, history)
     return outcome
 
 
@@ -221,6 +229,11 @@ def require_same_portfolio(candidate: str, other: str, what: str, against: str) 
     if candidate != other:
         raise Conflict(f"{what} belongs to portfolio {candidate!r} and {against} to portfolio {other!r}: "
                        "a model is only ever compared with, and promoted over, models of its own portfolio")
+
+
+def _why(outcome: Promotion, note: str | None) -> str:
+    """The reason a promotion decision records: the comparison, whether forced, the person's note."""
+    return outcome.reason + (" (forced)" if outcome.forced else "") + (f"; {note}" if note else "")
 
 
 def alias_tags(alias: str, reason: str) -> dict[str, str]:
@@ -237,23 +250,31 @@ def _tag(client: MlflowClient, model_name: str, version: str, run_id: str | None
 
 
 def _record(client: MlflowClient, model_name: str, run: RegisteredRun, outcome: Promotion,
-            note: str | None) -> None:
+            note: str | None, history: AliasHistory) -> None:
     tags = {"nbo.promoted": str(outcome.promoted).lower(), "nbo.forced": str(outcome.forced).lower(),
             "nbo.promotion_reason": outcome.reason}
     if outcome.promoted:
-        why = outcome.reason + (" (forced)" if outcome.forced else "") + (f"; {note}" if note else "")
-        tags |= alias_tags(CHAMPION, why)
+        tags |= alias_tags(CHAMPION, _why(outcome, note))
     _tag(client, model_name, run.version, run.run_id, tags)
     if outcome.champion_value is not None:
         client.log_metric(run.run_id, f"champion_{outcome.primary_metric}", outcome.champion_value)
     if outcome.promoted:
         client.set_registered_model_alias(model_name, CHAMPION, run.version)
     log.info("promotion_decided", extra={"model": model_name, "version": run.version, **tags})
+    holdout_id = client.get_run(run.run_id).data.tags.get("nbo.holdout_id")
+    history.record(model=model_name, portfolio=split_name(model_name)[1], action="promote",
+                   by=getpass.getuser(), reason=_why(outcome, note), alias=CHAMPION, version=run.version,
+                   previous_version=outcome.previous_champion, forced=outcome.forced,
+                   evidence={"promoted": outcome.promoted, "primary_metric": outcome.primary_metric,
+                             "candidate": outcome.candidate_value, "champion": outcome.champion_value,
+                             "champion_version": outcome.previous_champion, "holdout_id": holdout_id,
+                             "run_id": run.run_id})
 
 
-def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, note: str | None) -> dict[str, object]:
+def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, note: str | None,
+              history: AliasHistory) -> dict[str, object]:
     """Point `alias` (challenger, shadow) at a version without comparing it with anything; record it
-    like a champion promotion. Returns what `nbo promote` prints."""
+    like a champion promotion (a `set` entry in `history`). Returns what `nbo promote` prints."""
     found = resolve_version(client, f"{model_name}/{version}")
     require_same_portfolio(version_portfolio(found), split_name(model_name)[1], f"{model_name} version {version}",
                            f"the registered name {model_name}")
@@ -266,6 +287,9 @@ def set_alias(client: MlflowClient, model_name: str, version: str, alias: str, n
     _tag(client, model_name, str(found.version), found.run_id, tags)
     client.set_registered_model_alias(model_name, alias, str(found.version))
     log.info("alias_set", extra={"model": model_name, "version": str(found.version), "alias": alias, **tags})
+    history.record(model=model_name, portfolio=split_name(model_name)[1], action="set", by=tags[f"nbo.{alias}.by"],
+                   reason=reason, alias=alias, version=str(found.version), previous_version=previous,
+                   evidence={"run_id": found.run_id, "compared": False})
     return {"model": model_name, "model_version": str(found.version), "run_id": found.run_id, "alias": alias,
             "previous_version": previous, "promoted": True, "forced": False, "reason": reason,
             "by": tags[f"nbo.{alias}.by"], "at": tags[f"nbo.{alias}.at"]}

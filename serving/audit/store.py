@@ -21,9 +21,8 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from nbo.databases import audit_engine, create_tables
 from nbo.errors import ContractViolation, NotFound
-from nbo.files import make_private
-from serving.audit.ddl import create_tables
 from serving.audit.group_commit import GroupCommit
 from serving.schemas import ProductIdPattern
 
@@ -102,27 +101,11 @@ def sqlite_url(path: Path) -> str:
     return f"sqlite:///{Path(path).resolve()}"
 
 
-def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA synchronous=FULL")
-    cursor.execute("PRAGMA busy_timeout=10000")
-    cursor.execute("PRAGMA foreign_keys=ON")
-    cursor.close()
-
-
 class AuditStore:
     """Decisions and feedback in SQLite (WAL) or PostgreSQL, through one SQLAlchemy engine."""
 
     def __init__(self, url: str):
-        if url.startswith("postgresql://"):
-            url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-        self.engine: Engine = sa.create_engine(url, pool_pre_ping=True)
-        if self.engine.dialect.name == "sqlite":
-            database = self.engine.url.database
-            if database and database != ":memory:":
-                make_private(Path(database))  # decisions hold PDs and feature values
-            sa.event.listen(self.engine, "connect", _on_sqlite_connect)
+        self.engine: Engine = audit_engine(url)
         create_tables(self.engine, _meta)
         self._writer = GroupCommit(self.engine)
 

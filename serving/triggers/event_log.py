@@ -19,8 +19,8 @@ from sqlalchemy.engine import Connection, Engine
 
 from features.tables import INTENT_COUNTS
 from nbo.batching import GroupRunner
+from nbo.databases import create_tables
 from nbo.errors import Conflict
-from serving.audit.ddl import create_tables
 
 _meta = sa.MetaData()
 events = sa.Table(

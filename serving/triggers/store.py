@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 
-from serving.audit.ddl import create_tables
+from nbo.databases import create_tables
 from serving.triggers.event_log import Event, EventLog, as_utc, events
 
 _meta = sa.MetaData()

@@ -3,7 +3,8 @@ database, dropped after).
 
 Real LightGBM risk models on a small labelled frame are logged, registered and compared on one
 holdout: the first version is promoted, a worse one is not, a better one is, and a forced one is
-promoted with `nbo.forced` recorded on its run.
+promoted with `nbo.forced` recorded on its run. Each registration and promotion decision is in the
+alias history (in PostgreSQL beside the PostgreSQL store, in SQLite otherwise).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.alias_history import AliasHistory
 from models.registry import load_risk
 from nbo.errors import NotFound
 from nbo.settings import MlflowSettings
@@ -61,6 +63,12 @@ def store(request: pytest.FixtureRequest, tmp_path: Path):
             admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
+def _history(settings: MlflowSettings, tmp_path: Path) -> AliasHistory:
+    """The alias history: in the PostgreSQL database of a PostgreSQL store, else in a SQLite file."""
+    uri = settings.tracking_uri
+    return AliasHistory(uri if uri.startswith("postgresql") else f"sqlite:///{tmp_path}/audit.db")
+
+
 def _register(settings: MlflowSettings, trees: TreeSettings, force: bool, tmp_path: Path) -> tuple:
     client = registry.connect(settings)
     train, valid, test = _frame(3000, 1), _frame(1500, 2), _frame(1500, 3)
@@ -72,13 +80,14 @@ def _register(settings: MlflowSettings, trees: TreeSettings, force: bool, tmp_pa
     experiment = registry.ensure_experiment(client, MODEL.model_name, settings.artifact_location)
     work = tmp_path / uuid.uuid4().hex
     registered = registry.log_and_register(MODEL.model_name, experiment, run,
-                                           lambda: log_risk_model(scorer, test.head(3), MODEL.model_name, work))
+                                           lambda: log_risk_model(scorer, test.head(3), MODEL.model_name, work),
+                                           _history(settings, tmp_path))
 
     def champion_metric(uri: str) -> float:
         return score_metrics(MODEL.kind, test[MODEL.label].to_numpy(int), load_risk(uri).probability(test))["roc_auc"]
 
     outcome = registry.promote_if_better(client, MODEL.model_name, registered, "roc_auc", True, force,
-                                         champion_metric)
+                                         champion_metric, history=_history(settings, tmp_path))
     return client, registered, outcome
 
 
@@ -112,3 +121,16 @@ def test_only_better_models_become_champion_and_force_is_recorded(store: MlflowS
         assert str(registry.resolve_version(client, ref).version) == forced.version
     with pytest.raises(NotFound):
         registry.resolve_version(client, f"{MODEL.model_name}/99")
+
+    history = _history(store, tmp_path)
+    entries = history.entries(MODEL.model_name)[::-1]  # oldest first
+    history.close()
+    versions = [first.version, worse.version, better.version, forced.version]
+    assert [(e["action"], e["version"]) for e in entries] == [
+        (action, v) for v in versions for action in ("train", "promote")]
+    decisions = [e for e in entries if e["action"] == "promote"]
+    assert [e["evidence"]["promoted"] for e in decisions] == [True, False, True, True]
+    assert [e["forced"] for e in decisions] == [False, False, False, True]
+    assert [e["previous_version"] for e in decisions] == [None, first.version, first.version, better.version]
+    assert decisions[1]["evidence"]["candidate"] < decisions[1]["evidence"]["champion"]
+    assert all(e["evidence"]["holdout_id"] == "test" and e["at"].tzinfo is not None for e in entries)

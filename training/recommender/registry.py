@@ -20,6 +20,7 @@ from mlflow.models.model import ModelInfo
 
 from evaluation.ranking import DEFAULT_KS, rank_lists, ranking_metrics
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
+from models.alias_history import AliasHistory
 from models.candidates import ROW
 from models.recommender import (
     MODEL_CODE,
@@ -145,6 +146,7 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
 
     `started_ms`: when the training began to load its data (the run's start)."""
     client = registry.connect(settings.mlflow)
+    history = AliasHistory(settings.audit_url)
     portfolio = portfolio_of(data_dir)
     name = registered_name(RECOMMENDER, portfolio)
     experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
@@ -161,9 +163,11 @@ def log_recommender(settings: Settings, fitted: FittedRecommender, data_dir: Pat
             extra_metrics=fitted.timings, portfolio=portfolio, tags={"nbo.source": str(fitted.data.source.get("source", "")), "nbo.protocol": "time"})
         example = caller_frame(fitted.test_rows.head(3).drop(columns=[AS_OF]))
         registered = registry.log_and_register(name, experiment, run,
-                                               lambda: log_model(fitted.scorer, example, Path(tmp) / "model", name))
+                                               lambda: log_model(fitted.scorer, example, Path(tmp) / "model", name),
+                                               history)
     promotion = registry.promote_if_better(client, name, registered, PRIMARY_METRIC, True, force,
-                                           champion_metric=lambda _uri: champion[1][PRIMARY_METRIC])  # type: ignore[index]
+                                           champion_metric=lambda _uri: champion[1][PRIMARY_METRIC],  # type: ignore[index]
+                                           history=history)
     return {"model": name, "portfolio": portfolio, "protocol": "time", "run_id": registered.run_id,
             "model_version": registered.version, "promoted": promotion.promoted, "forced": promotion.forced,
             "promotion": promotion.to_dict(), "primary_metric": PRIMARY_METRIC, "metrics": fitted.metrics[HYBRID],

@@ -13,6 +13,7 @@ from pathlib import Path
 import mlflow
 
 from evaluation.ranking_report import RankingReportInputs, write_ranking_report
+from models.alias_history import AliasHistory
 from models.registry import RECOMMENDER, load_recommender, split_name
 from nbo.errors import NotFound
 from nbo.settings import Settings
@@ -85,5 +86,6 @@ def promote_recommender(settings: Settings, version: str, force: bool, note: str
         rows, adopted = read_holdout(run_id)
         return measure(load_recommender(uri), rows, adopted)[PRIMARY_METRIC]
 
-    promotion = registry.promote_if_better(client, name, run, PRIMARY_METRIC, True, force, champion_metric, note)
+    promotion = registry.promote_if_better(client, name, run, PRIMARY_METRIC, True, force, champion_metric, note,
+                                           history=AliasHistory(settings.audit_url))
     return {"model": name, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()

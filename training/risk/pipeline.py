@@ -27,6 +27,7 @@ from mlflow.models.model import ModelInfo
 from evaluation.report import ReportInputs, write_report
 from features.build.monthly import offline_dir, read_manifest
 from features.repo.store import materialize_store, open_store
+from models.alias_history import AliasHistory
 from models.registry import registered_name
 from models.risk import (
     MODEL_CODE,
@@ -260,6 +261,7 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
     """Log, register and (if better, or forced) promote a candidate; return what `nbo train` prints."""
     stage("log")
     client = registry.connect(settings.mlflow)
+    history = AliasHistory(settings.audit_url)
     name = candidate.registered_name
     experiment = registry.ensure_experiment(client, name, settings.mlflow.artifact_location)
     champion = measure_champion(client, candidate.model, candidate.split.test, name, candidate.portfolio)
@@ -276,10 +278,12 @@ def log_candidate(settings: Settings, candidate: Candidate, data_dir: Path, forc
             tags={"nbo.source": str(candidate.data.source.get("source", "")), "nbo.engine": candidate.engine})
         example = candidate.split.test.head(3)
         registered = registry.log_and_register(
-            name, experiment, run, lambda: log_risk_model(candidate.scorer, example, name, Path(tmp) / "model"))
+            name, experiment, run, lambda: log_risk_model(candidate.scorer, example, name, Path(tmp) / "model"),
+            history)
     promotion = registry.promote_if_better(
         client, name, registered, candidate.model.primary_metric, True, force,
-        champion_metric=lambda _uri: champion.metrics[candidate.model.primary_metric])  # type: ignore[union-attr]
+        champion_metric=lambda _uri: champion.metrics[candidate.model.primary_metric],  # type: ignore[union-attr]
+        history=history)
     return {"model": name, "portfolio": candidate.portfolio, "engine": candidate.engine,
             "run_id": registered.run_id, "model_version": registered.version,
             "bands": candidate.scorer.spec.band_set.to_dict(),

@@ -17,6 +17,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 
 from evaluation.report import ReportInputs, write_report
+from models.alias_history import AliasHistory
 from models.registry import load_risk, split_name, version_portfolio
 from models.risk import RiskScorer
 from models.scorecard import RISK_BANDS, Bands, Scorecard
@@ -149,5 +150,5 @@ def promote_version(settings: Settings, model_name: str, version: str, force: bo
         return score_metrics(model.kind, holdout[model.label].to_numpy(int), probability)[model.primary_metric]
 
     promotion = registry.promote_if_better(client, model_name, run, model.primary_metric, True, force,
-                                           champion_metric, note)
+                                           champion_metric, note, history=AliasHistory(settings.audit_url))
     return {"model": model_name, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()
