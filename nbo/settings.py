@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -75,6 +75,8 @@ class ServiceSettings(BaseModel):
     # Audit log: None means SQLite (WAL) under the state dir, or PostgreSQL in the scale profile.
     audit_url: str | None = None
     challenger_share: float = Field(default=0.0, ge=0, le=1)
+    # Share of customers (stable hash, disjoint from the challenger's) held out on the non-personalised default.
+    control_share: float = Field(default=0.0, ge=0, lt=1)
     refuse_stale_scores: bool = False
     pd_limit: float = Field(default=0.10, gt=0, le=1)
     # Per API key, for the whole service: sustained requests/s and burst (rate 0: no limit).
@@ -84,6 +86,14 @@ class ServiceSettings(BaseModel):
     max_body_bytes: int = Field(default=1_048_576, ge=1024)
     # Worker processes (`nbo serve --workers` sets it); each holds 1/workers of the rate limit.
     workers: int = Field(default=1, ge=1, le=64)
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> ServiceSettings:
+        """Challenger and control are disjoint slices of the customers: together at most all of them."""
+        if self.challenger_share + self.control_share > 1:
+            raise ValueError(f"challenger_share ({self.challenger_share}) + control_share ({self.control_share}) "
+                             "must not exceed 1")
+        return self
 
     @property
     def url(self) -> str:

@@ -34,9 +34,9 @@ log = logging.getLogger(__name__)
 
 
 def offer_policy(settings: Settings) -> OfferPolicy:
-    """Levers, suitability limits, challenger share and segment rules, from their files and settings."""
+    """Levers, suitability limits, challenger and control shares and segment rules, from their files and settings."""
     return OfferPolicy(load_levers(), suitability.Policy(pd_limit=settings.service.pd_limit),
-                       settings.service.challenger_share, load_segment_rules())
+                       settings.service.challenger_share, load_segment_rules(), settings.service.control_share)
 
 
 def _load(app: FastAPI, settings: Settings) -> None:

@@ -60,9 +60,11 @@ class OfferDecision(Frozen):
 
     decision_id: str
     customer_id: str
-    personalised: bool = Field(description="False: the customer gave no marketing consent, so the "
-                                           "non-personalised default is served (PIPL art. 24)")
-    variant: Literal["champion", "challenger"]
+    personalised: bool = Field(description="False: the non-personalised default is served, because the "
+                                           "customer gave no marketing consent (PIPL art. 24) or is in the "
+                                           "control group")
+    variant: Literal["champion", "challenger", "control"] = Field(
+        description="control: the customer is held out on the non-personalised default (NBO_SERVICE__CONTROL_SHARE)")
     model_versions: dict[str, str]
     ruleset_version: str
 
@@ -311,6 +313,29 @@ class WeekEffect(Funnel):
     week_start: str = Field(examples=["2026-01-26"])
 
 
+class AcceptanceLift(Frozen):
+    personalised: float = Field(description="acceptance rate of the personalised arm (champion + challenger)")
+    control: float = Field(description="acceptance rate of the control group")
+    lift: float = Field(description="personalised − control")
+    lift_ci95: tuple[float, float] = Field(description="Newcombe hybrid score interval")
+    p_value: float | None = Field(description="two-sided two-proportion z-test (pooled); None: nothing accepted")
+    significant: bool = Field(description="the interval excludes 0")
+
+
+class ValueLift(Frozen):
+    personalised_per_offer_cny: float = Field(description="value per shown offer (0 unless accepted)")
+    control_per_offer_cny: float
+    lift_cny: float = Field(description="personalised − control")
+    lift_ci95: tuple[float, float] | None = Field(description="Welch t interval; None: no spread or < 2 offers")
+    significant: bool = Field(description="the interval excludes 0")
+
+
+class ControlLift(Frozen):
+    acceptance: AcceptanceLift
+    value: ValueLift
+    test: str
+
+
 class CampaignEffect(Frozen):
     since: datetime | None
     until: datetime | None
@@ -323,3 +348,5 @@ class CampaignEffect(Frozen):
     variants: dict[str, VariantEffect]
     comparison: VariantComparison | None = Field(description="None unless both variants have feedback")
     weeks: list[WeekEffect]
+    control_lift: ControlLift | None = Field(description="Personalised offers against the control group "
+                                             "(NBO_SERVICE__CONTROL_SHARE); None unless both have feedback")

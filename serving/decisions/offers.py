@@ -21,7 +21,7 @@ from models.registry import CHURN, DELINQUENCY
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
 from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
-from serving.decisions.variants import variant_for
+from serving.decisions.variants import CONTROL, variant_for
 from serving.runtime import Runtime
 from serving.schemas import RmOfferList
 
@@ -37,6 +37,7 @@ class OfferPolicy:
     rules: rules.Policy
     challenger_share: float
     segments: SegmentRules
+    control_share: float = 0.0  # held out on the non-personalised default (variants.py)
 
 
 def feature_date(value: object) -> date | None:
@@ -94,11 +95,13 @@ class OfferService:
                include_blocked: bool = False, only: frozenset[str] | None = None, kind: str = "offers",
                today: date | None = None, context: dict[str, Any] | None = None) -> RmOfferList:
         """One audited offer decision: `only` limits the candidates (a trigger's products), `kind` and
-        `context` go into the audit record, `today` is the day the rules are checked on."""
-        variant = variant_for(customer_id, self.policy.challenger_share)
-        ranker = self.runtime.recommender(variant)
+        `context` go into the audit record, `today` is the day the rules are checked on. A control
+        customer gets the non-personalised default (a trigger's too), scored by the champions."""
+        variant = variant_for(customer_id, self.policy.challenger_share, self.policy.control_share)
+        alias = "champion" if variant == CONTROL else variant
+        ranker = self.runtime.recommender(alias)
         features = self.runtime.reader.read_customer(customer_id)
-        pd_value, churn_p, versions = self._risk(variant, features)
+        pd_value, churn_p, versions = self._risk(alias, features)
         facts = self._facts(features, pd_value)
         catalogue = ranker.scorer.catalogue
         today = today or datetime.now(UTC).date()
@@ -107,17 +110,19 @@ class OfferService:
         blocked = [{"product_id": p, "rule_id": v.rule_id, "message": v.message(lang)}
                    for p, v in verdicts.items() if not v.allowed and v.rule_id != "already_held"]
         candidates = verdicts if only is None else {p: v if p in only else _NOT_ASKED for p, v in verdicts.items()}
-        if rules.is_personalised(facts):
+        personalised = rules.is_personalised(facts) and variant != CONTROL
+        if personalised:
             offers = self._personalised(ranker.scorer, features, candidates, churn_p, k, lang)
         else:
             offers = self._default(candidates, catalogue, k, lang)
         versions[ranker.ref.name] = ranker.ref.version
         tags = self.policy.segments.tag(features.values)
-        answer = {"customer_id": customer_id, "personalised": rules.is_personalised(facts),
-                  "variant": ranker.alias, "model_versions": versions, "ruleset_version": rules.RULESET_VERSION,
+        served = CONTROL if variant == CONTROL else ranker.alias
+        answer = {"customer_id": customer_id, "personalised": personalised,
+                  "variant": served, "model_versions": versions, "ruleset_version": rules.RULESET_VERSION,
                   "offers": offers, "blocked": blocked if include_blocked else None}
         decision = self.audit.record_decision(
-            kind=kind, customer_id=customer_id, request_id=request_id, variant=ranker.alias,
+            kind=kind, customer_id=customer_id, request_id=request_id, variant=served,
             model_versions={n: {"alias": ranker.alias, "version": v} for n, v in versions.items()},
             payload={"answer": answer | {"blocked": blocked}, "channel": channel, "levers": self.policy.levers.version,
                      "rfm_segment": tags.rfm_segment, "lifecycle_stage": tags.lifecycle_stage,

@@ -11,6 +11,13 @@ group comes back. A decision without a `channel` or `rfm_segment` in its payload
 
 Value of an accepted offer = the product's margin_rate × its category's reference ticket
 (`serving/reports/campaign.toml`); a product missing from the catalogue is worth 0.
+
+Lift over control (`control_lift`, None unless both arms have shown offers): the personalised arm
+(variants champion and challenger, every decision of theirs, the customers without consent too: the
+arms are compared as assigned) against the control group (variant `control`, held out on the
+non-personalised default). Acceptance: the difference of rates with a Newcombe hybrid score 95%
+interval and a pooled two-proportion z-test. Value per shown offer (0 unless accepted, else the value
+above): the difference of means with a Welch t 95% interval. `significant`: the interval excludes 0.
 """
 
 from __future__ import annotations
@@ -26,9 +33,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import JSONB
 
+from evaluation.means import Sample, welch_difference
 from evaluation.proportions import difference_interval, two_proportion_z_test, wilson_interval
 from nbo.errors import ContractViolation
 from serving.audit.store import AuditStore, decisions, feedback
+from serving.decisions.variants import CONTROL
 from serving.reports.challenger import VARIANTS
 from serving.workbench.charts import Lines, Series
 
@@ -36,6 +45,8 @@ OFFER_KINDS = ("offers", "trigger")
 UNKNOWN = "unknown"
 DIMENSIONS = ("product", "channel", "segment", "variant", "week")
 STAGES = ("shown", "clicked", "accepted")
+PAIRS = "variant_product"  # counts by variant and product, keyed "variant:product", for the lift's value
+PERSONALISED = ("champion", "challenger")
 TICKETS_FILE = Path(__file__).with_name("campaign.toml")
 Counts = tuple[int, int, int]  # shown, clicked, accepted
 Catalogue = Mapping[str, Mapping[str, object]]
@@ -95,8 +106,10 @@ def _counts_query(dialect: str, since: datetime | None, until: datetime | None) 
     p = pairs.c
     stages = (sa.func.count(), sa.func.coalesce(sa.func.sum(p.clicked), 0), sa.func.coalesce(sa.func.sum(p.accepted), 0))
     total = sa.select(sa.literal("total", sa.String), sa.literal("all", sa.String), *stages).select_from(pairs)
-    return sa.union_all(total, *(sa.select(sa.literal(name, sa.String), sa.cast(p[name], sa.String), *stages)
-                                 .group_by(p[name]) for name in DIMENSIONS))
+    by_pair = (sa.select(sa.literal(PAIRS, sa.String), sa.cast(p.variant, sa.String).concat(":").concat(p.product),
+                         *stages).group_by(p.variant, p.product))
+    return sa.union_all(total, by_pair, *(sa.select(sa.literal(name, sa.String), sa.cast(p[name], sa.String), *stages)
+                                          .group_by(p[name]) for name in DIMENSIONS))
 
 
 def _funnel(counts: Counts) -> dict[str, Any]:
@@ -110,14 +123,20 @@ def _rows(counts: dict[str, Counts], key: str) -> list[dict[str, Any]]:
     return [{key: k, **_funnel(c)} for k, c in sorted(counts.items(), key=lambda kc: (-kc[1][0], kc[0]))]
 
 
+def _value_per_accepted(attrs: Mapping[str, object], tickets: Tickets) -> float:
+    """margin_rate × the category's reference ticket (CNY); 0 without either."""
+    category = str(attrs["category"]) if "category" in attrs else None
+    ticket_cny = tickets.by_category_cny.get(category, 0.0) if category else 0.0
+    margin_rate = attrs.get("margin_rate")
+    return float(margin_rate) * ticket_cny if isinstance(margin_rate, int | float) else 0.0
+
+
 def _products(counts: dict[str, Counts], catalogue: Catalogue, tickets: Tickets) -> list[dict[str, Any]]:
     rows = []
     for row in _rows(counts, "product_id"):
         attrs = catalogue.get(row["product_id"], {})
         category = str(attrs["category"]) if "category" in attrs else None
-        ticket_cny = tickets.by_category_cny.get(category, 0.0) if category else 0.0
-        margin_rate = attrs.get("margin_rate")
-        per_offer = float(margin_rate) * ticket_cny if isinstance(margin_rate, int | float) else 0.0
+        per_offer = _value_per_accepted(attrs, tickets)
         rows.append(row | {"name_en": str(attrs.get("name_en", row["product_id"])),
                            "name_zh": str(attrs.get("name_zh", row["product_id"])), "category": category,
                            "value_per_accepted_cny": per_offer, "value_cny": per_offer * row["accepted"]})
@@ -137,6 +156,39 @@ def _variants(counts: dict[str, Counts]) -> tuple[dict[str, Any], dict[str, Any]
                       "z": test[0] if test else None, "p_value": test[1] if test else None,
                       "test": "challenger − champion acceptance rate: Newcombe hybrid score 95% interval, "
                               "two-sided two-proportion z-test (pooled)"}
+
+
+def _control_lift(pairs: dict[str, Counts], catalogue: Catalogue, tickets: Tickets) -> dict[str, Any] | None:
+    """Personalised (champion + challenger) against control: acceptance and value per shown offer."""
+    arms = {arm: Sample(0, 0.0, 0.0) for arm in ("personalised", CONTROL)}
+    accepted = dict.fromkeys(arms, 0)
+    for key, (shown, _, taken) in pairs.items():
+        variant, product = key.split(":", 1)
+        arm = "personalised" if variant in PERSONALISED else CONTROL if variant == CONTROL else None
+        if arm is None:
+            continue
+        value = _value_per_accepted(catalogue.get(product, {}), tickets)
+        s = arms[arm]
+        arms[arm] = Sample(s.n + shown, s.total + taken * value, s.squares + taken * value * value)
+        accepted[arm] += taken
+    (n1, x1), (n2, x2) = ((arms[a].n, accepted[a]) for a in ("personalised", CONTROL))
+    if n1 == 0 or n2 == 0:
+        return None
+    interval = difference_interval(x1, n1, x2, n2)
+    test = two_proportion_z_test(x1, n1, x2, n2)
+    value = welch_difference(arms["personalised"], arms[CONTROL])
+    return {"acceptance": {"personalised": x1 / n1, "control": x2 / n2, "lift": x1 / n1 - x2 / n2,
+                           "lift_ci95": interval, "p_value": test[1] if test else None,
+                           "significant": interval is not None and (interval[0] > 0 or interval[1] < 0)},
+            "value": {"personalised_per_offer_cny": arms["personalised"].mean,
+                      "control_per_offer_cny": arms[CONTROL].mean,
+                      "lift_cny": arms["personalised"].mean - arms[CONTROL].mean,
+                      "lift_ci95": value.interval if value else None,
+                      "significant": value is not None and (value.interval[0] > 0 or value.interval[1] < 0)},
+            "test": "personalised (champion + challenger) − control, per shown offer: acceptance rate with a "
+                    "Newcombe hybrid score 95% interval and a two-sided pooled two-proportion z-test; value "
+                    "(margin × ticket when accepted, else 0) with a Welch t 95% interval; significant: the "
+                    "interval excludes 0"}
 
 
 def _weeks(counts: dict[str, Counts]) -> list[dict[str, Any]]:
@@ -178,7 +230,7 @@ def campaign_effect(store: AuditStore, catalogue: Catalogue, since: datetime | N
     if since is not None and until is not None and since >= until:
         raise ContractViolation("since must be before until")
     tickets = tickets or load_tickets()
-    groups: dict[str, dict[str, Counts]] = {name: {} for name in ("total", *DIMENSIONS)}
+    groups: dict[str, dict[str, Counts]] = {name: {} for name in ("total", PAIRS, *DIMENSIONS)}
     with store.engine.connect() as conn:
         for dimension, key, shown, clicked, accepted in conn.execute(
                 _counts_query(store.engine.dialect.name, since, until)):
@@ -189,7 +241,7 @@ def campaign_effect(store: AuditStore, catalogue: Catalogue, since: datetime | N
             "funnel": _funnel(groups["total"]["all"]), "value_cny": sum(p["value_cny"] for p in products),
             "by_product": products, "by_channel": _rows(groups["channel"], "channel"),
             "by_segment": _rows(groups["segment"], "segment"), "variants": variants, "comparison": comparison,
-            "weeks": _weeks(groups["week"])}
+            "weeks": _weeks(groups["week"]), "control_lift": _control_lift(groups[PAIRS], catalogue, tickets)}
 
 
 def trend_chart(effect: Mapping[str, Any], title: str, stage_names: Mapping[str, str], last: int = 52) -> Lines:
