@@ -105,9 +105,15 @@ def _version_number(version: object) -> float | None:
         return None
 
 
+def _moved(entry: Mapping[str, Any]) -> bool:
+    """Whether the entry moved its alias (a promotion decision that kept the champion did not)."""
+    return entry["evidence"].get("promoted", True) is not False
+
+
 def history_chart(entries: list[Mapping[str, Any]], words: Labels) -> Lines | None:
     """Each model's champion version after each champion change, oldest first (None without any)."""
-    changes = sorted((e for e in entries if e["alias"] == "champion"), key=lambda e: e["at"])[-HISTORY_POINTS:]
+    changes = sorted((e for e in entries if e["alias"] == "champion" and _moved(e)), key=lambda e: e["at"])
+    changes = changes[-HISTORY_POINTS:]
     if not changes:
         return None
     models = sorted({e["model"] for e in changes})[:12]
@@ -125,9 +131,11 @@ def history_chart(entries: list[Mapping[str, Any]], words: Labels) -> Lines | No
 
 
 def history_rows(entries: list[Mapping[str, Any]], role: str, limit: int = HISTORY_ROWS) -> list[dict[str, Any]]:
-    """The newest `limit` alias changes; for the credit model, without who, why and forced when `role`
+    """The newest `limit` alias changes, each with the i18n key of its action (`kept`: a promotion
+    decision that kept the champion); for the credit model, without who, why and forced when `role`
     sees aggregates only (`withheld`)."""
-    return [dict(e) | {"withheld": role != FULL and _risk_only(e["model"])} for e in entries[:limit]]
+    return [dict(e) | {"withheld": role != FULL and _risk_only(e["model"]),
+                       "action_key": e["action"] if _moved(e) else "kept"} for e in entries[:limit]]
 
 
 def lift_chart(lift: Mapping[str, Any] | None, words: Labels) -> Bars | None:

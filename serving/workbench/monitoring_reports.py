@@ -23,9 +23,13 @@ CACHE_S = 60.0
 def compute_reports(settings: Settings, audit: AuditStore, catalogue: Catalogue) -> dict[str, Any]:
     """The four reports the page shows: drift, outcomes, the newest alias changes and the lift of
     personalised offers over control (None without a control group)."""
+    history = AliasHistory(settings.audit_url)
+    try:
+        entries = history.entries(limit=HISTORY_ROWS)
+    finally:
+        history.close()
     return {"drift": drift_report(settings, audit), "outcomes": outcomes_report(settings, audit),
-            "history": AliasHistory(settings.audit_url).entries(limit=HISTORY_ROWS),
-            "control_lift": campaign_effect(audit, catalogue)["control_lift"]}
+            "history": entries, "control_lift": campaign_effect(audit, catalogue)["control_lift"]}
 
 
 class ReportCache:

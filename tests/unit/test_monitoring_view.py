@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -120,6 +121,9 @@ def test_the_history_chart_follows_the_champion_of_each_model_oldest_first() -> 
         words["monitoring"]["model_churn"]: [None, 3.0, 3.0],
         words["monitoring"]["model_delinquency"]: [1.0, 1.0, 2.0]}
     assert history_chart([HISTORY[1]], words) is None  # a challenger change only: no champion line
+    kept = _event("nbo-churn", "5", datetime(2026, 12, 4, 9, tzinfo=UTC)) | {"evidence": {"promoted": False}}
+    assert history_chart([kept, *HISTORY], words) == chart  # evaluated, not promoted: the champion did not move
+    assert history_rows([kept], "risk")[0]["action_key"] == "kept"
 
 
 def test_the_rm_sees_the_credit_models_changes_without_who_why_and_forced() -> None:
@@ -156,3 +160,30 @@ def test_the_report_cache_computes_once_within_its_ttl() -> None:
     assert (first, again, at_again) == (1, 1, at) and len(calls) == 1
     expired = ReportCache(ttl_s=0)
     assert [expired.get(lambda: calls.append(1) or len(calls))[0] for _ in range(2)] == [2, 3]
+
+
+@pytest.mark.parametrize("lang", ["en", "zh"])
+@pytest.mark.parametrize("role", ["risk", "rm"])
+def test_the_page_renders_every_section_in_words_of_its_language(role: str, lang: str) -> None:
+    from serving.routers.workbench import _templates
+    from serving.workbench.monitoring import model_label
+
+    words = labels(lang)
+    view = monitoring_view(REPORTS, role, words)
+    names = {e["model"] for e in DRIFT["models"]} | {o["model"] for o in OUTCOMES["models"]}
+    html = _templates().env.get_template("monitoring.html").render(
+        t=words, lang=lang, html_lang=lang, switch_url="/", role=role, m=view, cache_minutes=1,
+        charts={k: encode(s["chart"]) for k, s in view.items()}, computed_at=datetime(2026, 12, 7, tzinfo=UTC),
+        labels_of={n: model_label(n, words) for n in names | {e["model"] for e in HISTORY}})
+    w = words["monitoring"]
+    for key in ("drift", "outcomes", "history", "lift", "verdict_stable", "action_promote", "significant",
+                "not_significant"):
+        assert w[key] in html, key
+    assert html.count('class="chart"') == 4
+    assert html.count(w["features_withheld"]) == (1 if role == "rm" else 0)  # the credit model's inputs
+    assert html.count(f'colspan="3">{w["withheld"]}') == (2 if role == "rm" else 0)  # its two changes
+    text = re.sub(r"<[^>]+>", " ", html)
+    assert not [k for k in w if "_" in k and k in text]  # no raw key
+    if lang == "zh":
+        english = labels("en")["monitoring"]
+        assert not [v for k, v in english.items() if v != w[k] and v in text and len(v) > 3]
