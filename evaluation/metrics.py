@@ -13,7 +13,7 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.stats import ks_2samp
 from sklearn.metrics import roc_auc_score
 
-PSI_EPSILON = 1e-4
+from evaluation import drift
 
 
 def _arrays(y: ArrayLike, p: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
@@ -94,19 +94,15 @@ def lift_at(y: ArrayLike, p: ArrayLike, fraction: float = 0.1) -> float:
 def psi(expected: ArrayLike, actual: ArrayLike, bins: int = 10) -> float:
     """Population stability index of `actual` scores against `expected` (e.g. train vs test).
 
-    Bins are the deciles (or `bins` quantiles) of `expected`; PSI = Σ (a − e) · ln(a / e),
-    with empty bins floored at 1e-4 (Siddiqi, *Credit Risk Scorecards*, 2006).
+    Bins are the deciles (or `bins` quantiles) of `expected`; PSI = Σ (a − e) · ln(a / e), with
+    empty bins floored at 1e-4 (Siddiqi, *Credit Risk Scorecards*, 2006): `evaluation.drift`'s index.
     """
     e_arr = np.asarray(expected, dtype=float)
     a_arr = np.asarray(actual, dtype=float)
     if len(e_arr) == 0 or len(a_arr) == 0:
         raise ValueError("expected and actual must be non-empty")
-    edges = np.unique(np.quantile(e_arr, np.linspace(0, 1, bins + 1))[1:-1])
-    e_share = np.bincount(np.searchsorted(edges, e_arr, side="right"), minlength=len(edges) + 1) / len(e_arr)
-    a_share = np.bincount(np.searchsorted(edges, a_arr, side="right"), minlength=len(edges) + 1) / len(a_arr)
-    e_share = np.maximum(e_share, PSI_EPSILON)
-    a_share = np.maximum(a_share, PSI_EPSILON)
-    return float(np.sum((a_share - e_share) * np.log(a_share / e_share)))
+    reference = drift.numeric_reference(e_arr, bins)
+    return drift.stability_index(reference.shares, drift.bin_counts(reference, a_arr) / len(a_arr))
 
 
 @dataclass(frozen=True)

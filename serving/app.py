@@ -21,6 +21,7 @@ from serving.decisions.risk import RiskPolicy
 from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
+from serving.monitoring.drift import recent_drift_report
 from serving.reload_signal import ReloadSignal
 from serving.routers import admin, campaigns, customers, identity, offers, ops, risk, workbench
 from serving.runtime import load_runtime, reload_models
@@ -88,6 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.trigger_rules = load_trigger_rules()
         app.state.trigger_store = TriggerStore(app.state.audit.engine)
         app.state.reload_signal = ReloadSignal(settings.state_dir)
+        app.state.metrics.drift.watch(lambda: recent_drift_report(settings, app.state.audit))
         _load(app, settings)
         _start_event_writers(app)
         yield

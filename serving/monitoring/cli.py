@@ -8,3 +8,8 @@ import click
 @click.group("monitor")
 def monitor_group() -> None:
     """Drift of served scores and inputs, and realised outcomes, read from the audit store."""
+
+
+from serving.monitoring.drift_cli import drift  # noqa: E402 - each command attached after the group
+
+monitor_group.add_command(drift)

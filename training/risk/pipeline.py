@@ -28,6 +28,7 @@ from evaluation.report import ReportInputs, write_report
 from features.build.monthly import offline_dir, read_manifest
 from features.repo.store import materialize_store, open_store
 from models.alias_history import AliasHistory
+from models.reference import build_reference, write_reference
 from models.registry import registered_name
 from models.risk import (
     MODEL_CODE,
@@ -203,12 +204,15 @@ def _score_samples(candidate: Candidate) -> dict[str, np.ndarray]:
 
 
 def write_run_artifacts(candidate: Candidate, champion: ChampionOnHoldout | None, out_dir: Path) -> Path:
-    """Write the report, its figures, the split, what was tuned and the test holdout into `out_dir`."""
+    """Write the report, its figures, the split, what was tuned, the drift reference (measured on the
+    development sample: `models.reference`) and the test holdout into `out_dir`."""
     write_report(report_inputs(candidate, champion, f"{candidate.registered_name}: training run"),
                  out_dir / "report")
     (out_dir / "split.json").write_text(json.dumps(candidate.split.description, indent=2), encoding="utf-8")
     if (tuning := candidate.tuning_record()) is not None:
         (out_dir / "tuning.json").write_text(json.dumps(tuning, indent=2), encoding="utf-8")
+    development = pd.concat([candidate.split.train, candidate.split.valid], ignore_index=True)
+    write_reference(build_reference(candidate.scorer, development), out_dir)
     holdout = out_dir / HOLDOUT_ARTIFACT
     holdout.parent.mkdir(parents=True, exist_ok=True)
     candidate.split.test[holdout_columns(candidate)].to_parquet(holdout, index=False)
