@@ -56,7 +56,7 @@ class AliasHistory:
         row = {"event_id": uuid.uuid4().hex, "model": model, "portfolio": portfolio, "alias": alias,
                "version": version, "previous_version": previous_version, "action": action, "by": by,
                "at": datetime.now(UTC), "reason": reason, "forced": forced,
-               "evidence": json.dumps(evidence or {}, default=str)}
+               "evidence": json.dumps(evidence or {}, default=_plain)}
         with self.engine.begin() as conn:
             conn.execute(history.insert().values(**row))
         return _entry(row)
@@ -79,6 +79,11 @@ class AliasHistory:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _plain(value: Any) -> Any:
+    """JSON of what `json` does not know: numpy's numbers as numbers, anything else as its text."""
+    return value.item() if hasattr(value, "item") else str(value)
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -34,8 +34,8 @@ from sources.portfolio import DEMO
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
 RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
-CHAMPION, CHALLENGER = "champion", "challenger"
-ALIASES = (CHAMPION, CHALLENGER)  # the aliases the service serves; `nbo promote --alias` also sets "shadow"
+CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
+ALIASES = (CHAMPION, CHALLENGER)  # the aliases that answer; the service also loads SHADOW, which never answers
 PORTFOLIO_TAG = "nbo.portfolio"  # on every run and model version: the portfolio it was trained for
 PORTFOLIO_SEPARATOR = "."  # nbo-churn.<portfolio>: MLflow names may not hold '/' or ':'
 Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)

@@ -22,6 +22,7 @@ from serving.triggers.cli import triggers_group
 from serving.triggers.events_cli import events_group
 from sources.cli import data_group
 from training.cli import evaluate, promote, retrain_command, score, train
+from training.history_cli import models_group
 from training.mlflow_ui import mlflow_ui
 
 
@@ -108,3 +109,4 @@ main.add_command(promote)
 main.add_command(retrain_command)
 main.add_command(score)
 main.add_command(mlflow_ui)
+main.add_command(models_group)

@@ -42,7 +42,7 @@ def offer_policy(settings: Settings) -> OfferPolicy:
 
 def _load(app: FastAPI, settings: Settings) -> None:
     try:
-        app.state.runtime = load_runtime(settings)
+        app.state.runtime = load_runtime(settings, loaded_by="service start")
         app.state.metrics.set_models(app.state.runtime.versions())
     except Exception as err:  # noqa: BLE001 - start anyway; /readyz says why, requests get 503
         log.error("runtime_load_failed", extra={"error_type": type(err).__name__, "error": str(err)})
@@ -64,7 +64,7 @@ def _start_event_writers(app: FastAPI) -> None:
 def _follow_reload(app: FastAPI) -> None:
     """Another worker reloaded: do the same here, in the background."""
     try:
-        reload_models(app.state)
+        reload_models(app.state, "service (following another worker's reload)")
     except Exception as err:  # noqa: BLE001 - keep serving the models already loaded
         log.error("worker_reload_failed", extra={"error_type": type(err).__name__, "error": str(err)})
     finally:

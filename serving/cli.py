@@ -1,4 +1,4 @@
-"""`nbo serve`: run the service with uvicorn; `nbo report challenger`: champion vs challenger."""
+"""`nbo serve`: run the service with uvicorn; `nbo report challenger | shadow`: reports from the audit."""
 
 from __future__ import annotations
 
@@ -106,6 +106,28 @@ def challenger(since: datetime | None, as_json: bool) -> None:
     store = AuditStore(settings.audit_url)
     try:
         report = challenger_report(store, since.replace(tzinfo=UTC) if since else None)
+    finally:
+        store.close()
+    emit(report, as_json, report_text)
+
+
+@report_group.command("shadow")
+@click.option("--since", type=click.DateTime(formats=["%Y-%m-%d", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]),
+              help="Only decisions made at or after this time (UTC), e.g. 2026-11-01.")
+@json_option
+@handles_errors
+def shadow(since: datetime | None, as_json: bool) -> None:
+    """The shadow model against the champion on the same requests: rank agreement, score
+    distributions, band agreement, and for the recommender the offers it would have made.
+
+    Reads the audit store the service writes (as `nbo report challenger` does)."""
+    from serving.audit.store import AuditStore
+    from serving.reports.shadow import report_text, shadow_report
+
+    settings = load_settings()
+    store = AuditStore(settings.audit_url)
+    try:
+        report = shadow_report(store, since.replace(tzinfo=UTC) if since else None)
     finally:
         store.close()
     emit(report, as_json, report_text)

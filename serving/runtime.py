@@ -1,23 +1,29 @@
 """What the service holds in memory: the feature reader, the catalogue and the models per alias.
 
 A reload builds a whole new `Runtime` and swaps the reference: requests already running keep the
-one they started with, so none is dropped or served by half-loaded models.
+one they started with, so none is dropped or served by half-loaded models. Besides the champion and
+challenger, the `shadow` version of each model is loaded when that alias is set: it scores beside
+the answer and never answers. Each start or reload that serves another version behind an alias than
+the alias history last recorded adds a `reload` entry there.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from features.online.reader import OnlineReader
 from features.repo.store import open_store
+from models.alias_history import AliasHistory
 from models.recommender import RecommenderScorer
 from models.registry import (
     ALIASES,
     CHURN,
     DELINQUENCY,
     RECOMMENDER,
+    SHADOW,
     ModelRef,
     load_alias,
     registered_name,
@@ -87,6 +93,14 @@ class Runtime:
             raise self._unavailable(name)
         return found
 
+    def shadow_risk(self, name: str) -> RiskModel | None:
+        """Risk model `name`'s shadow (it scores, never answers), or None when none is set."""
+        return self.risk.get(name, {}).get(SHADOW)
+
+    def shadow_recommender(self) -> RecommenderModel | None:
+        """The recommender's shadow, or None when none is set."""
+        return self.recommenders.get(SHADOW)
+
     def serves(self, name: str) -> bool:
         """Whether model `name` (CHURN, DELINQUENCY, RECOMMENDER) has a champion loaded."""
         loaded = self.recommenders if name == RECOMMENDER else self.risk.get(name, {})
@@ -128,12 +142,13 @@ def _load_recommender(settings: MlflowSettings, alias: str, portfolio: str) -> R
     return RecommenderModel(alias, loaded.scorer, loaded.ref)
 
 
-def load_runtime(settings: Settings) -> Runtime:
-    """Open the feature store and load the models of every alias that exists, for the portfolio the
-    service serves (`settings.portfolio`); a version tagged with another portfolio is refused."""
+def load_runtime(settings: Settings, loaded_by: str | None = None) -> Runtime:
+    """Open the feature store and load the models of every alias that exists (shadow included), for the
+    portfolio the service serves (`settings.portfolio`); a version tagged with another portfolio is
+    refused. `loaded_by`: the service loads them (who asked), and the alias history learns what changed."""
     reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
     runtime = Runtime(reader=reader, portfolio=settings.portfolio)
-    for alias in ALIASES:
+    for alias in (*ALIASES, SHADOW):
         for name in (CHURN, DELINQUENCY):
             model = _load_risk(settings.mlflow, name, alias, settings.portfolio)
             if model is not None:
@@ -143,13 +158,41 @@ def load_runtime(settings: Settings) -> Runtime:
             runtime.recommenders[alias] = recommender
     log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions(),
                                       "not_served": [k for k, aliases in runtime.served().items() if not aliases]})
+    if loaded_by is not None:
+        record_reload(settings, runtime, loaded_by)
     return runtime
 
 
-def reload_models(state: Any) -> dict[str, dict[str, str]]:
-    """Load the current champions and challengers into an app's `state`, then switch to them
-    (requests in flight finish on the models they started with); returns model → alias → version."""
-    runtime = load_runtime(state.settings)
+def record_reload(settings: Settings, runtime: Runtime, by: str) -> list[dict[str, Any]]:
+    """A `reload` entry in the alias history for each (model, alias) whose loaded version differs from
+    the history's last `reload` entry for it (version None: an alias no longer set); the entries.
+    A failure to record is logged: the models are loaded and serve either way."""
+    loaded = {(ref.name, ref.alias): ref for ref in runtime.refs()}
+    try:
+        history = AliasHistory(settings.audit_url)
+        try:
+            last = history.last_versions("reload", list(runtime.served()))
+            changed = {key for key, ref in loaded.items() if last.get(key) != ref.version}
+            changed |= {key for key, version in last.items() if key not in loaded and version is not None}
+            return [history.record(model=name, portfolio=runtime.portfolio, action="reload", by=by, alias=alias,
+                                   version=loaded[name, alias].version if (name, alias) in loaded else None,
+                                   previous_version=last.get((name, alias)),
+                                   reason=f"the service (pid {os.getpid()}) loaded it" if (name, alias) in loaded
+                                   else "the alias is no longer set: the service stopped loading it",
+                                   evidence={"run_id": loaded[name, alias].run_id} if (name, alias) in loaded else {})
+                    for name, alias in sorted(changed)]
+        finally:
+            history.close()
+    except Exception as err:  # noqa: BLE001 - the history is the audit's; serving goes on
+        log.error("alias_history_failed", extra={"error_type": type(err).__name__, "error": str(err)})
+        return []
+
+
+def reload_models(state: Any, by: str) -> dict[str, dict[str, str]]:
+    """Load the current champions, challengers and shadows into an app's `state`, then switch to them
+    (requests in flight finish on the models they started with); returns model → alias → version.
+    `by`: who asked (the admin key's role and id), for the alias history."""
+    runtime = load_runtime(state.settings, loaded_by=by)
     state.runtime = runtime
     state.metrics.set_models(runtime.versions())
     return runtime.versions()

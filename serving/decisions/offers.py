@@ -21,6 +21,7 @@ from models.registry import CHURN, DELINQUENCY
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
 from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
+from serving.decisions.shadow import offer_shadow
 from serving.decisions.variants import CONTROL, variant_for
 from serving.runtime import Runtime
 from serving.schemas import RmOfferList
@@ -128,7 +129,9 @@ class OfferService:
                      "rfm_segment": tags.rfm_segment, "lifecycle_stage": tags.lifecycle_stage,
                      "segments_version": tags.version, **(context or {}),
                      "features": {n: {"value": features.values.get(n), "at": features.timestamps.get(n)}
-                                  for n in features.values}})
+                                  for n in features.values},
+                     **offer_shadow(self.runtime, self.policy.levers, features, candidates, churn_p, k,
+                                    rules.is_personalised(facts))})
         return RmOfferList(decision_id=decision.decision_id, **answer)
 
     def _personalised(self, scorer: RecommenderScorer, features: OnlineFeatures, verdicts: dict[str, rules.Verdict],

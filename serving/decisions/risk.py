@@ -1,4 +1,5 @@
-"""Churn and delinquency answers for one customer or a batch, each audited before it is returned."""
+"""Churn and delinquency answers for one customer or a batch, each audited before it is returned
+(with the shadow's scores of the same features, when a shadow is set: `serving.decisions.shadow`)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from models.risk import RiskScorer
 from models.risk_scores import Reason, RiskRow
 from nbo.errors import ModelUnavailable, NotFound
 from serving.audit.store import AuditStore
+from serving.decisions.shadow import risk_shadow
 from serving.decisions.variants import variant_for
 from serving.runtime import RiskModel, Runtime
 from serving.schemas import ChurnScore, DelinquencyScore
@@ -101,7 +103,8 @@ class RiskService:
         answer = {"customer_id": customer_id, "model_version": model.ref.version,
                   "probability": row.probability, "band": row.band, "reasons": _reasons(row.reasons),
                   "action": {"code": row.action.code, "text": row.action.text}, "flags": _flags(row)}
-        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown())}
+        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown()),
+                   **risk_shadow(self.runtime.shadow_risk(CHURN), [features.values])[0]}
         [decision_id] = self._record("churn", model, request_id, [(customer_id, payload)])
         return ChurnScore.model_validate({"decision_id": decision_id, **answer})
 
@@ -116,16 +119,18 @@ class RiskService:
         model = self.runtime.risk_model(DELINQUENCY, "champion")
         features, fresh, row = self._read_scored(model.scorer, customer_id, lang)
         answer = self._delinquency_answer(model, customer_id, fresh, row)
-        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown())}
+        payload = {"answer": answer, "features": _audit_features(features, model.scorer.spec.features, _Shown()),
+                   **risk_shadow(self.runtime.shadow_risk(DELINQUENCY), [features.values])[0]}
         [decision_id] = self._record("delinquency", model, request_id, [(customer_id, payload)])
         return DelinquencyScore.model_validate({"decision_id": decision_id, **answer})
 
-    def _read_batch(self, scorer: RiskScorer,
-                    customer_ids: list[str]) -> tuple[list[tuple[OnlineFeatures, dict[str, Any]]], list[dict]]:
-        """The customers' features of this scorer (and their freshness) in one read; those not found
-        or (refusing stale) stale as errors."""
+    def _read_batch(self, scorer: RiskScorer, customer_ids: list[str], also: list[str]
+                    ) -> tuple[list[tuple[OnlineFeatures, dict[str, Any]]], list[dict]]:
+        """The customers' features of this scorer (and `also`: the shadow's) and their freshness in one
+        read; those not found or (refusing stale) stale as errors."""
         read, errors = [], []
-        found_all = self.runtime.reader.read_customers(customer_ids, names=scorer.spec.features)
+        names = list(dict.fromkeys([*scorer.spec.features, *also]))
+        found_all = self.runtime.reader.read_customers(customer_ids, names=names)
         for customer_id, found in zip(customer_ids, found_all, strict=True):
             try:
                 if isinstance(found, NotFound):
@@ -143,15 +148,17 @@ class RiskService:
         """
         model = self.runtime.risk_model(DELINQUENCY, "champion")
         scorer = model.scorer
-        read, errors = self._read_batch(scorer, customer_ids)
+        shadow = self.runtime.shadow_risk(DELINQUENCY)
+        read, errors = self._read_batch(scorer, customer_ids, [] if shadow is None else shadow.scorer.spec.features)
         if not read:
             return {"request_id": request_id, "scores": [], "errors": errors}
         rows = scorer.score_rows([f.values for f, _ in read], lang).rows()
         answers = [self._delinquency_answer(model, f.customer_id, fresh, row)
                    for (f, fresh), row in zip(read, rows, strict=True)]
         shown = _Shown()
-        entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown)})
-                   for (f, _), a in zip(read, answers, strict=True)]
+        shadows = risk_shadow(shadow, [f.values for f, _ in read])
+        entries = [(f.customer_id, {"answer": a, "features": _audit_features(f, scorer.spec.features, shown), **s})
+                   for (f, _), a, s in zip(read, answers, shadows, strict=True)]
         decision_ids = self._record("delinquency", model, request_id, entries)
         scores = [{"decision_id": d, **a} for d, a in zip(decision_ids, answers, strict=True)]
         return {"request_id": request_id, "scores": scores, "errors": errors}
