@@ -21,6 +21,7 @@ from serving.audit.store import AuditStore
 from serving.decisions.offers import OfferPolicy, OfferService, feature_date
 from serving.decisions.risk import RiskPolicy, RiskService, freshness
 from serving.decisions.suitability import add_months, age_on
+from serving.decisions.variants import CONTROL
 from serving.runtime import Runtime
 from serving.schemas import ChurnScore, DelinquencyScore, Reason, RmOfferList
 from serving.triggers.engine import customer_tags
@@ -190,7 +191,10 @@ def next_action(offers: RmOfferList, churn: ChurnScore, closed: bool, words: Lab
     if top is None:
         return NextAction("none", rm["nba_none"], "", None)
     reasons = rm["reasons_sep"].join(r.text for r in top.reasons[:2])
-    point = rm["talk_offer"].format(reasons=reasons) if offers.personalised else rm["talk_default"]
+    if offers.personalised:
+        point = rm["talk_offer"].format(reasons=reasons)
+    else:
+        point = rm["talk_control"] if offers.variant == CONTROL else rm["talk_default"]
     return NextAction("offer", rm["nba_offer"].format(product=top.name), point, top.product_id)
 
 
