@@ -19,12 +19,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from evaluation.drift import ACT, INVESTIGATE
 from models.registry import DELINQUENCY, split_name
 from serving.workbench.charts import Bars, Lines, Series
 from serving.workbench.i18n import Labels
 from sources.portfolio import DEMO
 
-PSI_INVESTIGATE, PSI_ACT = 0.10, 0.25  # the lines drawn on the PSI chart (the drift rule's conventions)
 RISK_ONLY_MODELS = (DELINQUENCY,)  # base names whose inputs and change details the rm role does not see
 WORST_FEATURES = 5
 MAX_MODEL_LINES = 10  # a Lines chart holds 12 series: room for the two thresholds
@@ -57,8 +57,8 @@ def psi_chart(drift: Mapping[str, Any], words: Labels) -> Lines | None:
     w = words["monitoring"]
     series = [Series(name=f"{model_label(model, words)} v{version}",
                      values=[lines[(model, version)].get(m) for m in months]) for model, version in newest]
-    series += [Series(name=w["threshold_investigate"], values=[PSI_INVESTIGATE] * len(months)),
-               Series(name=w["threshold_act"], values=[PSI_ACT] * len(months))]
+    series += [Series(name=w["threshold_investigate"], values=[INVESTIGATE] * len(months)),
+               Series(name=w["threshold_act"], values=[ACT] * len(months))]
     return Lines(title=w["drift_chart"], axis=w["psi"], lang=words.lang, x_labels=months, series=series)
 
 

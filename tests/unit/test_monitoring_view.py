@@ -8,11 +8,10 @@ from datetime import UTC, datetime
 
 import pytest
 
+from evaluation.drift import ACT, INVESTIGATE
 from serving.workbench.charts import Bars, Lines, decode, encode, render
 from serving.workbench.i18n import labels
 from serving.workbench.monitoring import (
-    PSI_ACT,
-    PSI_INVESTIGATE,
     auc_chart,
     history_chart,
     history_rows,
@@ -78,8 +77,8 @@ def test_the_psi_chart_has_a_line_per_model_version_and_the_two_thresholds(lang:
     churn = words["monitoring"]["model_churn"]
     assert by_name[f"{churn} v3"] == [0.02, 0.12]
     assert by_name[f"{words['monitoring']['model_delinquency']} v2"] == [0.05, None]
-    assert by_name[words["monitoring"]["threshold_investigate"]] == [PSI_INVESTIGATE] * 2
-    assert by_name[words["monitoring"]["threshold_act"]] == [PSI_ACT] * 2
+    assert by_name[words["monitoring"]["threshold_investigate"]] == [INVESTIGATE] * 2
+    assert by_name[words["monitoring"]["threshold_act"]] == [ACT] * 2
     assert any(words["monitoring"]["portfolio"] in name and "acme" in name for name in by_name)
     assert decode(encode(chart)) == chart and render(chart).startswith(b"<?xml")
 
