@@ -16,7 +16,7 @@ Who sees what (README "Model monitoring page"):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from evaluation.drift import ACT, INVESTIGATE
