@@ -30,7 +30,9 @@ WORST_FEATURES = 5
 MAX_MODEL_LINES = 10  # a Lines chart holds 12 series: room for the two thresholds
 HISTORY_ROWS = 50
 HISTORY_POINTS = 60
-FULL, AGGREGATE = "risk", "rm"  # the roles, by what they see
+MAX_MONTHS = 24  # months on a chart (its spec travels in the chart's URL)
+DIGITS = 4  # an index or AUC on a chart, rounded
+FULL = "risk"  # the role that sees everything on the page
 
 
 def model_label(name: str, words: Labels) -> str:
@@ -49,11 +51,12 @@ def psi_chart(drift: Mapping[str, Any], words: Labels) -> Lines | None:
     entries = drift["models"]
     if not entries:
         return None
-    months = sorted({e["month"] for e in entries})
+    months = sorted({e["month"] for e in entries})[-MAX_MONTHS:]
     lines: dict[tuple[str, str], dict[str, float]] = {}
     for e in sorted(entries, key=lambda e: e["month"]):
-        lines.setdefault((e["model"], str(e["version"])), {})[e["month"]] = float(e["score"]["psi"])
-    newest = sorted(lines, key=lambda k: max(lines[k]))[-MAX_MODEL_LINES:]  # the versions served most recently
+        lines.setdefault((e["model"], str(e["version"])), {})[e["month"]] = round(float(e["score"]["psi"]), DIGITS)
+    shown = [k for k in lines if max(lines[k]) >= months[0]]
+    newest = sorted(shown, key=lambda k: max(lines[k]))[-MAX_MODEL_LINES:]  # the versions served most recently
     w = words["monitoring"]
     series = [Series(name=f"{model_label(model, words)} v{version}",
                      values=[lines[(model, version)].get(m) for m in months]) for model, version in newest]
@@ -82,19 +85,20 @@ def auc_chart(outcomes: Mapping[str, Any], words: Labels) -> Lines | None:
     """Each model's realised ROC AUC by score month beside its development AUC (None until an
     outcome has matured)."""
     months = sorted({m["month"] for model in outcomes["models"] for m in model["months"]
-                     if m["matured"] and m["roc_auc"] is not None})
+                     if m["matured"] and m["roc_auc"] is not None})[-MAX_MONTHS:]
     if not months:
         return None
     w, series = words["monitoring"], []
     for model in outcomes["models"]:
-        by_month = {m["month"]: m["roc_auc"] for m in model["months"] if m["matured"]}
+        by_month = {m["month"]: round(float(m["roc_auc"]), DIGITS) for m in model["months"]
+                    if m["matured"] and m["roc_auc"] is not None}
         if all(by_month.get(m) is None for m in months):
             continue
         label = model_label(model["model"], words)
         series.append(Series(name=label, values=[by_month.get(m) for m in months]))
         if (development := model["development"]["roc_auc"]) is not None:
             series.append(Series(name=w["development_series"].format(model=label),
-                                 values=[float(development)] * len(months)))
+                                 values=[round(float(development), DIGITS)] * len(months)))
     return Lines(title=w["auc_chart"], axis=w["roc_auc"], lang=words.lang, x_labels=months, series=series[:12])
 
 

@@ -186,3 +186,12 @@ def test_the_page_renders_every_section_in_words_of_its_language(role: str, lang
     if lang == "zh":
         english = labels("en")["monitoring"]
         assert not [v for k, v in english.items() if v != w[k] and v in text and len(v) > 3]
+
+
+def test_a_busy_psi_chart_still_fits_the_chart_url() -> None:
+    months = [f"{2024 + i // 12}-{i % 12 + 1:02d}" for i in range(36)]
+    entries = [_drift_entry(m, str(v), month, 0.123456789, []) for m in ("nbo-churn", "nbo-delinquency")
+               for v in range(8) for month in months]
+    chart = psi_chart({"rule": "", "models": entries}, labels("zh"))
+    assert chart is not None and len(chart.x_labels) == 24 and len(chart.series) == 12
+    assert len(encode(chart)) <= 8000  # the chart route's limit on `spec`
