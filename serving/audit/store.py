@@ -121,10 +121,11 @@ class AuditStore:
                                      model_versions=model_versions, entries=[(customer_id, payload)])[0]
 
     def record_decisions(self, *, kind: str, request_id: str, variant: str, model_versions: dict[str, Any],
-                         entries: list[tuple[str, dict[str, Any]]]) -> list[Decision]:
+                         entries: list[tuple[str, dict[str, Any]]], at: datetime | None = None) -> list[Decision]:
         """Store one decision per (customer_id, payload); returns once they are committed (concurrent
-        callers' decisions share a commit)."""
-        now = datetime.now(UTC)
+        callers' decisions share a commit). `at` (UTC) backdates them: `nbo monitor backfill` records
+        scores as of a past month there; the service never passes it."""
+        now = at or datetime.now(UTC)
         records = [Decision(uuid.uuid4().hex, request_id, kind, customer_id, now, variant, model_versions, payload)
                    for customer_id, payload in entries]
         if not records:

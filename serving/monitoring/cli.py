@@ -11,5 +11,8 @@ def monitor_group() -> None:
 
 
 from serving.monitoring.drift_cli import drift  # noqa: E402 - each command attached after the group
+from serving.monitoring.outcomes_cli import backfill_command, outcomes  # noqa: E402 - attached below
 
 monitor_group.add_command(drift)
+monitor_group.add_command(outcomes)
+monitor_group.add_command(backfill_command)
