@@ -42,7 +42,7 @@ from serving.workbench.data import WorkbenchDataCache
 from serving.workbench.home import home_alerts
 from serving.workbench.i18n import HTML_LANG, labels
 from serving.workbench.monitoring import model_label, monitoring_view
-from serving.workbench.monitoring_reports import CACHE_S, ReportCache, compute_reports
+from serving.workbench.monitoring_reports import ReportCache, compute_reports
 from serving.workbench.page import PageContext, build_customer_page
 from serving.workbench.session import COOKIE, LIFETIME_S, Session, issue, load_secret, verify
 
@@ -344,7 +344,7 @@ def monitoring(request: Request, lang: Lang = "en") -> Response:
     names = {e["model"] for e in reports["drift"]["models"]} | {o["model"] for o in reports["outcomes"]["models"]}
     names |= {h["model"] for h in reports["history"]}
     return _page(request, "monitoring.html", lang, m=view, charts=charts, computed_at=computed_at,
-                 cache_minutes=round(CACHE_S / 60), labels_of={n: model_label(n, words) for n in names})
+                 labels_of={n: model_label(n, words) for n in names})
 
 
 @staff.get("/chart.svg")

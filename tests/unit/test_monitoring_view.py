@@ -171,7 +171,7 @@ def test_the_page_renders_every_section_in_words_of_its_language(role: str, lang
     view = monitoring_view(REPORTS, role, words)
     names = {e["model"] for e in DRIFT["models"]} | {o["model"] for o in OUTCOMES["models"]}
     html = _templates().env.get_template("monitoring.html").render(
-        t=words, lang=lang, html_lang=lang, switch_url="/", role=role, m=view, cache_minutes=1,
+        t=words, lang=lang, html_lang=lang, switch_url="/", role=role, m=view,
         charts={k: encode(s["chart"]) for k, s in view.items()}, computed_at=datetime(2026, 12, 7, tzinfo=UTC),
         labels_of={n: model_label(n, words) for n in names | {e["model"] for e in HISTORY}})
     w = words["monitoring"]
