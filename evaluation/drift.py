@@ -37,10 +37,12 @@ DRAWS = 1_999  # Monte Carlo samples of the test at least (`draws_for`): p-value
 DEFAULT_BINS = 10
 VERDICTS = ("stable", "investigate", "act")
 Verdict = Literal["stable", "investigate", "act"]
-RULE = (f"act when PSI/CSI >= {ACT} and a Monte Carlo test of the month's counts against the development "
-        f"shares rejects; investigate when >= {INVESTIGATE} and it rejects; else stable. The test's level is "
-        f"{ALPHA} per model and month, split evenly (Bonferroni) over the score and the features; "
-        f"the model's verdict is the worst of them")
+RULE = (
+    f"act when PSI/CSI >= {ACT} and a Monte Carlo test of the month's counts against the development "
+    f"shares rejects; investigate when >= {INVESTIGATE} and it rejects; else stable. The test's level is "
+    f"{ALPHA} per model and month, split evenly (Bonferroni) over the score and the features; "
+    f"the model's verdict is the worst of them"
+)
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,9 @@ class BinnedReference:
     """One variable's development distribution: bins, their shares (missing bin last) and range."""
 
     kind: Literal["numeric", "categorical"]
-    shares: list[float]  # numeric: len(edges) + 1 bins, then missing; categorical: categories, other, missing
+    shares: list[
+        float
+    ]  # numeric: len(edges) + 1 bins, then missing; categorical: categories, other, missing
     rows: int
     edges: list[float] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
@@ -60,15 +64,28 @@ class BinnedReference:
         return self.shares[-1]
 
     def to_dict(self) -> dict[str, object]:
-        return {"kind": self.kind, "shares": self.shares, "rows": self.rows, "edges": self.edges,
-                "categories": self.categories, "min": self.minimum, "max": self.maximum,
-                "missing_share": self.missing_share}
+        return {
+            "kind": self.kind,
+            "shares": self.shares,
+            "rows": self.rows,
+            "edges": self.edges,
+            "categories": self.categories,
+            "min": self.minimum,
+            "max": self.maximum,
+            "missing_share": self.missing_share,
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> BinnedReference:
-        return cls(data["kind"], [float(s) for s in data["shares"]], int(data["rows"]),
-                   [float(e) for e in data.get("edges", [])], [str(c) for c in data.get("categories", [])],
-                   data.get("min"), data.get("max"))
+        return cls(
+            data["kind"],
+            [float(s) for s in data["shares"]],
+            int(data["rows"]),
+            [float(e) for e in data.get("edges", [])],
+            [str(c) for c in data.get("categories", [])],
+            data.get("min"),
+            data.get("max"),
+        )
 
 
 def _floats(values: ArrayLike) -> NDArray[np.float64]:
@@ -76,7 +93,9 @@ def _floats(values: ArrayLike) -> NDArray[np.float64]:
 
 
 def _is_missing(values: Sequence[object] | NDArray) -> NDArray[np.bool_]:
-    return np.array([v is None or v == "" or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    return np.array(
+        [v is None or v == "" or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool
+    )
 
 
 def numeric_reference(values: ArrayLike, bins: int = DEFAULT_BINS) -> BinnedReference:
@@ -85,13 +104,28 @@ def numeric_reference(values: ArrayLike, bins: int = DEFAULT_BINS) -> BinnedRefe
     present = x[~np.isnan(x)]
     if len(x) == 0:
         raise ValueError("a reference needs at least one development value")
-    edges = np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))[1:-1]) if len(present) else np.array([])
-    reference = BinnedReference("numeric", [], len(x), edges.tolist(),
-                                minimum=float(present.min()) if len(present) else None,
-                                maximum=float(present.max()) if len(present) else None)
+    edges = (
+        np.unique(np.quantile(present, np.linspace(0, 1, bins + 1))[1:-1])
+        if len(present)
+        else np.array([])
+    )
+    reference = BinnedReference(
+        "numeric",
+        [],
+        len(x),
+        edges.tolist(),
+        minimum=float(present.min()) if len(present) else None,
+        maximum=float(present.max()) if len(present) else None,
+    )
     counts = bin_counts(reference, x)
-    return BinnedReference("numeric", (counts / len(x)).tolist(), len(x), reference.edges,
-                           minimum=reference.minimum, maximum=reference.maximum)
+    return BinnedReference(
+        "numeric",
+        (counts / len(x)).tolist(),
+        len(x),
+        reference.edges,
+        minimum=reference.minimum,
+        maximum=reference.maximum,
+    )
 
 
 def categorical_reference(values: Sequence[object] | NDArray) -> BinnedReference:
@@ -102,7 +136,9 @@ def categorical_reference(values: Sequence[object] | NDArray) -> BinnedReference
     categories = sorted({str(v) for v, m in zip(values, missing, strict=True) if not m})
     reference = BinnedReference("categorical", [], len(values), categories=categories)
     counts = bin_counts(reference, values)
-    return BinnedReference("categorical", (counts / len(values)).tolist(), len(values), categories=categories)
+    return BinnedReference(
+        "categorical", (counts / len(values)).tolist(), len(values), categories=categories
+    )
 
 
 def bin_counts(reference: BinnedReference, values: Sequence[object] | NDArray) -> NDArray[np.int64]:
@@ -117,7 +153,9 @@ def bin_counts(reference: BinnedReference, values: Sequence[object] | NDArray) -
     position = {c: i for i, c in enumerate(reference.categories)}
     other = len(reference.categories)
     index = [position.get(str(v), other) for v, m in zip(values, missing, strict=True) if not m]
-    return np.append(np.bincount(np.asarray(index, dtype=int), minlength=other + 1), missing.sum()).astype(np.int64)
+    return np.append(
+        np.bincount(np.asarray(index, dtype=int), minlength=other + 1), missing.sum()
+    ).astype(np.int64)
 
 
 def out_of_range_share(reference: BinnedReference, values: Sequence[object] | NDArray) -> float:
@@ -199,7 +237,9 @@ class Stability:
     out_of_range_share: float
 
 
-def assess(reference: BinnedReference, values: Sequence[object] | NDArray, alpha: float = ALPHA) -> Stability:
+def assess(
+    reference: BinnedReference, values: Sequence[object] | NDArray, alpha: float = ALPHA
+) -> Stability:
     """Index, test, verdict, missing and out-of-range shares of an actual sample against `reference`."""
     counts = bin_counts(reference, values)
     n = int(counts.sum())
@@ -207,5 +247,10 @@ def assess(reference: BinnedReference, values: Sequence[object] | NDArray, alpha
         return Stability(0.0, 1.0, "stable", 0.0, 0.0)
     index = stability_index(reference.shares, counts / n)
     p_value = stability_p_value(reference.shares, counts, draws_for(alpha))
-    return Stability(index, p_value, verdict(index, p_value, alpha), float(counts[-1] / n),
-                     out_of_range_share(reference, values))
+    return Stability(
+        index,
+        p_value,
+        verdict(index, p_value, alpha),
+        float(counts[-1] / n),
+        out_of_range_share(reference, values),
+    )

@@ -36,14 +36,20 @@ class DriftReference:
     rows: int
 
     def to_dict(self) -> dict[str, object]:
-        return {"format": FORMAT, "rows": self.rows, "score": self.score.to_dict(),
-                "features": {name: ref.to_dict() for name, ref in self.features.items()}}
+        return {
+            "format": FORMAT,
+            "rows": self.rows,
+            "score": self.score.to_dict(),
+            "features": {name: ref.to_dict() for name, ref in self.features.items()},
+        }
 
     @classmethod
     def from_dict(cls, data: dict) -> DriftReference:
-        return cls(BinnedReference.from_dict(data["score"]),
-                   {name: BinnedReference.from_dict(ref) for name, ref in data["features"].items()},
-                   int(data["rows"]))
+        return cls(
+            BinnedReference.from_dict(data["score"]),
+            {name: BinnedReference.from_dict(ref) for name, ref in data["features"].items()},
+            int(data["rows"]),
+        )
 
 
 def feature_reference(column: pd.Series, is_categorical: bool) -> BinnedReference:
@@ -57,8 +63,13 @@ def feature_reference(column: pd.Series, is_categorical: bool) -> BinnedReferenc
 def build_reference(scorer: RiskScorer, development: pd.DataFrame) -> DriftReference:
     """The reference of `scorer` on its development sample."""
     spec = scorer.spec
-    features = {name: feature_reference(development[name], name in spec.categorical) for name in spec.features}
-    return DriftReference(numeric_reference(scorer.probability(development)), features, len(development))
+    features = {
+        name: feature_reference(development[name], name in spec.categorical)
+        for name in spec.features
+    }
+    return DriftReference(
+        numeric_reference(scorer.probability(development)), features, len(development)
+    )
 
 
 def write_reference(reference: DriftReference, out_dir: Path) -> Path:
@@ -75,7 +86,9 @@ def load_reference(client: MlflowClient, name: str, version: str) -> DriftRefere
     try:
         run_id = client.get_model_version(name, version).run_id
         with tempfile.TemporaryDirectory(prefix="nbo-reference-") as tmp:
-            path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp)
+            path = mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=REFERENCE_ARTIFACT, dst_path=tmp
+            )
             return DriftReference.from_dict(json.loads(Path(path).read_text(encoding="utf-8")))
     except (MlflowException, OSError):
         return None

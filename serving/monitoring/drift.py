@@ -58,13 +58,18 @@ def _utc(created: datetime) -> datetime:
 
 def read_groups(audit: AuditStore, since: date | None) -> dict[GroupKey, _Group]:
     """Risk decisions since `since` (UTC), grouped by model version and month, in one pass."""
-    query = (sa.select(decisions.c.kind, decisions.c.created_at, decisions.c.model_versions, decisions.c.payload)
-             .where(decisions.c.kind.in_(tuple(SCORE_FIELD))))
+    query = sa.select(
+        decisions.c.kind, decisions.c.created_at, decisions.c.model_versions, decisions.c.payload
+    ).where(decisions.c.kind.in_(tuple(SCORE_FIELD)))
     if since is not None:
-        query = query.where(decisions.c.created_at >= datetime(since.year, since.month, since.day, tzinfo=UTC))
+        query = query.where(
+            decisions.c.created_at >= datetime(since.year, since.month, since.day, tzinfo=UTC)
+        )
     groups: defaultdict[GroupKey, _Group] = defaultdict(_Group)
     with audit.engine.connect() as conn:
-        for kind, created, versions, payload_text in conn.execution_options(yield_per=READ_BATCH).execute(query):
+        for kind, created, versions, payload_text in conn.execution_options(
+            yield_per=READ_BATCH
+        ).execute(query):
             model = _model_of(kind, json.loads(versions))
             if model is None:
                 continue
@@ -79,7 +84,9 @@ def read_groups(audit: AuditStore, since: date | None) -> dict[GroupKey, _Group]
 def _values(reference: BinnedReference, values: list[object]) -> list[object] | np.ndarray:
     """Audited values as the reference bins them: numbers (anything else missing), or categories as sent."""
     if reference.kind == "numeric":
-        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(float, na_value=np.nan)
+        return pd.to_numeric(pd.Series(values, dtype=object), errors="coerce").to_numpy(
+            float, na_value=np.nan
+        )
     return values
 
 
@@ -97,15 +104,32 @@ def group_entry(key: GroupKey, group: _Group, reference: DriftReference) -> dict
     for feature, feature_reference in reference.features.items():
         found = group.features.get(feature, [])
         s = _stability(feature_reference, found + [None] * (n - len(found)), alpha)
-        features.append({"feature": feature, "csi": s.index, "p_value": s.p_value, "verdict": s.verdict,
-                         "missing_share": s.missing_share, "out_of_range_share": s.out_of_range_share})
+        features.append(
+            {
+                "feature": feature,
+                "csi": s.index,
+                "p_value": s.p_value,
+                "verdict": s.verdict,
+                "missing_share": s.missing_share,
+                "out_of_range_share": s.out_of_range_share,
+            }
+        )
     features.sort(key=lambda f: f["csi"], reverse=True)
-    return {"model": name, "portfolio": split_name(name)[1], "version": version, "month": month, "n": n,
-            "score": {"psi": score.index, "p_value": score.p_value, "verdict": score.verdict},
-            "features": features, "verdict": worst([score.verdict, *(f["verdict"] for f in features)])}
+    return {
+        "model": name,
+        "portfolio": split_name(name)[1],
+        "version": version,
+        "month": month,
+        "n": n,
+        "score": {"psi": score.index, "p_value": score.p_value, "verdict": score.verdict},
+        "features": features,
+        "verdict": worst([score.verdict, *(f["verdict"] for f in features)]),
+    }
 
 
-def drift_report(settings: Settings, audit: AuditStore, since: date | None = None) -> dict[str, Any]:
+def drift_report(
+    settings: Settings, audit: AuditStore, since: date | None = None
+) -> dict[str, Any]:
     """Drift of every risk model version and month served since `since` (UTC date), months ascending.
 
     Versions without a logged reference (trained before references existed) are listed under
@@ -120,15 +144,26 @@ def drift_report(settings: Settings, audit: AuditStore, since: date | None = Non
             references[(name, version)] = load_reference(client, name, version)  # type: ignore[arg-type]
         reference = references[(name, version)]
         if reference is None:
-            unreferenced.append({"model": name, "portfolio": split_name(name)[1], "version": version,
-                                 "month": month, "n": len(groups[key].scores),
-                                 "message": f"{name} version {version} has no drift reference (trained "
-                                            "before references were logged): retrain to monitor it"})
+            unreferenced.append(
+                {
+                    "model": name,
+                    "portfolio": split_name(name)[1],
+                    "version": version,
+                    "month": month,
+                    "n": len(groups[key].scores),
+                    "message": f"{name} version {version} has no drift reference (trained "
+                    "before references were logged): retrain to monitor it",
+                }
+            )
             continue
         models.append(group_entry(key, groups[key], reference))
     log.info("drift_report", extra={"groups": len(groups), "unreferenced": len(unreferenced)})
-    return {"rule": RULE, "since": since.isoformat() if since else None, "models": models,
-            "unreferenced": unreferenced}
+    return {
+        "rule": RULE,
+        "since": since.isoformat() if since else None,
+        "models": models,
+        "unreferenced": unreferenced,
+    }
 
 
 def previous_month_start(today: date) -> date:

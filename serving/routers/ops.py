@@ -50,7 +50,7 @@ def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", response_class=Response)
 def metrics(request: Request) -> Response:
-    """Prometheus metrics: requests and latency by route, loaded model versions."""
+    """Prometheus metrics: requests and latency by route, loaded model versions, drift of the risk models."""
     return request.app.state.metrics.render()
 
 

@@ -12,7 +12,9 @@ from evaluation import drift, metrics
 
 def test_psi_of_known_shares():
     # (0.25 − 0.5)·ln(0.25/0.5) + (0.75 − 0.5)·ln(0.75/0.5)
-    assert drift.stability_index([0.5, 0.5], [0.25, 0.75]) == pytest.approx(0.25 * math.log(2) + 0.25 * math.log(1.5))
+    assert drift.stability_index([0.5, 0.5], [0.25, 0.75]) == pytest.approx(
+        0.25 * math.log(2) + 0.25 * math.log(1.5)
+    )
     assert drift.stability_index([0.2, 0.3, 0.5], [0.2, 0.3, 0.5]) == 0.0
 
 
@@ -26,7 +28,9 @@ def test_numeric_reference_has_quantile_bins_a_missing_bin_and_the_range():
     ref = drift.numeric_reference(np.arange(1, 11), bins=2)
     assert ref.edges == [5.5] and ref.shares == [0.5, 0.5, 0.0]
     assert (ref.minimum, ref.maximum, ref.rows) == (1.0, 10.0, 10)
-    with_missing = drift.numeric_reference([1, 2, np.nan, 4], bins=2)  # median of 1, 2, 4 is 2; 2 falls right
+    with_missing = drift.numeric_reference(
+        [1, 2, np.nan, 4], bins=2
+    )  # median of 1, 2, 4 is 2; 2 falls right
     assert with_missing.edges == [2.0] and with_missing.shares == [0.25, 0.5, 0.25]
     assert with_missing.missing_share == 0.25
 
@@ -50,7 +54,9 @@ def test_reference_round_trips_through_json_form():
 
 def test_training_psi_is_the_same_index():
     expected, actual = [0, 0, 1, 1], [0, 1, 1, 1]  # two bins: shares 0.5/0.5 against 0.25/0.75
-    assert metrics.psi(expected, actual, bins=2) == pytest.approx(drift.stability_index([0.5, 0.5], [0.25, 0.75]))
+    assert metrics.psi(expected, actual, bins=2) == pytest.approx(
+        drift.stability_index([0.5, 0.5], [0.25, 0.75])
+    )
 
 
 def test_a_month_of_one_row_can_never_reject():
@@ -61,18 +67,24 @@ def test_a_month_of_one_row_can_never_reject():
 def test_a_shifted_month_rejects_and_a_sample_of_the_reference_does_not():
     shares = [0.1] * 10 + [0.0]
     assert drift.stability_p_value(shares, [100] * 10 + [0], draws=999) == 1.0
-    assert drift.stability_p_value(shares, [0, 0, 0, 0, 0, 200, 200, 200, 200, 400, 0], draws=999) == 1 / 1000
+    assert (
+        drift.stability_p_value(shares, [0, 0, 0, 0, 0, 200, 200, 200, 200, 400, 0], draws=999)
+        == 1 / 1000
+    )
 
 
-@pytest.mark.parametrize(("index", "p_value", "expected"), [
-    (0.30, 0.001, "act"),
-    (0.25, 0.001, "act"),
-    (0.24, 0.001, "investigate"),
-    (0.10, 0.001, "investigate"),
-    (0.09, 0.001, "stable"),
-    (0.90, 0.05, "stable"),  # a large index the test does not back: a small month's chance
-    (0.15, 0.20, "stable"),
-])
+@pytest.mark.parametrize(
+    ("index", "p_value", "expected"),
+    [
+        (0.30, 0.001, "act"),
+        (0.25, 0.001, "act"),
+        (0.24, 0.001, "investigate"),
+        (0.10, 0.001, "investigate"),
+        (0.09, 0.001, "stable"),
+        (0.90, 0.05, "stable"),  # a large index the test does not back: a small month's chance
+        (0.15, 0.20, "stable"),
+    ],
+)
 def test_verdict_table(index: float, p_value: float, expected: str):
     assert drift.verdict(index, p_value, alpha=0.05) == expected
 
@@ -89,5 +101,7 @@ def test_small_months_of_the_development_distribution_raise_few_alarms():
     rng = np.random.default_rng(1)
     ref = drift.numeric_reference(rng.normal(size=5000))
     results = [drift.assess(ref, rng.normal(size=30)) for _ in range(200)]
-    assert np.mean([r.index for r in results]) > drift.INVESTIGATE  # a threshold alone would cry wolf
+    assert (
+        np.mean([r.index for r in results]) > drift.INVESTIGATE
+    )  # a threshold alone would cry wolf
     assert sum(r.verdict != "stable" for r in results) <= 10
