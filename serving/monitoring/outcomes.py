@@ -21,11 +21,11 @@ left out: their outcomes live in another bank's tables.
 
 from __future__ import annotations
 
-import json
 import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pandas as pd
 import sqlalchemy as sa
 from mlflow import MlflowClient
@@ -33,7 +33,7 @@ from mlflow.exceptions import MlflowException
 
 from evaluation import metrics
 from features.training_set import LABEL_COLUMNS, label_rows
-from models.registry import connect, split_name
+from models.registry import RISK_MODEL_NAMES, connect, split_name
 from nbo.errors import ContractViolation, InputFileError
 from nbo.settings import Settings
 from serving.audit.store import AuditStore, decisions
@@ -58,8 +58,9 @@ def latest_scores(audit: AuditStore) -> pd.DataFrame:
     rows = []
     with audit.engine.connect() as conn:
         for kind, customer_id, created_at, versions, payload in conn.execute(query):
-            [(model, ref)] = json.loads(versions).items()
-            answer = json.loads(payload)["answer"]
+            [(model, ref)] = [(name, ref) for name, ref in orjson.loads(versions).items()
+                              if split_name(name)[0] == RISK_MODEL_NAMES[kind]]  # the model that answered
+            answer = orjson.loads(payload)["answer"]
             rows.append((model, kind, str(ref["version"]), customer_id, created_at,
                          answer[PROBABILITY[kind]], answer["band"]))
     frame = pd.DataFrame(rows, columns=["model", "kind", "version", "customer_id", "created_at", "probability",

@@ -155,15 +155,13 @@ def test_bad_input_is_a_clear_error(monitored: Monitored, tmp_path: Path) -> Non
                    check=False)
     assert proc.returncode == 2 and "not a month" in json.loads(proc.stdout)["message"]
     assert "Traceback" not in proc.stderr
-    proc = run_cli("monitor", "backfill", "--model", "recommender", "--month", "2025-06", env=monitored.env,
-                   check=False)
-    assert proc.returncode == 2 and "recommender" in proc.stderr
     settings = settings_from(monitored.env)
     audit = AuditStore(settings.audit_url)
     try:
-        for month, says in (("June", "not a month"), ("2024-12", "cannot be scored"), ("2027-01", "cannot be scored")):
+        for kind, month, says in (("churn", "June", "not a month"), ("churn", "2024-12", "cannot be scored"),
+                                  ("churn", "2027-01", "cannot be scored"), ("recommender", "2025-06", "not one of")):
             with pytest.raises(ContractViolation, match=says):
-                backfill(settings, audit, "churn", month)
+                backfill(settings, audit, kind, month)
         with pytest.raises(InputFileError, match="customers"):
             outcomes_report(settings.model_copy(update={"data_dir": tmp_path}), audit)
     finally:
