@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Engine
 
 from nbo.databases import audit_engine, create_tables
 
@@ -45,7 +46,17 @@ class AliasHistory:
 
     def __init__(self, url: str):
         self.engine = audit_engine(url)
+        self._owns_engine = True
         create_tables(self.engine, _meta)
+
+    @classmethod
+    def using(cls, engine: Engine) -> AliasHistory:
+        """The history on an engine already open on the audit database (the service's: one engine per
+        process on a SQLite file); `close` leaves it open."""
+        history = cls.__new__(cls)
+        history.engine, history._owns_engine = engine, False
+        create_tables(engine, _meta)
+        return history
 
     def record(self, *, model: str, portfolio: str, action: str, by: str, reason: str,
                alias: str | None = None, version: str | None = None, previous_version: str | None = None,
@@ -78,7 +89,8 @@ class AliasHistory:
             return {(m, a): v for m, a, v in conn.execute(query)}
 
     def close(self) -> None:
-        self.engine.dispose()
+        if self._owns_engine:
+            self.engine.dispose()
 
 
 def _plain(value: Any) -> Any:

@@ -24,7 +24,7 @@ from serving.middleware import install_pipeline
 from serving.monitoring.drift import recent_drift_report
 from serving.reload_signal import ReloadSignal
 from serving.routers import admin, campaigns, customers, identity, offers, ops, risk, workbench
-from serving.runtime import load_runtime, reload_models
+from serving.runtime import reload_models
 from serving.security.keyring import KeyRing
 from serving.security.ratelimit import limiter_for
 from serving.triggers.event_flush import EventFlusher
@@ -40,10 +40,9 @@ def offer_policy(settings: Settings) -> OfferPolicy:
                        settings.service.challenger_share, load_segment_rules(), settings.service.control_share)
 
 
-def _load(app: FastAPI, settings: Settings) -> None:
+def _load(app: FastAPI) -> None:
     try:
-        app.state.runtime = load_runtime(settings, loaded_by="service start")
-        app.state.metrics.set_models(app.state.runtime.versions())
+        reload_models(app.state, "service start")
     except Exception as err:  # noqa: BLE001 - start anyway; /readyz says why, requests get 503
         log.error("runtime_load_failed", extra={"error_type": type(err).__name__, "error": str(err)})
         app.state.runtime = None
@@ -90,7 +89,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.trigger_store = TriggerStore(app.state.audit.engine)
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         app.state.metrics.drift.watch(lambda: recent_drift_report(settings, app.state.audit))
-        _load(app, settings)
+        _load(app)
         _start_event_writers(app)
         yield
         if app.state.event_flusher is not None:

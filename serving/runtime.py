@@ -14,6 +14,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
+from sqlalchemy.engine import Engine
+
 from features.online.reader import OnlineReader
 from features.repo.store import open_store
 from models.alias_history import AliasHistory
@@ -142,10 +144,9 @@ def _load_recommender(settings: MlflowSettings, alias: str, portfolio: str) -> R
     return RecommenderModel(alias, loaded.scorer, loaded.ref)
 
 
-def load_runtime(settings: Settings, loaded_by: str | None = None) -> Runtime:
+def load_runtime(settings: Settings) -> Runtime:
     """Open the feature store and load the models of every alias that exists (shadow included), for the
-    portfolio the service serves (`settings.portfolio`); a version tagged with another portfolio is
-    refused. `loaded_by`: the service loads them (who asked), and the alias history learns what changed."""
+    portfolio the service serves (`settings.portfolio`); a version tagged with another portfolio is refused."""
     reader = OnlineReader(open_store(settings), PROFILE_SERVICE)
     runtime = Runtime(reader=reader, portfolio=settings.portfolio)
     for alias in (*ALIASES, SHADOW):
@@ -158,31 +159,26 @@ def load_runtime(settings: Settings, loaded_by: str | None = None) -> Runtime:
             runtime.recommenders[alias] = recommender
     log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions(),
                                       "not_served": [k for k, aliases in runtime.served().items() if not aliases]})
-    if loaded_by is not None:
-        record_reload(settings, runtime, loaded_by)
     return runtime
 
 
-def record_reload(settings: Settings, runtime: Runtime, by: str) -> list[dict[str, Any]]:
+def record_reload(audit: Engine, runtime: Runtime, by: str) -> list[dict[str, Any]]:
     """A `reload` entry in the alias history for each (model, alias) whose loaded version differs from
     the history's last `reload` entry for it (version None: an alias no longer set); the entries.
     A failure to record is logged: the models are loaded and serve either way."""
     loaded = {(ref.name, ref.alias): ref for ref in runtime.refs()}
     try:
-        history = AliasHistory(settings.audit_url)
-        try:
-            last = history.last_versions("reload", list(runtime.served()))
-            changed = {key for key, ref in loaded.items() if last.get(key) != ref.version}
-            changed |= {key for key, version in last.items() if key not in loaded and version is not None}
-            return [history.record(model=name, portfolio=runtime.portfolio, action="reload", by=by, alias=alias,
-                                   version=loaded[name, alias].version if (name, alias) in loaded else None,
-                                   previous_version=last.get((name, alias)),
-                                   reason=f"the service (pid {os.getpid()}) loaded it" if (name, alias) in loaded
-                                   else "the alias is no longer set: the service stopped loading it",
-                                   evidence={"run_id": loaded[name, alias].run_id} if (name, alias) in loaded else {})
-                    for name, alias in sorted(changed)]
-        finally:
-            history.close()
+        history = AliasHistory.using(audit)
+        last = history.last_versions("reload", list(runtime.served()))
+        changed = {key for key, ref in loaded.items() if last.get(key) != ref.version}
+        changed |= {key for key, version in last.items() if key not in loaded and version is not None}
+        return [history.record(model=name, portfolio=runtime.portfolio, action="reload", by=by, alias=alias,
+                               version=loaded[name, alias].version if (name, alias) in loaded else None,
+                               previous_version=last.get((name, alias)),
+                               reason=f"the service (pid {os.getpid()}) loaded it" if (name, alias) in loaded
+                               else "the alias is no longer set: the service stopped loading it",
+                               evidence={"run_id": loaded[name, alias].run_id} if (name, alias) in loaded else {})
+                for name, alias in sorted(changed)]
     except Exception as err:  # noqa: BLE001 - the history is the audit's; serving goes on
         log.error("alias_history_failed", extra={"error_type": type(err).__name__, "error": str(err)})
         return []
@@ -191,8 +187,10 @@ def record_reload(settings: Settings, runtime: Runtime, by: str) -> list[dict[st
 def reload_models(state: Any, by: str) -> dict[str, dict[str, str]]:
     """Load the current champions, challengers and shadows into an app's `state`, then switch to them
     (requests in flight finish on the models they started with); returns model → alias → version.
-    `by`: who asked (the admin key's role and id), for the alias history."""
-    runtime = load_runtime(state.settings, loaded_by=by)
+    `by`: who asked (`service start`, the admin key's role and id), for the alias history, which is
+    written through the audit store's engine (`state.audit`)."""
+    runtime = load_runtime(state.settings)
     state.runtime = runtime
     state.metrics.set_models(runtime.versions())
+    record_reload(state.audit.engine, runtime, by)
     return runtime.versions()

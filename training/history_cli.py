@@ -32,7 +32,7 @@ def history(model: str | None, limit: int, as_json: bool) -> None:
         entries = store.entries(model, limit)
     finally:
         store.close()
-    emit({"model": model, "entries": entries}, as_json, _history_text)
+    emit({"model": model, "entries": [e | {"at": e["at"].isoformat()} for e in entries]}, as_json, _history_text)
 
 
 def _evidence(entry: dict[str, Any]) -> str:
@@ -53,7 +53,7 @@ def _history_text(r: dict[str, Any]) -> str:
              f"{'forced':<6} {'by':<22} why"]
     for e in r["entries"]:
         evidence = _evidence(e)
-        lines.append(f"{e['at']:%Y-%m-%d %H:%M:%S} {e['model']:<18} {e['action']:<8} {e['alias'] or '-':<10} "
+        lines.append(f"{e['at'][:19].replace('T', ' ')} {e['model']:<18} {e['action']:<8} {e['alias'] or '-':<10} "
                      f"{e['version'] or '-':>7} {e['previous_version'] or '-':>5} {'yes' if e['forced'] else '':<6} "
                      f"{e['by'][:22]:<22} {e['reason']}" + (f" [{evidence}]" if evidence else ""))
     return "\n".join(lines)

@@ -2,7 +2,8 @@
 
 Two apps on the same feature store, each with its own audit database: one on the session's MLflow
 store (no shadow), one on a copy where `shadow` points at each model's champion version. The same
-1,000 requests (churn, delinquency, offers) get the same answers from both, every decision of the
+1,000 requests (churn, delinquency, offers; then one batch of delinquency scores) get the same
+answers from both, every decision of the
 second carries the shadow's scores (equal to the answer's: the same version), none of the first
 does, and `nbo report shadow` finds full agreement.
 """
@@ -14,14 +15,18 @@ import random
 import pytest
 from fastapi.testclient import TestClient
 
+from models.registry import load_alias
 from serving.app import create_app
 from serving.audit.store import AuditStore, sqlite_url
+from serving.decisions.shadow import risk_shadow
+from serving.runtime import RiskModel
 from sources.io import read_table
 from tests.conftest import private_mlflow_store, run_cli, run_json, settings_from
 from training.registry import connect
 
 MODELS = ("nbo-churn", "nbo-delinquency", "nbo-recommender")
 REQUESTS = 1000
+BATCH = 20
 
 
 @pytest.fixture(scope="module")
@@ -38,16 +43,22 @@ def envs(trained, tmp_path_factory) -> dict[str, dict[str, str]]:
 
 
 @pytest.fixture(scope="module")
-def requests(bank_dir) -> list[tuple[str, str]]:
+def customers(bank_dir) -> list[str]:
+    return sorted(read_table(bank_dir, "customers")["customer_id"])
+
+
+@pytest.fixture(scope="module")
+def requests(customers) -> list[tuple[str, str]]:
     """1,000 (path, role) pairs: offers, churn and delinquency of customers of the session bank."""
-    customers = sorted(read_table(bank_dir, "customers")["customer_id"])
     rng = random.Random(23)
     kinds = [("offers", "app"), ("churn", "rm"), ("delinquency", "risk")]
     return [(f"/v1/customers/{rng.choice(customers)}/{kind}", role)
             for kind, role in (kinds[i % 3] for i in range(REQUESTS))]
 
 
-def _answers(env: dict[str, str], requests: list[tuple[str, str]], keys: dict[str, str]) -> list[dict]:
+def _answers(env: dict[str, str], requests: list[tuple[str, str]], batch: list[str], keys: dict[str, str]
+             ) -> list[dict]:
+    """The answers without their decision ids: one per request, then the batch's scores."""
     with TestClient(create_app(settings_from(env)), raise_server_exceptions=False) as client:
         out = []
         for path, role in requests:
@@ -56,12 +67,17 @@ def _answers(env: dict[str, str], requests: list[tuple[str, str]], keys: dict[st
             body = response.json()
             assert body.pop("decision_id")
             out.append(body)
-        return out
+        response = client.post("/v1/delinquency/batch", json={"customer_ids": batch},
+                               headers={"X-API-Key": keys["risk"]})
+        assert response.status_code == 200, response.text
+        scores = response.json()["scores"]
+        assert len(scores) == BATCH and all(s.pop("decision_id") for s in scores)
+        return out + scores
 
 
 @pytest.fixture(scope="module")
-def answers(envs, requests, trained) -> dict[str, list[dict]]:
-    return {name: _answers(env, requests, trained.keys) for name, env in envs.items()}
+def answers(envs, requests, customers, trained) -> dict[str, list[dict]]:
+    return {name: _answers(env, requests, customers[:BATCH], trained.keys) for name, env in envs.items()}
 
 
 def _decisions(env: dict[str, str]) -> list:
@@ -79,7 +95,7 @@ def test_a_shadow_changes_no_answer_and_scores_every_request(envs, requests, ans
     assert sum(bool(a.get("offers")) for a in answers["plain"]) > 100  # offers were really made
 
     plain, shadowed = _decisions(envs["plain"]), _decisions(envs["shadowed"])
-    assert len(plain) == len(shadowed) == REQUESTS
+    assert len(plain) == len(shadowed) == REQUESTS + BATCH
     assert not any("shadow" in d.payload for d in plain)
     for d in shadowed:
         name = {"offers": "nbo-recommender", "churn": "nbo-churn", "delinquency": "nbo-delinquency"}[d.kind]
@@ -116,3 +132,13 @@ def test_the_shadow_report_compares_on_the_same_requests(envs, answers) -> None:
     assert "nbo-recommender" in text and "Spearman 1.000" in text
     bad = run_cli("report", "shadow", "--since", "yesterday-ish", env=envs["shadowed"], check=False)
     assert bad.returncode == 2 and "since" in bad.stderr
+
+
+def test_a_shadow_that_fails_is_recorded_and_raises_nothing(trained) -> None:
+    """A value the shadow cannot read (a text where it expects a number) is an `error` entry, not an error."""
+    loaded = load_alias(settings_from(trained.env).mlflow, "nbo-delinquency", "champion")
+    assert loaded is not None
+    number = next(f for f in loaded.scorer.spec.features if f not in loaded.scorer.spec.categorical)
+    good, bad = risk_shadow(RiskModel("shadow", loaded.scorer, loaded.ref), [{}, {number: "not a number"}])
+    assert bad["shadow"]["nbo-delinquency"]["error"].startswith("NotPlainValue")
+    assert good["shadow"]["nbo-delinquency"]["error"] == bad["shadow"]["nbo-delinquency"]["error"]  # one batch
