@@ -22,7 +22,8 @@ def effect(audit: AuditDep, runtime: RuntimeDep, since: Moment = None, until: Mo
     """The funnel shown → clicked → accepted of offer decisions (offers and triggers) created at or
     after `since` and before `until`: overall and by product, channel and RFM segment; champion vs
     challenger acceptance with 95% intervals and a z-test; the value of accepted offers (margin rate
-    × the category's reference ticket, in CNY); and the trend by ISO week.
+    × the category's reference ticket, in CNY); the trend by ISO week; and the lift of personalised
+    offers over the control group (NBO_SERVICE__CONTROL_SHARE) in acceptance and value, with 95% intervals.
 
     An offer counts once per decision and product: shown when it has any feedback, clicked or
     accepted when that feedback was recorded. 422 when a date is not ISO 8601 or `since` is not

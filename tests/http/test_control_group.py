@@ -7,7 +7,7 @@ built from the synthetic bank's hidden truth (`truth/traits.parquet` of the gene
     p = min(1, ACCEPT_SCALE × the customer's monthly intent onset for the product)
 
 (`sources.synthetic.behaviour.intent_onset`, the probability the generator draws needs from, at the
-customer's age today), times PLANTED_FACTOR for personalised decisions. The planted lift is the
+customer's age today), times PLANTED_FACTOR for personalised decisions (capped at 1). The planted lift is the
 expected difference the report estimates: the mean of p over the personalised arm's shown offers
 less its mean over the control group's (in value: the mean of p × the offer's value). With no
 planted lift every offer is accepted with the same chance (the mean p), so the arms differ only by
@@ -33,11 +33,12 @@ from serving.reports.campaign import campaign_effect, load_tickets
 from sources.io import read_table
 from sources.synthetic.behaviour import age_years, intent_onset
 from tests.conftest import settings_from
+from tests.http.test_wording_zh_pages import problems, visible_texts
 
 CUSTOMERS = 400
 K = 3
-ACCEPT_SCALE = 10.0  # a monthly onset of 1.35% (affinity 1) → a 13.5% chance of accepting an offer shown
-PLANTED_FACTOR = 1.5  # personalised offers are accepted 1.5 times as often as their propensity says
+ACCEPT_SCALE = 20.0  # a monthly onset of 0.46% (the default offers' mean) → a 9% chance of accepting
+PLANTED_FACTOR = 2.0  # personalised offers are accepted twice as often as their propensity says
 SEEDS = range(1, 21)  # beside seed 0 (through HTTP), for the coverage and false-alarm rates
 
 
@@ -170,7 +171,25 @@ def test_the_measured_lift_covers_the_planted_lift(client, trained, offers, prop
     assert acceptance_lift > 0.02  # a lift worth measuring
     assert covers(lift["acceptance"]["lift_ci95"], acceptance_lift), (acceptance_lift, lift["acceptance"])
     assert covers(lift["value"]["lift_ci95"], value_lift), (value_lift, lift["value"])
-    assert lift["acceptance"]["significant"]
+
+
+def test_the_pages_show_the_lift_and_name_the_control_group(client, trained, offers) -> None:
+    """The campaigns page's lift card (after the feedback above) and a control customer's page, in
+    both languages; the zh pages pass the zh wording checks."""
+    login = client.post("/workbench/login", data={"key": trained.keys["rm"], "lang": "en"}, follow_redirects=False)
+    assert login.status_code == 303, login.text
+    held_out = next(o.customer_id for o in offers if o.variant == "control")
+    for lang in ("en", "zh"):
+        campaigns = client.get("/workbench/campaigns", params={"lang": lang})
+        assert campaigns.status_code == 200, campaigns.text
+        assert 'id="control-lift"' in campaigns.text and 'data-lift="acceptance"' in campaigns.text
+        assert 'data-lift="value"' in campaigns.text and 'id="no-control"' not in campaigns.text
+        customer = client.get(f"/workbench/customers/{held_out}", params={"lang": lang})
+        assert customer.status_code == 200, customer.text
+        assert 'id="offers-control"' in customer.text
+        if lang == "zh":
+            assert not problems(visible_texts(campaigns.text) + visible_texts(customer.text))
+    client.cookies.clear()
 
 
 def _simulate(client, offers: list[Offer], p: np.ndarray, seed: int) -> dict:
@@ -202,9 +221,11 @@ def test_coverage_and_false_alarms_over_seeds(client, offers, propensity, worth,
             conn.execute(feedback.delete())
     covered = sum(covers(r["acceptance"]["lift_ci95"], acceptance_lift) for r in with_lift)
     value_covered = sum(covers(r["value"]["lift_ci95"], value_lift) for r in with_lift)
+    found = sum(r["acceptance"]["significant"] for r in with_lift)
     alarms = sum(r["acceptance"]["significant"] for r in without)
-    record_property("seeds", f"{len(SEEDS)} seeds: acceptance lift covered {covered}, value lift covered {value_covered}, "
+    record_property("seeds", f"{len(SEEDS)} seeds: acceptance lift covered {covered}, value lift covered {value_covered}, found {found}, "
                     f"false alarms with no lift {alarms}")
     assert covered >= len(SEEDS) - 3 and value_covered >= len(SEEDS) - 3  # P(> 3 misses | 95%) ≈ 1.6%
     assert alarms <= 3
+    assert found >= len(SEEDS) // 2  # the planted lift is large enough to be found most of the time
     assert not without[0]["acceptance"]["significant"]
