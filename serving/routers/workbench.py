@@ -1,8 +1,11 @@
-"""The RM workbench: a server-rendered page behind the rm role, in zh-CN and English.
+"""The RM workbench: server-rendered pages behind the rm role, in zh-CN and English; the risk role
+signs in too and sees the model monitoring page only.
 
-A browser signs in once with an rm API key and then carries a signed session cookie
+A browser signs in once with an rm or risk API key and then carries a signed session cookie
 (`serving/workbench/session.py`). Every route but the login form and the static files
-redirects to the login form without a valid session. No script runs on the page: forms, links
+redirects to the login form without a valid session; a risk session gets 403 on the rm's pages
+(customers, search, campaigns: customer data and offers are the RM's business) and its home
+redirects to the monitoring page. No script runs on the page: forms, links
 and `<img>` charts only, under the service's `default-src 'self'` CSP.
 """
 
@@ -38,6 +41,8 @@ from serving.workbench.contacts import log_contact
 from serving.workbench.data import WorkbenchDataCache
 from serving.workbench.home import home_alerts
 from serving.workbench.i18n import HTML_LANG, labels
+from serving.workbench.monitoring import model_label, monitoring_view
+from serving.workbench.monitoring_reports import ReportCache, compute_reports
 from serving.workbench.page import PageContext, build_customer_page
 from serving.workbench.session import COOKIE, LIFETIME_S, Session, issue, load_secret, verify
 
@@ -46,7 +51,9 @@ WEB = pathlib.Path(__file__).resolve().parents[1] / "workbench" / "web"
 STATIC = {"workbench.css": "text/css"}
 MAX_FORM_BYTES = 8192  # a 500-character note in Chinese is 4,500 bytes urlencoded (emoji: 6,000)
 TASKS_LISTED = 20  # open RM tasks on the search page, soonest due first
-RM = "rm"
+RM, RISK = "rm", "risk"
+WORKBENCH_ROLES = (RM, RISK)
+MONITORING = "/workbench/monitoring"
 Lang = Annotated[Literal["zh", "en"], Query(description="zh (简体中文) or en")]
 
 
@@ -65,6 +72,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.sign_in_failures = SignInLimiter()
     app.state.workbench_templates = _templates()
     app.state.workbench_data = WorkbenchDataCache(settings)
+    app.state.monitoring_reports = ReportCache()
     threading.Thread(target=_warm, args=(app.state.workbench_data,), name="nbo-workbench-data", daemon=True).start()
     yield
 
@@ -77,20 +85,22 @@ def _templates() -> Jinja2Templates:
 
 
 def session_of(request: Request) -> Session | None:
-    """The request's valid rm session, if it carries one."""
+    """The request's valid rm or risk session, if it carries one."""
     state = request.app.state
-    return verify(state.workbench_secret, request.cookies.get(COOKIE), state.keys.hashes(), RM)
+    cookie, hashes = request.cookies.get(COOKIE), state.keys.hashes()
+    return next((s for role in WORKBENCH_ROLES if (s := verify(state.workbench_secret, cookie, hashes, role))), None)
 
 
 def session_rm(request: Request) -> str | None:
     """The relationship manager of the request's rm session (its key's `rm_id`), if it has one."""
     session = session_of(request)
-    return request.app.state.keys.rm_of(session.key_prefix) if session else None
+    return request.app.state.keys.rm_of(session.key_prefix) if session and session.role == RM else None
 
 
-def has_session(request: Request) -> bool:
-    """Whether the request carries a valid rm session cookie."""
-    return session_of(request) is not None
+def session_role(request: Request) -> str | None:
+    """The role of the request's session (rm or risk), if it has one."""
+    session = session_of(request)
+    return session.role if session else None
 
 
 def _login_url(lang: str = "en") -> str:
@@ -98,18 +108,34 @@ def _login_url(lang: str = "en") -> str:
 
 
 class SessionRoute(APIRoute):
-    """A route that answers only within a session; without one, a redirect to the login form."""
+    """A route that answers only within an rm session; without a session, a redirect to the login form;
+    within a risk session, 403 (its home page: a redirect to the monitoring page)."""
+
+    roles: tuple[str, ...] = (RM,)
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
 
         async def guarded(request: Request) -> Response:
-            if not has_session(request):
-                lang = request.query_params.get("lang", "en")
-                return RedirectResponse(_login_url(lang if lang in HTML_LANG else "en"), status_code=303)
+            lang = request.query_params.get("lang", "en")
+            lang = lang if lang in HTML_LANG else "en"
+            role = session_role(request)
+            if role is None:
+                return RedirectResponse(_login_url(lang), status_code=303)
+            if role not in self.roles:
+                if request.method == "GET" and request.url.path == "/workbench":
+                    return RedirectResponse(f"{MONITORING}?{urlencode({'lang': lang})}", status_code=303)
+                detail = labels(lang)["ui"]["risk_only_monitoring"]
+                return _page(request, "error.html", lang, 403, status=403, detail=detail)
             return await handler(request)
 
         return guarded
+
+
+class StaffRoute(SessionRoute):
+    """A route for every workbench role (rm and risk)."""
+
+    roles = WORKBENCH_ROLES
 
 
 def same_origin(request: Request) -> None:
@@ -139,6 +165,7 @@ async def form_fields(request: Request) -> dict[str, str]:
 Form = Annotated[dict[str, str], Depends(form_fields)]
 public = APIRouter()
 protected = APIRouter(route_class=SessionRoute)
+staff = APIRouter(route_class=StaffRoute)
 
 
 def _switch_url(request: Request, lang: str) -> str:
@@ -156,7 +183,8 @@ def _currency(request: Request) -> str:
 
 
 def _page(request: Request, name: str, lang: str, status: int = 200, /, **context: object) -> Response:
-    base = {"t": labels(lang, _currency(request)), "lang": lang, "html_lang": HTML_LANG[lang], "switch_url": _switch_url(request, lang)}
+    base = {"t": labels(lang, _currency(request)), "lang": lang, "html_lang": HTML_LANG[lang],
+            "switch_url": _switch_url(request, lang), "role": session_role(request)}
     return request.app.state.workbench_templates.TemplateResponse(request, name, base | context, status_code=status)
 
 
@@ -168,7 +196,8 @@ def login_form(request: Request, lang: Lang = "en") -> Response:
 
 @public.post("/login", dependencies=[Depends(same_origin)])
 def login(request: Request, form: Form) -> Response:
-    """Check the pasted key: an rm key gets a session cookie, anything else the form again (401/403).
+    """Check the pasted key: an rm or risk key gets a session cookie (risk: on the monitoring page),
+    anything else the form again (401/403).
 
     After SIGN_IN_FAILURES failures within a minute, the client's address gets 429 and
     `Retry-After` for every sign-in until the oldest failure is a minute old."""
@@ -180,13 +209,14 @@ def login(request: Request, form: Form) -> Response:
         return response
     key = form.get("key", "").strip()
     role = request.app.state.keys.role_for(key) if key else None
-    if role != RM:
+    if role not in WORKBENCH_ROLES:
         failures.fail(address)
         log.warning("workbench_sign_in_failed", extra={"role": role})
         status, error = (401, "login_unknown_key") if role is None else (403, "login_wrong_role")
         return _page(request, "login.html", lang, status, error=error)
-    response = RedirectResponse(f"/workbench?{urlencode({'lang': lang})}", status_code=303)
-    response.set_cookie(COOKIE, issue(request.app.state.workbench_secret, RM, key), max_age=LIFETIME_S,
+    home = "/workbench" if role == RM else MONITORING
+    response = RedirectResponse(f"{home}?{urlencode({'lang': lang})}", status_code=303)
+    response.set_cookie(COOKIE, issue(request.app.state.workbench_secret, role, key), max_age=LIFETIME_S,
                         path="/workbench", httponly=True, samesite="strict", secure=request.url.scheme == "https")
     return response
 
@@ -297,7 +327,27 @@ def campaigns(request: Request, lang: Lang = "en", start: Annotated[str, Query(a
                  segment_names=request.app.state.offer_policy.segments.names(lang))
 
 
-@protected.get("/chart.svg")
+@staff.get("/monitoring")
+def monitoring(request: Request, lang: Lang = "en") -> Response:
+    """Model monitoring for the risk team and model owners (rm and risk roles): score PSI by month, the
+    most shifted inputs, realised AUC by score month, the alias history and the lift over control;
+    the rm role sees aggregates (see `serving/workbench/monitoring.py` for who sees what)."""
+    state = request.app.state
+    try:
+        reports, computed_at = state.monitoring_reports.get(lambda: compute_reports(
+            state.settings, state.audit, runtime_of(request).recommender("champion").scorer.catalogue.records))
+    except NboError as err:
+        return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
+    words = labels(lang)
+    view = monitoring_view(reports, session_role(request) or RM, words)
+    charts = {name: encode(section["chart"]) for name, section in view.items() if section["chart"] is not None}
+    names = {e["model"] for e in reports["drift"]["models"]} | {o["model"] for o in reports["outcomes"]["models"]}
+    names |= {h["model"] for h in reports["history"]}
+    return _page(request, "monitoring.html", lang, m=view, charts=charts, computed_at=computed_at,
+                 labels_of={n: model_label(n, words) for n in names})
+
+
+@staff.get("/chart.svg")
 def chart(spec: Annotated[str, Query(max_length=8000)], narrow: bool = False) -> Response:
     """A chart of the page as SVG, drawn from the spec in its URL (`narrow`: for a phone)."""
     return Response(render(decode(spec), narrow), media_type="image/svg+xml",
@@ -307,3 +357,4 @@ def chart(spec: Annotated[str, Query(max_length=8000)], narrow: bool = False) ->
 router = APIRouter(include_in_schema=False, lifespan=lifespan)
 router.include_router(public, prefix="/workbench")
 router.include_router(protected, prefix="/workbench")
+router.include_router(staff, prefix="/workbench")

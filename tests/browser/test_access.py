@@ -1,4 +1,4 @@
-"""Without a valid rm session every workbench page sends the browser to the login form."""
+"""Without a valid rm or risk session every workbench page sends the browser to the login form."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ FORGED = issue(b"not the service's secret", "rm", "any key")
     ("GET", "/workbench"),
     ("GET", "/workbench?q=C0"),
     ("GET", "/workbench/customers/C00000001"),
+    ("GET", "/workbench/monitoring"),
     ("GET", f"/workbench/chart.svg?spec={CHART}"),
     ("POST", "/workbench/customers/O0000000001/feedback"),
 ])

@@ -41,8 +41,8 @@ def charts_loaded(page: Page) -> list[int]:
 
 @pytest.mark.parametrize(("role", "status", "message"), [
     (None, 401, "Unknown API key."),
-    ("admin", 403, "This key is not an rm key"),
-    ("app", 403, "This key is not an rm key"),
+    ("admin", 403, "This key is neither an rm nor a risk key"),
+    ("app", 403, "This key is neither an rm nor a risk key"),
 ])
 def test_a_wrong_key_gets_the_login_form_again(open_page: Callable[..., Page], server: Server, trained: Trained,
                                                role: str | None, status: int, message: str) -> None:
