@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -99,16 +100,9 @@ def challenger(since: datetime | None, as_json: bool) -> None:
 
     Reads the audit store the service writes (NBO_SERVICE__AUDIT_URL, else PostgreSQL in the
     scale profile, else SQLite in the state directory)."""
-    from serving.audit.store import AuditStore
     from serving.reports.challenger import challenger_report, report_text
 
-    settings = load_settings()
-    store = AuditStore(settings.audit_url)
-    try:
-        report = challenger_report(store, since.replace(tzinfo=UTC) if since else None)
-    finally:
-        store.close()
-    emit(report, as_json, report_text)
+    emit(_from_audit(challenger_report, since), as_json, report_text)
 
 
 @report_group.command("shadow")
@@ -121,13 +115,17 @@ def shadow(since: datetime | None, as_json: bool) -> None:
     distributions, band agreement, and for the recommender the offers it would have made.
 
     Reads the audit store the service writes (as `nbo report challenger` does)."""
-    from serving.audit.store import AuditStore
     from serving.reports.shadow import report_text, shadow_report
 
-    settings = load_settings()
-    store = AuditStore(settings.audit_url)
+    emit(_from_audit(shadow_report, since), as_json, report_text)
+
+
+def _from_audit(report: Callable[[Any, datetime | None], dict[str, Any]], since: datetime | None) -> dict[str, Any]:
+    """`report(store, since)` on the audit store the service writes (`since` naive: UTC)."""
+    from serving.audit.store import AuditStore
+
+    store = AuditStore(load_settings().audit_url)
     try:
-        report = shadow_report(store, since.replace(tzinfo=UTC) if since else None)
+        return report(store, since.replace(tzinfo=UTC) if since else None)
     finally:
         store.close()
-    emit(report, as_json, report_text)

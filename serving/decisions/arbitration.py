@@ -6,6 +6,9 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from features.online.reader import OnlineFeatures
+from models.recommender import Ranked as Ranking
+from models.recommender import RecommenderScorer
 from nbo.errors import ContractViolation
 
 DEFAULT_LEVERS = Path(__file__).with_name("levers.toml")
@@ -79,3 +82,14 @@ def arbitrate(candidates: list[Candidate], levers: Levers, churn_probability: fl
         lever = levers.lever(c.product_id, c.category, churn_probability)
         ranked.append(Ranked(c, lever, c.p_adopt * c.margin * lever))
     return sorted(ranked, key=lambda r: (-r.score, r.candidate.product_id))
+
+
+def choose(scorer: RecommenderScorer, features: OnlineFeatures, allowed: set[str], levers: Levers,
+           churn_probability: float | None, k: int) -> tuple[Ranking, list[Ranked]]:
+    """Rank the allowed candidates with `scorer` (P(adopt)), arbitrate, keep the best k: the scorer's
+    ranking (for explanations) and the k chosen."""
+    ranked = scorer.rank(features.customer_id, features.values, allowed)
+    records = scorer.catalogue.records
+    candidates = [Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
+                  for p, pa in zip(ranked.product_ids, ranked.p_adopt, strict=True)]
+    return ranked, arbitrate(candidates, levers, churn_probability)[:k]

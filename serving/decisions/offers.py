@@ -20,7 +20,7 @@ from models.recommender import Catalogue, RecommenderScorer
 from models.registry import CHURN, DELINQUENCY
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
-from serving.decisions.arbitration import Candidate, Levers, Ranked, arbitrate
+from serving.decisions.arbitration import Levers, Ranked, choose
 from serving.decisions.shadow import offer_shadow
 from serving.decisions.variants import CONTROL, variant_for
 from serving.runtime import Runtime
@@ -138,11 +138,8 @@ class OfferService:
                       churn_p: float | None, k: int, lang: str) -> list[dict[str, Any]]:
         """Rank the allowed candidates, arbitrate, explain the k chosen."""
         allowed = {p for p, v in verdicts.items() if v.allowed}
-        ranked = scorer.rank(features.customer_id, features.values, allowed)
-        records, names = scorer.catalogue.records, scorer.catalogue.names(lang)
-        chosen = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
-                            for p, pa in zip(ranked.product_ids, ranked.p_adopt, strict=True)],
-                           self.policy.levers, churn_p)[:k]
+        ranked, chosen = choose(scorer, features, allowed, self.policy.levers, churn_p, k)
+        names = scorer.catalogue.names(lang)
         reasons = scorer.explain(ranked, [r.candidate.product_id for r in chosen], lang)
         return [self._offer(n + 1, r, names, reasons[r.candidate.product_id]) for n, r in enumerate(chosen)]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from features.online.reader import OnlineFeatures
 from serving.decisions import suitability as rules
-from serving.decisions.arbitration import Candidate, Levers, arbitrate
+from serving.decisions.arbitration import Levers, choose
 from serving.runtime import RiskModel, Runtime
 
 log = logging.getLogger(__name__)
@@ -59,14 +59,10 @@ def offer_shadow(runtime: Runtime, levers: Levers, features: OnlineFeatures, ver
     try:
         offers: list[dict[str, Any]] = []
         if personalised:
-            scorer = model.scorer
             allowed = {p for p, v in verdicts.items() if v.allowed}
-            ranked = scorer.rank(features.customer_id, features.values, allowed)
-            records = scorer.catalogue.records
-            chosen = arbitrate([Candidate(p, str(records[p]["category"]), float(pa), float(records[p]["margin_rate"]))
-                                for p, pa in zip(ranked.product_ids, ranked.p_adopt, strict=True)], levers, churn_p)
+            _, chosen = choose(model.scorer, features, allowed, levers, churn_p, k)
             offers = [{"product_id": r.candidate.product_id, "p_adopt": r.candidate.p_adopt, "score": r.score}
-                      for r in chosen[:k]]
+                      for r in chosen]
         entry: dict[str, Any] = {"version": version, "personalised": personalised, "offers": offers}
     except Exception as err:  # noqa: BLE001 - the shadow never fails a request
         entry = _failed(name, version, err)

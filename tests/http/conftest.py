@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from serving.app import create_app
+from sources.io import read_table
 from tests.conftest import Trained, settings_from
 
 
@@ -32,3 +34,13 @@ def session_cookie(app_client: TestClient, trained: Trained) -> Iterator[dict[st
     cookie = response.cookies["nbo_workbench"]
     app_client.cookies.clear()
     yield {"Cookie": f"nbo_workbench={cookie}"}
+
+
+def consenting_active(bank_dir: Path, limit: int) -> list[str]:
+    """The first `limit` open customers with marketing consent, active in the bank's last month (a
+    campaign's audience: they get personalised offers)."""
+    frame = read_table(bank_dir, "customers")
+    credit = read_table(bank_dir, "credit")
+    active = set(credit.loc[credit["month"] == credit["month"].max(), "customer_id"])
+    chosen = frame[frame["marketing_consent"] & frame["close_date"].isna() & frame["customer_id"].isin(active)]
+    return sorted(chosen["customer_id"])[:limit]

@@ -20,8 +20,8 @@ from fastapi.testclient import TestClient
 from evaluation.proportions import two_proportion_z_test, wilson_interval
 from serving.app import create_app
 from serving.audit.store import sqlite_url
-from sources.io import read_table
 from tests.conftest import private_mlflow_store, run_cli, run_json, settings_from
+from tests.http.conftest import consenting_active
 from training.registry import connect
 
 
@@ -42,12 +42,7 @@ def client(challenger_env) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def customers(bank_dir) -> list[str]:
-    """Open customers with marketing consent, active in the bank's last month."""
-    frame = read_table(bank_dir, "customers")
-    credit = read_table(bank_dir, "credit")
-    active = set(credit.loc[credit["month"] == credit["month"].max(), "customer_id"])
-    chosen = frame[frame["marketing_consent"] & frame["close_date"].isna() & frame["customer_id"].isin(active)]
-    return sorted(chosen["customer_id"])[:36]
+    return consenting_active(bank_dir, 36)
 
 
 def test_the_report_counts_decisions_and_feedback_per_variant(client, challenger_env, customers, trained) -> None:

@@ -33,6 +33,7 @@ from serving.reports.campaign import campaign_effect, load_tickets
 from sources.io import read_table
 from sources.synthetic.behaviour import age_years, intent_onset
 from tests.conftest import settings_from
+from tests.http.conftest import consenting_active
 from tests.http.test_wording_zh_pages import problems, visible_texts
 
 CUSTOMERS = 400
@@ -61,12 +62,7 @@ def client(trained, tmp_path_factory) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def customers(bank_dir) -> list[str]:
-    """Open customers with marketing consent, active in the bank's last month (the campaign's audience)."""
-    frame = read_table(bank_dir, "customers")
-    credit = read_table(bank_dir, "credit")
-    active = set(credit.loc[credit["month"] == credit["month"].max(), "customer_id"])
-    chosen = frame[frame["marketing_consent"] & frame["close_date"].isna() & frame["customer_id"].isin(active)]
-    return sorted(chosen["customer_id"])[:CUSTOMERS]
+    return consenting_active(bank_dir, CUSTOMERS)
 
 
 @pytest.fixture(scope="module")
