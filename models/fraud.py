@@ -10,8 +10,8 @@ profile's, by the names the model was trained on: `spec.features`, logged with t
 - reasons: the rules that fired, then (when the decision is not allow) the features that pushed the
   score up most (TreeSHAP contributions from LightGBM's `pred_contrib`), each in zh and en, worded by
   `models/explain/fraud_reasons.json`.
-One payment costs one `pred_contrib` call on a 1-row float array (no pandas): ~0.1-0.2 ms for the
-small trees nbo trains (`benchmarks/payments.py` measures the endpoint).
+One payment costs a `predict` call on a 1-row float array (no pandas), and a `pred_contrib` call
+when it is stopped (`benchmarks/payments.py` measures the endpoint).
 """
 
 from __future__ import annotations
@@ -171,14 +171,15 @@ class FraudScorer:
         return np.asarray(self.booster.predict(x, num_threads=self.num_threads))
 
     def score(self, features: Mapping[str, float]) -> FraudResult:
-        """One payment: model score, the strictest of the model's and the rules' decisions, reasons."""
-        contributions = self.contributions(self.matrix([features]))[0]
-        score = 1.0 / (1.0 + math.exp(-float(contributions.sum())))
+        """One payment: model score, the strictest of the model's and the rules' decisions, reasons.
+        Contributions are computed only for a payment stopped (most are allowed: one predict call)."""
+        x = self.matrix([features])
+        score = float(self.booster.predict(x, num_threads=self.num_threads)[0])
         rules = score_rules(features, self.spec.limits, self.spec.currency)
         decision = strongest([model_decision(score, self.spec), rules.decision])
         reasons = list(rules.reasons)
         if decision != "allow":
-            reasons += self._model_reasons(features, contributions[:-1])
+            reasons += self._model_reasons(features, self.contributions(x)[0, :-1])
         return FraudResult(score, decision, reasons)
 
     def _model_reasons(self, features: Mapping[str, float], contributions: np.ndarray) -> list[Reason]:

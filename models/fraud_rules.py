@@ -36,6 +36,8 @@ NEW_PAYEES_HOUR_FEATURE = "new_payees_1h"  # before this payment
 NIGHT_FEATURE = "is_night"
 PASSWORD_HOURS_FEATURE = "hours_since_password_change"
 DEVICE_HOURS_FEATURE = "hours_since_device_bound"
+RULE_FEATURES = (AMOUNT_FEATURE, NEW_PAYEE_FEATURE, RELATIVE_AMOUNT_FEATURE, NEW_PAYEES_HOUR_FEATURE, NIGHT_FEATURE,
+                 PASSWORD_HOURS_FEATURE, DEVICE_HOURS_FEATURE)  # all a rule reads
 
 
 @dataclass(frozen=True)
@@ -87,14 +89,17 @@ def evaluate_rules(features: Mapping[str, float], limits: RuleLimits = DEFAULT_L
     amount = _value(features, AMOUNT_FEATURE)
     if math.isnan(amount):
         return []
-    shown: dict[Lang, str] = {lang: money(amount, lang, currency) for lang in LANGS}
     new_payee = _flag(features, NEW_PAYEE_FEATURE)
     hits: list[RuleHit] = []
+
+    def shown(lang: Lang) -> str:  # written only when a rule fires
+        return money(amount, lang, currency)
+
     if amount > limits.hold_amount:
         limit = {lang: money(limits.hold_amount, lang, currency) for lang in LANGS}
         hits.append(RuleHit("R1_AMOUNT_LIMIT", "hold", _texts(
-            f"单笔转账{shown['zh']}，超过单笔限额{limit['zh']}",
-            f"a single payment of {shown['en']}, above the limit of {limit['en']}")))
+            f"单笔转账{shown('zh')}，超过单笔限额{limit['zh']}",
+            f"a single payment of {shown('en')}, above the limit of {limit['en']}")))
     password = _within(_value(features, PASSWORD_HOURS_FEATURE), limits.takeover_hours)
     device = _within(_value(features, DEVICE_HOURS_FEATURE), limits.takeover_hours)
     if (password or device) and new_payee and amount >= limits.takeover_amount:
@@ -104,14 +109,14 @@ def evaluate_rules(features: Mapping[str, float], limits: RuleLimits = DEFAULT_L
                       if not password else "a new device was bound and the password changed")
         hours = f"{limits.takeover_hours:g}"
         hits.append(RuleHit("R2_TAKEOVER", "hold", _texts(
-            f"{hours}小时内{what['zh']}后，首次向新收款人转账{shown['zh']}",
-            f"{what['en']} within {hours} hours, then {shown['en']} to a new payee")))
+            f"{hours}小时内{what['zh']}后，首次向新收款人转账{shown('zh')}",
+            f"{what['en']} within {hours} hours, then {shown('en')} to a new payee")))
     ratio = _value(features, RELATIVE_AMOUNT_FEATURE)
     if (_flag(features, NIGHT_FEATURE) and new_payee and not math.isnan(ratio) and ratio >= limits.night_ratio
             and amount >= limits.night_min_amount):
         hits.append(RuleHit("R3_NIGHT_NEW_PAYEE", "step_up", _texts(
-            f"夜间向新收款人转账{shown['zh']}，为该客户常见金额的{ratio:.0f}倍",
-            f"{shown['en']} to a new payee at night, {ratio:.0f} times the customer's typical amount")))
+            f"夜间向新收款人转账{shown('zh')}，为该客户常见金额的{ratio:.0f}倍",
+            f"{shown('en')} to a new payee at night, {ratio:.0f} times the customer's typical amount")))
     new_payees = _value(features, NEW_PAYEES_HOUR_FEATURE)
     if new_payee and not math.isnan(new_payees) and new_payees + 1 >= limits.new_payees_per_hour:
         count = int(new_payees) + 1
