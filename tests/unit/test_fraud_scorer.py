@@ -4,6 +4,7 @@ import math
 
 import lightgbm as lgb
 import numpy as np
+import pandas as pd
 import pytest
 
 from features.payments.counters import CHANNELS, COUNTER_FEATURES, NEVER_HOURS, PROFILE_FEATURES
@@ -12,6 +13,7 @@ from models.fraud import (
     FraudSpec,
     feature_reason,
     load_artifacts,
+    reason_templates,
     save_artifacts,
     score_rules,
 )
@@ -89,3 +91,14 @@ def test_artifacts_round_trip(scorer, tmp_path):
     loaded = load_artifacts(save_artifacts(scorer.booster, scorer.spec, tmp_path))
     assert loaded.spec == scorer.spec
     assert loaded.score(payment(new_payee=1.0, new_device=1.0)) == scorer.score(payment(new_payee=1.0, new_device=1.0))
+
+
+def test_every_model_feature_has_its_own_words():
+    _, templates, _ = reason_templates()
+    assert set(FEATURES) <= set(templates)
+
+
+def test_one_payment_scores_as_the_batch_does(scorer):
+    rows = [payment(new_payee=1.0, new_device=1.0), payment(), payment(amount=40_000.0, is_night=1.0)]
+    batch = scorer.scores(pd.DataFrame(rows))
+    assert [scorer.score(r).score for r in rows] == pytest.approx(batch.tolist(), rel=1e-12)
