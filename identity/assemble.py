@@ -2,7 +2,7 @@
 
 Customers are golden records (`identity.golden`, rules in survivorship.toml). Activity keyed by a
 system's records (`<system>_<table>.parquet`: events, transactions, holdings, credit, and the optional
-customer_history) is re-keyed to
+customer_history, payments and account_events) is re-keyed to
 the OneID customer of its record; where one customer's records held the same month (or product and
 month), their rows are combined (amounts summed, days past due the worst). Extract records and
 activity rows that no link covers are reported, never dropped silently. `assembly.json` beside the
@@ -153,6 +153,8 @@ def _combine(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         return frame
     if table == "products":
         return frame.drop_duplicates("product_id").reset_index(drop=True)
+    if table in ("payments", "account_events"):  # one row per payment or event, each with its own id
+        return frame
     if table == "customer_history":  # one version a day: records of one customer agree or the first wins
         return (frame.sort_values(["customer_id", "valid_from"], kind="stable")
                 .drop_duplicates(["customer_id", "valid_from"]).reset_index(drop=True))

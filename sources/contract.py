@@ -38,6 +38,10 @@ TOPICS = ("deposit", "wealth", "fund", "gold", "insurance", "credit_card", "loan
           "mortgage", "fx", "promotions")
 
 EVENT_TYPES = ("login", "page_view", "search", "click", "offer_shown", "offer_accepted")
+PAYMENT_CHANNELS = ("app", "web", "branch", "phone")
+ACCOUNT_EVENT_TYPES = ("login", "password_change", "device_bound", "credit_received")
+CURRENCY = r"^[A-Z]{3}\Z"  # ISO 4217
+CITY_MAX = 64
 
 UtcTimestamp = Annotated[pd.DatetimeTZDtype, "ns", "UTC"]
 
@@ -198,6 +202,47 @@ class CustomerHistory(pa.DataFrameModel):
         unique = ["customer_id", "valid_from"]
 
 
+class Payments(pa.DataFrameModel):
+    """Optional: outbound transfers as the payment system records them (`first_to_payee`: its own flag,
+    the customer never paid this payee before). `device_id` is null where no device was used (branch,
+    phone banking)."""
+
+    payment_id: Series[str] = pa.Field(str_matches=EXTERNAL_ID, unique=True)
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    payment_time: Series[UtcTimestamp] = pa.Field()
+    amount: Series[float] = pa.Field(gt=0)
+    currency: Series[str] = pa.Field(str_matches=CURRENCY)
+    payee_id: Series[str] = pa.Field(str_matches=EXTERNAL_ID)
+    first_to_payee: Series[bool]
+    channel: Series[str] = pa.Field(isin=PAYMENT_CHANNELS)
+    device_id: Series[str] = pa.Field(nullable=True, str_matches=EXTERNAL_ID)
+    city: Series[str] = pa.Field(str_length={"min_value": 1, "max_value": CITY_MAX})
+
+    class Config:
+        strict = True
+
+
+class AccountEvents(pa.DataFrameModel):
+    """Optional: security events (login, password change, device bound) and inbound credits, whose
+    `amount` (and only theirs) is set."""
+
+    event_id: Series[str] = pa.Field(str_matches=EXTERNAL_ID, unique=True)
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID)
+    event_time: Series[UtcTimestamp] = pa.Field()
+    event_type: Series[str] = pa.Field(isin=ACCOUNT_EVENT_TYPES)
+    device_id: Series[str] = pa.Field(nullable=True, str_matches=EXTERNAL_ID)
+    city: Series[str] = pa.Field(nullable=True, str_length={"min_value": 1, "max_value": CITY_MAX})
+    amount: Series[float] = pa.Field(nullable=True, gt=0)
+
+    @pa.dataframe_check(error="amount is set for an inbound credit (credit_received) and only for one")
+    @classmethod
+    def amount_only_for_credits(cls, df: pd.DataFrame) -> Series[bool]:
+        return (df["event_type"] == "credit_received") == df["amount"].notna()
+
+    class Config:
+        strict = True
+
+
 TABLES: dict[str, type[pa.DataFrameModel]] = {
     "customers": Customers,
     "products": Products,
@@ -240,8 +285,10 @@ def is_nullable(table: str, column: str) -> bool:
 
 
 # Tables a data directory may hold or not (README "The canonical data contract"), by name.
-OPTIONAL_TABLES: dict[str, type[pa.DataFrameModel]] = {"customer_history": CustomerHistory}
+OPTIONAL_TABLES: dict[str, type[pa.DataFrameModel]] = {
+    "customer_history": CustomerHistory, "payments": Payments, "account_events": AccountEvents}
 TABLES |= OPTIONAL_TABLES
-FOREIGN_KEYS[("customer_history", "customer_id")] = ("customers", "customer_id")
+for _table in OPTIONAL_TABLES:
+    FOREIGN_KEYS[(_table, "customer_id")] = ("customers", "customer_id")
 # The customers table's columns that customer_history versions (every history column but the key).
 HISTORY_COLUMNS = tuple(c for c in CustomerHistory.to_schema().columns if c not in ("customer_id", "valid_from"))

@@ -29,7 +29,7 @@ WEEK_S = 7 * DAY_S
 SLACK_S = 2 * HOUR_S          # how late an out-of-order item may arrive and still count
 LOCAL_UTC_OFFSET_H = 8        # the bank's clock (China Standard Time): hour of day and night are local
 NIGHT_HOURS = frozenset(range(0, 6))
-NEW_DEVICE_DAYS = 7.0         # a device first seen less than this before the payment is new
+NEW_PLACE_DAYS = 7.0          # a device or city first seen less than this before the payment is new
 NEVER_HOURS = 8760.0          # cap of hours since ...: "a year or more / never"
 NEVER_DAYS = 365.0
 NEVER_MINUTES = 10080.0       # cap of minutes since the last inbound credit: a week
@@ -130,7 +130,7 @@ class CustomerCounters:
         self.payees = _Seen(MAX_PAYEES)
         self.devices = _Seen(MAX_PLACES)
         self.cities = _Seen(MAX_PLACES)
-        self.activity: list[list] = []            # [time, device, city] of the latest payments/logins
+        self.activity: list[list] = []            # [time, device, city] of the latest payments
         self.password_changes: list[float] = []
         self.devices_bound: list[float] = []
         self.new_city_logins: list[float] = []
@@ -162,14 +162,15 @@ class CustomerCounters:
             if when <= t:
                 last_device, last_city = device, city
                 break
-        device_first = self.devices.first_seen(p.device_id, t) if p.device_id else None
         if p.device_id is None:
             new_device, device_changed, device_age = 0.0, 0.0, NEVER_DAYS
         else:
-            device_age = NEVER_DAYS if device_first is None else min((t - device_first) / DAY_S, NEVER_DAYS)
-            new_device = float(device_first is None or device_age < NEW_DEVICE_DAYS)
+            first = self.devices.first_seen(p.device_id, t)
+            device_age = _age_days(first, t)
+            new_device = float(first is None or device_age < NEW_PLACE_DAYS)
             device_changed = float(last_device is not None and last_device != p.device_id)
-        new_city = float(self.cities.first_seen(p.city, t) is None)
+        first = self.cities.first_seen(p.city, t)
+        new_city = float(first is None or _age_days(first, t) < NEW_PLACE_DAYS)
         city_changed = float(last_city is not None and last_city != p.city)
         credits_1d, credit_amount, last_credit = 0, 0.0, self.last_trimmed_credit
         for when, amount in self.credits:
@@ -220,6 +221,10 @@ class CustomerCounters:
         self.log_typical += weight * (math.log(max(float(p.amount), 0.01)) - self.log_typical)
         self.payments_seen += 1
         self._place(t, p.device_id, p.city)
+        if p.device_id is not None:  # the device and city of the latest payments: device_changed, city_changed
+            _insort(self.activity, [t, p.device_id, p.city])
+            if len(self.activity) > MAX_SECURITY:
+                del self.activity[0]
         self._trim(t)
 
     def add_event(self, e: AccountEvent) -> None:
@@ -244,27 +249,30 @@ class CustomerCounters:
             self.devices.note(device, t)
         if city is not None:
             self.cities.note(city, t)
-        if device is not None or city is not None:
-            _insort(self.activity, [t, device, city])
-            del self.activity[:-MAX_SECURITY]
 
     def _trim(self, t: float) -> None:
-        """Drop what no window of a payment near the newest item can see any more."""
-        self.newest = max(self.newest, t)
-        day_edge, week_edge = self.newest - DAY_S - SLACK_S, self.newest - WEEK_S - SLACK_S
-        cut = _first_at_or_after(self.payments, day_edge, MAX_WINDOW_ITEMS)
-        if cut:
-            self.last_trimmed_payment = max(self.last_trimmed_payment, self.payments[cut - 1][0])
-            del self.payments[:cut]
-        cut = _first_at_or_after(self.credits, day_edge, MAX_WINDOW_ITEMS)
-        if cut:
-            self.last_trimmed_credit = max(self.last_trimmed_credit, self.credits[cut - 1][0])
-            del self.credits[:cut]
-        self.new_city_logins = [w for w in self.new_city_logins if w >= day_edge][-MAX_WINDOW_ITEMS:]
+        """Drop what no window of a payment near the newest item can see any more (cheap when nothing is due)."""
+        if t > self.newest:
+            self.newest = t
+        day_edge = self.newest - DAY_S - SLACK_S
+        payments, credits = self.payments, self.credits
+        if payments and (payments[0][0] < day_edge or len(payments) > MAX_WINDOW_ITEMS):
+            cut = _first_at_or_after(payments, day_edge, MAX_WINDOW_ITEMS)
+            self.last_trimmed_payment = max(self.last_trimmed_payment, payments[cut - 1][0])
+            del payments[:cut]
+        if credits and (credits[0][0] < day_edge or len(credits) > MAX_WINDOW_ITEMS):
+            cut = _first_at_or_after(credits, day_edge, MAX_WINDOW_ITEMS)
+            self.last_trimmed_credit = max(self.last_trimmed_credit, credits[cut - 1][0])
+            del credits[:cut]
+        logins = self.new_city_logins
+        if logins and (logins[0] < day_edge or len(logins) > MAX_WINDOW_ITEMS):
+            self.new_city_logins = [w for w in logins if w >= day_edge][-MAX_WINDOW_ITEMS:]
         # the week's password changes / bindings, and the latest before the week (hours since ...)
+        week_edge = self.newest - WEEK_S - SLACK_S
         for times in (self.password_changes, self.devices_bound):
-            cut = sum(1 for w in times if w < week_edge)
-            times[:] = times[max(cut - 1, 0):][-MAX_SECURITY:]
+            if len(times) > 1 and (times[1] < week_edge or len(times) > MAX_SECURITY):
+                cut = sum(1 for w in times if w < week_edge)
+                times[:] = times[max(cut - 1, 0):][-MAX_SECURITY:]
 
     # -- persistence ------------------------------------------------------------------------------
     def to_json(self) -> bytes:
@@ -314,6 +322,11 @@ def _since(t: float, then: float, unit_s: float, cap: float) -> float:
     return cap if then == -math.inf else min(max(t - then, 0.0) / unit_s, cap)
 
 
+def _age_days(first_seen: float | None, t: float) -> float:
+    """Days since first seen, capped (NEVER_DAYS if never seen before `t`)."""
+    return NEVER_DAYS if first_seen is None else min((t - first_seen) / DAY_S, NEVER_DAYS)
+
+
 def _latest_and_count(times: list[float], t: float, since: float) -> tuple[float, int]:
     """The latest time at or before `t` (-inf if none) and how many lie in (since, t]."""
     latest, count = -math.inf, 0
@@ -328,16 +341,21 @@ def _latest_and_count(times: list[float], t: float, since: float) -> tuple[float
 
 def _insort(items: list, item) -> None:
     """Insert keeping time order (items arrive almost always in order: append is the common case)."""
-    key = item[0] if isinstance(item, list) else item
+    listed = isinstance(item, list)
+    key = item[0] if listed else item
     i = len(items)
-    while i and (items[i - 1][0] if isinstance(item, list) else items[i - 1]) > key:
+    while i and (items[i - 1][0] if listed else items[i - 1]) > key:
         i -= 1
-    items.insert(i, item)
+    if i == len(items):
+        items.append(item)
+    else:
+        items.insert(i, item)
 
 
 def _first_at_or_after(items: list[list[float]], edge: float, keep_at_most: int) -> int:
-    """How many leading items to drop: those before `edge`, and any beyond the newest `keep_at_most`."""
+    """How many leading items to drop (at least one): those before `edge`, and any beyond the newest
+    `keep_at_most`."""
     cut = 0
     while cut < len(items) and items[cut][0] < edge:
         cut += 1
-    return max(cut, len(items) - keep_at_most)
+    return max(cut, len(items) - keep_at_most, 1)

@@ -1,5 +1,8 @@
 """Generate the synthetic bank: canonical tables in a directory, hidden traits in `truth/`.
 
+Payments and account events (`sources.synthetic.payment_tables`) are drawn last, from the finished
+customers table and a generator of their own.
+
 Customers are simulated in independent blocks so that memory is bounded by the block size, not
 by the bank's (DESIGN §4: up to millions of customers). Each block draws from its own generator,
 derived from (seed, block), and appends its rows to every table before the next block starts;
@@ -23,6 +26,7 @@ from sources.contract import TOPICS
 from sources.io import TableWriter, table_path, to_arrow, write_table
 from sources.synthetic.catalogue import build_products
 from sources.synthetic.history import draw_history
+from sources.synthetic.payment_tables import write_payments
 from sources.synthetic.population import MAX_CUSTOMERS, draw_population
 from sources.synthetic.simulate import BankSimulation, MonthRows
 
@@ -109,7 +113,7 @@ def generate_bank(
     finally:
         sink.close()
     write_table(out, "products", products)
-    rows = sink.row_counts() | {"products": len(products)}
+    rows = sink.row_counts() | {"products": len(products)} | write_payments(out, seed, span, TRUTH_DIR)
     return GeneratedBank(out, rows, span[0].strftime("%Y-%m"), span[-1].strftime("%Y-%m"), tuple(blocks))
 
 

@@ -3,8 +3,9 @@
 `write_extracts` reads the canonical tables `generate_bank` wrote and writes, under `DIR/sources/`,
 one parquet file per system (`<system>.parquet`: `record_id` and the identifiers that system holds,
 with its noise) and the activity keyed by a system's own ids (`mobile_app_events`: the events with the
-app record's `record_id`; `core_banking_transactions`, `_holdings`, `_credit`, `_customer_history`: keyed
-by the core-banking record; `core_banking_products`: the catalogue). The person behind every record goes to
+app record's `record_id`; `core_banking_transactions`, `_holdings`, `_credit`, `_customer_history`, and the payment
+system's `_payments` and `_account_events`, which know the customer by the core-banking number: keyed
+by the core-banking record (its first one); `core_banking_products`: the catalogue). The person behind every record goes to
 `DIR/truth/source_records.parquet` only. Same canonical tables and seed ⇒ same bytes.
 `write_identity_extracts` writes the same systems' extracts for people drawn without a bank history.
 """
@@ -30,7 +31,9 @@ from sources.synthetic.systems import SYSTEMS, Context
 SOURCES_DIR = "sources"
 TRUTH_FILE = "source_records.parquet"
 CUSTOMER_KEYED = {"mobile_app": ("events",),
-                  "core_banking": ("transactions", "holdings", "credit", "customer_history")}
+                  "core_banking": ("transactions", "holdings", "credit", "customer_history", "payments",
+                                   "account_events")}
+RE_REGISTERED = "mobile_app"  # the system whose second record takes a customer's later activity
 _STREAM_ROWS = 1_000_000
 CHUNK_PEOPLE = 100_000
 HISTORY_MONTHS = 24  # the demo bank's history, over which the fast path's customers joined
@@ -144,7 +147,9 @@ def _write_keyed(rng: np.random.Generator, out: Path, ids: pd.Series, keys: dict
         has_second = second.is_valid().to_numpy(zero_copy_only=False)
         days = rng.integers(1, 720, int(has_second.sum()))
         cut[has_second] = (last_day.tz_localize("UTC") - pd.to_timedelta(days, unit="D")).asi8
-        for table in (t for t in tables if table_path(out, t).is_file()):  # customer_history is optional
+        if system != RE_REGISTERED:
+            cut[:] = np.iinfo(np.int64).max
+        for table in (t for t in tables if table_path(out, t).is_file()):  # optional tables may be absent
             name = f"{system}_{table}"
             rows[name] = _rekey_file(table_path(out, table), out / SOURCES_DIR / f"{name}.parquet",
                                      ids, first, second, cut)

@@ -48,6 +48,7 @@ def test_generated_bank_is_valid(generated_bank: Path) -> None:
     assert any("duplicate events" in w for w in report["warnings"])
     assert report["rows"]["customer_history"] > 2000  # real history: versions beyond the first
     assert not any(w.startswith("customer_history") for w in report["warnings"])  # today's version = customers
+    assert report["rows"]["payments"] > 10_000 and report["rows"]["account_events"] > report["rows"]["payments"]
 
 
 def test_history_violations_name_file_row_and_column(small_bank: Path) -> None:
@@ -72,6 +73,33 @@ def test_history_violations_name_file_row_and_column(small_bank: Path) -> None:
     table_path(small_bank, "customer_history").unlink()  # optional: a bank without history is valid
     code, report = _validate(small_bank)
     assert code == 0 and "customer_history" not in report["rows"]
+
+
+def test_payment_violations_name_file_row_and_column(small_bank: Path) -> None:
+    payments = read_table(small_bank, "payments")
+    payments.loc[0, "amount"] = 0.0                        # a transfer of nothing
+    payments.loc[1, "customer_id"] = "C99999999"           # no such customer
+    payments.loc[2, "channel"] = "atm"                     # not a payment channel
+    payments.loc[3, "payment_id"] = payments.loc[4, "payment_id"]  # the same payment twice
+    _rewrite(small_bank, "payments", payments)
+    events = read_table(small_bank, "account_events")
+    login = int(events.index[events["event_type"] == "login"][0])
+    events.loc[login, "amount"] = 10.0                     # an amount on a login
+    events.loc[login + 1, "event_type"] = "sim_swap"       # not an account event type
+    _rewrite(small_bank, "account_events", events)
+    code, report = _validate(small_bank)
+    assert code == 2
+    _find(report, "payments.parquet", 1, "amount", "greater_than(0)")
+    _find(report, "payments.parquet", 2, "customer_id", "is not a customers.customer_id")
+    _find(report, "payments.parquet", 3, "channel", "atm")
+    assert any(v["file"].endswith("payments.parquet") and v["row"] in (4, 5) and "unique" in v["check"]
+               for v in report["violations"])
+    _find(report, "account_events.parquet", login + 1, "amount", "inbound credit")
+    _find(report, "account_events.parquet", login + 2, "event_type", "sim_swap")
+    for table in ("payments", "account_events"):  # optional: a bank without them is valid
+        table_path(small_bank, table).unlink()
+    code, report = _validate(small_bank)
+    assert code == 0 and "payments" not in report["rows"]
 
 
 def test_every_kind_of_violation_is_reported_at_once(small_bank: Path, tmp_path: Path) -> None:

@@ -146,6 +146,10 @@ def test_activity_is_keyed_by_the_systems_own_records(generated_bank: Path) -> N
     txns = pd.read_parquet(generated_bank / "sources" / "core_banking_transactions.parquet")
     assert len(txns) == len(read_table(generated_bank, "transactions"))
     assert txns["record_id"].map(person.loc["core_banking"]).notna().all()
+    paid = pd.read_parquet(generated_bank / "sources" / "core_banking_payments.parquet")
+    canonical = read_table(generated_bank, "payments").set_index("payment_id")["customer_id"]
+    assert len(paid) == len(canonical)  # the payment system knows every customer by the core-banking number
+    assert (paid["record_id"].map(person.loc["core_banking"]).to_numpy() == canonical.loc[paid["payment_id"]]).all()
 
 
 def _truth_links(generated_bank: Path, out: Path, leave_out: int = 0) -> pd.DataFrame:
@@ -164,7 +168,8 @@ def test_assemble_through_perfect_links_rebuilds_a_valid_bank(generated_bank: Pa
                       "--out", tmp_path / "bank")
     assert result["uncovered_count"] == 0 and result["unlinked_rows"] == {}
     canonical = read_table(generated_bank, "customers")
-    for table in ("customers", "events", "transactions", "credit", "holdings", "products", "customer_history"):
+    for table in ("customers", "events", "transactions", "credit", "holdings", "products", "customer_history",
+                  "payments", "account_events"):
         assert result["rows"][table] == len(read_table(generated_bank, table)), table
     rebuilt = read_table(tmp_path / "bank", "customers")
     assert rebuilt["customer_id"].str.fullmatch(r"O[0-9]{10}").all()

@@ -57,14 +57,19 @@ def test_new_payee_counts_and_first_payment_flag():
 def test_new_and_changed_device_and_city():
     state = fed(pay(1, T0 - timedelta(days=30), device="D1", city="Shanghai"),
                 AccountEvent("C1", "login", T0 - timedelta(hours=2), device_id="D2", city="Harbin"))
+    # a takeover: the new phone logged in from another city two hours before paying from it
     f = state.features(pay(2, T0, device="D2", city="Harbin"))
-    assert (f["new_device"], f["device_changed"], f["new_city"], f["city_changed"]) == (1.0, 0.0, 0.0, 0.0)
+    assert (f["new_device"], f["device_changed"], f["new_city"], f["city_changed"]) == (1.0, 1.0, 1.0, 1.0)
     assert f["device_age_days"] == pytest.approx(2 / 24)
     assert f["new_city_logins_1d"] == 1.0
     f = state.features(pay(2, T0, device="D1", city="Shanghai"))
-    assert (f["new_device"], f["device_changed"], f["new_city"], f["city_changed"]) == (0.0, 1.0, 0.0, 1.0)
+    assert (f["new_device"], f["device_changed"], f["new_city"], f["city_changed"]) == (0.0, 0.0, 0.0, 0.0)
+    assert f["device_age_days"] == pytest.approx(30.0)
+    # a week after first being seen, a device or city is no longer new
+    assert state.features(pay(2, T0 + timedelta(days=7), device="D2", city="Harbin"))["new_device"] == 0.0
+    assert state.features(pay(2, T0 + timedelta(days=7), device="D2", city="Harbin"))["new_city"] == 0.0
     f = state.features(pay(2, T0, device="D3", city="Lhasa"))
-    assert (f["new_device"], f["new_city"]) == (1.0, 1.0)
+    assert (f["new_device"], f["new_city"], f["device_age_days"]) == (1.0, 1.0, 365.0)
     branch = state.features(pay(2, T0, device=None, channel="branch"))
     assert (branch["new_device"], branch["device_changed"], branch["channel_code"]) == (0.0, 0.0, 2.0)
 
