@@ -58,11 +58,12 @@ NEVER = {"hours_since_password_change": NEVER_HOURS, "hours_since_device_bound":
          "device_age_days": NEVER_DAYS, "days_since_prev_payment": NEVER_DAYS, "minutes_since_credit": NEVER_MINUTES}
 
 
-def payment_rows(data_dir: Path) -> pd.DataFrame:
-    """The replayed payments of a data directory (`features.payments.replay.payment_frame`)."""
+def payment_rows(data_dir: Path, truth: Path | None) -> pd.DataFrame:
+    """The replayed payments of a data directory, labelled by `truth` (default: DATA/truth/fraud.parquet;
+    `features.payments.replay.payment_frame`)."""
     from features.payments.replay import payment_frame
 
-    return payment_frame(data_dir)
+    return payment_frame(data_dir, truth)
 
 
 def champion_value(uri: str, test: pd.DataFrame) -> float:
@@ -92,13 +93,14 @@ def _log_model(scorer: FraudScorer, example: pd.DataFrame, name: str, work_dir: 
 
 
 def train_fraud(settings: Settings, data_dir: Path, trees: TreeSettings, force: bool, labels: Path | None,
-                isolation: bool) -> dict[str, object]:
+                truth: Path | None, isolation: bool) -> dict[str, object]:
     """Train, log, register and (if better, or forced) promote a fraud model; what `nbo train fraud` prints."""
     owner, currency = training_portfolio(data_dir, None), currency_of(data_dir)
     name = registered_name(FRAUD, owner)
     started_ms = registry.now_ms()
     stage("training set")
-    split = split_by_month(payment_rows(data_dir), None if labels is None else read_labels(labels, FEATURES))
+    served = None if labels is None else read_labels(labels, FEATURES)  # a bad file fails before the replay
+    split = split_by_month(payment_rows(data_dir, truth), served)
     stage("fit")
     candidate = fit_fraud(split, FEATURES, trees, {"never": NEVER, "channels": list(CHANNELS), "portfolio": owner,
                                                    "currency": currency}, isolation)
@@ -111,6 +113,7 @@ def train_fraud(settings: Settings, data_dir: Path, trees: TreeSettings, force: 
     params = trees.to_params() | {"kind": "fraud", "data_dir": str(data_dir.resolve()), "portfolio": owner,
                                   "currency": currency, "split": "time (calendar months)",
                                   "labels_file": str(labels) if labels else "none",
+                                  "truth_file": str(truth) if truth else "DATA/truth/fraud.parquet",
                                   "labelled_rows": split.labelled_rows, "best_iteration": candidate.scorer.booster.best_iteration,
                                   "features": len(FEATURES), "primary_metric": PRIMARY_METRIC,
                                   "isolation_forest": isolation} | candidate.scorer.spec.thresholds()
