@@ -216,16 +216,7 @@ def fraud_signature(spec: FraudSpec) -> ModelSignature:
     return ModelSignature(inputs, Schema([ColSpec(DataType.double, "score"), ColSpec(DataType.string, "decision")]))
 
 
-def save_artifacts(booster: lgb.Booster, spec: FraudSpec, directory: Path) -> dict[str, str]:
-    """Write the booster and spec files a `FraudPyfunc` is logged with; return MLflow's artifacts map."""
-    directory.mkdir(parents=True, exist_ok=True)
-    booster_path, spec_path = directory / "booster.txt", directory / "spec.json"
-    booster.save_model(str(booster_path))
-    spec_path.write_text(json.dumps(spec.to_dict(), indent=2), encoding="utf-8")
-    return {"booster": str(booster_path), "spec": str(spec_path)}
-
-
 def load_artifacts(artifacts: Mapping[str, str]) -> FraudScorer:
-    """The scorer written by `save_artifacts`."""
+    """The scorer written by `models.risk.save_artifacts` (booster and spec files, as the risk models')."""
     spec = FraudSpec.from_dict(json.loads(Path(artifacts["spec"]).read_text(encoding="utf-8")))
     return FraudScorer(lgb.Booster(model_file=artifacts["booster"]), spec)

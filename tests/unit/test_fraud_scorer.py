@@ -14,9 +14,9 @@ from models.fraud import (
     feature_reason,
     load_artifacts,
     reason_templates,
-    save_artifacts,
     score_rules,
 )
+from models.risk import save_artifacts
 
 FEATURES = [*COUNTER_FEATURES, *PROFILE_FEATURES]
 

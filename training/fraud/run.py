@@ -32,9 +32,10 @@ from features.payments.counters import (
     PROFILE_FEATURES,
 )
 from models.alias_history import AliasHistory
-from models.fraud import MODEL_CODE, FraudScorer, fraud_signature, save_artifacts
+from models.fraud import MODEL_CODE, FraudScorer, fraud_signature
 from models.reference import DriftReference, feature_reference, write_reference
 from models.registry import FRAUD, load_fraud, registered_name
+from models.risk import save_artifacts
 from nbo.console import stage
 from nbo.settings import Settings
 from sources.portfolio import currency_of, training_portfolio
