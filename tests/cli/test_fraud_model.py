@@ -66,4 +66,4 @@ def test_a_bad_labels_file_is_refused_naming_row_and_column(trained: Trained, tm
     assert proc.returncode == 3 and "lacks columns amount" in proc.stderr
     rows.assign(**dict.fromkeys([*COUNTER_FEATURES, *PROFILE_FEATURES], 1.0)).to_parquet(path)
     proc = run_cli("train", "fraud", "--fast", "--labels", path, env=trained.env, check=False)
-    assert proc.returncode == 3 and "row 2, column label: 3 is not 0 or 1" in proc.stderr, proc.stderr
+    assert proc.returncode == 3 and "row 2, column label: '3' is not 0 or 1" in proc.stderr, proc.stderr

@@ -75,7 +75,7 @@ def read_labels(path: Path, features: list[str]) -> pd.DataFrame:
 def _reject(path: Path, frame: pd.DataFrame, bad: pd.Series, column: str, message: str) -> None:
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
-        raise InputFileError(f"{path}: row {row + 1}, column {column}: {frame.at[row, column]!r} is {message}"
+        raise InputFileError(f"{path}: row {row + 1}, column {column}: {str(frame.at[row, column])!r} is {message}"
                              f" ({int(bad.sum())} such rows)")
 
 
