@@ -57,6 +57,7 @@ demo: install
 	$(NBO) train churn --data $(DATA)
 	$(NBO) train delinquency --data $(DATA)
 	$(NBO) train recommender --data $(DATA)
+	$(NBO) train fraud --data $(DATA) --truth $(BANK)/truth/fraud.parquet
 	$(NBO) monitor backfill --model churn --month $(PAST_MONTH)
 	$(NBO) monitor backfill --model delinquency --month $(PAST_MONTH)
 	$(NBO) triggers run --as-of $$(date -u +%F)
@@ -107,6 +108,7 @@ bench: install
 	$(BIN)/python benchmarks/features.py
 	$(BIN)/python benchmarks/training.py
 	$(BIN)/python benchmarks/recommender.py
+	$(BIN)/python benchmarks/fraud_scorer.py
 	$(BIN)/python benchmarks/service.py
 	$(BIN)/python benchmarks/workbench.py
 	$(BIN)/python benchmarks/load.py --rate 150 --seconds 30 --workers 2

@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import lightgbm as lgb
 import mlflow
@@ -241,8 +241,14 @@ def risk_signature(spec: RiskSpec) -> ModelSignature:
     return ModelSignature(inputs, Schema([*outputs, ColSpec(DataType.string, "band")]))
 
 
-def save_artifacts(booster: lgb.Booster, spec: RiskSpec, directory: Path) -> dict[str, str]:
-    """Write the booster and spec files a `RiskPyfunc` is logged with; return MLflow's artifacts map."""
+class SavedSpec(Protocol):
+    """A model's spec as logged beside its booster (`RiskSpec`, `models.fraud.FraudSpec`)."""
+
+    def to_dict(self) -> dict[str, object]: ...
+
+
+def save_artifacts(booster: lgb.Booster, spec: SavedSpec, directory: Path) -> dict[str, str]:
+    """Write the booster and spec files a `RiskPyfunc` (or `FraudPyfunc`) is logged with; return MLflow's artifacts map."""
     directory.mkdir(parents=True, exist_ok=True)
     booster_path, spec_path = directory / "booster.txt", directory / "spec.json"
     booster.save_model(str(booster_path))

@@ -225,13 +225,16 @@ class Trained:
 
 
 @pytest.fixture(scope="session")
-def trained(bank_dir: Path, feature_state: FeatureState, tmp_path_factory: pytest.TempPathFactory) -> Trained:
-    """`nbo train churn|delinquency|recommender` (fast settings) on the session's features, into a
-    store laid out as the default one (SQLite database and artifacts in an `mlruns/` folder)."""
+def trained(bank_dir: Path, generated_bank: Path, feature_state: FeatureState,
+            tmp_path_factory: pytest.TempPathFactory) -> Trained:
+    """`nbo train churn|delinquency|recommender|fraud` (fast settings) on the session's features (fraud:
+    its payments, labelled by the generated bank's truth), into a store laid out as the default one
+    (SQLite database and artifacts in an `mlruns/` folder)."""
     mlruns = tmp_path_factory.mktemp("mlruns")
     env = feature_state.env["embedded"] | {"NBO_DATA_DIR": str(bank_dir),
                                            "NBO_MLFLOW__TRACKING_URI": f"sqlite:///{mlruns / 'mlflow.db'}"}
     runs = {model: run_json("train", model, "--fast", env=env) for model in ("churn", "delinquency", "recommender")}
+    runs["fraud"] = run_json("train", "fraud", "--fast", "--truth", generated_bank / "truth" / "fraud.parquet", env=env)
     keys = run_json("keys", "demo", env=env)["demo_api_keys"]
     return Trained(env, keys, runs)
 

@@ -89,7 +89,7 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
 
 
 @click.command("train")
-@click.argument("model", type=click.Choice([*RISK_KINDS, "recommender"]))
+@click.argument("model", type=click.Choice([*RISK_KINDS, "recommender", "fraud"]))
 @data_option
 @click.option("--force", is_flag=True, help="Promote to champion even if not better (recorded on the run).")
 @click.option("--rebuild-features", is_flag=True, help="Rebuild the feature tables even if up to date.")
@@ -113,13 +113,18 @@ def training_engine(engine: str, dask_scheduler: str | None) -> Iterator[Trainin
                    f"--trees or --leaves].")
 @click.option("--tune-seconds", type=click.FloatRange(min=1), metavar="S",
               help="Churn and delinquency: stop each tuning after S seconds (between trials) even if trials remain.")
+@click.option("--labels", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.parquet",
+              help="Fraud: labelled served payments (`nbo payments labels`) added to the training months.")
+@click.option("--truth", type=click.Path(dir_okay=False, path_type=Path), metavar="FILE.parquet",
+              help="Fraud: the fraud truth labelling DATA's payments (default: DATA/truth/fraud.parquet; "
+                   "the demo's is data/bank/truth/fraud.parquet).")
 @json_option
 @handles_errors
 def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool, fast: bool,
           trees: int | None, leaves: int | None, engine: str, dask_scheduler: str | None,
           sample_customers: int | None, portfolio: str | None, tune_trials: int | None,
-          tune_seconds: float | None, as_json: bool) -> None:
-    """Train a model (churn, delinquency or recommender), log it to MLflow, promote it if it beats the champion.
+          tune_seconds: float | None, labels: Path | None, truth: Path | None, as_json: bool) -> None:
+    """Train a model (churn, delinquency, recommender or fraud), log it to MLflow, promote it if it beats the champion.
 
     The metrics printed are the test-period figures (a time split; a stated stratified split for
     single-snapshot data). `recommender` trains the hybrid recommender beside its baselines (a
@@ -128,6 +133,16 @@ def train(model: str, data_dir: Path | None, force: bool, rebuild_features: bool
     """
     if engine != "dask" and dask_scheduler:
         raise click.UsageError("--dask-scheduler needs --engine dask")
+    if (labels is not None or truth is not None) and model != "fraud":
+        raise click.UsageError("--labels and --truth are for fraud")
+    if model == "fraud":
+        if engine == "dask" or sample_customers or portfolio or tune_trials is not None or tune_seconds is not None:
+            raise click.UsageError("fraud trains locally on its data's portfolio: --engine dask, --sample-customers, "
+                                   "--portfolio, --tune-trials and --tune-seconds are for churn and delinquency")
+        from training.fraud.cli import run_train_fraud
+
+        run_train_fraud(data_dir, force, fast, trees, leaves, labels, truth, as_json)
+        return
     if model == "recommender" and engine == "dask":
         raise click.UsageError("--engine dask trains churn and delinquency; the recommender trains locally")
     if model == "recommender" and sample_customers:

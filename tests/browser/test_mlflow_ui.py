@@ -78,8 +78,9 @@ def _run(ui: MlflowUi, run_id: str) -> dict:
 
 def test_the_ui_serves_the_registered_models_with_their_champions(mlflow_ui: MlflowUi, trained: Trained) -> None:
     models = {m["name"]: m for m in _api(mlflow_ui, "registered-models/search", max_results="100")["registered_models"]}
-    assert set(models) == {"nbo-churn", "nbo-delinquency", "nbo-recommender"}
-    for name, run in zip(("nbo-churn", "nbo-delinquency", "nbo-recommender"), trained.runs.values(), strict=True):
+    names = ("nbo-churn", "nbo-delinquency", "nbo-recommender", "nbo-fraud")
+    assert set(models) == set(names)
+    for name, run in zip(names, trained.runs.values(), strict=True):
         assert {"alias": "champion", "version": run["model_version"]} in models[name]["aliases"]
 
 
