@@ -68,7 +68,7 @@ def _info_text(r: dict[str, Any]) -> str:
     lines = [f"{k:<20} {v}" for k, v in r.items() if k != "demo_api_keys"]
     if r["demo_api_keys"]:
         lines.append("demo API keys (send as X-API-Key):")
-        lines += [f"  {role:<6} {key}" for role, key in r["demo_api_keys"].items()]
+        lines += [f"  {role:<8} {key}" for role, key in r["demo_api_keys"].items()]
     return "\n".join(lines)
 
 
