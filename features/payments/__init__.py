@@ -1,0 +1,1 @@
+"""Payment fraud features: one customer's real-time counters and their offline replay."""
