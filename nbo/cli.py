@@ -16,6 +16,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving.cli import report_group, serve
 from serving.monitoring.cli import monitor_group
+from serving.payments.labels_cli import payments_group
 from serving.security import keys as api_keys
 from serving.security.keys_cli import keys_group
 from serving.triggers.cli import triggers_group
@@ -99,6 +100,7 @@ main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
 main.add_command(monitor_group)
+main.add_command(payments_group)
 main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)

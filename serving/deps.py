@@ -14,6 +14,8 @@ from nbo.errors import ModelUnavailable
 from serving.audit.store import AuditStore
 from serving.decisions.offers import OfferService
 from serving.decisions.risk import RiskService
+from serving.payments.counter_store import CounterStore
+from serving.payments.service import PaymentService
 from serving.runtime import Runtime
 from serving.triggers.engine import TriggerEngine
 
@@ -55,6 +57,15 @@ async def get_intent_writer(request: Request) -> OnlineIntentWriter:
     return writer
 
 
+async def get_payment_service(request: Request) -> PaymentService:
+    state = request.app.state
+    return PaymentService(runtime_of(request), state.payment_counters, state.payment_ledger, state.fraud_judge)
+
+
+async def get_payment_counters(request: Request) -> CounterStore:
+    return request.app.state.payment_counters
+
+
 async def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -66,3 +77,5 @@ OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
 TriggerEngineDep = Annotated[TriggerEngine, Depends(get_trigger_engine)]
 IntentWriterDep = Annotated[OnlineIntentWriter, Depends(get_intent_writer)]
 RequestIdDep = Annotated[str, Depends(request_id)]
+PaymentServiceDep = Annotated[PaymentService, Depends(get_payment_service)]
+PaymentCountersDep = Annotated[CounterStore, Depends(get_payment_counters)]
