@@ -57,9 +57,14 @@ async def get_intent_writer(request: Request) -> OnlineIntentWriter:
     return writer
 
 
-async def get_payment_service(request: Request) -> PaymentService:
+def payment_service_of(request: Request) -> PaymentService:
+    """Payment scoring and the alert queue on the app's counters, ledger and fraud judge."""
     state = request.app.state
     return PaymentService(runtime_of(request), state.payment_counters, state.payment_ledger, state.fraud_judge)
+
+
+async def get_payment_service(request: Request) -> PaymentService:
+    return payment_service_of(request)
 
 
 async def get_payment_counters(request: Request) -> CounterStore:
