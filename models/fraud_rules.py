@@ -33,7 +33,7 @@ AMOUNT_FEATURE = "amount"
 NEW_PAYEE_FEATURE = "new_payee"
 RELATIVE_AMOUNT_FEATURE = "amount_to_typical"
 NEW_PAYEES_HOUR_FEATURE = "new_payees_1h"  # before this payment
-NIGHT_FEATURE = "night"
+NIGHT_FEATURE = "is_night"
 PASSWORD_HOURS_FEATURE = "hours_since_password_change"
 DEVICE_HOURS_FEATURE = "hours_since_device_bound"
 
@@ -48,6 +48,9 @@ class RuleLimits:
     night_ratio: float = 5.0  # R3: at night, a new payee, at least this many times the typical amount ...
     night_min_amount: float = 5_000.0  # ... and at least this much: stepped up
     new_payees_per_hour: int = 3  # R4: this payment makes this many new payees within an hour: stepped up
+
+
+DEFAULT_LIMITS = RuleLimits()
 
 
 @dataclass(frozen=True)
@@ -78,7 +81,7 @@ def _texts(zh: str, en: str) -> dict[str, str]:
     return dict(zip(LANGS, (zh, en), strict=True))
 
 
-def evaluate_rules(features: Mapping[str, float], limits: RuleLimits = RuleLimits(),
+def evaluate_rules(features: Mapping[str, float], limits: RuleLimits = DEFAULT_LIMITS,
                    currency: str = "CNY") -> list[RuleHit]:
     """The rules that fire on one payment's features, holds first."""
     amount = _value(features, AMOUNT_FEATURE)

@@ -23,6 +23,8 @@ from mlflow.environment_variables import MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR
 from mlflow.exceptions import MlflowException
 from mlflow.models import Model
 
+from models.fraud import FraudScorer
+from models.fraud import load_artifacts as fraud_from_artifacts
 from models.recommender import RecommenderScorer
 from models.recommender import load_artifacts as recommender_from_artifacts
 from models.risk import RiskScorer
@@ -33,12 +35,13 @@ from nbo.settings import MlflowSettings
 from sources.portfolio import DEMO
 
 CHURN, DELINQUENCY, RECOMMENDER = "nbo-churn", "nbo-delinquency", "nbo-recommender"
+FRAUD = "nbo-fraud"
 RISK_MODEL_NAMES: dict[str, str] = {"churn": CHURN, "delinquency": DELINQUENCY}
 CHAMPION, CHALLENGER, SHADOW = "champion", "challenger", "shadow"
 ALIASES = (CHAMPION, CHALLENGER)  # the aliases that answer; the service also loads SHADOW, which never answers
 PORTFOLIO_TAG = "nbo.portfolio"  # on every run and model version: the portfolio it was trained for
 PORTFOLIO_SEPARATOR = "."  # nbo-churn.<portfolio>: MLflow names may not hold '/' or ':'
-Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer)
+Scorer = TypeVar("Scorer", RiskScorer, RecommenderScorer, FraudScorer)
 
 
 def registered_name(base: str, portfolio: str) -> str:
@@ -137,12 +140,21 @@ def load_recommender(model_uri: str) -> RecommenderScorer:
     return _load(model_uri, recommender_from_artifacts)
 
 
+def load_fraud(model_uri: str) -> FraudScorer:
+    """A logged fraud model (e.g. `models:/nbo-fraud@champion`) as a `FraudScorer`.
+
+    Raises:
+        ModelUnavailable: the registry has no such model, version or alias.
+    """
+    return _load(model_uri, fraud_from_artifacts)
+
+
 @dataclass(frozen=True)
 class Loaded:
     """A scorer and the registered version it was loaded from."""
 
     ref: ModelRef
-    scorer: RiskScorer | RecommenderScorer
+    scorer: RiskScorer | RecommenderScorer | FraudScorer
 
 
 def load_alias(settings: MlflowSettings, name: str, alias: str, portfolio: str = DEMO, num_threads: int = 1
@@ -161,6 +173,8 @@ def load_alias(settings: MlflowSettings, name: str, alias: str, portfolio: str =
     if ref.portfolio != portfolio:
         raise ModelUnavailable(f"{name}@{alias} (version {ref.version}) belongs to portfolio {ref.portfolio!r}, "
                                f"not {portfolio!r} which this service serves: not loaded")
-    scorer: RiskScorer | RecommenderScorer = load_recommender(ref.uri) if name == RECOMMENDER else load_risk(ref.uri)
+    base = split_name(name)[0]
+    scorer: RiskScorer | RecommenderScorer | FraudScorer = (
+        load_recommender(ref.uri) if name == RECOMMENDER else load_fraud(ref.uri) if base == FRAUD else load_risk(ref.uri))
     scorer.num_threads = num_threads
     return Loaded(ref, scorer)

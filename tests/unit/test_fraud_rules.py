@@ -5,7 +5,7 @@ import math
 from models.fraud_rules import RuleLimits, evaluate_rules, rules_decision, strongest
 
 LIMITS = RuleLimits()
-QUIET = {"amount": 1_000.0, "new_payee": 0.0, "amount_to_typical": 1.0, "new_payees_1h": 0.0, "night": 0.0,
+QUIET = {"amount": 1_000.0, "new_payee": 0.0, "amount_to_typical": 1.0, "new_payees_1h": 0.0, "is_night": 0.0,
          "hours_since_password_change": 5_000.0, "hours_since_device_bound": 5_000.0}
 
 
@@ -45,11 +45,11 @@ def test_missing_history_never_fires():
 
 
 def test_night_new_payee_far_above_typical_steps_up():
-    night = {"night": 1.0, "new_payee": 1.0, "amount": LIMITS.night_min_amount, "amount_to_typical": LIMITS.night_ratio}
+    night = {"is_night": 1.0, "new_payee": 1.0, "amount": LIMITS.night_min_amount, "amount_to_typical": LIMITS.night_ratio}
     hits = evaluate_rules(QUIET | night)
     assert [h.code for h in hits] == ["R3_NIGHT_NEW_PAYEE"] and rules_decision(hits) == "step_up"
     assert codes(**night | {"amount_to_typical": LIMITS.night_ratio - 0.1}) == []
-    assert codes(**night | {"night": 0.0}) == []
+    assert codes(**night | {"is_night": 0.0}) == []
     assert codes(**night | {"amount": LIMITS.night_min_amount - 1}) == []
 
 
