@@ -24,7 +24,6 @@ from serving.middleware import install_pipeline
 from serving.monitoring.drift import recent_drift_report
 from serving.payments.counter_store import open_counter_store
 from serving.payments.ledger import PaymentLedger
-from serving.payments.scoring import FraudJudge
 from serving.reload_signal import ReloadSignal
 from serving.routers import (
     admin,
@@ -103,7 +102,6 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         app.state.payment_counters = open_counter_store(settings)
         app.state.payment_ledger = PaymentLedger(app.state.audit.engine)
-        app.state.fraud_judge = FraudJudge()
         app.state.metrics.drift.watch(lambda: recent_drift_report(settings, app.state.audit))
         _load(app)
         _start_event_writers(app)

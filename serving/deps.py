@@ -58,9 +58,9 @@ async def get_intent_writer(request: Request) -> OnlineIntentWriter:
 
 
 def payment_service_of(request: Request) -> PaymentService:
-    """Payment scoring and the alert queue on the app's counters, ledger and fraud judge."""
+    """Payment scoring and the alert queue on the app's counters and ledger and the runtime's fraud model."""
     state = request.app.state
-    return PaymentService(runtime_of(request), state.payment_counters, state.payment_ledger, state.fraud_judge)
+    return PaymentService(runtime_of(request), state.payment_counters, state.payment_ledger)
 
 
 async def get_payment_service(request: Request) -> PaymentService:

@@ -22,7 +22,7 @@ from features.payments.counters import PROFILE_FEATURES, AccountEvent, Payment
 from nbo.errors import CustomerNotFound
 from serving.payments.counter_store import CounterStore, CustomerState
 from serving.payments.ledger import PaymentConflict, PaymentLedger, Stored
-from serving.payments.scoring import FraudJudge
+from serving.payments.scoring import judge
 from serving.runtime import Runtime
 from serving.schemas import PaymentAlert, PaymentAlerts, PaymentDecision, PaymentRequest
 from serving.security.auth import API_KEY_HEADER
@@ -47,7 +47,6 @@ class PaymentService:
     runtime: Runtime
     counters: CounterStore
     ledger: PaymentLedger
-    judge: FraudJudge
 
     def score(self, body: PaymentRequest, request_id: str) -> PaymentDecision:
         """The decision on one payment (the recorded one for a replay); CustomerNotFound, PaymentConflict."""
@@ -59,7 +58,7 @@ class PaymentService:
         payment = Payment(body.payment_id, body.customer_id, body.amount, body.currency, body.payee_id,
                           body.channel, body.device_id, body.city, body.time)
         features: dict[str, Any] = self.counters.read(body.customer_id).counters.features(payment) | profile
-        verdict = self.judge.decide(features, body.currency)
+        verdict = judge(self.runtime.fraud, features, body.currency)
         answer = {"payment_id": body.payment_id, "decision": verdict.decision, "score": verdict.score,
                   "reasons": verdict.reasons, "decision_id": uuid.uuid4().hex,
                   "model_version": verdict.model_version, "rules_only": verdict.model_version is None,
