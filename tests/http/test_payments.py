@@ -12,10 +12,12 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from click.testing import CliRunner
 from fastapi.testclient import TestClient
 
+from serving.payments.labels_cli import payments_group
 from sources.io import read_table
-from tests.conftest import Trained, run_json
+from tests.conftest import Trained
 from tests.server import running_service
 
 Headers = Callable[[str | None], dict[str, str]]
@@ -105,7 +107,9 @@ def test_labels_export_has_decided_alerts(app_client: TestClient, as_role: Heade
     assert app_client.post(f"/v1/payments/alerts/{body['payment_id']}", headers=as_role("risk"),
                            json={"outcome": "released"}).status_code == 200
     out = tmp_path / "labels.parquet"
-    report = run_json("payments", "labels", "--out", out, env=trained.env)
+    result = CliRunner().invoke(payments_group, ["labels", "--out", str(out), "--json"], env=trained.env)
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
     frame = pd.read_parquet(out)
     assert report["rows"] == len(frame)
     row = frame.set_index("payment_id").loc[body["payment_id"]]
@@ -166,14 +170,15 @@ def test_unknown_customer_and_bad_events(app_client: TestClient, as_role: Header
         assert sent.status_code == 422, (bad, sent.text)
 
 
-def test_counters_survive_a_restart(trained: Trained, customers: list[str]) -> None:
-    """A device bound and a password changed before a restart still make the transfer after it a takeover."""
+def test_counters_survive_a_restart(app_client: TestClient, as_role: Headers, trained: Trained,
+                                   customers: list[str]) -> None:
+    """A device bound and a password changed, sent to one service, still make the transfer a takeover for
+    a service started afterwards (a real `nbo serve` process on the same state)."""
     customer = customers[6]
     when = night()
     keys = trained.keys
-    with running_service(trained.env) as server:
-        takeover(lambda events: httpx.post(f"{server.url}/v1/events", headers={"X-API-Key": keys["app"]},
-                                           json={"events": events}, timeout=30), customer, when)
+    takeover(lambda events: app_client.post("/v1/events", headers=as_role("app"), json={"events": events}),
+             customer, when)
     with running_service(trained.env) as server:
         body = payment(customer, when, amount=20_000.0, payee_id="PAYEE-NEW", device_id="DEV-NEW")
         answer = httpx.post(f"{server.url}/v1/payments/score", headers={"X-API-Key": keys["payments"]},
