@@ -5,7 +5,11 @@ implementation training replays too) and a short list of the customer's recent p
 events for the risk team's alert queue. Every change is a read-modify-write in one transaction, so
 concurrent requests for the same customer never lose an update:
 
-- embedded profile: a SQLite file in the state dir (WAL, synchronous=FULL), `BEGIN IMMEDIATE`;
+- embedded profile: a SQLite file in the state dir (WAL), `BEGIN IMMEDIATE`. synchronous=NORMAL:
+  a commit survives the process (a crash, a restart) but not a power cut of the machine, which
+  could lose the last changes. The counters are derived state, and the audit (synchronous=FULL)
+  keeps every decision: a WAL fsync per payment measured ~10 ms on this machine's disk under load,
+  more than the payment's whole latency budget;
 - scale profile: Redis (the online store's server), `WATCH` / `MULTI` retried when another writer won.
 
 Both survive a service restart (SQLite is a file; Redis is the online store's own persistence).
@@ -81,7 +85,7 @@ class SqliteCounterStore:
         if conn is None:
             conn = sqlite3.connect(self.path, timeout=10, isolation_level=None, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA synchronous=NORMAL")  # see the module's docstring
             self._local.conn = conn
         return conn
 

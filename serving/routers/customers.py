@@ -63,7 +63,9 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
            lang: Annotated[Lang, Query(description="Language of the actions' names and reasons")] = "en") -> EventAck:
     """Customer events of known customers. Page views and searches (real-time intent) go into the
     online feature store at once (the next offers request sees them) and into the offline store,
-    for training, within seconds (see the README). Every event is logged once per event_id (a
+    for training, within seconds (see the README). Account events (login with device and city,
+    password_change, device_bound, credit_received with its amount) update the customer's payment
+    counters, which `POST /v1/payments/score` reads. Every event is logged once per event_id (a
     replay adds nothing and is counted as not new; the same id with other content is 409) and fires
     the triggers it completes (`serving/triggers/triggers.toml`); the answer lists their next-best-actions.
     All or nothing: the whole batch is checked first (times from 2000-01-01 to 5 minutes from now,
