@@ -110,6 +110,7 @@ bench: install
 	$(BIN)/python benchmarks/recommender.py
 	$(BIN)/python benchmarks/fraud_scorer.py
 	$(BIN)/python benchmarks/service.py
+	$(BIN)/python benchmarks/payments.py
 	$(BIN)/python benchmarks/workbench.py
 	$(BIN)/python benchmarks/load.py --rate 150 --seconds 30 --workers 2
 	$(BIN)/python benchmarks/triggers.py

@@ -16,6 +16,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving.cli import report_group, serve
 from serving.monitoring.cli import monitor_group
+from serving.payments.labels_cli import payments_group
 from serving.security import keys as api_keys
 from serving.security.keys_cli import keys_group
 from serving.triggers.cli import triggers_group
@@ -68,7 +69,7 @@ def _info_text(r: dict[str, Any]) -> str:
     lines = [f"{k:<20} {v}" for k, v in r.items() if k != "demo_api_keys"]
     if r["demo_api_keys"]:
         lines.append("demo API keys (send as X-API-Key):")
-        lines += [f"  {role:<6} {key}" for role, key in r["demo_api_keys"].items()]
+        lines += [f"  {role:<8} {key}" for role, key in r["demo_api_keys"].items()]
     return "\n".join(lines)
 
 
@@ -99,6 +100,7 @@ main.add_command(serve)
 main.add_command(keys_group)
 main.add_command(report_group)
 main.add_command(monitor_group)
+main.add_command(payments_group)
 main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)

@@ -22,8 +22,20 @@ from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
 from serving.monitoring.drift import recent_drift_report
+from serving.payments.counter_store import open_counter_store
+from serving.payments.ledger import PaymentLedger
 from serving.reload_signal import ReloadSignal
-from serving.routers import admin, campaigns, customers, identity, offers, ops, risk, workbench
+from serving.routers import (
+    admin,
+    campaigns,
+    customers,
+    identity,
+    offers,
+    ops,
+    payments,
+    risk,
+    workbench,
+)
 from serving.runtime import reload_models
 from serving.security.keyring import KeyRing
 from serving.security.ratelimit import limiter_for
@@ -88,12 +100,15 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.trigger_rules = load_trigger_rules()
         app.state.trigger_store = TriggerStore(app.state.audit.engine)
         app.state.reload_signal = ReloadSignal(settings.state_dir)
+        app.state.payment_counters = open_counter_store(settings)
+        app.state.payment_ledger = PaymentLedger(app.state.audit.engine)
         app.state.metrics.drift.watch(lambda: recent_drift_report(settings, app.state.audit))
         _load(app)
         _start_event_writers(app)
         yield
         if app.state.event_flusher is not None:
             app.state.event_flusher.stop()  # the offline copy of every logged event, before exiting
+        app.state.payment_counters.close()
         app.state.audit.close()
 
     app = FastAPI(title="nbo", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
@@ -104,6 +119,6 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   workbench.router, identity.router, docs_pages.router):
+                   workbench.router, identity.router, payments.router, docs_pages.router):
         app.include_router(router)
     return app

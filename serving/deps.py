@@ -14,6 +14,8 @@ from nbo.errors import ModelUnavailable
 from serving.audit.store import AuditStore
 from serving.decisions.offers import OfferService
 from serving.decisions.risk import RiskService
+from serving.payments.counter_store import CounterStore
+from serving.payments.service import PaymentService
 from serving.runtime import Runtime
 from serving.triggers.engine import TriggerEngine
 
@@ -55,6 +57,20 @@ async def get_intent_writer(request: Request) -> OnlineIntentWriter:
     return writer
 
 
+def payment_service_of(request: Request) -> PaymentService:
+    """Payment scoring and the alert queue on the app's counters and ledger and the runtime's fraud model."""
+    state = request.app.state
+    return PaymentService(runtime_of(request), state.payment_counters, state.payment_ledger)
+
+
+async def get_payment_service(request: Request) -> PaymentService:
+    return payment_service_of(request)
+
+
+async def get_payment_counters(request: Request) -> CounterStore:
+    return request.app.state.payment_counters
+
+
 async def request_id(request: Request) -> str:
     return request.state.request_id
 
@@ -66,3 +82,5 @@ OfferServiceDep = Annotated[OfferService, Depends(get_offer_service)]
 TriggerEngineDep = Annotated[TriggerEngine, Depends(get_trigger_engine)]
 IntentWriterDep = Annotated[OnlineIntentWriter, Depends(get_intent_writer)]
 RequestIdDep = Annotated[str, Depends(request_id)]
+PaymentServiceDep = Annotated[PaymentService, Depends(get_payment_service)]
+PaymentCountersDep = Annotated[CounterStore, Depends(get_payment_counters)]

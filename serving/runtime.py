@@ -19,11 +19,13 @@ from sqlalchemy.engine import Engine
 from features.online.reader import OnlineReader
 from features.repo.store import open_store
 from models.alias_history import AliasHistory
+from models.fraud import FraudScorer
 from models.recommender import RecommenderScorer
 from models.registry import (
     ALIASES,
     CHURN,
     DELINQUENCY,
+    FRAUD,
     RECOMMENDER,
     SHADOW,
     ModelRef,
@@ -63,6 +65,14 @@ class RecommenderModel:
     ref: ModelRef
 
 
+@dataclass(frozen=True)
+class FraudModel:
+    """The payment fraud model behind `champion` (the rules decide alone without one)."""
+
+    scorer: FraudScorer
+    ref: ModelRef
+
+
 @dataclass
 class Runtime:
     """Everything a request reads, loaded once. Each model is loaded on its own: a portfolio with a
@@ -72,6 +82,7 @@ class Runtime:
     portfolio: str = DEMO
     risk: dict[str, dict[str, RiskModel]] = field(default_factory=dict)  # CHURN|DELINQUENCY → alias → model
     recommenders: dict[str, RecommenderModel] = field(default_factory=dict)
+    fraud: FraudModel | None = None
 
     def _unavailable(self, name: str) -> ModelUnavailable:
         kind = _kind(name)
@@ -112,7 +123,8 @@ class Runtime:
         """Registered name → the aliases loaded (empty: not served), for /readyz (which anyone may read:
         keyed by registered names, not by the risk fields the app role must never see)."""
         out = {registered_name(name, self.portfolio): sorted(self.risk.get(name, {})) for name in (CHURN, DELINQUENCY)}
-        return out | {registered_name(RECOMMENDER, self.portfolio): sorted(self.recommenders)}
+        return out | {registered_name(RECOMMENDER, self.portfolio): sorted(self.recommenders),
+                      registered_name(FRAUD, self.portfolio): ["champion"] if self.fraud else []}
 
     def versions(self) -> dict[str, dict[str, str]]:
         """model → alias → version, for /metrics and the audit."""
@@ -124,7 +136,7 @@ class Runtime:
     def refs(self) -> list[ModelRef]:
         """Every loaded model version."""
         risk = [m.ref for by_alias in self.risk.values() for m in by_alias.values()]
-        return risk + [m.ref for m in self.recommenders.values()]
+        return risk + [m.ref for m in self.recommenders.values()] + ([self.fraud.ref] if self.fraud else [])
 
 
 def _load_risk(settings: MlflowSettings, name: str, alias: str, portfolio: str) -> RiskModel | None:
@@ -157,6 +169,10 @@ def load_runtime(settings: Settings) -> Runtime:
         recommender = _load_recommender(settings.mlflow, alias, settings.portfolio)
         if recommender is not None:
             runtime.recommenders[alias] = recommender
+    fraud = load_alias(settings.mlflow, registered_name(FRAUD, settings.portfolio), "champion", settings.portfolio)
+    if fraud is not None:
+        assert isinstance(fraud.scorer, FraudScorer)
+        runtime.fraud = FraudModel(fraud.scorer, fraud.ref)
     log.info("runtime_loaded", extra={"portfolio": settings.portfolio, "versions": runtime.versions(),
                                       "not_served": [k for k, aliases in runtime.served().items() if not aliases]})
     return runtime

@@ -15,6 +15,10 @@ CustomerIdPattern = r"^(?:C[0-9]{8}|O[0-9]{10})$"  # a canonical id, or a OneID 
 ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
 Channel = Literal["app", "web", "branch", "rm", "phone"]
 MAX_BATCH = 10_000
+SECURITY_EVENTS = ("password_change", "device_bound", "credit_received")  # and login: the payment counters' events
+DeviceIdPattern = r"^[A-Za-z0-9_.:-]{1,64}$"
+CityPattern = r"^[^\x00-\x1f\x7f]+$"  # any name, in any script, without control characters
+MAX_AMOUNT = 1e9  # largest payment or credit accepted (CNY)
 
 
 class Frozen(BaseModel):
@@ -178,9 +182,16 @@ class ContactAck(Frozen):
 
 class CustomerEvent(Frozen):
     customer_id: str = Field(pattern=CustomerIdPattern)
-    event_type: Literal["page_view", "search", "login", "account_opened"] = Field(
-        description="page_view and search carry a topic and go into the feature store as real-time intent")
+    event_type: Literal["page_view", "search", "login", "account_opened", *SECURITY_EVENTS] = Field(
+        description="page_view and search carry a topic and go into the feature store as real-time intent; "
+                    "login (with device_id and city), password_change, device_bound (with device_id) and "
+                    "credit_received (with amount) update the customer's payment counters")
     topic: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9_]*$", max_length=40, examples=["mortgage"])
+    device_id: str | None = Field(default=None, pattern=DeviceIdPattern, description="login, device_bound")
+    city: str | None = Field(default=None, min_length=1, max_length=40, pattern=CityPattern,
+                             description="login: where the customer signed in")
+    amount: float | None = Field(default=None, gt=0, le=MAX_AMOUNT, allow_inf_nan=False,
+                                 description="credit_received: the inbound payment's amount")
     event_time: datetime | None = Field(default=None, description="UTC (a time without a zone is taken as "
                                                                   "UTC), from 2000-01-01 to 5 minutes from now; "
                                                                   "defaults to when it is received")
@@ -202,6 +213,14 @@ class CustomerEvent(Frozen):
     def _topic_for_intent(self) -> CustomerEvent:
         if self.event_type in ("page_view", "search") and self.topic is None:
             raise ValueError(f"a {self.event_type} event needs a topic")
+        if self.event_type == "device_bound" and self.device_id is None:
+            raise ValueError("a device_bound event needs a device_id")
+        if (self.event_type == "credit_received") != (self.amount is not None):
+            raise ValueError("amount is for a credit_received event, which needs one")
+        if self.event_type not in ("login", "device_bound") and self.device_id is not None:
+            raise ValueError(f"a {self.event_type} event has no device_id")
+        if self.event_type != "login" and self.city is not None:
+            raise ValueError(f"a {self.event_type} event has no city")
         return self
 
 
@@ -350,3 +369,74 @@ class CampaignEffect(Frozen):
     weeks: list[WeekEffect]
     control_lift: ControlLift | None = Field(description="Personalised offers against the control group "
                                              "(NBO_SERVICE__CONTROL_SHARE); None unless both have feedback")
+
+
+PaymentIdPattern = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class PaymentRequest(Frozen):
+    """One outbound transfer, as the payment system sends it before executing it."""
+
+    payment_id: str = Field(pattern=PaymentIdPattern, examples=["P20261207-000123"])
+    customer_id: str = Field(pattern=CustomerIdPattern)
+    amount: float = Field(gt=0, le=MAX_AMOUNT, allow_inf_nan=False, strict=True, examples=[25000.0])
+    currency: str = Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["CNY"])
+    payee_id: str = Field(pattern=PaymentIdPattern, examples=["PAYEE-88231"])
+    channel: Literal["app", "web", "branch", "phone"]
+    device_id: str | None = Field(default=None, pattern=DeviceIdPattern, description="null at a branch")
+    city: str = Field(min_length=1, max_length=40, pattern=CityPattern, examples=["上海"])
+    time: datetime = Field(description="ISO 8601 with a UTC offset (stored in UTC), from 2000-01-01 to 5 minutes "
+                                       "from now")
+
+    @field_validator("time")
+    @classmethod
+    def _aware_utc(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("time needs a UTC offset (e.g. 2026-12-07T02:13:00+08:00)")
+        value = value.astimezone(UTC)
+        if not is_in_event_window(value):
+            raise ValueError(f"{EVENT_TIME_WINDOW} (got {value.isoformat()})")
+        return value
+
+
+class PaymentReason(Frozen):
+    code: str = Field(examples=["new_device"])
+    zh: str = Field(examples=["使用新设备付款"])
+    en: str = Field(examples=["paid from a device not seen before"])
+
+
+class PaymentDecision(Frozen):
+    """allow: execute; step_up: ask the customer to confirm (e.g. a one-time code); hold: stop and alert."""
+
+    payment_id: str
+    decision: Literal["allow", "step_up", "hold"]
+    score: float | None = Field(description="The fraud model's risk score (0-1); null when the rules alone decided")
+    reasons: list[PaymentReason]
+    decision_id: str
+    model_version: str | None = Field(description="Version of nbo-fraud@champion; null when the rules alone decided")
+    rules_only: bool = Field(description="True when no fraud model is served and the plain rules decided alone")
+    created_at: datetime
+
+
+class AlertOutcome(Frozen):
+    outcome: Literal["confirmed_fraud", "released"]
+
+
+class AlertDecision(Frozen):
+    payment_id: str
+    outcome: Literal["confirmed_fraud", "released"]
+    decided_by: str
+    decided_at: datetime
+
+
+class PaymentAlert(Frozen):
+    payment_id: str
+    customer_id: str
+    held_at: datetime
+    payment: dict[str, object]
+    decision: PaymentDecision
+    recent: list[dict[str, object]] = Field(description="The customer's recent payments and account events")
+
+
+class PaymentAlerts(Frozen):
+    alerts: list[PaymentAlert]

@@ -11,7 +11,15 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 
 from nbo.errors import ContractViolation, CustomerNotFound
 from serving.decisions.risk import freshness
-from serving.deps import AuditDep, IntentWriterDep, RequestIdDep, RuntimeDep, TriggerEngineDep
+from serving.deps import (
+    AuditDep,
+    IntentWriterDep,
+    PaymentCountersDep,
+    RequestIdDep,
+    RuntimeDep,
+    TriggerEngineDep,
+)
+from serving.payments.service import count_events
 from serving.routers.params import CustomerId
 from serving.runtime import Runtime
 from serving.schemas import (
@@ -51,11 +59,13 @@ def profile(customer_id: CustomerId, runtime: RuntimeDep, triggers: TriggerEngin
 @router.post("/events", dependencies=[Depends(require_role(Role.APP))], status_code=202,
              responses={409: {"model": Problem, "description": "An event_id already logged with other content"}})
 def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, request_id: RequestIdDep,
-           intent: IntentWriterDep,
+           intent: IntentWriterDep, counters: PaymentCountersDep,
            lang: Annotated[Lang, Query(description="Language of the actions' names and reasons")] = "en") -> EventAck:
     """Customer events of known customers. Page views and searches (real-time intent) go into the
     online feature store at once (the next offers request sees them) and into the offline store,
-    for training, within seconds (see the README). Every event is logged once per event_id (a
+    for training, within seconds (see the README). Account events (login with device and city,
+    password_change, device_bound, credit_received with its amount) update the customer's payment
+    counters, which `POST /v1/payments/score` reads. Every event is logged once per event_id (a
     replay adds nothing and is counted as not new; the same id with other content is 409) and fires
     the triggers it completes (`serving/triggers/triggers.toml`); the answer lists their next-best-actions.
     All or nothing: the whole batch is checked first (times from 2000-01-01 to 5 minutes from now,
@@ -71,6 +81,9 @@ def events(body: EventBatch, runtime: RuntimeDep, triggers: TriggerEngineDep, re
                        "event_time": e.event_time} for e in new_intent])
 
     new, fired = triggers.on_events(batch, request_id, lang, online=online)
+    count_events(counters, [e for e, n in zip(batch, new, strict=True) if n],
+                 [{"device_id": e.device_id, "city": e.city, "amount": e.amount}
+                  for e, n in zip(body.events, new, strict=True) if n])
     return EventAck(accepted=len(batch), customers=len({e.customer_id for e in batch}), new=sum(new),
                     actions=[TriggerAction(**f.for_app()) for f in fired])
 
@@ -95,7 +108,8 @@ def _event_id(event: CustomerEvent) -> str:
     """An event without the sender's id: its fields, when it has a time; else a fresh id."""
     if event.event_time is None:
         return uuid.uuid4().hex
-    key = "|".join([event.customer_id, event.event_type, event.topic or "", event.event_time.isoformat()])
+    key = "|".join([event.customer_id, event.event_type, event.topic or "", event.event_time.isoformat(),
+                    *(f"{v}" for v in (event.device_id, event.city, event.amount) if v is not None)])
     return "h:" + hashlib.sha256(key.encode()).hexdigest()[:40]
 
 

@@ -1,5 +1,5 @@
 """The RM workbench: server-rendered pages behind the rm role, in zh-CN and English; the risk role
-signs in too and sees the model monitoring page only.
+signs in too and sees the model monitoring page and the payment alert queue only.
 
 A browser signs in once with an rm or risk API key and then carries a signed session cookie
 (`serving/workbench/session.py`). Every route but the login form and the static files
@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 from urllib.parse import parse_qs, urlencode
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
+from fastapi import APIRouter, Depends, FastAPI, Path, Query, Request, Response
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -31,10 +31,12 @@ from pydantic import ValidationError
 from models.registry import CHURN, DELINQUENCY
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving.audit.store import CONTACT_OUTCOMES
-from serving.deps import RequestIdDep, runtime_of
+from serving.deps import RequestIdDep, payment_service_of, runtime_of
+from serving.payments.ledger import OUTCOMES
 from serving.reports.campaign import campaign_effect, page_period, trend_chart
 from serving.routers.params import CustomerId
-from serving.schemas import FeedbackRequest, ProductIdPattern
+from serving.schemas import FeedbackRequest, PaymentIdPattern, ProductIdPattern
+from serving.security.keys import ID_LEN
 from serving.security.ratelimit import SignInLimiter
 from serving.workbench.charts import decode, encode, render
 from serving.workbench.contacts import log_contact
@@ -125,11 +127,18 @@ class SessionRoute(APIRoute):
             if role not in self.roles:
                 if request.method == "GET" and request.url.path == "/workbench":
                     return RedirectResponse(f"{MONITORING}?{urlencode({'lang': lang})}", status_code=303)
-                detail = labels(lang)["ui"]["risk_only_monitoring"]
+                detail = labels(lang)["payments" if self.roles == (RISK,) else "ui"][
+                    "risk_only" if self.roles == (RISK,) else "risk_only_monitoring"]
                 return _page(request, "error.html", lang, 403, status=403, detail=detail)
             return await handler(request)
 
         return guarded
+
+
+class RiskRoute(SessionRoute):
+    """A route for the risk team only (the payment alert queue)."""
+
+    roles = (RISK,)
 
 
 class StaffRoute(SessionRoute):
@@ -166,6 +175,7 @@ Form = Annotated[dict[str, str], Depends(form_fields)]
 public = APIRouter()
 protected = APIRouter(route_class=SessionRoute)
 staff = APIRouter(route_class=StaffRoute)
+risk_only = APIRouter(route_class=RiskRoute)
 
 
 def _switch_url(request: Request, lang: str) -> str:
@@ -347,6 +357,33 @@ def monitoring(request: Request, lang: Lang = "en") -> Response:
                  labels_of={n: model_label(n, words) for n in names})
 
 
+@risk_only.get("/payments/alerts")
+def payment_alerts(request: Request, lang: Lang = "en",
+                   decided: Annotated[str | None, Query(max_length=100)] = None) -> Response:
+    """The alert queue: held payments with their reasons and the customer's recent activity, and the
+    risk team's two buttons (confirmed fraud, release)."""
+    queue = payment_service_of(request).open_alerts()
+    payment_id, _, outcome = (decided or "").partition(":")
+    notice = (payment_id, outcome) if re.fullmatch(PaymentIdPattern, payment_id) and outcome in OUTCOMES else None
+    return _page(request, "payment_alerts.html", lang, alerts=[a.model_dump(mode="json") for a in queue.alerts],
+                 decided=notice)
+
+
+@risk_only.post("/payments/alerts/{payment_id}", dependencies=[Depends(same_origin)])
+def decide_payment(request: Request, payment_id: Annotated[str, Path(pattern=PaymentIdPattern)],
+                   form: Form) -> Response:
+    """Record the risk team's outcome of a held payment (audited with the session's key id)."""
+    outcome = form.get("outcome", "")
+    if outcome not in OUTCOMES:
+        raise ContractViolation(f"outcome must be one of {', '.join(OUTCOMES)}")
+    session = session_of(request)
+    request.app.state.payment_ledger.decide(payment_id, outcome, f"{RISK} key {session.key_prefix[:ID_LEN]}"
+                                            if session else RISK)
+    lang = form.get("lang") or request.query_params.get("lang", "en")
+    query = urlencode({"lang": lang if lang in HTML_LANG else "en", "decided": f"{payment_id}:{outcome}"})
+    return RedirectResponse(f"/workbench/payments/alerts?{query}", status_code=303)
+
+
 @staff.get("/chart.svg")
 def chart(spec: Annotated[str, Query(max_length=8000)], narrow: bool = False) -> Response:
     """A chart of the page as SVG, drawn from the spec in its URL (`narrow`: for a phone)."""
@@ -358,3 +395,4 @@ router = APIRouter(include_in_schema=False, lifespan=lifespan)
 router.include_router(public, prefix="/workbench")
 router.include_router(protected, prefix="/workbench")
 router.include_router(staff, prefix="/workbench")
+router.include_router(risk_only, prefix="/workbench")

@@ -16,6 +16,7 @@ class Role(StrEnum):
     RM = "rm"
     RISK = "risk"
     ADMIN = "admin"
+    PAYMENTS = "payments"  # the payment system: may score payments, nothing else
 
 
 class Unauthorized(NboError):

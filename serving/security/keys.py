@@ -31,7 +31,7 @@ from typing import Any
 
 from nbo.errors import NotFound
 
-ROLES = ("app", "rm", "risk", "admin")
+ROLES = ("app", "rm", "risk", "admin", "payments")  # payments: the payment system (scoring only)
 ID_LEN = 12
 RM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}\Z")  # as the bank's systems name an RM (`RM011`)
 

@@ -82,4 +82,4 @@ def keys_demo(rm_id: str | None, as_json: bool) -> None:
         raise click.BadParameter(str(err), param_hint="--rm-id") from err
     demo_rm = api_keys.rm_of(api_keys.load_records(s.api_keys_file), api_keys.hash_key(keys["rm"]))
     emit({"demo_api_keys": keys, "demo_rm_id": demo_rm, "demo_keys_file": s.demo_keys_file.resolve()}, as_json,
-         lambda r: "\n".join(f"{role:<6} {key}" for role, key in r["demo_api_keys"].items()))
+         lambda r: "\n".join(f"{role:<8} {key}" for role, key in r["demo_api_keys"].items()))

@@ -39,7 +39,7 @@ def test_info_json_names_every_location(tmp_path) -> None:
     info = run_json("info", env=env)
     for key in ("data_dir", "feature_repo", "mlflow_tracking_uri", "service_url", "demo_api_keys"):
         assert key in info
-    assert set(info["demo_api_keys"]) == {"app", "rm", "risk", "admin"}
+    assert set(info["demo_api_keys"]) == {"app", "rm", "risk", "admin", "payments"}
     stored = (tmp_path / "state" / "api-keys.json").read_text()
     assert all(key not in stored for key in info["demo_api_keys"].values())  # only hashes are kept
 

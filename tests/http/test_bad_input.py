@@ -8,7 +8,7 @@ import pytest
 CUSTOMER = "O0000000042"
 UNKNOWN = "C99999999"
 DECISION = "0" * 32
-ROLES = ("app", "rm", "risk", "admin")
+ROLES = ("app", "rm", "risk", "admin", "payments")
 
 # (method, path, json body, roles allowed) for every endpoint of DESIGN §8 that needs a key.
 ENDPOINTS = [
@@ -22,6 +22,11 @@ ENDPOINTS = [
     ("POST", f"/v1/offers/{DECISION}/feedback", {"product_id": "FUND_BOND", "outcome": "shown"}, {"app", "rm"}),
     ("GET", "/v1/models", None, set(ROLES)),
     ("POST", "/v1/admin/reload", None, {"admin"}),
+    ("POST", "/v1/payments/score", {"payment_id": "P-1", "customer_id": CUSTOMER, "amount": 10.0, "currency": "CNY",
+                                    "payee_id": "PAYEE-1", "channel": "app", "device_id": "D-1", "city": "上海",
+                                    "time": "2026-12-01T10:00:00+08:00"}, {"payments"}),
+    ("GET", "/v1/payments/alerts", None, {"risk"}),
+    ("POST", "/v1/payments/alerts/P-1", {"outcome": "released"}, {"risk"}),
 ]
 POSTS = [(path, role) for method, path, _, roles in ENDPOINTS if method == "POST" for role in sorted(roles)[:1]]
 

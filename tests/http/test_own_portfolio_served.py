@@ -79,7 +79,7 @@ def test_readiness_names_the_portfolio_and_what_it_serves(served: Served) -> Non
     assert ready.status_code == 200, ready.text
     assert ready.json()["portfolio"] == PORTFOLIO
     assert ready.json()["served"] == {f"nbo-churn.{PORTFOLIO}": ["champion"], f"nbo-delinquency.{PORTFOLIO}": [],
-                                      f"nbo-recommender.{PORTFOLIO}": []}
+                                      f"nbo-recommender.{PORTFOLIO}": [], f"nbo-fraud.{PORTFOLIO}": []}
     assert (served.trained["model"], served.trained["portfolio"]) == (f"nbo-churn.{PORTFOLIO}", PORTFOLIO)
     assert served.trained["promoted"], served.trained
 

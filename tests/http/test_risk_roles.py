@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT
 
 CUSTOMER = "O0000000042"
-ROLES = ("app", "rm", "risk", "admin")
+ROLES = ("app", "rm", "risk", "admin", "payments")
 # (method, OpenAPI path, request path, JSON body)
 RISK_ROUTES = [
     ("get", "/v1/customers/{customer_id}/delinquency", f"/v1/customers/{CUSTOMER}/delinquency", None),
