@@ -1,0 +1,7 @@
+"""Campaigns (issue 25): the campaign object, its checks, storage, states and audience.
+
+`spec` is the file format and API body; `checks` holds it against the bank (segments, features,
+catalogue); `files` reads campaign files; `store` keeps campaigns and every change in the audit
+database; `states` is the state machine; `audience` picks and counts a campaign's customers;
+`assignment` puts a customer in the control group or a variant by a stable hash.
+"""
