@@ -19,9 +19,8 @@ from features.tables import CUSTOMER_KEY, EVENT_TIMESTAMP
 from serving.campaigns.spec import CampaignSpec
 
 
-def audience_mask(spec: CampaignSpec, rules: SegmentRules, features: pd.DataFrame,
-                  tags: pd.DataFrame) -> np.ndarray:
-    """Which rows of `features` (with their `rules.tag_frame` tags) the campaign's audience holds."""
+def audience_mask(spec: CampaignSpec, features: pd.DataFrame, tags: pd.DataFrame) -> np.ndarray:
+    """Which rows of `features` (with their `SegmentRules.tag_frame` tags) the campaign's audience holds."""
     chosen = tags["rfm_segment"].notna().to_numpy()  # excluded customers have no segment
     segment = spec.audience.segment
     if segment is not None:
@@ -46,10 +45,10 @@ def audience_sizes(specs: Sequence[CampaignSpec], rules: SegmentRules,
         return None, {s.id: 0 for s in specs}
     tags = rules.tag_frame(features)
     as_of = pd.Timestamp(features[EVENT_TIMESTAMP].max()).date().isoformat()
-    return as_of, {s.id: int(audience_mask(s, rules, features, tags).sum()) for s in specs}
+    return as_of, {s.id: int(audience_mask(s, features, tags).sum()) for s in specs}
 
 
 def audience_ids(spec: CampaignSpec, rules: SegmentRules, features: pd.DataFrame) -> list[str]:
     """The customer ids of the campaign's audience in `features` (one month), sorted."""
-    mask = audience_mask(spec, rules, features, rules.tag_frame(features))
+    mask = audience_mask(spec, features, rules.tag_frame(features))
     return sorted(features.loc[mask, CUSTOMER_KEY].astype(str))

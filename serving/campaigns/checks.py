@@ -10,9 +10,11 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from features.segments.rules import SegmentRules, parse_condition
-from nbo.errors import ContractViolation
+from features.segments.rules import SegmentRules, load_segment_rules, parse_condition
+from nbo.errors import ContractViolation, InputFileError
+from nbo.settings import Settings
 from serving.campaigns.spec import CampaignSpec
+from sources.io import read_table, table_path
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,14 @@ class BankTerms:
 
     def segment_ids(self) -> list[str]:
         return [*self.segments.names("en")]
+
+
+def bank_terms(settings: Settings) -> BankTerms:
+    """The segment rules in force and the product ids of NBO_DATA_DIR's catalogue."""
+    products = table_path(settings.data_dir, "products")
+    if not products.exists():
+        raise InputFileError(f"{products}: no product catalogue to check campaigns against (set NBO_DATA_DIR)")
+    return BankTerms(load_segment_rules(), frozenset(read_table(settings.data_dir, "products")["product_id"]))
 
 
 def parse_spec(raw: Mapping[str, Any], where: str) -> CampaignSpec:

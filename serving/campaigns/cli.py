@@ -12,14 +12,11 @@ from features.build.monthly import offline_dir
 from features.segments.rules import load_segment_rules
 from nbo.console import emit, handles_errors, json_option
 from nbo.databases import audit_engine
-from nbo.errors import InputFileError
 from nbo.settings import Settings, load_settings
-from serving.campaigns.audience import audience_sizes, features_for
-from serving.campaigns.checks import BankTerms
+from serving.campaigns.board import CampaignBoard
+from serving.campaigns.checks import bank_terms
 from serving.campaigns.files import read_campaign_files
-from serving.campaigns.spec import CampaignSpec
 from serving.campaigns.store import CampaignStore
-from sources.io import read_table, table_path
 
 USER = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}"  # as `--by` names a person (an RM id such as RM011, a login)
 
@@ -35,27 +32,12 @@ by_option = click.option("--by", "by", required=True, callback=_user,
 reason_option = click.option("--reason", default="", show_default=False, help="Why (recorded in the history).")
 
 
-def bank_terms(settings: Settings) -> BankTerms:
-    """The segment rules in force and the product ids of NBO_DATA_DIR's catalogue."""
-    products = table_path(settings.data_dir, "products")
-    if not products.exists():
-        raise InputFileError(f"{products}: no product catalogue to check campaigns against (set NBO_DATA_DIR)")
-    return BankTerms(load_segment_rules(), frozenset(read_table(settings.data_dir, "products")["product_id"]))
-
-
 def _store(settings: Settings) -> CampaignStore:
     return CampaignStore(audit_engine(settings.audit_url))
 
 
-def _sizes(settings: Settings, campaigns: list[dict[str, Any]]) -> dict[str, Any]:
-    """Audience sizes in the latest feature month (None for every campaign without feature tables)."""
-    specs = [CampaignSpec.model_validate(c["definition"]) for c in campaigns]
-    rules = load_segment_rules()
-    try:
-        as_of, sizes = audience_sizes(specs, rules, features_for(specs, rules, offline_dir(settings)))
-    except InputFileError:
-        return {"audience_as_of": None, "sizes": {}}
-    return {"audience_as_of": as_of, "sizes": sizes}
+def _board(settings: Settings) -> CampaignBoard:
+    return CampaignBoard(_store(settings), load_segment_rules(), offline_dir(settings))
 
 
 @click.group("campaigns")
@@ -88,11 +70,9 @@ def load(files: tuple[Path, ...], by: str, reason: str, as_json: bool) -> None:
 @handles_errors
 def list_campaigns(as_json: bool) -> None:
     """Every campaign: state, channels, audience and its size in the latest feature month, author, approver."""
-    settings = load_settings()
-    campaigns = _store(settings).list()
-    sizes = _sizes(settings, campaigns)
-    rows = [_summary(c, sizes["sizes"].get(c["id"])) for c in campaigns]
-    emit({"audience_as_of": sizes["audience_as_of"], "campaigns": rows}, as_json, _list_text)
+    board = _board(load_settings()).overview()
+    rows = [_summary(c) for c in board["campaigns"]]
+    emit({"audience_as_of": board["audience_as_of"], "campaigns": rows}, as_json, _list_text)
 
 
 @campaigns_group.command("show")
@@ -101,11 +81,7 @@ def list_campaigns(as_json: bool) -> None:
 @handles_errors
 def show(campaign_id: str, as_json: bool) -> None:
     """One campaign: its definition, state, audience size and every change (who, when, from → to, why)."""
-    settings = load_settings()
-    campaign = _store(settings).get(campaign_id)
-    sizes = _sizes(settings, [campaign])
-    result = campaign | {"audience_size": sizes["sizes"].get(campaign_id), "audience_as_of": sizes["audience_as_of"]}
-    emit(result, as_json, _show_text)
+    emit(_board(load_settings()).one(campaign_id), as_json, _show_text)
 
 
 def _move_command(action: str, help_text: str) -> click.Command:
@@ -128,11 +104,11 @@ _move_command("start", "Start an approved campaign: approved → running.")
 _move_command("finish", "Finish a running campaign: running → finished.")
 
 
-def _summary(campaign: dict[str, Any], size: int | None) -> dict[str, Any]:
+def _summary(campaign: dict[str, Any]) -> dict[str, Any]:
     d = campaign["definition"]
     return {"id": campaign["id"], "name_zh": d["name_zh"], "name_en": d["name_en"], "state": campaign["state"],
             "version": campaign["version"], "channels": d["channels"], "audience": d["audience"],
-            "audience_size": size, "start": d["schedule"]["start"], "end": d["schedule"]["end"],
+            "audience_size": campaign["audience_size"], "start": d["schedule"]["start"], "end": d["schedule"]["end"],
             "created_by": campaign["created_by"], "approved_by": campaign["approved_by"],
             "changes": len(campaign["history"])}
 
@@ -159,7 +135,7 @@ def _show_text(c: dict[str, Any]) -> str:
              f"audience   {_audience_text(d['audience'])}: {c['audience_size'] if c['audience_size'] is not None else '—'}"
              f" customers as of {c['audience_as_of'] or '—'}",
              f"offer      {', '.join(d['offer']['products']) or '—'}; content {d['offer']['content'] or '—'}",
-             f"channels   " + ", ".join(f"{ch} ({d['budget']['cost_per_contact_cny'][ch]:g} CNY)" for ch in d["channels"]),
+             "channels   " + ", ".join(f"{ch} ({d['budget']['cost_per_contact_cny'][ch]:g} CNY)" for ch in d["channels"]),
              f"schedule   {d['schedule']['start']}..{d['schedule']['end']} {','.join(d['schedule']['send_days'])} "
              f"at {d['schedule']['send_time']}",
              f"budget     {d['budget']['total_cny']:,.0f} CNY; control share {d['control_share']:g}",

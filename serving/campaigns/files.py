@@ -11,8 +11,6 @@ from nbo.errors import ContractViolation, InputFileError
 from serving.campaigns.checks import BankTerms, checked_spec
 from serving.campaigns.spec import CampaignSpec
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "config" / "campaigns"
-
 
 def read_campaign_file(path: Path, terms: BankTerms) -> CampaignSpec:
     """One campaign file, checked (InputFileError when unreadable, ContractViolation when invalid)."""

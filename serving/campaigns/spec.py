@@ -11,13 +11,13 @@ import math
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 Channel = Literal["app_push", "sms", "rm_call", "wechat"]
 CHANNELS: tuple[Channel, ...] = ("app_push", "sms", "rm_call", "wechat")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
-                                  description="lower-case letters, digits, _ or -, at most 64")]
+                                  description="lower-case letters, digits, _ or -, at most 64; not `effect`")]
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Asia/Shanghai")]
 Message = Annotated[str, Field(min_length=1, max_length=500)]
 SHARE_TOLERANCE = 1e-9
@@ -113,6 +113,13 @@ class CampaignSpec(_Part):
     budget: Budget
     control_share: float = Field(default=0.0, ge=0, lt=1, allow_inf_nan=False)
     variants: list[Variant] = Field(default_factory=list, max_length=10)
+
+    @field_validator("id")
+    @classmethod
+    def _not_reserved(cls, value: str) -> str:
+        if value == "effect":
+            raise ValueError("`effect` is taken by GET /v1/campaigns/effect")
+        return value
 
     @model_validator(mode="after")
     def _consistent(self) -> CampaignSpec:

@@ -33,7 +33,7 @@ def target_state(campaign_id: str, action: str, state: str) -> str:
     """The state `action` leads to from `state` (IllegalMove when it does not start there)."""
     start, end = MOVES[action]
     if state != start:
-        raise IllegalMove(f"campaign {campaign_id!r} is {state}: {action} moves a {start} campaign to {end}")
+        raise IllegalMove(f"campaign {campaign_id!r} is {state}: {action} takes a campaign from {start} to {end}")
     return end
 
 
