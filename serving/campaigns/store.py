@@ -68,7 +68,7 @@ class CampaignStore:
         with self.engine.begin() as conn:
             row = _row(conn, spec.id)
             if row is not None and json.loads(row["definition"]) == json.loads(definition):
-                return _campaign(row) | {"changed": False}
+                return _full(conn, row) | {"changed": False}
             now = datetime.now(UTC)
             if row is None:
                 conn.execute(campaigns.insert().values(
@@ -82,7 +82,7 @@ class CampaignStore:
                 _update(conn, row, state=states.DRAFT, version=row["version"] + 1, definition=definition,
                         updated_at=now)
                 _record(conn, spec.id, "edit", states.DRAFT, states.DRAFT, row["version"] + 1, by, now, reason)
-            return _campaign(_row(conn, spec.id)) | {"changed": True}
+            return _full(conn, _row(conn, spec.id)) | {"changed": True}
 
     def move(self, campaign_id: str, action: str, by: str, reason: str = "") -> dict[str, Any]:
         """Apply `action` (approve, withdraw, start, finish) and return the campaign: IllegalMove (409)
@@ -97,7 +97,7 @@ class CampaignStore:
             now = datetime.now(UTC)
             _update(conn, row, state=to_state, updated_at=now)
             _record(conn, campaign_id, action, row["state"], to_state, row["version"], by, now, reason)
-            return _campaign(_row(conn, campaign_id))
+            return _full(conn, _row(conn, campaign_id))
 
     def get(self, campaign_id: str) -> dict[str, Any]:
         """The campaign with its history, oldest change first (CampaignNotFound if none)."""
@@ -105,7 +105,7 @@ class CampaignStore:
             row = _row(conn, campaign_id)
             if row is None:
                 raise CampaignNotFound(f"no campaign {campaign_id!r} (see `nbo campaigns list`)")
-            return _with_history(row, _history(conn, [campaign_id])[campaign_id])
+            return _full(conn, row)
 
     def list(self) -> list[dict[str, Any]]:
         """Every campaign with its history, by id."""
@@ -153,11 +153,15 @@ def _history(conn: Connection, ids: list[str]) -> dict[str, list[dict[str, Any]]
     return out
 
 
-def _campaign(row: dict[str, Any] | None) -> dict[str, Any]:
-    assert row is not None
+def _campaign(row: dict[str, Any]) -> dict[str, Any]:
     return {"id": row["campaign_id"], "state": row["state"], "version": row["version"],
             "created_by": row["created_by"], "created_at": _utc(row["created_at"]),
             "updated_at": _utc(row["updated_at"]), "definition": json.loads(row["definition"])}
+
+
+def _full(conn: Connection, row: dict[str, Any] | None) -> dict[str, Any]:
+    assert row is not None
+    return _with_history(row, _history(conn, [row["campaign_id"]])[row["campaign_id"]])
 
 
 def _with_history(row: dict[str, Any], changes: list[dict[str, Any]]) -> dict[str, Any]:
