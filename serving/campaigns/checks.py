@@ -41,14 +41,14 @@ def parse_spec(raw: Mapping[str, Any], where: str) -> CampaignSpec:
     try:
         return CampaignSpec.model_validate(raw)
     except ValidationError as err:
-        violations = [{"field": ".".join(str(p) for p in e["loc"]) or "campaign",
+        violations: list[dict[str, object]] = [{"field": ".".join(str(p) for p in e["loc"]) or "campaign",
                        "message": e["msg"].removeprefix("Value error, ")} for e in err.errors()]
         raise _violation(where, violations) from err
 
 
 def check_against_bank(spec: CampaignSpec, terms: BankTerms, where: str) -> None:
     """ContractViolation listing every name the bank does not know (segment, rule feature, product)."""
-    violations = []
+    violations: list[dict[str, object]] = []
     if spec.audience.segment is not None and spec.audience.segment not in terms.segment_ids():
         violations.append({"field": "audience.segment",
                            "message": f"unknown segment {spec.audience.segment!r} (known: "

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Channel = Literal["app_push", "sms", "rm_call", "wechat"]
 CHANNELS: tuple[Channel, ...] = ("app_push", "sms", "rm_call", "wechat")
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",
                                   description="lower-case letters, digits, _ or -, at most 64; not `effect`")]
 ClockTime = Annotated[str, Field(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", description="HH:MM, Asia/Shanghai")]
@@ -63,7 +64,7 @@ class Schedule(_Part):
 
     start: date
     end: date
-    send_days: list[Weekday] = Field(default_factory=lambda: ["mon", "tue", "wed", "thu", "fri"], min_length=1)
+    send_days: list[Weekday] = Field(default_factory=lambda: list(WORKDAYS), min_length=1)
     send_time: ClockTime = "10:00"
 
     @model_validator(mode="after")
