@@ -22,14 +22,14 @@ def test_campaigns_drafted_and_approved_by_another_person_are_listed(
     approved = httpx.post(f"{server.url}/v1/campaigns/new-customer-onboarding/approve", timeout=30,
                           headers={"X-API-Key": trained.keys["rm"]}, json={"reason": "budget checked"})
     assert approved.status_code == 200, approved.text
-    sizes = {c["id"]: c["audience_size"] for c in run_json("campaigns", "list", env=trained.env)["campaigns"]}
+    size = approved.json()["audience_size"]
 
     page = open_page()
     log_in(page, server, trained.keys["rm"])
     page.click("#nav-campaign-list")
     row = page.locator('tr[data-campaign="new-customer-onboarding"]')
     assert row.locator("td[data-state]").inner_text() == "Approved"
-    assert row.locator("td[data-audience-size]").inner_text() == f"{sizes['new-customer-onboarding']:,}"
+    assert row.locator("td[data-audience-size]").inner_text() == f"{size:,}" and size > 0
     assert "App push, WeChat" in row.inner_text() and approved.json()["approved_by"] in row.inner_text()
     history = page.locator('table[data-history="new-customer-onboarding"]')
     page.locator('tr.history-row:has(table[data-history="new-customer-onboarding"]) summary').click()
