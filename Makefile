@@ -63,6 +63,7 @@ demo: install
 	$(NBO) triggers run --as-of $$(date -u +%F)
 	$(NBO) segments report
 	$(NBO) keys demo
+	$(NBO) campaigns load config/campaigns/*.toml --by demo-author --reason "example campaigns shipped with nbo"
 	$(NBO) info
 	@set -- $$($(NBO) info --json | $(BIN)/python -c \
 		'import json, sys; i = json.load(sys.stdin); print(i["service_url"], i["demo_api_keys"]["rm"])'); \

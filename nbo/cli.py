@@ -14,6 +14,7 @@ from identity.decisions_cli import merge_command, split_command
 from nbo import __version__
 from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
+from serving.campaigns.cli import campaigns_group
 from serving.cli import report_group, serve
 from serving.monitoring.cli import monitor_group
 from serving.payments.labels_cli import payments_group
@@ -104,6 +105,7 @@ main.add_command(payments_group)
 main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)
+main.add_command(campaigns_group)
 main.add_command(events_group)
 main.add_command(train)
 main.add_command(evaluate)

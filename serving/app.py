@@ -8,12 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from features.build.monthly import offline_dir
 from features.online.push import OnlineIntentWriter, intent_source
 from features.segments.rules import load_segment_rules
 from nbo import __version__
 from nbo.settings import Settings, load_settings
 from serving import docs_pages
 from serving.audit.store import AuditStore
+from serving.campaigns.board import CampaignBoard
+from serving.campaigns.store import CampaignStore
 from serving.decisions import suitability
 from serving.decisions.arbitration import load_levers
 from serving.decisions.offers import OfferPolicy
@@ -99,6 +102,8 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.offer_policy = offer_policy(settings)
         app.state.trigger_rules = load_trigger_rules()
         app.state.trigger_store = TriggerStore(app.state.audit.engine)
+        app.state.campaign_board = CampaignBoard(CampaignStore(app.state.audit.engine), app.state.offer_policy.segments,
+                                                 offline_dir(settings))
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         app.state.payment_counters = open_counter_store(settings)
         app.state.payment_ledger = PaymentLedger(app.state.audit.engine)

@@ -337,6 +337,14 @@ def campaigns(request: Request, lang: Lang = "en", start: Annotated[str, Query(a
                  segment_names=request.app.state.offer_policy.segments.names(lang))
 
 
+@protected.get("/campaigns/list")
+def campaign_list(request: Request, lang: Lang = "en") -> Response:
+    """Every campaign (`nbo campaigns list`): audience and its size, channels, dates, budget, state,
+    author, approver and history."""
+    return _page(request, "campaign_list.html", lang, b=request.app.state.campaign_board.overview(),
+                 segment_names=request.app.state.offer_policy.segments.names(lang))
+
+
 @staff.get("/monitoring")
 def monitoring(request: Request, lang: Lang = "en") -> Response:
     """Model monitoring for the risk team and model owners (rm and risk roles): score PSI by month, the
