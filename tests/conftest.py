@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -52,6 +53,14 @@ METRIC_TOLERANCE = 0.03
 def reaches_measured(model: str, metrics: dict[str, float]) -> bool:
     """Whether `metrics` has the model's primary metric at its measured value less the tolerance."""
     return metrics[PRIMARY_METRIC[model]] >= MEASURED_METRIC[model] - METRIC_TOLERANCE
+
+
+def daytime_in_shanghai() -> datetime:
+    """The latest 12:00 Asia/Shanghai not after now (UTC): a moment outside every channel's quiet
+    hours, so tests that send events "some hours ago" do not depend on the hour they run at."""
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    return (noon if noon <= local else noon - timedelta(days=1)).astimezone(UTC)
 
 
 def service_today() -> date:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,7 @@ from serving.decisions.offers import OfferService
 from serving.decisions.suitability import age_on
 from serving.triggers.engine import TriggerEngine
 from serving.triggers.rules import TriggerRules
-from tests.conftest import Trained, service_today, settings_from
+from tests.conftest import Trained, daytime_in_shanghai, service_today, settings_from
 
 Headers = Callable[[str | None], dict[str, str]]
 HIGH_RISK = {"FUND_EQUITY", "FUND_TECH"}
@@ -32,7 +32,7 @@ def people(bank_dir: Path) -> pd.DataFrame:
 
 
 def _views(customer_id: str, topic: str, hours_ago: list[float], kind: str = "page_view") -> list[dict]:
-    now = datetime.now(UTC)
+    now = daytime_in_shanghai()  # outside the contact policy's quiet hours
     return [{"customer_id": customer_id, "event_type": kind, "topic": topic, "event_id": uuid.uuid4().hex,
              "event_time": (now - timedelta(hours=h)).isoformat()} for h in hours_ago]
 
@@ -172,7 +172,7 @@ def engine(app_client: TestClient) -> TriggerEngine:
 def test_a_new_account_journey_welcome_then_guide_then_rm_task(
         app_client: TestClient, as_role: Headers, people: pd.DataFrame, engine: TriggerEngine) -> None:
     customer_id = people[people["marketing_consent"]]["customer_id"].iloc[5]
-    opened_at = datetime.now(UTC) - timedelta(days=1)
+    opened_at = daytime_in_shanghai() - timedelta(days=1)
     answer = _post(app_client, as_role, [{"customer_id": customer_id, "event_type": "account_opened",
                                           "event_time": opened_at.isoformat(), "event_id": uuid.uuid4().hex}])
     assert [a["trigger_id"] for a in answer["actions"]] == ["welcome_offer"]
