@@ -19,6 +19,8 @@ from typing import Protocol, TypeVar
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from serving.triggers.event_log import as_utc
+
 ledger_meta = sa.MetaData()
 contact_ledger = sa.Table(
     "nbo_contact_ledger", ledger_meta,
@@ -54,10 +56,6 @@ class LedgerEntry:
     policy_version: str
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 class ContactLedger:
     """Reads and conditional writes of the ledger, on the audit database's engine."""
 
@@ -71,7 +69,7 @@ class ContactLedger:
                                                 t.contacted_at >= since)
         if leave_out is not None:
             query = query.where(t.contact_id != leave_out)
-        return [_utc(v) for v in conn.execute(query).scalars()]
+        return [as_utc(v) for v in conn.execute(query).scalars()]
 
     def times(self, customer_id: str, channel: str, since: datetime) -> list[datetime]:
         """When the customer was contacted on `channel` since `since` (UTC)."""
@@ -89,7 +87,7 @@ class ContactLedger:
                 conn.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": key})
             conn.execute(contact_ledger.insert().values(
                 contact_id=contact_id, customer_id=entry.customer_id, channel=entry.channel,
-                contacted_at=_utc(entry.at), source=entry.source, ref=entry.ref[:64],
+                contacted_at=as_utc(entry.at), source=entry.source, ref=entry.ref[:64],
                 policy_version=entry.policy_version, recorded_at=datetime.now(UTC)))
             verdict = rules(self._times(conn, entry.customer_id, entry.channel, since, leave_out=contact_id))
             if not verdict.allowed:
@@ -100,4 +98,4 @@ class ContactLedger:
         """Every recorded contact, oldest first (the sweep over a bank reads them)."""
         with self.engine.connect() as conn:
             rows = conn.execute(contact_ledger.select().order_by(contact_ledger.c.contacted_at)).all()
-        return [dict(r._mapping) | {"contacted_at": _utc(r.contacted_at)} for r in rows]
+        return [dict(r._mapping) | {"contacted_at": as_utc(r.contacted_at)} for r in rows]

@@ -26,6 +26,7 @@ from nbo.errors import ContractViolation, NotFound
 from serving.audit.contact_ledger import ledger_meta
 from serving.audit.group_commit import GroupCommit
 from serving.schemas import ProductIdPattern
+from serving.triggers.event_log import as_utc
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
 CONTACT_OUTCOMES = ("reached", "not_reached", "interested", "declined")
@@ -251,7 +252,7 @@ class AuditStore:
                  .where(decisions.c.customer_id == customer_id, feedback.c.outcome == "dismissed",
                         feedback.c.created_at >= since))
         with self.engine.connect() as conn:
-            return [t.replace(tzinfo=UTC) if t.tzinfo is None else t for t in conn.execute(query).scalars()]
+            return [as_utc(t) for t in conn.execute(query).scalars()]
 
     def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20,
                         window: int = 2000) -> list[Decision]:
