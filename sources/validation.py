@@ -40,7 +40,7 @@ ASSEMBLY_FILE = "assembly.json"  # written by `nbo data assemble`: the extracts 
 LINKS_FILE = "links.parquet"
 LINK_COLUMNS = ("system", "record_id", "customer_id")
 # Activity keyed by a system's records: `<system>_<table>.parquet` beside the extracts.
-KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products", "customer_history")
+KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products", "customer_history", "contact_consent")
 DISAGREEMENTS_SHOWN = 5  # customers named in the warning that today's version and the customers table differ
 
 

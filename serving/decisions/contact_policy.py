@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo
 from nbo.errors import ContractViolation
 from serving.audit.contact_ledger import ContactLedger, LedgerEntry
 from serving.audit.store import AuditStore
+from sources.contract import CONTACT_CHANNELS
 
 DEFAULT_CONTACT_POLICY = Path(__file__).with_name("contact_policy.toml")
-CONTACT_CHANNELS = ("app_push", "sms", "rm_call", "wechat")
 CONTACT_CHANNEL_OF = {"app": "app_push", "web": "app_push", "rm": "rm_call", "phone": "rm_call", "branch": "rm_call"}
 _CHANNEL_ZH = {"app_push": "App推送", "sms": "短信", "rm_call": "客户经理电话", "wechat": "微信"}
 

@@ -30,7 +30,7 @@ from sources.synthetic.systems import SYSTEMS, Context
 SOURCES_DIR = "sources"
 TRUTH_FILE = "source_records.parquet"
 CUSTOMER_KEYED = {"mobile_app": ("events",),
-                  "core_banking": ("transactions", "holdings", "credit", "customer_history")}
+                  "core_banking": ("transactions", "holdings", "credit", "customer_history", "contact_consent")}
 _STREAM_ROWS = 1_000_000
 CHUNK_PEOPLE = 100_000
 HISTORY_MONTHS = 24  # the demo bank's history, over which the fast path's customers joined
@@ -144,7 +144,7 @@ def _write_keyed(rng: np.random.Generator, out: Path, ids: pd.Series, keys: dict
         has_second = second.is_valid().to_numpy(zero_copy_only=False)
         days = rng.integers(1, 720, int(has_second.sum()))
         cut[has_second] = (last_day.tz_localize("UTC") - pd.to_timedelta(days, unit="D")).asi8
-        for table in (t for t in tables if table_path(out, t).is_file()):  # customer_history is optional
+        for table in (t for t in tables if table_path(out, t).is_file()):  # customer_history, contact_consent: optional
             name = f"{system}_{table}"
             rows[name] = _rekey_file(table_path(out, table), out / SOURCES_DIR / f"{name}.parquet",
                                      ids, first, second, cut)

@@ -1,5 +1,5 @@
 """The issue's must-show, for the triggers: a simulated week of `nbo triggers run` over every customer of
-the session bank, then every contact any path recorded in the session (this week, the HTTP tests'
+the session bank after a campaign called every customer, then every contact any path recorded in the session (this week, the HTTP tests'
 offers and events) re-checked against the policy's settings by plain counting here: no channel
 consent, quiet hour, weekly or monthly cap is broken, and every trigger action sent is one contact."""
 
@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 
 from features.build.monthly import offline_dir
 from features.segments.report import read_monthly_features
-from serving.decisions.contact_policy import ContactPolicy, consent_of
+from serving.decisions.contact_policy import ContactPolicy, consent_of, scheduled_moment
 from serving.decisions.offers import OfferService
 from serving.triggers.engine import TriggerEngine
 from serving.triggers.store import fires
@@ -30,12 +30,23 @@ def test_a_simulated_week_over_every_customer_breaks_no_contact_rule(app_client:
     start = service_today() + timedelta(days=40)  # a week of its own, after the other tests' contacts
     customers = read_monthly_features(offline_dir(settings_from(trained.env)), columns, 1, pd.Timestamp(start, tz="UTC"))
     assert customers["customer_id"].nunique() >= 1900
+    policy = state.offer_policy.contact
+    contact = ContactPolicy(policy, state.audit)
+    # a campaign's RM calls to every customer on the first day, before the triggers run: their
+    # rm_call triggers of that week (retention calls) meet the weekly cap
+    first_call = scheduled_moment(policy, start) - timedelta(minutes=1)
+    open_ids = customers.loc[~customers["is_closed"].fillna(False).astype(bool), "customer_id"]
+    called = {c for c in open_ids
+              if contact.contact(c, "rm_call", first_call, consent_of(state.runtime.reader.read_customer(c).values),
+                                 source="campaign", ref=f"sweep-{c}").allowed}
+    assert len(called) >= 1000
     fired = [f for day in range(7) for f in engine.run(start + timedelta(days=day), customers, "test-sweep")]
     sent = [f for f in fired if f.status == "sent"]
     assert sent and len(sent) < len(fired)
+    capped = [f for f in fired if f.reason == "cap_week"]
+    assert capped and {f.customer_id for f in capped} <= called
 
-    policy = state.offer_policy.contact
-    contacts = pd.DataFrame(ContactPolicy(policy, state.audit).ledger.all_contacts())
+    contacts = pd.DataFrame(contact.ledger.all_contacts())
     contacts = contacts[contacts["policy_version"] == policy.version]  # not the tests' variants of it
     local = pd.to_datetime(contacts["contacted_at"], utc=True).dt.tz_convert(policy.timezone)
     contacts = contacts.assign(local=local, week=local.dt.to_period("W-SUN").astype(str),
