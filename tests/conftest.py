@@ -22,6 +22,7 @@ from nbo.settings import Settings, load_settings
 from tests.server import cli_env
 
 if TYPE_CHECKING:
+    import pandas as pd
     from feast import FeatureStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,18 @@ def daytime_in_shanghai() -> datetime:
     local = datetime.now(ZoneInfo("Asia/Shanghai"))
     noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
     return (noon if noon <= local else noon - timedelta(days=1)).astimezone(UTC)
+
+
+def with_contact_consent(bank_dir: Path, customers: pd.DataFrame) -> pd.DataFrame:
+    """`customers` (of the bank's customers table) with a column per contact channel (app_push, sms,
+    rm_call, wechat): the bank's contact_consent, else the customer's marketing_consent."""
+    import pandas as pd
+
+    consent = pd.read_parquet(bank_dir / "contact_consent.parquet")
+    out = customers.merge(consent, on="customer_id", how="left")
+    for channel in consent.columns.drop("customer_id"):
+        out[channel] = out[channel].fillna(out["marketing_consent"]).astype(bool)
+    return out
 
 
 def service_today() -> date:

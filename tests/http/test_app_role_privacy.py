@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.decisions.suitability import RULES
-from tests.conftest import daytime_in_shanghai
+from tests.conftest import daytime_in_shanghai, with_contact_consent
 
 Headers = Callable[[str | None], dict[str, str]]
 RULE_IDS = {rule.__name__ for rule in RULES} | {"assessment_expired"}
@@ -32,8 +32,8 @@ APP_ACTION_REASONS = {None, "no_marketing_consent", "account_closed", "customer_
 
 @pytest.fixture(scope="module")
 def open_consenting(bank_dir: Path) -> list[str]:
-    frame = pd.read_parquet(bank_dir / "customers.parquet")
-    return sorted(frame.loc[frame["close_date"].isna() & frame["marketing_consent"], "customer_id"])
+    frame = with_contact_consent(bank_dir, pd.read_parquet(bank_dir / "customers.parquet"))
+    return sorted(frame.loc[frame["close_date"].isna() & frame["marketing_consent"] & frame["app_push"], "customer_id"])
 
 
 def _views(customer_id: str, topic: str, n: int) -> list[dict]:

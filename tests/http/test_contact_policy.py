@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from serving.decisions.contact_policy import ChannelRules, ContactPolicy, consent_of
 from serving.decisions.offers import OfferService
 from serving.triggers.engine import Occasion, TriggerEngine
-from tests.conftest import daytime_in_shanghai
+from tests.conftest import daytime_in_shanghai, with_contact_consent
 
 Headers = Callable[[str | None], dict[str, str]]
 SH = ZoneInfo("Asia/Shanghai")
@@ -26,7 +26,7 @@ SH = ZoneInfo("Asia/Shanghai")
 
 @pytest.fixture(scope="module")
 def people(bank_dir: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(bank_dir / "customers.parquet")
+    frame = with_contact_consent(bank_dir, pd.read_parquet(bank_dir / "customers.parquet"))
     return frame[frame["close_date"].isna()].sort_values("customer_id", ignore_index=True)
 
 
@@ -54,7 +54,7 @@ def _offers(client: TestClient, as_role: Headers, customer_id: str, channel: str
 def test_offers_sent_by_sms_stop_at_the_weekly_cap(app_client: TestClient, as_role: Headers, people: pd.DataFrame,
                                                   without_quiet_hours: None) -> None:
     cap = app_client.app.state.offer_policy.contact.channels["sms"].per_week
-    for customer_id in people[people["marketing_consent"]]["customer_id"].iloc[-40:]:
+    for customer_id in people[people["sms"] & people["wechat"]]["customer_id"].iloc[-40:]:
         first = _offers(app_client, as_role, customer_id, "sms")
         if first["offers"]:
             break
@@ -81,6 +81,9 @@ def test_a_customer_without_consent_is_not_contacted(app_client: TestClient, as_
     for channel in ("app_push", "sms"):
         answer = _offers(app_client, as_role, customer_id, channel, role="app")
         assert answer["offers"] == [] and answer["contact"]["reason"] == f"no_consent_{channel}", answer
+    sms_only_not = people[people["marketing_consent"] & people["app_push"] & ~people["sms"]]["customer_id"].iloc[-1]
+    assert _offers(app_client, as_role, sms_only_not, "sms")["contact"]["reason"] == "no_consent_sms"
+    assert _offers(app_client, as_role, sms_only_not, "app_push")["contact"]["allowed"]  # SMS consent is not app consent
     bad = app_client.get(f"/v1/customers/{customer_id}/offers?channel=fax", headers=as_role("app"))
     assert bad.status_code == 422 and "channel" in bad.text
 
@@ -96,7 +99,7 @@ def test_a_capped_or_non_consenting_customer_gets_no_rm_task(engine: TriggerEngi
     call = engine.rules.by_id("onboarding_call")  # an rm_task on the rm channel: rm_call
     day = datetime.now(UTC).date() + timedelta(days=3)
     moment = datetime.combine(day, time(10), SH).astimezone(UTC)
-    capped, refusing = people[people["marketing_consent"]]["customer_id"].iloc[-60], \
+    capped, refusing = people[people["rm_call"]]["customer_id"].iloc[-60], \
         people[~people["marketing_consent"]]["customer_id"].iloc[-2]
     policy = ContactPolicy(engine.offers.policy.contact, engine.offers.audit)
     consent = consent_of(engine.offers.runtime.reader.read_customer(capped).values)
@@ -109,7 +112,7 @@ def test_a_capped_or_non_consenting_customer_gets_no_rm_task(engine: TriggerEngi
 
 
 def test_an_event_in_quiet_hours_fires_no_push(app_client: TestClient, as_role: Headers, people: pd.DataFrame) -> None:
-    customer_id = people[people["marketing_consent"]]["customer_id"].iloc[-80]
+    customer_id = people[people["app_push"]]["customer_id"].iloc[-80]
     night = daytime_in_shanghai() - timedelta(hours=14)  # 22:00 local
     events = [{"customer_id": customer_id, "event_type": "page_view", "topic": "mortgage", "event_id": uuid.uuid4().hex,
                "event_time": (night - timedelta(minutes=m)).isoformat()} for m in (20, 10, 0)]
