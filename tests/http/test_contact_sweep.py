@@ -29,7 +29,7 @@ def test_a_simulated_week_over_every_customer_breaks_no_contact_rule(app_client:
     columns = {"birth_date", "is_closed"} | {c.feature for t in rules.scheduled() for c in t.when.all}
     start = service_today() + timedelta(days=40)  # a week of its own, after the other tests' contacts
     customers = read_monthly_features(offline_dir(settings_from(trained.env)), columns, 1, pd.Timestamp(start, tz="UTC"))
-    assert customers["customer_id"].nunique() >= 1900
+    assert customers["customer_id"].is_unique and len(customers) > 1000  # everyone with a relationship that month
     policy = state.offer_policy.contact
     contact = ContactPolicy(policy, state.audit)
     # a campaign's RM calls to every customer on the first day, before the triggers run: their
@@ -39,7 +39,7 @@ def test_a_simulated_week_over_every_customer_breaks_no_contact_rule(app_client:
     called = {c for c in open_ids
               if contact.contact(c, "rm_call", first_call, consent_of(state.runtime.reader.read_customer(c).values),
                                  source="campaign", ref=f"sweep-{c}").allowed}
-    assert len(called) >= 1000
+    assert len(open_ids) / 3 < len(called) < len(open_ids)  # the others do not consent to RM calls
     fired = [f for day in range(7) for f in engine.run(start + timedelta(days=day), customers, "test-sweep")]
     sent = [f for f in fired if f.status == "sent"]
     assert sent and len(sent) < len(fired)
