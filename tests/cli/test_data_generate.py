@@ -27,9 +27,9 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         run_json(*args, "--seed", seed, "--out", tmp_path / name)
     a, b, c = (_checksums(tmp_path / n) for n in "abc")
-    # seven canonical tables (customer_history too) and truth/traits; six extracts and six keyed files in
-    # sources/, truth/source_records
-    assert len(a) == 21 and "truth/source_records.parquet" in a and "sources/branch_crm.parquet" in a
+    # eight canonical tables (customer_history and contact_consent too) and truth/traits; six extracts and
+    # seven keyed files in sources/, truth/source_records
+    assert len(a) == 23 and "truth/source_records.parquet" in a and "sources/branch_crm.parquet" in a
     assert "customer_history.parquet" in a and "sources/core_banking_customer_history.parquet" in a
     assert a == b
     fixed = {"products.parquet", "sources/core_banking_products.parquet"}  # the catalogue is fixed, not drawn
@@ -37,7 +37,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     assert all(a[f] != c[f] for f in a if f not in fixed)
     run_json(*args, "--seed", 3, "--no-extracts", "--out", tmp_path / "d")
     d = _checksums(tmp_path / "d")
-    assert d == {f: a[f] for f in d} and len(d) == 8  # the same bank without the extracts
+    assert d == {f: a[f] for f in d} and len(d) == 9  # the same bank without the extracts
 
 
 def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) -> None:
@@ -76,7 +76,7 @@ def test_blocks_are_deterministic_contiguous_independent_and_valid(tmp_path: Pat
 
 def test_truth_is_kept_apart_from_the_canonical_tables(generated_bank: Path) -> None:
     assert sorted(p.name for p in generated_bank.glob("*.parquet")) == [
-        "credit.parquet", "customer_history.parquet", "customers.parquet", "events.parquet", "holdings.parquet",
+        "contact_consent.parquet", "credit.parquet", "customer_history.parquet", "customers.parquet", "events.parquet", "holdings.parquet",
         "products.parquet", "transactions.parquet"]
     traits = pd.read_parquet(generated_bank / "truth" / "traits.parquet")
     customers = read_table(generated_bank, "customers")
