@@ -12,7 +12,7 @@ calendar month), so on a snapshot they show the source value itself.
 from __future__ import annotations
 
 from features.tables import INTENT_COUNTS, RFM_WINDOWS_DAYS
-from sources.contract import CATEGORIES, TOPICS
+from sources.contract import CATEGORIES, CONTACT_CHANNELS, TOPICS
 
 EXTRA_PREFIX = "x_"  # the feature of an extra attribute `<name>` is `x_<name>` (its column: extra.<name>)
 
@@ -48,6 +48,7 @@ FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
     "risk_tolerance": ("customers.risk_tolerance",), "risk_tolerance_level": ("customers.risk_tolerance",),
     "risk_assessment_age_days": ("customers.risk_assessed_at",),
     "has_marketing_consent": ("customers.marketing_consent",),
+    **{f"has_{c}_consent": (f"contact_consent.{c}",) for c in CONTACT_CHANNELS},
     "preferred_channel": ("customers.preferred_channel",), "income_monthly_cny": ("customers.income_monthly",),
     "is_closed": ("customers.close_date",),
     **{f"{category}_balance_cny": _HOLDINGS for category in CATEGORIES},
@@ -64,7 +65,7 @@ FEATURE_COLUMNS: dict[str, tuple[str, ...]] = {
 
 DIRECT: frozenset[str] = frozenset({
     "gender", "city_tier", "occupation", "segment", "risk_tolerance", "has_marketing_consent",
-    "preferred_channel", "income_monthly_cny", "credit_limit_cny", "credit_balance_cny", "utilization",
+    *(f"has_{c}_consent" for c in CONTACT_CHANNELS), "preferred_channel", "income_monthly_cny", "credit_limit_cny", "credit_balance_cny", "utilization",
     "payment_cny", "days_past_due", "missed_payments",
     *(f"{money}_cny_30d" for money in _RFM_MONEY if money != "net_flow"), "txn_count_30d",
 })

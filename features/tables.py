@@ -14,7 +14,7 @@ from datetime import timedelta
 
 import pandas as pd
 
-from sources.contract import CATEGORIES, TOPICS
+from sources.contract import CATEGORIES, CONTACT_CHANNELS, TOPICS
 from sources.extensions import EVENTS_TABLE, EXTRA_PREFIX, EXTRAS_TABLE, METRICS_TABLE, feature_name
 
 CUSTOMER_KEY = "customer_id"
@@ -69,8 +69,10 @@ PROFILE = FeatureTable("customer_profile", CUSTOMER_KEY, MONTHLY_TTL, {
     "tenure_months": "int", "risk_tolerance": "str", "risk_tolerance_level": "int",
     "risk_assessment_age_days": "int", "has_marketing_consent": "bool", "preferred_channel": "str",
     "income_monthly_cny": "float", "is_closed": "bool", "birth_date": "str", "risk_assessed_at": "str",
-}, "Who the customer is at the month end: demographics, segment, risk profile, consent; birth and "
-   "risk-assessment dates for the rules' exact-date arithmetic.")
+    **{f"has_{c}_consent": "bool" for c in CONTACT_CHANNELS},
+}, "Who the customer is at the month end: demographics, segment, risk profile, consent (overall and per "
+   "contact channel: null where the bank has no contact_consent row); birth and risk-assessment dates for the "
+   "rules' exact-date arithmetic.")
 
 BALANCES = FeatureTable("customer_balances_month_end", CUSTOMER_KEY, MONTHLY_TTL, {
     **{f"{c}_balance_cny": "float" for c in CATEGORIES},

@@ -155,6 +155,8 @@ def _combine(table: str, frame: pd.DataFrame) -> pd.DataFrame:
         return frame.drop_duplicates("product_id").reset_index(drop=True)
     if table in ("payments", "account_events"):  # one row per payment or event, each with its own id
         return frame
+    if table == "contact_consent":  # several records of one customer: the first record's consent wins
+        return frame.drop_duplicates("customer_id").reset_index(drop=True)
     if table == "customer_history":  # one version a day: records of one customer agree or the first wins
         return (frame.sort_values(["customer_id", "valid_from"], kind="stable")
                 .drop_duplicates(["customer_id", "valid_from"]).reset_index(drop=True))

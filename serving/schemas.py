@@ -13,7 +13,8 @@ from models.explain.lang import Lang
 # Identifiers are ASCII: `\d` would also match Unicode digits (C０００００００１, Arabic-Indic digits).
 CustomerIdPattern = r"^(?:C[0-9]{8}|O[0-9]{10})$"  # a canonical id, or a OneID id (identity/)
 ProductIdPattern = r"^[A-Z0-9][A-Z0-9_]{1,31}$"
-Channel = Literal["app", "web", "branch", "rm", "phone"]
+# in-app placements (not a contact), then the contact policy's channels (the caller sends the answer out)
+Channel = Literal["app", "web", "branch", "rm", "phone", "app_push", "sms", "rm_call", "wechat"]
 MAX_BATCH = 10_000
 SECURITY_EVENTS = ("password_change", "device_bound", "credit_received")  # and login: the payment counters' events
 DeviceIdPattern = r"^[A-Za-z0-9_.:-]{1,64}$"
@@ -59,6 +60,16 @@ class Blocked(Frozen):
     message: str
 
 
+class ContactOutcome(Frozen):
+    """The contact policy's verdict on an answer sent out on a contact channel."""
+
+    allowed: bool
+    channel: Literal["app_push", "sms", "rm_call", "wechat"]
+    reason: str | None = Field(default=None, examples=["cap_week", "quiet_hours", "no_consent_sms",
+                                                       "suppressed_dismissals", "cap_month"])
+    message: str | None = None
+
+
 class OfferDecision(Frozen):
     """What every offers answer carries."""
 
@@ -71,6 +82,9 @@ class OfferDecision(Frozen):
         description="control: the customer is held out on the non-personalised default (NBO_SERVICE__CONTROL_SHARE)")
     model_versions: dict[str, str]
     ruleset_version: str
+    contact: ContactOutcome | None = Field(default=None, description=(
+        "With channel=app_push, sms, rm_call or wechat only: the contact policy's verdict; when it refuses, "
+        "offers is empty"))
 
 
 class AppOfferList(OfferDecision):
@@ -91,7 +105,7 @@ class RmOfferList(OfferDecision):
         return AppOfferList(decision_id=self.decision_id, customer_id=self.customer_id,
                             personalised=self.personalised, variant=self.variant,
                             model_versions=self.model_versions, ruleset_version=self.ruleset_version,
-                            offers=[o.for_app() for o in self.offers])
+                            offers=[o.for_app() for o in self.offers], contact=self.contact)
 
 
 class Freshness(Frozen):

@@ -32,6 +32,7 @@ RISK_LEVELS = ("R1", "R2", "R3", "R4", "R5")
 RISK_TOLERANCES = ("C1", "C2", "C3", "C4", "C5")
 SEGMENTS = ("mass", "affluent", "private")
 CHANNELS = ("app", "web", "branch", "rm", "phone")
+CONTACT_CHANNELS = ("app_push", "sms", "rm_call", "wechat")  # the contact policy's (and campaigns') channels
 GENDERS = ("F", "M", "U")
 # Web topics a page view or search is counted under (one per product family, plus promotions).
 TOPICS = ("deposit", "wealth", "fund", "gold", "insurance", "credit_card", "loan", "study_abroad",
@@ -243,6 +244,22 @@ class AccountEvents(pa.DataFrameModel):
         strict = True
 
 
+class ContactConsent(pa.DataFrameModel):
+    """Optional: the customer's consent to be contacted on each channel (SMS consent is not app consent).
+
+    A customer without a row, or a bank without the table, has the customers table's
+    `marketing_consent` for every channel (the contact policy, issue 25)."""
+
+    customer_id: Series[str] = pa.Field(str_matches=CUSTOMER_ID, unique=True)
+    app_push: Series[bool]
+    sms: Series[bool]
+    rm_call: Series[bool]
+    wechat: Series[bool]
+
+    class Config:
+        strict = True
+
+
 TABLES: dict[str, type[pa.DataFrameModel]] = {
     "customers": Customers,
     "products": Products,
@@ -286,7 +303,8 @@ def is_nullable(table: str, column: str) -> bool:
 
 # Tables a data directory may hold or not (README "The canonical data contract"), by name.
 OPTIONAL_TABLES: dict[str, type[pa.DataFrameModel]] = {
-    "customer_history": CustomerHistory, "payments": Payments, "account_events": AccountEvents}
+    "customer_history": CustomerHistory, "payments": Payments, "account_events": AccountEvents,
+    "contact_consent": ContactConsent}
 TABLES |= OPTIONAL_TABLES
 for _table in OPTIONAL_TABLES:
     FOREIGN_KEYS[(_table, "customer_id")] = ("customers", "customer_id")

@@ -41,7 +41,7 @@ LINKS_FILE = "links.parquet"
 LINK_COLUMNS = ("system", "record_id", "customer_id")
 # Activity keyed by a system's records: `<system>_<table>.parquet` beside the extracts.
 KEYED_TABLES = ("events", "transactions", "holdings", "credit", "products", "customer_history", "payments",
-                "account_events")
+                "account_events", "contact_consent")
 DISAGREEMENTS_SHOWN = 5  # customers named in the warning that today's version and the customers table differ
 
 

@@ -11,9 +11,10 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -21,6 +22,7 @@ from nbo.settings import Settings, load_settings
 from tests.server import cli_env
 
 if TYPE_CHECKING:
+    import pandas as pd
     from feast import FeatureStore
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +54,26 @@ METRIC_TOLERANCE = 0.03
 def reaches_measured(model: str, metrics: dict[str, float]) -> bool:
     """Whether `metrics` has the model's primary metric at its measured value less the tolerance."""
     return metrics[PRIMARY_METRIC[model]] >= MEASURED_METRIC[model] - METRIC_TOLERANCE
+
+
+def daytime_in_shanghai() -> datetime:
+    """The latest 12:00 Asia/Shanghai not after now (UTC): a moment outside every channel's quiet
+    hours, so tests that send events "some hours ago" do not depend on the hour they run at."""
+    local = datetime.now(ZoneInfo("Asia/Shanghai"))
+    noon = local.replace(hour=12, minute=0, second=0, microsecond=0)
+    return (noon if noon <= local else noon - timedelta(days=1)).astimezone(UTC)
+
+
+def with_contact_consent(bank_dir: Path, customers: pd.DataFrame) -> pd.DataFrame:
+    """`customers` (of the bank's customers table) with a column per contact channel (app_push, sms,
+    rm_call, wechat): the bank's contact_consent, else the customer's marketing_consent."""
+    import pandas as pd
+
+    consent = pd.read_parquet(bank_dir / "contact_consent.parquet")
+    out = customers.merge(consent, on="customer_id", how="left")
+    for channel in consent.columns.drop("customer_id"):
+        out[channel] = out[channel].fillna(out["marketing_consent"]).astype(bool)
+    return out
 
 
 def service_today() -> date:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.build import aggregates as agg
+from sources.contract import CONTACT_CHANNELS
 from sources.history import customer_versions, history_of, read_history, snapshot_date
 from sources.io import table_path
 
@@ -56,11 +57,13 @@ class CanonicalBlocks:
         self.months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
         self.snapshot = snapshot_date(data_dir, self.months[-1])
         self.history = read_history(data_dir)  # arrow: a block's rows become pandas in `frames`
+        consent = table_path(data_dir, "contact_consent")  # optional: consent per channel
+        self.consent = pd.read_parquet(consent).set_index("customer_id") if consent.is_file() else None
 
     def frames(self, block: int) -> dict[str, pd.DataFrame]:
         """One block's canonical rows by table name, and its customers' attribute `versions` (each
         block once: parts are freed as read)."""
-        customers = self.customers.slice(block * self.size, self.size).to_pandas()
+        customers = _with_consent(self.customers.slice(block * self.size, self.size).to_pandas(), self.consent)
         versions = customer_versions(customers, history_of(self.history, customers["customer_id"]), self.snapshot)
         if self._whole is None:
             return {"customers": customers, "versions": versions} | {t: self._read(t, block) for t in PER_CUSTOMER}
@@ -118,6 +121,15 @@ class CanonicalBlocks:
         if table == "events":
             frame.index = pd.Index(frame.pop(EVENT_ROW).to_numpy())
         return frame
+
+
+def _with_consent(customers: pd.DataFrame, consent: pd.DataFrame | None) -> pd.DataFrame:
+    """`customers` with `consent_<channel>` for each contact channel: True, False, or None where the
+    customer has no row of contact_consent (or the bank no such table)."""
+    rows = None if consent is None else consent.reindex(customers["customer_id"])
+    return customers.assign(**{
+        f"consent_{c}": [None] * len(customers) if rows is None
+        else rows[c].astype(object).where(rows[c].notna(), None).to_numpy() for c in CONTACT_CHANNELS})
 
 
 def _months_of(table: str, frame: pd.DataFrame) -> pd.Series:

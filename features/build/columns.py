@@ -7,7 +7,7 @@ import pandas as pd
 
 from features.build import aggregates as agg
 from features.tables import INTENT_COUNTS, RFM_WINDOWS_DAYS
-from sources.contract import TOPICS
+from sources.contract import CONTACT_CHANNELS, TOPICS
 
 
 def profile_columns(grid: agg.MonthGrid, c: pd.DataFrame, versions: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -42,6 +42,7 @@ def profile_columns(grid: agg.MonthGrid, c: pd.DataFrame, versions: pd.DataFrame
         "risk_tolerance_level": np.append(level, np.nan)[at],
         "risk_assessment_age_days": np.where(assessed_days > 0, np.floor(assessed_days), np.nan),
         "has_marketing_consent": valid("marketing_consent"),
+        **{f"has_{ch}_consent": _repeat(c[f"consent_{ch}"], grid) for ch in CONTACT_CHANNELS},
         "income_monthly_cny": valid("income_monthly", np.nan),
         "is_closed": days_before("close_date") > 0,
         "birth_date": _repeat(_iso_dates(c["birth_date"]), grid),

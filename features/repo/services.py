@@ -14,6 +14,7 @@ from features.tables import (
     PROFILE,
     RFM,
 )
+from sources.contract import CONTACT_CHANNELS
 from sources.extensions import EVENTS_TABLE, EXTRAS_TABLE, METRICS_TABLE
 
 SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
@@ -27,7 +28,8 @@ SERVICE_VIEWS: dict[str, tuple[str, ...]] = {
 # the build reads the customer_history version valid at each as-of instant, or the customers table's
 # from its snapshot date on), but models have age_years and risk_assessment_age_days, and a raw date
 # string would be a near-unique category.
-NOT_MODEL_FEATURES = {PROFILE.name: ("birth_date", "risk_assessed_at")}
+# Consent per contact channel is for the contact policy only: the models keep the features they had.
+NOT_MODEL_FEATURES = {PROFILE.name: ("birth_date", "risk_assessed_at", *(f"has_{c}_consent" for c in CONTACT_CHANNELS))}
 _DESCRIPTIONS = {
     "customer_360_v1": "The RM workbench's 360° profile: every customer feature, real-time intent included.",
     "ranker_v1": "Recommender: customer features, real-time intent and product attributes.",

@@ -23,8 +23,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from nbo.databases import audit_engine, create_tables
 from nbo.errors import ContractViolation, NotFound
+from serving.audit.contact_ledger import ledger_meta
 from serving.audit.group_commit import GroupCommit
 from serving.schemas import ProductIdPattern
+from serving.triggers.event_log import as_utc
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
 CONTACT_OUTCOMES = ("reached", "not_reached", "interested", "declined")
@@ -107,6 +109,7 @@ class AuditStore:
     def __init__(self, url: str):
         self.engine: Engine = audit_engine(url)
         create_tables(self.engine, _meta)
+        create_tables(self.engine, ledger_meta)
         self._writer = GroupCommit(self.engine)
 
     @contextmanager
@@ -241,6 +244,15 @@ class AuditStore:
             contacts.c.product_id.is_not(None), contacts.c.created_at >= since)
         with self.engine.connect() as conn:
             return frozenset(conn.execute(sa.union(dismissed, declined)).scalars())
+
+    def dismissal_times(self, customer_id: str, since: datetime) -> list[datetime]:
+        """When the customer dismissed an offer since `since` (UTC; the contact policy's suppression)."""
+        query = (sa.select(feedback.c.created_at)
+                 .join(decisions, decisions.c.decision_id == feedback.c.decision_id)
+                 .where(decisions.c.customer_id == customer_id, feedback.c.outcome == "dismissed",
+                        feedback.c.created_at >= since))
+        with self.engine.connect() as conn:
+            return [as_utc(t) for t in conn.execute(query).scalars()]
 
     def latest_in_bands(self, kind: str, bands: tuple[str, ...], since: datetime, limit: int = 20,
                         window: int = 2000) -> list[Decision]:

@@ -7,7 +7,7 @@ returned) → audit → the typed answer (`RmOfferList`; the app's view is its `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -21,6 +21,15 @@ from models.registry import CHURN, DELINQUENCY
 from serving.audit.store import AuditStore
 from serving.decisions import suitability as rules
 from serving.decisions.arbitration import Levers, Ranked, choose
+from serving.decisions.contact_policy import (
+    CONTACT_CHANNELS,
+    ContactPolicy,
+    ContactRequest,
+    ContactSettings,
+    ContactVerdict,
+    consent_of,
+    load_contact_settings,
+)
 from serving.decisions.shadow import offer_shadow
 from serving.decisions.variants import CONTROL, variant_for
 from serving.runtime import Runtime
@@ -39,6 +48,7 @@ class OfferPolicy:
     challenger_share: float
     segments: SegmentRules
     control_share: float = 0.0  # held out on the non-personalised default (variants.py)
+    contact: ContactSettings = field(default_factory=load_contact_settings)  # contact_policy.toml
 
 
 def feature_date(value: object) -> date | None:
@@ -89,15 +99,23 @@ class OfferService:
 
     def for_customer(self, customer_id: str, k: int, lang: str, include_blocked: bool,
                      request_id: str, channel: str | None = None) -> RmOfferList:
-        """The customer's best k suitable offers with reasons, audited before they are returned."""
-        return self.decide(customer_id, k, lang, request_id, channel, include_blocked=include_blocked)
+        """The customer's best k suitable offers with reasons, audited before they are returned. On a
+        contact channel (app_push, sms, rm_call, wechat: the caller sends the answer out) the contact
+        policy decides first; an in-app placement (app, web, branch, none) is not a contact."""
+        contact = (ContactRequest(channel, datetime.now(UTC), "offers", request_id)
+                   if channel in CONTACT_CHANNELS else None)
+        return self.decide(customer_id, k, lang, request_id, channel, include_blocked=include_blocked,
+                           contact=contact)
 
     def decide(self, customer_id: str, k: int, lang: str, request_id: str, channel: str | None, *,
                include_blocked: bool = False, only: frozenset[str] | None = None, kind: str = "offers",
-               today: date | None = None, context: dict[str, Any] | None = None) -> RmOfferList:
+               today: date | None = None, context: dict[str, Any] | None = None,
+               contact: ContactRequest | None = None) -> RmOfferList:
         """One audited offer decision: `only` limits the candidates (a trigger's products), `kind` and
         `context` go into the audit record, `today` is the day the rules are checked on. A control
-        customer gets the non-personalised default (a trigger's too), scored by the champions."""
+        customer gets the non-personalised default (a trigger's too), scored by the champions.
+        With `contact`, offers go out only when the contact policy allows it (the answer's `contact`
+        says why not), and the contact is recorded when they do."""
         variant = variant_for(customer_id, self.policy.challenger_share, self.policy.control_share)
         alias = "champion" if variant == CONTROL else variant
         ranker = self.runtime.recommender(alias)
@@ -112,16 +130,25 @@ class OfferService:
                    for p, v in verdicts.items() if not v.allowed and v.rule_id != "already_held"]
         candidates = verdicts if only is None else {p: v if p in only else _NOT_ASKED for p, v in verdicts.items()}
         personalised = rules.is_personalised(facts) and variant != CONTROL
-        if personalised:
+        verdict = self._contact_check(contact, features)
+        if verdict is not None and not verdict.allowed:
+            offers: list[dict[str, Any]] = []
+        elif personalised:
             offers = self._personalised(ranker.scorer, features, candidates, churn_p, k, lang)
         else:
             offers = self._default(candidates, catalogue, k, lang)
+        if contact is not None and offers:
+            verdict = ContactPolicy(self.policy.contact, self.audit).contact(
+                customer_id, contact.channel, contact.at, consent_of(features.values),
+                source=contact.source, ref=contact.ref)
+            offers = offers if verdict.allowed else []
         versions[ranker.ref.name] = ranker.ref.version
         tags = self.policy.segments.tag(features.values)
         served = CONTROL if variant == CONTROL else ranker.alias
         answer = {"customer_id": customer_id, "personalised": personalised,
                   "variant": served, "model_versions": versions, "ruleset_version": rules.RULESET_VERSION,
-                  "offers": offers, "blocked": blocked if include_blocked else None}
+                  "offers": offers, "blocked": blocked if include_blocked else None,
+                  "contact": None if verdict is None else verdict.as_dict(lang)}
         decision = self.audit.record_decision(
             kind=kind, customer_id=customer_id, request_id=request_id, variant=served,
             model_versions={n: {"alias": ranker.alias, "version": v} for n, v in versions.items()},
@@ -133,6 +160,13 @@ class OfferService:
                      **offer_shadow(self.runtime, self.policy.levers, features, candidates, churn_p, k,
                                     rules.is_personalised(facts))})
         return RmOfferList(decision_id=decision.decision_id, **answer)
+
+    def _contact_check(self, contact: ContactRequest | None, features: OnlineFeatures) -> ContactVerdict | None:
+        """The contact policy's verdict before ranking (None: not a contact), recording nothing."""
+        if contact is None:
+            return None
+        return ContactPolicy(self.policy.contact, self.audit).check(
+            features.customer_id, contact.channel, contact.at, consent_of(features.values))
 
     def _personalised(self, scorer: RecommenderScorer, features: OnlineFeatures, verdicts: dict[str, rules.Verdict],
                       churn_p: float | None, k: int, lang: str) -> list[dict[str, Any]]:

@@ -22,6 +22,14 @@ from features.segments.rules import SegmentRules, Tags
 from features.tables import INTENT_COUNTS
 from models.registry import CHURN
 from nbo.errors import NotFound
+from serving.decisions.contact_policy import (
+    CONTACT_CHANNELS,
+    ContactPolicy,
+    ContactRequest,
+    consent_of,
+    contact_channel,
+    scheduled_moment,
+)
 from serving.decisions.offers import OfferService
 from serving.runtime import Runtime
 from serving.schemas import RmOffer
@@ -30,7 +38,9 @@ from serving.triggers.store import Claim, Event, TriggerStore
 
 # Reasons the app may see: they say nothing about risk. A suppression by the suitability rules
 # ("blocked: credit_pd_limit" ...) would tell it a PD is over the limit or the customer is in arrears.
-APP_REASONS = frozenset({"customer_not_found", "account_closed", "no_marketing_consent"})
+# The contact policy's refusals (consent per channel, quiet hours, caps, suppression) say nothing about risk.
+APP_REASONS = frozenset({"customer_not_found", "account_closed", "no_marketing_consent", "quiet_hours", "cap_week",
+                         "cap_month", "suppressed_dismissals"} | {f"no_consent_{c}" for c in CONTACT_CHANNELS})
 
 
 @dataclass(frozen=True)
@@ -98,7 +108,7 @@ class TriggerEngine:
         fired = []
         for event in sorted(batch, key=lambda e: (e.event_time, e.event_id)):
             for occasion in self._event_occasions(event):
-                result = self.fire(occasion, request_id, lang, event.event_time.date())
+                result = self.fire(occasion, request_id, lang, event.event_time.date(), occasion.at)
                 if result is not None:
                     fired.append(result)
         return new, fired
@@ -134,10 +144,12 @@ class TriggerEngine:
 
     def run(self, as_of: date, customers: pd.DataFrame, request_id: str, lang: str = "en") -> list[Fired]:
         """Fire every scheduled trigger due on `as_of`; `customers`: one row of features per customer
-        (the latest month) with `customer_id`. A rerun fires nothing new."""
+        (the latest month) with `customer_id`. A rerun fires nothing new. What fires is sent at the
+        contact policy's `scheduled_send_time` of `as_of` (local time)."""
         fired = []
+        moment = scheduled_moment(self.offers.policy.contact, as_of)
         for occasion in self.due(as_of, customers):
-            result = self.fire(occasion, request_id, lang, as_of)
+            result = self.fire(occasion, request_id, lang, as_of, moment)
             if result is not None:
                 fired.append(result)
         return fired
@@ -173,22 +185,26 @@ class TriggerEngine:
 
     # --- acting ---
 
-    def fire(self, o: Occasion, request_id: str, lang: str, today: date) -> Fired | None:
-        """Claim the occasion and act on it; None when it was claimed before (or in the cooldown)."""
+    def fire(self, o: Occasion, request_id: str, lang: str, today: date,
+             moment: datetime | None = None) -> Fired | None:
+        """Claim the occasion and act on it, reaching the customer at `moment` (default: the scheduled
+        send time of `today`) if the contact policy allows it; None when it was claimed before (or in
+        the cooldown)."""
+        moment = moment or scheduled_moment(self.offers.policy.contact, today)
         t = o.trigger
         fire_id = self.store.claim(Claim(t.id, o.customer_id, o.occasion, o.at, timedelta(days=t.cooldown_days),
                                          self.rules.version))
         if fire_id is None:
             return None
         try:
-            fired = self._act(o, fire_id, request_id, lang, today)
+            fired = self._act(o, fire_id, request_id, lang, today, moment)
         except BaseException:
             self.store.release(fire_id)
             raise
         self.store.settle(fire_id, fired.status, fired.reason, fired.decision_id)
         return fired
 
-    def _act(self, o: Occasion, fire_id: str, request_id: str, lang: str, today: date) -> Fired:
+    def _act(self, o: Occasion, fire_id: str, request_id: str, lang: str, today: date, moment: datetime) -> Fired:
         t, action = o.trigger, o.trigger.action
         base = {"trigger_id": t.id, "customer_id": o.customer_id, "occasion": o.occasion, "action": action.kind}
         try:
@@ -205,16 +221,24 @@ class TriggerEngine:
                    "why": {"en": t.name_en, "zh": t.name_zh, **o.why},
                    "action": {"kind": action.kind, "content_id": action.content_id,
                               "title": action.title_zh if lang == "zh" else action.title_en}}
+        contact = ContactRequest(contact_channel(t.channel), moment, "trigger", fire_id)
         if action.offers:
             only = self._products(action.categories) if action.categories else None
             answer = self.offers.decide(o.customer_id, 1, lang, request_id, t.channel, include_blocked=True,
-                                        only=only, kind="trigger", today=today, context=context)
+                                        only=only, kind="trigger", today=today, context=context, contact=contact)
             offers = tuple(answer.offers)
+            if answer.contact is not None and not answer.contact.allowed:
+                return Fired(**base, status="suppressed", reason=answer.contact.reason,
+                             decision_id=answer.decision_id)
             if action.kind == "offer" and not offers:
                 fired = sorted({b.rule_id for b in answer.blocked or () if only is None or b.product_id in only})
                 return Fired(**base, status="suppressed", reason=("blocked: " + ",".join(fired))[:64],
                              decision_id=answer.decision_id)
             return Fired(**base, status="sent", reason=None, decision_id=answer.decision_id, offers=offers)
+        verdict = ContactPolicy(self.offers.policy.contact, self.offers.audit).contact(
+            o.customer_id, contact.channel, moment, consent_of(features.values), source="trigger", ref=fire_id)
+        if not verdict.allowed:
+            return Fired(**base, status="suppressed", reason=verdict.reason)
         decision = self.offers.audit.record_decision(
             kind="trigger", customer_id=o.customer_id, request_id=request_id, variant="rules", model_versions={},
             payload={"channel": t.channel, "answer": {"offers": []}, **context})

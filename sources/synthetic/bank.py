@@ -113,7 +113,11 @@ def generate_bank(
     finally:
         sink.close()
     write_table(out, "products", products)
-    rows = sink.row_counts() | {"products": len(products)} | write_payments(out, seed, span, TRUTH_DIR)
+    consent = draw_contact_consent(seed, pq.read_table(table_path(out, "customers"),
+                                                       columns=["customer_id", "marketing_consent"]).to_pandas())
+    write_table(out, "contact_consent", consent)
+    rows = (sink.row_counts() | {"products": len(products), "contact_consent": len(consent)}
+            | write_payments(out, seed, span, TRUTH_DIR))
     return GeneratedBank(out, rows, span[0].strftime("%Y-%m"), span[-1].strftime("%Y-%m"), tuple(blocks))
 
 
@@ -139,6 +143,22 @@ def _simulate_block(
     sink.traits.write(pa.Table.from_pandas(_truth_frame(population.traits, sim, span), preserve_index=False))
     after = sink.row_counts()
     return BankBlock(index, numbers.start, numbers[-1], {t: range(before[t], after[t]) for t in after})
+
+
+# Of customers with marketing consent, the share who also consent to each channel (the rest opted out of it).
+CHANNEL_CONSENT_SHARE = {"app_push": 0.9, "sms": 0.7, "rm_call": 0.6, "wechat": 0.5}
+
+
+def draw_contact_consent(seed: int, customers: pd.DataFrame) -> pd.DataFrame:
+    """Consent per channel: only customers with marketing consent, each channel with its share.
+
+    Drawn from a generator of its own, derived from the seed, after everything else: every other
+    table keeps the bytes it had before the table existed."""
+    rng = np.random.default_rng(np.random.SeedSequence([seed, 25]))
+    draws = rng.random((len(customers), len(CHANNEL_CONSENT_SHARE)))
+    overall = customers["marketing_consent"].to_numpy(dtype=bool)
+    return pd.DataFrame({"customer_id": customers["customer_id"].to_numpy()} | {
+        channel: overall & (draws[:, i] < share) for i, (channel, share) in enumerate(CHANNEL_CONSENT_SHARE.items())})
 
 
 def _finalise_customers(customers: pd.DataFrame, sim: BankSimulation) -> pd.DataFrame:

@@ -32,7 +32,7 @@ SOURCES_DIR = "sources"
 TRUTH_FILE = "source_records.parquet"
 CUSTOMER_KEYED = {"mobile_app": ("events",),
                   "core_banking": ("transactions", "holdings", "credit", "customer_history", "payments",
-                                   "account_events")}
+                                   "account_events", "contact_consent")}
 RE_REGISTERED = "mobile_app"  # the system whose second record takes a customer's later activity
 _STREAM_ROWS = 1_000_000
 CHUNK_PEOPLE = 100_000

@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.conftest import ROOT, Trained, run_json
+from tests.conftest import ROOT, Trained, run_json, with_contact_consent
 from tests.server import Server, running_service
 
 CHROMIUM = "/usr/bin/chromium"
@@ -52,10 +52,10 @@ def customer(bank_dir: Path, trained: Trained) -> Customer:
     keys = run_json("keys", "list", env=trained.env)["keys"]  # oldest first: the demo's rm key leads
     rm_id = next(k["rm_id"] for k in keys if k["role"] == "rm")
     owners = pd.read_parquet(bank_dir / "rm_assignments.parquet")
-    people = pd.read_parquet(bank_dir / "customers.parquet")
+    people = with_contact_consent(bank_dir, pd.read_parquet(bank_dir / "customers.parquet"))
     unique_name = ~people["name"].duplicated(keep=False)
     own = people["customer_id"].isin(owners.loc[owners["rm_id"] == rm_id, "customer_id"])
-    chosen = people[own & people["marketing_consent"] & people["close_date"].isna()
+    chosen = people[own & people["marketing_consent"] & people["app_push"] & people["rm_call"] & people["close_date"].isna()
                     & people["risk_tolerance"].isin(["C2", "C3"]) & unique_name].sort_values("customer_id")
     row = chosen.iloc[0]
     return Customer(str(row["customer_id"]), str(row["name"]))

@@ -27,9 +27,9 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     for name, seed in (("a", 3), ("b", 3), ("c", 4)):
         run_json(*args, "--seed", seed, "--out", tmp_path / name)
     a, b, c = (_checksums(tmp_path / n) for n in "abc")
-    # nine canonical tables (customer_history, payments, account_events too), truth/traits and truth/fraud;
-    # six extracts and eight keyed files in sources/, truth/source_records
-    assert len(a) == 26 and "truth/source_records.parquet" in a and "sources/branch_crm.parquet" in a
+    # ten canonical tables (customer_history, payments, account_events, contact_consent too), truth/traits and truth/fraud;
+    # six extracts and nine keyed files in sources/, truth/source_records
+    assert len(a) == 28 and "truth/source_records.parquet" in a and "sources/branch_crm.parquet" in a
     assert "customer_history.parquet" in a and "sources/core_banking_customer_history.parquet" in a
     assert a == b
     fixed = {"products.parquet", "sources/core_banking_products.parquet"}  # the catalogue is fixed, not drawn
@@ -37,7 +37,7 @@ def test_same_seed_gives_identical_files_and_another_seed_does_not(tmp_path: Pat
     assert all(a[f] != c[f] for f in a if f not in fixed)
     run_json(*args, "--seed", 3, "--no-extracts", "--out", tmp_path / "d")
     d = _checksums(tmp_path / "d")
-    assert d == {f: a[f] for f in d} and len(d) == 11  # the same bank without the extracts
+    assert d == {f: a[f] for f in d} and len(d) == 12  # the same bank without the extracts
 
 
 def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) -> None:
@@ -79,7 +79,7 @@ def test_blocks_are_deterministic_contiguous_independent_and_valid(tmp_path: Pat
 
 def test_truth_is_kept_apart_from_the_canonical_tables(generated_bank: Path) -> None:
     assert sorted(p.name for p in generated_bank.glob("*.parquet")) == [
-        "account_events.parquet", "credit.parquet", "customer_history.parquet", "customers.parquet",
+        "account_events.parquet", "contact_consent.parquet", "credit.parquet", "customer_history.parquet", "customers.parquet",
         "events.parquet", "holdings.parquet", "payments.parquet", "products.parquet", "transactions.parquet"]
     traits = pd.read_parquet(generated_bank / "truth" / "traits.parquet")
     customers = read_table(generated_bank, "customers")

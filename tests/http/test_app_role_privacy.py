@@ -7,7 +7,7 @@ import json
 import re
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from serving.decisions.suitability import RULES
+from tests.conftest import daytime_in_shanghai, with_contact_consent
 
 Headers = Callable[[str | None], dict[str, str]]
 RULE_IDS = {rule.__name__ for rule in RULES} | {"assessment_expired"}
@@ -25,17 +26,18 @@ APP_REASON_CODES = {"INTENT_VIEWS", "INTENT_SEARCH", "INTENT_NOW", "AGE_FIT", "R
                     "BALANCE", "SEGMENT", "TENURE", "ENGAGED", "HOLDINGS", "PEERS", "HOLDS", "PROFILE", "GENERAL"}
 RISK_WORDS = re.compile(r"churn|retention|attrition|leav|lever|lift|default|arrear|past due|overdue|delinquen|"
                         r"\bpd\b|probability|流失|挽留|违约|逾期|拖欠", re.IGNORECASE)
-APP_ACTION_REASONS = {None, "no_marketing_consent", "account_closed", "customer_not_found"}
+APP_ACTION_REASONS = {None, "no_marketing_consent", "account_closed", "customer_not_found", "quiet_hours",
+                      "cap_week", "cap_month", "suppressed_dismissals", "no_consent_app_push"}
 
 
 @pytest.fixture(scope="module")
 def open_consenting(bank_dir: Path) -> list[str]:
-    frame = pd.read_parquet(bank_dir / "customers.parquet")
-    return sorted(frame.loc[frame["close_date"].isna() & frame["marketing_consent"], "customer_id"])
+    frame = with_contact_consent(bank_dir, pd.read_parquet(bank_dir / "customers.parquet"))
+    return sorted(frame.loc[frame["close_date"].isna() & frame["marketing_consent"] & frame["app_push"], "customer_id"])
 
 
 def _views(customer_id: str, topic: str, n: int) -> list[dict]:
-    now = datetime.now(UTC)
+    now = daytime_in_shanghai()  # outside the contact policy's quiet hours
     return [{"customer_id": customer_id, "event_type": "page_view", "topic": topic, "event_id": uuid.uuid4().hex,
              "event_time": (now - timedelta(minutes=10 * (i + 1))).isoformat()} for i in range(n)]
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pandas as pd
@@ -18,7 +18,13 @@ from serving.decisions.offers import OfferService
 from serving.decisions.suitability import age_on
 from serving.triggers.engine import TriggerEngine
 from serving.triggers.rules import TriggerRules
-from tests.conftest import Trained, service_today, settings_from
+from tests.conftest import (
+    Trained,
+    daytime_in_shanghai,
+    service_today,
+    settings_from,
+    with_contact_consent,
+)
 
 Headers = Callable[[str | None], dict[str, str]]
 HIGH_RISK = {"FUND_EQUITY", "FUND_TECH"}
@@ -26,13 +32,13 @@ HIGH_RISK = {"FUND_EQUITY", "FUND_TECH"}
 
 @pytest.fixture(scope="module")
 def people(bank_dir: Path) -> pd.DataFrame:
-    frame = pd.read_parquet(bank_dir / "customers.parquet")
+    frame = with_contact_consent(bank_dir, pd.read_parquet(bank_dir / "customers.parquet"))
     frame["age"] = [age_on(b.date(), service_today()) for b in pd.to_datetime(frame["birth_date"])]
     return frame[frame["close_date"].isna()].sort_values("customer_id", ignore_index=True)
 
 
 def _views(customer_id: str, topic: str, hours_ago: list[float], kind: str = "page_view") -> list[dict]:
-    now = datetime.now(UTC)
+    now = daytime_in_shanghai()  # outside the contact policy's quiet hours
     return [{"customer_id": customer_id, "event_type": kind, "topic": topic, "event_id": uuid.uuid4().hex,
              "event_time": (now - timedelta(hours=h)).isoformat()} for h in hours_ago]
 
@@ -50,7 +56,7 @@ def _fired(answer: dict, trigger_id: str) -> list[dict]:
 def _mortgage_customer(client: TestClient, as_role: Headers, people: pd.DataFrame, skip: int = 0) -> str:
     """A consenting customer to whom the mortgage may be offered (no rule blocks it, not held);
     `skip` passes over that many of them."""
-    for customer_id in people[people["marketing_consent"] & people["age"].between(25, 55)]["customer_id"][:120]:
+    for customer_id in people[people["marketing_consent"] & people["app_push"] & people["age"].between(25, 55)]["customer_id"][:120]:
         offers = client.get(f"/v1/customers/{customer_id}/offers?k=20&include_blocked=true", headers=as_role("rm"))
         profile = client.get(f"/v1/customers/{customer_id}/profile", headers=as_role("rm"))
         if offers.status_code != 200 or profile.status_code != 200:
@@ -94,7 +100,7 @@ def test_mortgage_views_fire_the_mortgage_trigger_once_and_never_on_replay(
 def test_mortgage_views_arriving_out_of_order_fire_once(app_client: TestClient, as_role: Headers,
                                                         people: pd.DataFrame) -> None:
     customer_id = _mortgage_customer(app_client, as_role, people, skip=1)
-    t0, t1, t2 = _views(customer_id, "mortgage", [30, 20, 10])
+    t0, t1, t2 = _views(customer_id, "mortgage", [30, 20, 1])  # t2 at 11:00 Shanghai: no quiet hour
     assert _fired(_post(app_client, as_role, [t2]), "mortgage_intent") == []
     assert _fired(_post(app_client, as_role, [t0]), "mortgage_intent") == []
     [action] = _fired(_post(app_client, as_role, [t1]), "mortgage_intent")
@@ -148,7 +154,7 @@ def test_a_closed_account_gets_no_trigger_action(app_client: TestClient, as_role
 
 def test_seniors_never_get_r4_or_r5_from_an_event_trigger(app_client: TestClient, as_role: Headers,
                                                            people: pd.DataFrame) -> None:
-    seniors = people[people["marketing_consent"] & (people["age"] >= 65)
+    seniors = people[people["marketing_consent"] & people["app_push"] & (people["age"] >= 65)
                      & people["risk_tolerance"].isin(["C4", "C5"])]["customer_id"][:8]
     assert len(seniors) >= 3
     sent, senior_rule = 0, 0
@@ -171,8 +177,8 @@ def engine(app_client: TestClient) -> TriggerEngine:
 
 def test_a_new_account_journey_welcome_then_guide_then_rm_task(
         app_client: TestClient, as_role: Headers, people: pd.DataFrame, engine: TriggerEngine) -> None:
-    customer_id = people[people["marketing_consent"]]["customer_id"].iloc[5]
-    opened_at = datetime.now(UTC) - timedelta(days=1)
+    customer_id = people[people["marketing_consent"] & people["app_push"] & people["rm_call"]]["customer_id"].iloc[5]
+    opened_at = daytime_in_shanghai() - timedelta(days=1)
     answer = _post(app_client, as_role, [{"customer_id": customer_id, "event_type": "account_opened",
                                           "event_time": opened_at.isoformat(), "event_id": uuid.uuid4().hex}])
     assert [a["trigger_id"] for a in answer["actions"]] == ["welcome_offer"]

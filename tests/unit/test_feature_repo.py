@@ -20,6 +20,7 @@ from features.repo.views import feature_views
 from features.tables import ALL_TABLES, CREATED_TIMESTAMP, EVENT_TIMESTAMP
 from nbo.errors import ContractViolation
 from nbo.settings import Settings, StoreSettings
+from sources.contract import CONTACT_CHANNELS
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,11 +34,12 @@ def test_feast_field_names_equal_the_feature_table_columns(tmp_path):
         assert [n for n in arrow_schema(table).names if n not in stamps | {table.entity_key}] == fields
 
 
-def test_model_services_leave_out_rules_only_dates(tmp_path):
+def test_model_services_leave_out_rules_only_dates_and_channel_consent(tmp_path):
     services = {s.name: s for s in feature_services(feature_views(tmp_path))}
     assert set(services) == set(SERVICE_VIEWS)
     left_out = {f for names in NOT_MODEL_FEATURES.values() for f in names}
-    assert left_out == {"risk_assessed_at", "birth_date"}  # the assessment's age is point-in-time: a model feature
+    consent = {f"has_{c}_consent" for c in CONTACT_CHANNELS}  # the contact policy's, not the models'
+    assert left_out == {"risk_assessed_at", "birth_date"} | consent  # the assessment's age is point-in-time: a model feature
     for name, service in services.items():
         features = {f.name for p in service.feature_view_projections for f in p.features}
         assert left_out <= features if name == "customer_360_v1" else not left_out & features
