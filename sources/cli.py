@@ -29,6 +29,7 @@ from sources.snapshot import (
 )
 from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
 from sources.synthetic.extracts import write_extracts
+from sources.synthetic.payment_tables import fraud_rates
 from sources.synthetic.population import MAX_CUSTOMERS
 from sources.synthetic.rates import label_rates_by_block
 from sources.validation import ValidationReport, validate_dir, validate_links
@@ -74,8 +75,9 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
              block_customers: int, extracts: bool, as_json: bool) -> None:
     """Simulate a bank (deterministic for a seed) and print its label rates.
 
-    Writes customers, products, holdings, events, transactions, credit and customer_history (the
-    attributes' versions) as parquet into OUT,
+    Writes customers, products, holdings, events, transactions, credit, customer_history (the
+    attributes' versions), payments and account_events (the last 6 months, fraud planted; truth in
+    OUT/truth/fraud.parquet) as parquet into OUT,
     the hidden traits into OUT/truth/ (read by tests and evaluation only) and, unless
     --no-extracts, each source system's extract into OUT/sources/ (the person behind each record
     in OUT/truth/source_records.parquet).
@@ -96,7 +98,7 @@ def generate(customers: int, months: int, seed: int, end_month: str | None, out:
         rates = label_rates_by_block(out, bank.blocks, on_block=lambda _i, _n: bar.advance())
     result = {"out": out.resolve(), "customers": customers, "months": months, "seed": seed,
               "first_month": bank.first_month, "last_month": bank.last_month, "rows": bank.rows,
-              "generate_seconds": round(seconds, 2), "label_rates": rates,
+              "generate_seconds": round(seconds, 2), "label_rates": rates, "payment_fraud": fraud_rates(out),
               "history_changes_per_customer_year": change_rates(out, pd.Timestamp(bank.first_month),
                                                                 pd.Timestamp(bank.last_month))}
     if extracts:
@@ -125,6 +127,10 @@ def _generate_text(r: dict[str, Any]) -> str:
     lines.append(f"  adoption next month       {rates['adoption_rate_monthly']:.2%} (per month)")
     lines.append("  attribute changes per customer-year: " + ", ".join(
         f"{column} {rate:.3f}" for column, rate in r["history_changes_per_customer_year"].items()))
+    fraud = r["payment_fraud"]
+    lines.append(f"  payments {fraud['payments']:,}, fraud {fraud['fraud_payments']:,} ({fraud['fraud_share']:.3%}): "
+                 + ", ".join(f"{scheme} {s['payments']} in {s['cases']} cases ({s['share']:.3%})"
+                             for scheme, s in fraud["by_scheme"].items()))
     return "\n".join(lines)
 
 

@@ -1,7 +1,6 @@
 """Planted payment fraud: account takeover, mule accounts and scams aimed at older customers.
 
-Cases are planted after the warm-up month so that about `FRAUD_SHARE` of the scored period's
-transfers are fraud, split by `SCHEME_SHARES` of the fraudulent transfers:
+Cases are planted after the warm-up month so that about `FRAUD_SHARE` of all transfers are fraud, split by `SCHEME_SHARES` of the fraudulent transfers:
 - account_takeover: a login from a new device (often in another city), a password change and usually
   the new device bound, then 1-3 large transfers to new payees, mostly at night, minutes apart;
 - mule: many small inbound credits over a day or two, then fast outbound transfers to new payees of
@@ -38,14 +37,14 @@ HOUR_NS = 60 * MINUTE_NS
 def plant_fraud(rng: np.random.Generator, c: Customers, window: Window, payments: pd.DataFrame,
                 events: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """Add every scheme's cases; payments gain `case` (-1: genuine), cases are (case, scheme, scheme_start)."""
-    scored = int((payments["t"] >= window.scored_from).sum())
+    genuine = len(payments)
     # customers who can be hit: active for at least a week of the scored period
     start = np.maximum(c.lo, window.scored_from)
     eligible = (c.hi - start) > 7 * DAY_NS
     taken = np.zeros(len(c), dtype=bool)
     new_payments, new_events, cases = [payments.assign(case=-1)], [events], []
     for scheme, share in SCHEME_SHARES.items():
-        wanted = max(1, round(FRAUD_SHARE * scored * share / _PAYMENTS_PER_CASE[scheme])) if scored else 0
+        wanted = max(1, round(FRAUD_SHARE * genuine * share / _PAYMENTS_PER_CASE[scheme])) if genuine else 0
         pool = eligible & ~taken & _who(scheme, c)
         victims = np.sort(rng.choice(np.flatnonzero(pool), size=min(wanted, int(pool.sum())), replace=False))
         taken[victims] = True

@@ -26,13 +26,18 @@ _CUSTOMER_COLUMNS = ["customer_id", "birth_date", "join_date", "close_date", "pr
                      "income_monthly"]
 
 
+def numbered(prefix: str, first: int, n: int) -> np.ndarray:
+    """Ids prefix + 10 digits, from `first` on."""
+    return np.char.add(prefix, np.char.zfill(np.arange(first, first + n).astype(str), 10)).astype(object)
+
+
 def finish_payments(payments: pd.DataFrame, c: Customers, first_id: int) -> pd.DataFrame:
     """The canonical payments table: `first_to_payee` (no earlier payment to a payee not paid before the
     window), time order, ids `PM` + 10 digits from `first_id`."""
     frame = payments.sort_values(["cust", "t"], kind="stable")
     frame["first_to_payee"] = ~frame["known"].to_numpy() & ~frame.duplicated(["cust", "payee_id"]).to_numpy()
     frame = frame.sort_values(["t", "cust"], kind="stable").reset_index(drop=True)
-    frame["payment_id"] = [f"PM{first_id + i:010d}" for i in range(len(frame))]
+    frame["payment_id"] = numbered("PM", first_id, len(frame))
     frame["customer_id"] = c.ids[frame["cust"].to_numpy()]
     frame["payment_time"] = pd.to_datetime(frame["t"].to_numpy(), utc=True)
     frame["currency"] = CURRENCY
@@ -42,7 +47,7 @@ def finish_payments(payments: pd.DataFrame, c: Customers, first_id: int) -> pd.D
 def finish_events(events: pd.DataFrame, c: Customers, first_id: int) -> pd.DataFrame:
     """The canonical account_events table: time order, ids `AE` + 10 digits from `first_id`."""
     frame = events.sort_values(["t", "cust"], kind="stable").reset_index(drop=True)
-    frame["event_id"] = [f"AE{first_id + i:010d}" for i in range(len(frame))]
+    frame["event_id"] = numbered("AE", first_id, len(frame))
     frame["customer_id"] = c.ids[frame["cust"].to_numpy()]
     frame["event_time"] = pd.to_datetime(frame["t"].to_numpy(), utc=True)
     frame["amount"] = frame["amount"].astype(float)
@@ -78,3 +83,14 @@ def write_payments(out: Path, seed: int, span: pd.DatetimeIndex, truth_dir: str 
     pq.write_table(pa.Table.from_pandas(fraud, preserve_index=False), out / truth_dir / FRAUD_FILE,
                    compression="zstd")
     return {t: w.rows for t, w in writers.items()}
+
+
+def fraud_rates(out: Path, truth_dir: str = "truth") -> dict[str, object]:
+    """Payments, fraudulent ones and each scheme's share of all payments and its cases, from the truth."""
+    payments = pq.read_metadata(table_path(out, "payments")).num_rows
+    fraud = pd.read_parquet(Path(out) / truth_dir / FRAUD_FILE, columns=["scheme", "case_id"])
+    share = len(fraud) / payments if payments else 0.0
+    return {"payments": payments, "fraud_payments": len(fraud), "fraud_share": round(share, 6),
+            "by_scheme": {scheme: {"payments": len(g), "cases": int(g["case_id"].nunique()),
+                                   "share": round(len(g) / payments, 6)}
+                          for scheme, g in fraud.groupby("scheme", sort=True)}}

@@ -89,7 +89,7 @@ def hex_ids(rng: np.random.Generator, prefix: str, n: int, digits: int = 12) -> 
 
 def account_ids(rng: np.random.Generator, n: int) -> np.ndarray:
     """`n` random payee account numbers (A + 12 digits)."""
-    return np.array([f"A{v:012d}" for v in rng.integers(10**11, 10**12, size=n)], dtype=object)
+    return np.char.add("A", rng.integers(10**11, 10**12, size=n).astype(str)).astype(object)
 
 
 def local_time(rng: np.random.Generator, day_of: np.ndarray, hours: np.ndarray | None = None) -> np.ndarray:

@@ -48,6 +48,9 @@ def test_default_size_has_the_designed_label_rates_and_is_valid(tmp_path: Path) 
     assert 0.03 <= rates["delinquency_rate_12m"] <= 0.08
     assert 0.01 <= rates["adoption_rate_monthly"] <= 0.04
     assert result["rows"]["customers"] == 20_000
+    fraud = result["payment_fraud"]  # about 0.1 % of transfers, every scheme planted
+    assert 0.0007 <= fraud["fraud_share"] <= 0.0013 and set(fraud["by_scheme"]) == {
+        "account_takeover", "mule", "elder_scam"}
     report = run_json("data", "validate", out)
     assert report["ok"] and report["violation_count"] == 0
 

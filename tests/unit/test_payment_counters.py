@@ -138,3 +138,14 @@ def test_state_stays_bounded():
     assert len(state.to_json()) < 60_000
     f = state.features(pay(5000, T0 + timedelta(minutes=7 * 3000)))
     assert f["payments_seen"] == 3000.0 and f["payments_1d"] == 205.0  # 1440 min / 7 min = 205.7
+
+
+def test_channels_and_event_types_are_the_contracts():
+    from features.payments.counters import CHANNELS, EVENT_TYPES
+    from sources.contract import ACCOUNT_EVENT_TYPES, PAYMENT_CHANNELS
+
+    assert CHANNELS == PAYMENT_CHANNELS and EVENT_TYPES == ACCOUNT_EVENT_TYPES
+    with pytest.raises(ValueError, match="unknown account event type"):
+        CustomerCounters().add_event(AccountEvent("C1", "sim_swap", T0))
+    with pytest.raises(ValueError, match="no time zone"):
+        CustomerCounters().features(pay(1, T0.replace(tzinfo=None)))
