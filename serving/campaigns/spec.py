@@ -13,8 +13,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from sources.contract import CONTACT_CHANNELS
+
 Channel = Literal["app_push", "sms", "rm_call", "wechat"]
-CHANNELS: tuple[Channel, ...] = ("app_push", "sms", "rm_call", "wechat")
+CHANNELS: tuple[Channel, ...] = CONTACT_CHANNELS  # the contract's, spelt out above for the schema
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WORKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri")
 CampaignId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$",

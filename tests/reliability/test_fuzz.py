@@ -27,7 +27,7 @@ from tests.reliability.conftest import SOAK
 from tests.server import Server
 
 EXAMPLES = 300 if SOAK else 6  # per operation, role and generation mode
-ROLES = ("app", "rm", "risk", "admin")
+ROLES = ("app", "rm", "risk", "admin", "payments")
 # Risk figures, and the terms of the arbitration (score ÷ p_adopt ÷ margin gives the churn lever):
 # the app sees none of them.
 RISK_FIELDS = frozenset({"pd", "probability", "band", "reason_codes", "churn", "delinquency", "risk_band",
