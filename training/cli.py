@@ -241,7 +241,7 @@ def _evaluate_text(r: dict[str, Any]) -> str:
 def promote(model_name: str, version: str, alias: str, force: bool, reason: str | None, as_json: bool) -> None:
     """Point an alias at MODEL's VERSION; champion only if it beats the champion on its holdout (or --force)."""
     from models.alias_history import AliasHistory
-    from models.registry import CHAMPION, RECOMMENDER, split_name
+    from models.registry import CHAMPION, FRAUD, RECOMMENDER, split_name
     from training import registry
     from training.recommender.review import promote_recommender
     from training.risk.review import promote_version
@@ -254,6 +254,10 @@ def promote(model_name: str, version: str, alias: str, force: bool, reason: str 
                                     AliasHistory(settings.audit_url))
     elif split_name(model_name)[0] == RECOMMENDER:
         result = promote_recommender(settings, version, force, reason, model_name)
+    elif split_name(model_name)[0] == FRAUD:
+        from training.fraud.run import promote_fraud
+
+        result = promote_fraud(settings, model_name, version, force, reason)
     else:
         result = promote_version(settings, model_name, version, force, reason)
     emit(result, as_json, lambda r: f"{r['model']} v{r['model_version']}: "

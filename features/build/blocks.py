@@ -57,13 +57,12 @@ class CanonicalBlocks:
         self.months = pd.DatetimeIndex(sorted(pd.concat(observed).dropna().unique()))
         self.snapshot = snapshot_date(data_dir, self.months[-1])
         self.history = read_history(data_dir)  # arrow: a block's rows become pandas in `frames`
-        consent = table_path(data_dir, "contact_consent")  # optional: consent per channel
-        self.consent = pd.read_parquet(consent).set_index("customer_id") if consent.is_file() else None
+        self.consent = read_consent(data_dir)  # optional: consent per channel
 
     def frames(self, block: int) -> dict[str, pd.DataFrame]:
         """One block's canonical rows by table name, and its customers' attribute `versions` (each
         block once: parts are freed as read)."""
-        customers = _with_consent(self.customers.slice(block * self.size, self.size).to_pandas(), self.consent)
+        customers = with_consent(self.customers.slice(block * self.size, self.size).to_pandas(), self.consent)
         versions = customer_versions(customers, history_of(self.history, customers["customer_id"]), self.snapshot)
         if self._whole is None:
             return {"customers": customers, "versions": versions} | {t: self._read(t, block) for t in PER_CUSTOMER}
@@ -123,7 +122,13 @@ class CanonicalBlocks:
         return frame
 
 
-def _with_consent(customers: pd.DataFrame, consent: pd.DataFrame | None) -> pd.DataFrame:
+def read_consent(data_dir: Path) -> pd.DataFrame | None:
+    """The optional contact_consent table indexed by customer, or None when the bank has none."""
+    consent = table_path(data_dir, "contact_consent")
+    return pd.read_parquet(consent).set_index("customer_id") if consent.is_file() else None
+
+
+def with_consent(customers: pd.DataFrame, consent: pd.DataFrame | None) -> pd.DataFrame:
     """`customers` with `consent_<channel>` for each contact channel: True, False, or None where the
     customer has no row of contact_consent (or the bank no such table)."""
     rows = None if consent is None else consent.reindex(customers["customer_id"])

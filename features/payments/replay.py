@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from features.build.aggregates import MonthGrid, month_start
+from features.build.blocks import read_consent, with_consent
 from features.build.columns import profile_columns
 from features.payments.counters import (
     COUNTER_FEATURES,
@@ -107,7 +108,7 @@ def replay_counters(payments: pd.DataFrame, events: pd.DataFrame | None) -> pd.D
 def profile_at(data_dir: Path, customer_ids: pd.Series, times: pd.Series) -> tuple[pd.DataFrame, np.ndarray]:
     """PROFILE_FEATURES as the online profile holds them at each time (the last month end's build) and
     the exact age in completed years at each time (NaN where the birth date is unknown)."""
-    customers = read_table(data_dir, "customers")
+    customers = with_consent(read_table(data_dir, "customers"), read_consent(data_dir))
     data_month = month_start(times) - pd.DateOffset(months=1)  # known from the first instant of the next month
     months = pd.DatetimeIndex(sorted(data_month.unique()))
     snapshot = snapshot_date(data_dir, month_start(times).max())

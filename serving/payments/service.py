@@ -74,11 +74,10 @@ class PaymentService:
 
     def _profile(self, customer_id: str) -> dict[str, float]:
         """The profile features the model reads (NaN when absent); CustomerNotFound for an unknown customer."""
-        try:
-            values = self.runtime.reader.read_customer(customer_id).values
-        except CustomerNotFound as err:
-            raise CustomerNotFound(f"customer {customer_id!r} not found; nothing recorded") from err
-        return {n: _number(values.get(n)) for n in PROFILE_FEATURES}
+        [found] = self.runtime.reader.read_customers([customer_id], names=PROFILE_FEATURES)  # their view only
+        if isinstance(found, CustomerNotFound):
+            raise CustomerNotFound(f"customer {customer_id!r} not found; nothing recorded") from found
+        return {n: _number(found.values.get(n)) for n in PROFILE_FEATURES}
 
     def open_alerts(self) -> PaymentAlerts:
         """Open alerts with each customer's recent payments and events."""

@@ -16,7 +16,8 @@ from features.payments.counters import COUNTER_FEATURES, PROFILE_FEATURES
 from models.alias_history import AliasHistory
 from models.registry import CHAMPION, FRAUD, connect, load_alias
 from nbo.settings import load_settings
-from tests.conftest import Trained, run_cli
+from serving.audit.store import sqlite_url
+from tests.conftest import Trained, private_mlflow_store, run_cli, run_json
 
 
 def test_fraud_champion_is_registered_with_its_thresholds_and_test_month_figures(trained: Trained, monkeypatch) -> None:
@@ -67,3 +68,22 @@ def test_a_bad_labels_file_is_refused_naming_row_and_column(trained: Trained, tm
     rows.assign(**dict.fromkeys([*COUNTER_FEATURES, *PROFILE_FEATURES], 1.0)).to_parquet(path)
     proc = run_cli("train", "fraud", "--fast", "--labels", path, env=trained.env, check=False)
     assert proc.returncode == 3 and "row 2, column label: '3' is not 0 or 1" in proc.stderr, proc.stderr
+
+
+def test_a_fraud_version_is_promoted_by_alias_like_the_others(trained: Trained, generated_bank: Path,
+                                                               tmp_path: Path) -> None:
+    """A second fit on the same data (a private copy of the session's MLflow store) is compared with the
+    champion on its own logged test month by `nbo promote`, then forced, and the alias follows."""
+    env = trained.env | private_mlflow_store(trained, tmp_path) | {"NBO_SERVICE__AUDIT_URL": sqlite_url(tmp_path / "audit.db")}
+    second = run_json("train", "fraud", "--fast", "--truth", generated_bank / "truth" / "fraud.parquet", env=env)
+    version = second["model_version"]
+    assert version != trained.runs["fraud"]["model_version"]
+    asked = run_json("promote", FRAUD, "--version", version, env=env)
+    assert asked["model_version"] == version and asked["primary_metric"] == "fraud_value_held", asked
+    if not second["promoted"]:  # measured again by `promote`: the champion on the candidate's logged test month
+        assert 0.0 <= asked["champion_value"] <= 1.0, asked
+        assert asked["promoted"] == (asked["candidate_value"] > asked["champion_value"]), asked
+    forced = run_json("promote", FRAUD, "--version", version, "--force", "--reason", "fraud committee", env=env)
+    assert forced["promoted"] and forced["forced"]
+    history = run_json("models", "history", "--model", FRAUD, env=env)["entries"]
+    assert (history[0]["action"], history[0]["version"], history[0]["forced"]) == ("promote", version, True), history[0]

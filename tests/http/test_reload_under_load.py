@@ -43,7 +43,7 @@ def test_reload_under_concurrent_load_drops_no_request(service, trained, active_
     keys = trained.keys
     models = httpx.get(f"{service}/v1/models", headers={"X-API-Key": keys["app"]}, timeout=10).json()
     valid = {(m["name"], m["version"]) for m in models}
-    assert {name for name, _ in valid} == {"nbo-churn", "nbo-delinquency", "nbo-recommender"}
+    assert {name for name, _ in valid} == {"nbo-churn", "nbo-delinquency", "nbo-recommender", "nbo-fraud"}
 
     stop = threading.Event()
     lock = threading.Lock()

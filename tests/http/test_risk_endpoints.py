@@ -180,7 +180,7 @@ def test_ops_endpoints(app_client, as_role) -> None:
     assert 'nbo_requests_total{method="GET",route="/healthz",status="200"}' in metrics
     assert 'nbo_model_version{alias="champion",model="nbo-delinquency"} 1.0' in metrics
     models = app_client.get("/v1/models", headers=as_role("risk")).json()
-    assert {m["name"] for m in models} == {"nbo-churn", "nbo-delinquency", "nbo-recommender"}
+    assert {m["name"] for m in models} == {"nbo-churn", "nbo-delinquency", "nbo-recommender", "nbo-fraud"}
     for m in models:  # each champion's primary metric is there, at what the session bank gives
         assert reaches_measured(m["name"], m["metrics"]), m
 

@@ -50,6 +50,7 @@ from training.fraud.fit import (
     screen_metrics,
 )
 from training.risk.fit import TreeSettings
+from training.risk.review import HOLDOUT_ARTIFACT, read_holdout
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +129,9 @@ def train_fraud(settings: Settings, data_dir: Path, trees: TreeSettings, force: 
             candidate.scorer.spec.thresholds() | {"model_alone": candidate.model_alone.__dict__}, indent=2))
         (artifacts / "split.json").write_text(json.dumps(split.description(), indent=2))
         write_reference(development_reference(candidate.scorer, pd.concat([split.train, split.valid])), artifacts)
+        holdout = artifacts / HOLDOUT_ARTIFACT  # the test month, for `nbo promote` to measure a champion on later
+        holdout.parent.mkdir(parents=True, exist_ok=True)
+        split.test[list(dict.fromkeys([*keys, "amount", "age"]))].to_parquet(holdout, index=False)
         run = registry.TrainingRun(
             name=registry.run_name("fraud", data_dir, started_ms), started_ms=started_ms, params=params,
             metrics=metrics, features=FEATURES, data_snapshot=snapshot,
@@ -142,6 +146,20 @@ def train_fraud(settings: Settings, data_dir: Path, trees: TreeSettings, force: 
     promotion = registry.promote_if_better(client, name, registered, PRIMARY_METRIC, True, force,
                                            champion_metric=lambda uri: champion_value(uri, split.test), history=history)
     return _result(name, owner, registered, promotion, candidate, metrics, split.description(), settings)
+
+
+def promote_fraud(settings: Settings, model_name: str, version: str, force: bool, note: str | None = None
+                  ) -> dict[str, object]:
+    """Make fraud model `version` champion if model + rules hold more of its test month's fraud value than
+    the champion does on the same month, or when forced (`note`: why)."""
+    client = registry.connect(settings.mlflow)
+    found = registry.resolve_version(client, f"{model_name}/{version}")
+    run = registry.RegisteredRun(found.run_id, model_name, str(found.version),
+                                 dict(client.get_run(found.run_id).data.metrics))
+    promotion = registry.promote_if_better(client, model_name, run, PRIMARY_METRIC, True, force,
+                                           lambda uri: champion_value(uri, read_holdout(found.run_id)), note,
+                                           history=AliasHistory(settings.audit_url))
+    return {"model": model_name, "model_version": run.version, "run_id": run.run_id} | promotion.to_dict()
 
 
 def _holdout_id(test: pd.DataFrame) -> str:
