@@ -59,10 +59,14 @@ def test_account_takeover_is_held_with_reasons_and_decided_once(app_client: Test
                                                                  customers: list[str]) -> None:
     customer = customers[0]
     when = night()
-    history = app_client.post("/v1/payments/score", headers=as_role("payments"),
-                              json=payment(customer, when - timedelta(days=3)))
+    known = app_client.post("/v1/events", headers=as_role("app"), json={"events": [  # the usual phone, known for days
+        event(customer, "login", when - timedelta(days=10, hours=-10), device_id="DEV-OLD", city="上海")]})
+    assert known.status_code == 202, known.text
+    history = app_client.post("/v1/payments/score", headers=as_role("payments"),  # an ordinary payment by day
+                              json=payment(customer, when - timedelta(days=3, hours=-10)))
     assert history.status_code == 200, history.text
-    assert history.json()["decision"] == "allow"
+    # not held: the session's small model may ask to confirm a customer's first payment to a payee (3 % budget)
+    assert history.json()["decision"] in ("allow", "step_up"), history.json()
     takeover(lambda events: app_client.post("/v1/events", headers=as_role("app"), json={"events": events}),
              customer, when)
     body = payment(customer, when, amount=48_000.0, payee_id="PAYEE-STRANGER", device_id="DEV-NEW")
