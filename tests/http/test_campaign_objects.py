@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 import tomllib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from serving.security.keys import add_key, hash_key, load_records, rm_of
+from serving.security.keys import add_key, hash_key, load_records, revoke_key, rm_of
 from tests.conftest import ROOT, Trained, settings_from
 
 Headers = Callable[[str | None], dict[str, str]]
@@ -25,14 +25,17 @@ def _body(campaign_id: str, **changes: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def second_rm(app_client: TestClient, trained: Trained) -> dict[str, str]:
-    """Headers of another relationship manager's key (the approver), once the service has seen it."""
-    _, key = add_key(settings_from(trained.env).api_keys_file, "rm", SECOND_RM)
+def second_rm(app_client: TestClient, trained: Trained) -> Iterator[dict[str, str]]:
+    """Headers of another relationship manager's key (the approver), once the service has seen it; the
+    key leaves the session's key file after the module (other tests read that file)."""
+    keys_file = settings_from(trained.env).api_keys_file
+    key_id, key = add_key(keys_file, "rm", SECOND_RM)
     headers = {"X-API-Key": key}
     deadline = time.monotonic() + 5
     while app_client.get("/v1/campaigns", headers=headers).status_code == 401 and time.monotonic() < deadline:
         time.sleep(0.1)
-    return headers
+    yield headers
+    revoke_key(keys_file, key_id)
 
 
 @pytest.mark.parametrize(("role", "method", "path", "status"), [

@@ -69,7 +69,7 @@ def test_keys_list_shows_ids_roles_and_dates_but_never_a_key(tmp_path: Path) -> 
     assert created["key"].startswith("nbo_risk_") and created["role"] == "risk" and created["id"]
     result = run_cli("keys", "list", "--json", env=env)
     listed = json.loads(result.stdout)["keys"]
-    assert sorted(k["role"] for k in listed) == ["admin", "app", "risk", "risk", "rm"]
+    assert sorted(k["role"] for k in listed) == ["admin", "app", "payments", "risk", "risk", "rm"]
     assert all(set(k) == {"id", "role", "rm_id", "created", "last_used"} for k in listed)
     assert all(k["created"] and k["last_used"] is None for k in listed)
     secrets = [*demo.values(), created["key"], *(keys.hash_key(k) for k in [*demo.values(), created["key"]])]
