@@ -82,7 +82,7 @@ def test_spark_and_duckdb_give_the_same_training_set(built, spark_store, bank_di
         frames[name] = frame.sort_values([CUSTOMER_KEY, EVENT_TIMESTAMP], ignore_index=True)
     duckdb, spark = frames["duckdb"], frames["spark"]
     assert len(duckdb) == len(rows) > 2000
-    assert duckdb.shape[1] == len(rows.columns) + 101
+    assert duckdb.shape[1] == len(rows.columns) + 105  # the 360° view (README "Features")
     joined = duckdb[["tenure_months", "aum_cny", "txn_count_90d", "logins_30d", "utilization", "last_intent_topic"]]
     assert (joined.notna().mean() > 0.2).all()  # every view's features were joined, not left empty
     # No dtype is normalised here. training_set() gives `event_timestamp` as UTC in µs from either
