@@ -19,6 +19,7 @@ from serving.decisions.offers import OfferService
 from serving.triggers.engine import TriggerEngine
 from serving.triggers.store import fires
 from tests.conftest import Trained, service_today, settings_from
+from tests.contact_rules import assert_contacts_keep_policy, recorded_contacts
 
 
 def test_a_simulated_week_over_every_customer_breaks_no_contact_rule(app_client: TestClient, trained: Trained) -> None:
@@ -46,22 +47,8 @@ def test_a_simulated_week_over_every_customer_breaks_no_contact_rule(app_client:
     capped = [f for f in fired if f.reason == "cap_week"]
     assert capped and {f.customer_id for f in capped} <= called
 
-    contacts = pd.DataFrame(contact.ledger.all_contacts())
-    contacts = contacts[contacts["policy_version"] == policy.version]  # not the tests' variants of it
-    local = pd.to_datetime(contacts["contacted_at"], utc=True).dt.tz_convert(policy.timezone)
-    contacts = contacts.assign(local=local, week=local.dt.to_period("W-SUN").astype(str),
-                               month=local.dt.to_period("M").astype(str))
-    for channel, rows in contacts.groupby("channel"):
-        rule = policy.channels[channel]
-        clock = rows["local"].dt.strftime("%H:%M")
-        start_at, end_at = f"{rule.quiet_start:%H:%M}", f"{rule.quiet_end:%H:%M}"
-        quiet = (clock >= start_at) | (clock < end_at) if start_at > end_at else (clock >= start_at) & (clock < end_at)
-        assert not quiet.any(), rows[quiet]
-        assert rows.groupby(["customer_id", "week"]).size().max() <= rule.per_week
-        assert rows.groupby(["customer_id", "month"]).size().max() <= rule.per_month
-    reader = state.runtime.reader
-    for customer_id, channel in set(zip(contacts["customer_id"], contacts["channel"], strict=True)):
-        assert consent_of(reader.read_customer(customer_id).values)[channel], (customer_id, channel)
+    contacts = recorded_contacts(contact.ledger, policy)
+    assert_contacts_keep_policy(contacts, policy, state.runtime.reader)
 
     with state.audit.engine.connect() as conn:
         sent_ids = set(conn.execute(sa.select(fires.c.fire_id).where(fires.c.status == "sent")).scalars())
