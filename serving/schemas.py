@@ -246,7 +246,7 @@ class TriggerAction(Frozen):
     trigger_id: str
     customer_id: str
     occasion: str
-    status: Literal["sent", "suppressed", "skipped"]
+    status: Literal["sent", "suppressed", "skipped", "deferred"]
     reason: str | None = Field(description="Why it was not sent, when that says nothing about risk "
                                            "(no_marketing_consent, account_closed, customer_not_found, "
                                            "holds_<categories>); null when a suitability rule stopped it "

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from serving.triggers.event_log import as_utc
 
+LOGGED_CALL = "logged"  # the policy version of a call an RM made and logged: counted, never granted
 ledger_meta = sa.MetaData()
 contact_ledger = sa.Table(
     "nbo_contact_ledger", ledger_meta,
@@ -28,7 +29,7 @@ contact_ledger = sa.Table(
     sa.Column("customer_id", sa.String(32), nullable=False),
     sa.Column("channel", sa.String(16), nullable=False),
     sa.Column("contacted_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("source", sa.String(16), nullable=False),  # offers, trigger, campaign
+    sa.Column("source", sa.String(16), nullable=False),  # offers, trigger, campaign, rm_log
     sa.Column("ref", sa.String(64), nullable=False),  # the request, fire or send it belongs to
     sa.Column("policy_version", sa.String(32), nullable=False),
     sa.Column("recorded_at", sa.DateTime(timezone=True), nullable=False),

@@ -23,13 +23,14 @@ from sqlalchemy.engine import Connection, Engine
 
 from nbo.databases import audit_engine, create_tables
 from nbo.errors import ContractViolation, NotFound
-from serving.audit.contact_ledger import ledger_meta
+from serving.audit.contact_ledger import LOGGED_CALL, contact_ledger, ledger_meta
 from serving.audit.group_commit import GroupCommit
 from serving.schemas import ProductIdPattern
 from serving.triggers.event_log import as_utc
 
 FEEDBACK_OUTCOMES = ("shown", "clicked", "accepted", "dismissed")
 CONTACT_OUTCOMES = ("reached", "not_reached", "interested", "declined")
+CALLS_THAT_REACHED = ("reached", "interested", "declined")  # logged calls the RM-call caps count
 CONTACT_NOTE_MAX = 500
 _PRODUCT_ID = re.compile(ProductIdPattern)
 OFFER_KINDS = ("offers", "trigger")  # a trigger decision is an offer decision when it offered something
@@ -196,7 +197,9 @@ class AuditStore:
 
     def record_contact(self, customer_id: str, outcome: str, *, note: str | None = None,
                        product_id: str | None = None, recorded_by: str) -> dict[str, Any]:
-        """Store one contact the RM logged (a call and its outcome); returns it once committed.
+        """Store one contact the RM logged (a call and its outcome); returns it once committed. A call that
+        reached the customer also goes into the contact ledger (channel rm_call, policy version
+        `LOGGED_CALL`) in the same transaction, so the contact policy's RM-call caps count it.
 
         Raises InvalidContact for an outcome outside CONTACT_OUTCOMES, a note over CONTACT_NOTE_MAX
         characters or a product id that is not one (the caller checks the product exists)."""
@@ -214,6 +217,11 @@ class AuditStore:
                "product_id": product_id, "note": note, "recorded_by": recorded_by, "created_at": datetime.now(UTC)}
         with self._tx() as conn:
             conn.execute(contacts.insert().values(**row))
+            if outcome in CALLS_THAT_REACHED:
+                conn.execute(contact_ledger.insert().values(
+                    contact_id=row["contact_id"], customer_id=customer_id, channel="rm_call",
+                    contacted_at=row["created_at"], source="rm_log", ref=row["contact_id"],
+                    policy_version=LOGGED_CALL, recorded_at=row["created_at"]))
         return row
 
     def contacts_for(self, customer_id: str, limit: int = 20) -> list[dict[str, Any]]:

@@ -64,6 +64,7 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
             due = [o for o in due if o.customer_id in wanted]
         log.info("triggers_due", extra={"as_of": day.isoformat(), "occasions": len(due)})
         request_id = f"triggers-run-{day.isoformat()}-{uuid.uuid4().hex[:8]}"
+        deferred = engine.send_deferred(day, request_id, lang, frozenset(only) if only else None)
         fired = []
         with progress_bar("firing triggers", len(due), unit="occasions") as bar:
             for occasion in due:
@@ -73,22 +74,26 @@ def run(as_of: datetime, lang: str, only: tuple[str, ...], as_json: bool) -> Non
                 bar.advance(note=f"{len(fired)} fired")
     finally:
         audit.close()
-    emit(_summary(day, rules.version, due, fired, time.perf_counter() - started), as_json, _text)
+    emit(_summary(day, rules.version, due, fired, deferred, time.perf_counter() - started), as_json, _text)
 
 
-def _summary(day: date, version: str, due: list[Any], fired: list[Any], seconds: float) -> dict[str, Any]:
+def _summary(day: date, version: str, due: list[Any], fired: list[Any], deferred: list[Any],
+             seconds: float) -> dict[str, Any]:
+    """`fired`: what the due occasions did; `deferred`: what became of the fires quiet hours deferred."""
     by_trigger: dict[str, Counter[str]] = {}
-    for f in fired:
+    for f in fired + deferred:
         by_trigger.setdefault(f.trigger_id, Counter())[f.status] += 1
     return {"as_of": day.isoformat(), "rules_version": version, "occasions": len(due), "fired": len(fired),
             "already_fired": len(due) - len(fired),
+            "deferred_retried": len(deferred), "deferred_sent": sum(f.status == "sent" for f in deferred),
             "by_trigger": {t: dict(c) for t, c in sorted(by_trigger.items())},
-            "rm_tasks": sum(1 for f in fired if f.task_id), "seconds": round(seconds, 2)}
+            "rm_tasks": sum(1 for f in fired + deferred if f.task_id), "seconds": round(seconds, 2)}
 
 
 def _text(r: dict[str, Any]) -> str:
     lines = [f"triggers {r['rules_version']} as of {r['as_of']}: {r['occasions']} occasions, {r['fired']} fired "
-             f"({r['already_fired']} fired before or in cooldown), {r['rm_tasks']} RM tasks, {r['seconds']} s"]
+             f"({r['already_fired']} fired before or in cooldown), {r['deferred_sent']} of {r['deferred_retried']} "
+             f"deferred by quiet hours sent, {r['rm_tasks']} RM tasks, {r['seconds']} s"]
     lines += [f"  {t:<22} " + ", ".join(f"{s} {n}" for s, n in sorted(c.items())) for t, c in r["by_trigger"].items()]
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ from serving.decisions.contact_policy import (
 from serving.decisions.offers import OfferService
 from serving.runtime import Runtime
 from serving.schemas import RmOffer
+from serving.triggers.event_log import as_utc
 from serving.triggers.rules import Trigger, TriggerRules
 from serving.triggers.store import Claim, Event, TriggerStore
 
@@ -43,6 +44,10 @@ APP_REASONS = frozenset({"customer_not_found", "account_closed", "no_marketing_c
                          "cap_month", "suppressed_dismissals"} | {f"no_consent_{c}" for c in CONTACT_CHANNELS})
 
 
+DEFERRABLE = frozenset({"quiet_hours"})  # refusals that pass with time: the fire waits for the next run
+MAX_DEFERRAL = timedelta(days=2)  # how long after its occasion a deferred fire may still be sent
+
+
 @dataclass(frozen=True)
 class Fired:
     """What one trigger occasion did."""
@@ -50,7 +55,7 @@ class Fired:
     trigger_id: str
     customer_id: str
     occasion: str
-    status: str  # sent, suppressed (a rule or consent stopped it), skipped (not applicable)
+    status: str  # sent, suppressed (a rule or consent stopped it), skipped (not applicable), deferred (quiet hours)
     reason: str | None
     action: str
     decision_id: str | None = None
@@ -143,10 +148,11 @@ class TriggerEngine:
     # --- by date: journeys, birthdays, conditions ---
 
     def run(self, as_of: date, customers: pd.DataFrame, request_id: str, lang: str = "en") -> list[Fired]:
-        """Fire every scheduled trigger due on `as_of`; `customers`: one row of features per customer
-        (the latest month) with `customer_id`. A rerun fires nothing new. What fires is sent at the
-        contact policy's `scheduled_send_time` of `as_of` (local time)."""
-        fired = []
+        """Send what quiet hours deferred (`send_deferred`), then fire every scheduled trigger due on
+        `as_of`; `customers`: one row of features per customer (the latest month) with `customer_id`.
+        A rerun fires nothing new. What fires is sent at the contact policy's `scheduled_send_time`
+        of `as_of` (local time)."""
+        fired = self.send_deferred(as_of, request_id, lang)
         moment = scheduled_moment(self.offers.policy.contact, as_of)
         for occasion in self.due(as_of, customers):
             result = self.fire(occasion, request_id, lang, as_of, moment)
@@ -182,6 +188,34 @@ class TriggerEngine:
                 found += [Occasion(trigger, c, as_of.isoformat(), at, {"conditions": [asdict(x) for x in when.all]})
                           for c in customers.loc[match, "customer_id"]]
         return found
+
+    def send_deferred(self, as_of: date, request_id: str, lang: str = "en",
+                      only: frozenset[str] | None = None) -> list[Fired]:
+        """Act again, at the scheduled send time of `as_of`, on the fires quiet hours deferred before it:
+        each is taken by one run only, then sent, suppressed or deferred again. A fire whose occasion is
+        more than MAX_DEFERRAL old by then is dropped (status suppressed, reason `deferral_expired`):
+        the moment it answered has passed. `only`: just these customers."""
+        moment = scheduled_moment(self.offers.policy.contact, as_of)
+        done = []
+        for row in self.store.deferred(moment):
+            if (only is not None and row["customer_id"] not in only) or not self.store.retake(row["fire_id"]):
+                continue  # another run took it
+            base = {"trigger_id": row["trigger_id"], "customer_id": row["customer_id"], "occasion": row["occasion"]}
+            trigger = next((t for t in self.rules.triggers if t.id == row["trigger_id"]), None)
+            if trigger is None or moment - as_utc(row["occasion_time"]) > MAX_DEFERRAL:
+                fired = Fired(**base, status="suppressed", action=trigger.action.kind if trigger else "none",
+                              reason="deferral_expired" if trigger else "trigger_removed")
+            else:
+                occasion = Occasion(trigger, row["customer_id"], row["occasion"], as_utc(row["occasion_time"]),
+                                    {"deferred_from": as_utc(row["occasion_time"]).isoformat()})
+                try:
+                    fired = self._act(occasion, row["fire_id"], request_id, lang, as_of, moment)
+                except BaseException:
+                    self.store.settle(row["fire_id"], "deferred", row["reason"], row["decision_id"])
+                    raise
+            self.store.settle(row["fire_id"], fired.status, fired.reason, fired.decision_id)
+            done.append(fired)
+        return done
 
     # --- acting ---
 
@@ -228,7 +262,7 @@ class TriggerEngine:
                                         only=only, kind="trigger", today=today, context=context, contact=contact)
             offers = tuple(answer.offers)
             if answer.contact is not None and not answer.contact.allowed:
-                return Fired(**base, status="suppressed", reason=answer.contact.reason,
+                return Fired(**base, status=_refused(answer.contact.reason), reason=answer.contact.reason,
                              decision_id=answer.decision_id)
             if action.kind == "offer" and not offers:
                 fired = sorted({b.rule_id for b in answer.blocked or () if only is None or b.product_id in only})
@@ -238,7 +272,7 @@ class TriggerEngine:
         verdict = ContactPolicy(self.offers.policy.contact, self.offers.audit).contact(
             o.customer_id, contact.channel, moment, consent_of(features.values), source="trigger", ref=fire_id)
         if not verdict.allowed:
-            return Fired(**base, status="suppressed", reason=verdict.reason)
+            return Fired(**base, status=_refused(verdict.reason), reason=verdict.reason)
         decision = self.offers.audit.record_decision(
             kind="trigger", customer_id=o.customer_id, request_id=request_id, variant="rules", model_versions={},
             payload={"channel": t.channel, "answer": {"offers": []}, **context})
@@ -293,3 +327,8 @@ def _birthday_on(born: pd.Series, day: date) -> pd.Series:
     feb29 = (month == 2) & (dom == 29)
     moved = feb29 & (not leap)
     return ((month == day.month) & (dom == day.day) & ~moved) | (moved & (day.month == 2) & (day.day == 28))
+
+
+def _refused(reason: str | None) -> str:
+    """The status of a fire the contact policy refused: deferred when time alone lifts the refusal."""
+    return "deferred" if reason in DEFERRABLE else "suppressed"

@@ -33,7 +33,7 @@ fires = sa.Table(
     sa.Column("occasion", sa.String(64), nullable=False),
     sa.Column("occasion_time", sa.DateTime(timezone=True), nullable=False),
     sa.Column("fired_at", sa.DateTime(timezone=True), nullable=False),
-    sa.Column("status", sa.String(16), nullable=False),  # pending, sent, suppressed, skipped
+    sa.Column("status", sa.String(16), nullable=False),  # pending, sent, suppressed, skipped, deferred
     sa.Column("reason", sa.String(64)),
     sa.Column("decision_id", sa.String(64)),
     sa.Column("rules_version", sa.String(32), nullable=False),
@@ -140,6 +140,20 @@ class TriggerStore:
         with self.engine.begin() as conn:
             conn.execute(fires.update().where(fires.c.fire_id == fire_id)
                          .values(status=status, reason=reason, decision_id=decision_id))
+
+    def deferred(self, before: datetime) -> list[dict[str, Any]]:
+        """Fires quiet hours deferred whose occasion came before `before`, oldest first."""
+        query = (fires.select().where(fires.c.status == "deferred", fires.c.occasion_time < before)
+                 .order_by(fires.c.occasion_time, fires.c.fire_id))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def retake(self, fire_id: str) -> bool:
+        """Take a deferred fire back to pending to act on it; False when another run took it first."""
+        with self.engine.begin() as conn:
+            done = conn.execute(fires.update().where(fires.c.fire_id == fire_id, fires.c.status == "deferred")
+                                .values(status="pending"))
+        return done.rowcount == 1
 
     def release(self, fire_id: str) -> None:
         """Give a claim back (its action failed), so the occasion can fire on a retry."""

@@ -18,6 +18,7 @@ from models.explain.risk import top_contributors
 from models.registry import CHURN, DELINQUENCY
 from models.risk import RiskScorer
 from serving.audit.store import AuditStore
+from serving.decisions.contact_policy import consent_of
 from serving.decisions.offers import OfferPolicy, OfferService, feature_date
 from serving.decisions.risk import RiskPolicy, RiskService, freshness
 from serving.decisions.suitability import add_months, age_on
@@ -77,6 +78,7 @@ class CustomerPage:
     features: dict[str, object]
     freshness: dict[str, Any]
     held: list[str]
+    consent: dict[str, bool]  # per contact channel, as the contact policy reads it
     balances: list[tuple[str, float]]
     events: list[dict[str, object]]
     offers: RmOfferList
@@ -117,7 +119,7 @@ def build_customer_page(ctx: PageContext, customer_id: str, lang: str, request_i
     balances = [(c.removesuffix("_balance_cny"), float(v.get(c) or 0.0)) for c in BALANCE_COLUMNS[1:] if v.get(c)]
     return CustomerPage(
         customer_id=customer_id, identity=identity, features=v,
-        freshness=freshness(features), held=sorted(v.get("held_product_ids") or ()),
+        freshness=freshness(features), held=sorted(v.get("held_product_ids") or ()), consent=consent_of(v),
         balances=balances, events=ctx.data.recent_events(customer_id), offers=offers,
         product_names=names, churn=churn, delinquency=delinquency,
         age=age_for_rules(v, today), assessment_expires=expires,

@@ -4,6 +4,7 @@ quiet-hour or a non-consenting contact is never made; an in-app placement is not
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -111,7 +112,8 @@ def test_a_capped_or_non_consenting_customer_gets_no_rm_task(engine: TriggerEngi
         assert engine.store.open_tasks(customer_id) == []
 
 
-def test_an_event_in_quiet_hours_fires_no_push(app_client: TestClient, as_role: Headers, people: pd.DataFrame) -> None:
+def test_an_event_in_quiet_hours_defers_its_push_to_the_next_run(app_client: TestClient, as_role: Headers,
+                                                                  people: pd.DataFrame, engine: TriggerEngine) -> None:
     customer_id = people[people["app_push"]]["customer_id"].iloc[-80]
     night = daytime_in_shanghai() - timedelta(hours=14)  # 22:00 local
     events = [{"customer_id": customer_id, "event_type": "page_view", "topic": "mortgage", "event_id": uuid.uuid4().hex,
@@ -119,4 +121,20 @@ def test_an_event_in_quiet_hours_fires_no_push(app_client: TestClient, as_role: 
     response = app_client.post("/v1/events", json={"events": events}, headers=as_role("app"))
     assert response.status_code == 202, response.text
     [action] = [a for a in response.json()["actions"] if a["trigger_id"] == "mortgage_intent"]
-    assert (action["status"], action["reason"], action["offers"]) == ("suppressed", "quiet_hours", []), action
+    assert (action["status"], action["reason"], action["offers"]) == ("deferred", "quiet_hours", []), action
+    next_morning = night.astimezone(SH).date() + timedelta(days=1)  # sent at the scheduled 10:00 local
+    [sent] = [f for f in engine.send_deferred(next_morning, "test-deferred") if f.customer_id == customer_id]
+    assert (sent.trigger_id, sent.occasion, sent.status) == ("mortgage_intent", action["occasion"], "sent"), sent
+    assert sent.decision_id and [f for f in engine.send_deferred(next_morning, "test-deferred")
+                                 if f.customer_id == customer_id] == []  # taken once
+
+
+def test_the_customer_page_shows_consent_per_channel(app_client: TestClient, session_cookie: dict[str, str],
+                                                     people: pd.DataFrame) -> None:
+    customer_id = people[people["marketing_consent"] & people["app_push"] & ~people["sms"]]["customer_id"].iloc[0]
+    page = app_client.get(f"/workbench/customers/{customer_id}?lang=zh", headers=session_cookie)
+    assert page.status_code == 200, page.text[:500]
+    shown = dict(re.findall(r'data-channel="(\w+)" data-consent="(yes|no)"', page.text))
+    expected = people.set_index("customer_id").loc[customer_id, ["app_push", "sms", "rm_call", "wechat"]]
+    assert shown == {c: "yes" if ok else "no" for c, ok in expected.items()}
+    assert shown["sms"] == "no" and shown["app_push"] == "yes" and "分渠道联系授权" in page.text

@@ -4,11 +4,17 @@ validation, store the contact in the audit, and a declined product leaves the cu
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
+from datetime import time, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+
+from serving.audit.contact_ledger import LOGGED_CALL
+from serving.decisions.contact_policy import ContactPolicy
+from sources.contract import CONTACT_CHANNELS
 
 Headers = Callable[[str | None], dict[str, str]]
 
@@ -108,3 +114,22 @@ def test_the_workbench_form_logs_a_call_and_refuses_bad_ones_with_a_message(
     no_session = app_client.post(path, data={"outcome": "reached"}, follow_redirects=False)
     assert no_session.status_code == 303 and "/workbench/login" in no_session.headers["location"]
     assert [c["outcome"] for c in app_client.app.state.audit.contacts_for(customer_id)] == ["not_reached"]
+
+
+def test_a_logged_call_that_reached_the_customer_counts_against_the_rm_call_cap(
+        app_client: TestClient, as_role: Headers, customers: list[str]) -> None:
+    customer_id = customers[7]
+    for outcome in ("not_reached", "reached"):
+        response = app_client.post(f"/v1/customers/{customer_id}/contacts", headers=as_role("rm"),
+                                   json={"outcome": outcome})
+        assert response.status_code == 201, response.text
+    state = app_client.app.state
+    rules = state.offer_policy.contact
+    anytime = replace(rules, channels=rules.channels | {"rm_call": replace(rules.channels["rm_call"], per_week=1,
+                                                                            quiet_start=time(), quiet_end=time())})
+    policy = ContactPolicy(anytime, state.audit)
+    called = [c for c in policy.ledger.all_contacts() if c["customer_id"] == customer_id and c["source"] == "rm_log"]
+    assert [(c["channel"], c["source"], c["policy_version"]) for c in called] == [("rm_call", "rm_log", LOGGED_CALL)]
+    at = called[0]["contacted_at"] + timedelta(seconds=1)
+    verdict = policy.check(customer_id, "rm_call", at, dict.fromkeys(CONTACT_CHANNELS, True))
+    assert (verdict.allowed, verdict.reason) == (False, "cap_week")
