@@ -31,8 +31,8 @@ from sources.synthetic.bank import BLOCK_CUSTOMERS, TRUTH_DIR, generate_bank
 from sources.synthetic.extracts import write_extracts
 from sources.synthetic.payment_tables import fraud_rates
 from sources.synthetic.population import MAX_CUSTOMERS
-from sources.synthetic.responses import load_settings, respond
 from sources.synthetic.rates import label_rates_by_block
+from sources.synthetic.responses import load_settings, respond
 from sources.validation import ValidationReport, validate_dir, validate_links
 
 log = logging.getLogger(__name__)

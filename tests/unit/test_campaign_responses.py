@@ -11,6 +11,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
+from nbo.errors import ContractViolation, InputFileError
 from sources.io import table_path, write_table
 from sources.synthetic.catalogue import build_products
 from sources.synthetic.responses import (
@@ -21,6 +22,7 @@ from sources.synthetic.responses import (
     nps_answers,
     plant_uptake,
     planted_effect,
+    read_assignments,
     respond,
 )
 
@@ -197,3 +199,21 @@ def test_nps_answers_fall_with_contacts() -> None:
     # one answer per customer and assignment day: ids are stable for the same seed
     again, _ = nps_answers(pd.concat([pushed, calm]), settings, seed=9)
     pd.testing.assert_frame_equal(answers, again)
+
+
+def test_bad_assignments_name_file_row_and_column(tmp_path: Path) -> None:
+    wrong = sends(range(3))
+    wrong.loc[1, "status"] = "delivered"
+    wrong.loc[2, "product_id"] = None
+    _assignments(tmp_path / "runs", wrong)
+    path = tmp_path / "runs" / "CAMP_A" / "2026-08-10" / "assignments.parquet"
+    with pytest.raises(ContractViolation, match=r"column status row 2: not one of") as err:
+        read_assignments(tmp_path / "runs")
+    assert str(path) in str(err.value)
+    assert {(v["row"], v["column"]) for v in err.value.violations} == {(2, "status"), (3, "product_id")}
+    path.write_bytes(b"not parquet")
+    with pytest.raises(InputFileError, match="cannot read the parquet file"):
+        read_assignments(tmp_path / "runs")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputFileError, match="no assignments.parquet"):
+        read_assignments(tmp_path / "empty")
