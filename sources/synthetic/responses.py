@@ -63,6 +63,7 @@ class ResponseSettings:
     uptake: dict[str, float]
     share_of_existing: float = 0.15
     income_months: float = 3.0
+    credit_income_months: float = 1.0
     fallback_cny: float = 10_000.0
     sigma: float = 0.6
     max_monthly_growth: float = 0.02
@@ -250,16 +251,18 @@ def _draw_balances(truth: pd.DataFrame, customers: pd.DataFrame, products: pd.Da
                     & ~holdings["product_id"].map(credit).fillna(False).astype(bool)]
     wealth = mine.groupby(["customer_id", "snapshot_date"])["balance"].sum()
     income = customers.set_index("customer_id")["income_monthly"]
+    wealthy = set(wealth.index.get_level_values(0))
     for i, row in planted.iterrows():
         send_day = pd.Timestamp(row["send_at"]).tz_convert("UTC").tz_localize(None)
         existing = 0.0
-        if not credit.get(row["product_id"], False) and row["customer_id"] in wealth.index.get_level_values(0):
+        if not credit.get(row["product_id"], False) and row["customer_id"] in wealthy:
             series = wealth.loc[row["customer_id"]]
             series = series[series.index <= send_day]
             existing = float(series.iloc[-1]) if len(series) else 0.0
         monthly = income.get(row["customer_id"], np.nan)
+        months = settings.credit_income_months if credit.get(row["product_id"], False) else settings.income_months
         centre = (settings.share_of_existing * existing if existing > 0
-                  else settings.income_months * monthly if pd.notna(monthly) and monthly > 0
+                  else months * monthly if pd.notna(monthly) and monthly > 0
                   else settings.fallback_cny)
         floor = float(product.at[row["product_id"], "min_amount"]) if row["product_id"] in product.index else 0.0
         rng = np.random.default_rng(_key(seed, "balance", row["campaign_id"], row["customer_id"]))
