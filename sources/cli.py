@@ -32,6 +32,7 @@ from sources.synthetic.extracts import write_extracts
 from sources.synthetic.payment_tables import fraud_rates
 from sources.synthetic.population import MAX_CUSTOMERS
 from sources.synthetic.rates import label_rates_by_block
+from sources.synthetic.responses import load_settings, respond
 from sources.validation import ValidationReport, validate_dir, validate_links
 
 log = logging.getLogger(__name__)
@@ -286,3 +287,47 @@ def snapshot_spec(file: Path, mapping: Path | None, id_column: str | None, as_of
         types={**dict(raw.get("type", {})), **parse_pairs("--type", types)},
         values={str(c): {str(k): str(v) for k, v in m.items()} for c, m in dict(raw.get("values", {})).items()},
         currency=currency or str(raw.get("currency", "CNY")), portfolio=portfolio or raw.get("portfolio"))
+
+
+@data_group.command("respond")
+@click.option("--assignments", "assignments_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="A campaign run's output folder: every assignments.parquet under it is read.")
+@click.option("--data", "data_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="The synthetic bank's data directory (customers, products, holdings); holdings are rewritten.")
+@click.option("--truth", "truth_dir", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Where campaign_effect.parquet, nps_truth.parquet and nps_model.json go (e.g. DATA/truth).")
+@click.option("--seed", type=int, required=True, help="Seeds every draw (with campaign and customer).")
+@click.option("--nps-out", type=click.Path(dir_okay=False, path_type=Path),
+              help="Where the NPS answers go. Default: TRUTH/../nps_answers.parquet.")
+@click.option("--settings", "settings_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="The uptake and NPS settings. Default: sources/synthetic/responses.toml.")
+@json_option
+@handles_errors
+def respond_command(assignments_dir: Path, data_dir: Path, truth_dir: Path, seed: int, nps_out: Path | None,
+                    settings_file: Path | None, as_json: bool) -> None:
+    """The synthetic customers answer campaigns: planted uptake of sent offers, and NPS answers.
+
+    Each treated customer sent an offer takes the product with the channel's probability (settings);
+    uptakes add month-end holdings rows to DATA/holdings.parquet (existing rows unchanged) and every
+    sent treated customer gets a row in TRUTH/campaign_effect.parquet. Sends already there are skipped,
+    so a rerun adds nothing. Exits 2 naming file, row and column on a bad assignments file, 3 if a file
+    is missing or unreadable.
+    """
+    result = respond(assignments_dir, data_dir, truth_dir, seed, nps_out, load_settings(settings_file))
+    emit(result, as_json, _respond_text)
+
+
+def _respond_text(r: dict[str, Any]) -> str:
+    lines = [f"{r['assignment_rows']:,} assignment rows from {r['assignments']}; "
+             f"{r['sent_treated_new']:,} new sent treated customers ({r['already_applied']:,} rows applied before)",
+             f"  drawn {r['drawn']:,}, planted {r['planted']:,}, holdings rows added {r['holdings_rows_added']:,}"]
+    lines += [f"    {o:<24} {n:>8,}" for o, n in r["outcomes"].items() if n]
+    lines += [f"  {ch:<9} sent {c['sent']:>7,}  drawn {c['drawn']:>6,}  (p = {c['probability']:.2f})"
+              for ch, c in r["by_channel"].items() if c["sent"]]
+    for e in r["effect"]:
+        rate = "-" if e["planted_rate"] is None else f"{e['planted_rate']:.2%}"
+        value = "-" if e["planted_value_cny"] is None else f"{e['planted_value_cny']:.2f}"
+        lines.append(f"  {e['campaign_id']}: treated {e['treated_n']:,}, control {e['control_n']:,}, "
+                     f"planted {e['planted_conversions']:,} ({rate}), value CNY {value} per treated customer")
+    lines.append(f"  truth in {r['truth']}; {r['nps_answers']:,} NPS answers in {r['nps']}")
+    return "\n".join(lines)
