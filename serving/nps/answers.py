@@ -37,10 +37,20 @@ class NpsAnswer(BaseModel):
     channel: Channel | None = None
     campaign_id: str | None = Field(default=None, pattern=r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
+    @field_validator("score", mode="before")
+    @classmethod
+    def _not_a_bool(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise ValueError("a score is a whole number from 0 to 10, not true/false")
+        return value
+
     @field_validator("answered_at")
     @classmethod
     def _utc_and_past(cls, value: datetime) -> datetime:
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        try:
+            value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        except OverflowError as err:
+            raise ValueError(f"{value.isoformat()} is out of range in UTC") from err
         if value > datetime.now(UTC) + CLOCK_SKEW:
             raise ValueError(f"{value.isoformat()} is in the future")
         return value

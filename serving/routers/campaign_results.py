@@ -59,7 +59,10 @@ def add_nps(request: Request,
 def _utc(moment: datetime | None) -> datetime | None:
     if moment is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    except OverflowError as err:
+        raise ContractViolation(f"{moment.isoformat()} is out of range in UTC") from err
 
 
 @router.get("/nps/summary", dependencies=[READERS])

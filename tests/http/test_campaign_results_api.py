@@ -21,6 +21,7 @@ from fastapi.testclient import TestClient
 from features.segments.rules import load_segment_rules
 from tests.conftest import ROOT
 from tests.http.conftest import consenting_active
+from tests.http.test_wording_zh_pages import problems, visible_texts
 
 Headers = Callable[[str | None], dict[str, str]]
 TAG = uuid.uuid4().hex[:8]
@@ -53,7 +54,7 @@ def posted(app_client: TestClient, as_role: Headers, customers: list[str]) -> li
                                               ("rm", 200), ("admin", 200)])
 def test_who_may_post_answers(app_client: TestClient, as_role: Headers, customers: list[str], role: str | None,
                               status: int) -> None:
-    body = [_answer(100, customers[0], 8, answer_id=f"role-{TAG}-{role}")]
+    body = [_answer(100, customers[0], 8, answer_id=f"role-{TAG}-{role}", answered_at="2020-01-15T00:00:00Z")]
     assert app_client.post("/v1/nps", json=body, headers=as_role(role)).status_code == status
 
 
@@ -65,6 +66,8 @@ def test_who_may_post_answers(app_client: TestClient, as_role: Headers, customer
     ({"comment": "x" * 501}, "body.0.comment", "at most 500"),
     ({"customer_id": "nobody"}, "body.0.customer_id", "pattern"),
     ({"answer_id": ""}, "body.0.answer_id", "at least 1"),
+    ({"score": True}, "body.0.score", "not true/false"),
+    ({"answered_at": "0001-01-01T00:00:00+01:00"}, "body.0.answered_at", "out of range"),
 ])
 def test_bad_answers_are_422_naming_the_field(app_client: TestClient, as_role: Headers, customers: list[str],
                                              change: dict[str, Any], field: str, words: str) -> None:
@@ -153,3 +156,5 @@ def test_the_campaign_page_shows_nps_and_roi(app_client: TestClient, session_coo
     assert 'id="nps"' in html and words in html and 'id="campaign-roi"' in html
     assert 'id="nps-overall">+20.0<' in html
     assert 'data-month="2021-04"' in html and 'data-channel="app_push"' in html
+    if lang == "zh":  # read as a Chinese RM writes: no English word, no ASCII colon
+        assert "手机银行推送" in html and problems(visible_texts(html)) == []
