@@ -17,6 +17,7 @@ from nbo.settings import config_file, load_settings
 from serving.campaigns.cli import campaigns_group
 from serving.cli import report_group, serve
 from serving.monitoring.cli import monitor_group
+from serving.nps.cli import nps_group
 from serving.payments.labels_cli import payments_group
 from serving.security import keys as api_keys
 from serving.security.keys_cli import keys_group
@@ -106,6 +107,7 @@ main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)
 main.add_command(campaigns_group)
+main.add_command(nps_group)
 main.add_command(events_group)
 main.add_command(train)
 main.add_command(evaluate)

@@ -25,11 +25,13 @@ from serving.errors import install_error_handlers
 from serving.metrics import ServiceMetrics
 from serving.middleware import install_pipeline
 from serving.monitoring.drift import recent_drift_report
+from serving.nps.store import NpsStore
 from serving.payments.counter_store import open_counter_store
 from serving.payments.ledger import PaymentLedger
 from serving.reload_signal import ReloadSignal
 from serving.routers import (
     admin,
+    campaign_results,
     campaigns,
     customers,
     identity,
@@ -107,6 +109,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.state.reload_signal = ReloadSignal(settings.state_dir)
         app.state.payment_counters = open_counter_store(settings)
         app.state.payment_ledger = PaymentLedger(app.state.audit.engine)
+        app.state.nps_store = NpsStore(app.state.audit.engine)
         app.state.metrics.drift.watch(lambda: recent_drift_report(settings, app.state.audit))
         _load(app)
         _start_event_writers(app)
@@ -124,6 +127,6 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   workbench.router, identity.router, payments.router, docs_pages.router):
+                   campaign_results.router, workbench.router, identity.router, payments.router, docs_pages.router):
         app.include_router(router)
     return app

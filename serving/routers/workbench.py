@@ -31,9 +31,11 @@ from pydantic import ValidationError
 from models.registry import CHURN, DELINQUENCY
 from nbo.errors import ContractViolation, Forbidden, NboError
 from serving.audit.store import CONTACT_OUTCOMES
+from serving.campaigns.result_views import nps_view, roi_table
 from serving.deps import RequestIdDep, payment_service_of, runtime_of
 from serving.payments.ledger import OUTCOMES
 from serving.reports.campaign import campaign_effect, page_period, trend_chart
+from serving.routers.campaign_results import nps_store
 from serving.routers.params import CustomerId
 from serving.schemas import FeedbackRequest, PaymentIdPattern, ProductIdPattern
 from serving.security.keys import ID_LEN
@@ -333,8 +335,26 @@ def campaigns(request: Request, lang: Lang = "en", start: Annotated[str, Query(a
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
     words = labels(lang)["campaign"]
     trend = encode(trend_chart(effect, words["trend_chart"], words)) if effect["weeks"] else ""
-    return _page(request, "campaigns.html", lang, e=effect, trend=trend, start=start, end=end,
+    nps, roi = _nps_and_roi(request, effect["since"], effect["until"])
+    return _page(request, "campaigns.html", lang, e=effect, trend=trend, start=start, end=end, nps=nps, roi=roi,
                  segment_names=request.app.state.offer_policy.segments.names(lang))
+
+
+def _nps_and_roi(request: Request, since: Any, until: Any) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """The campaigns page's NPS (answers in the period; None when it cannot be read) and its ROI table (one
+    row per campaign with sends; empty when it cannot be read): the funnel still shows either way."""
+    state = request.app.state
+    nps: dict[str, Any] | None = None
+    roi: list[dict[str, Any]] = []
+    try:
+        nps = nps_view(nps_store(request), state.campaign_board, state.audit.engine, since, until)
+    except NboError as err:
+        log.warning("nps_unavailable", extra={"error_type": type(err).__name__, "error": str(err)})
+    try:
+        roi = roi_table(state.campaign_board, state.audit.engine, state.settings.data_dir)
+    except NboError as err:
+        log.warning("campaign_roi_unavailable", extra={"error_type": type(err).__name__, "error": str(err)})
+    return nps, roi
 
 
 @protected.get("/campaigns/list")

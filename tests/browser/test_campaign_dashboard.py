@@ -106,6 +106,7 @@ def test_the_chinese_dashboard_has_chinese_labels_and_no_console_errors(
     assert rm_page.inner_text("#funnel h2") == "转化漏斗" and rm_page.inner_text("#nav-campaigns") == "营销效果"
     for section in ("#variants", "#by-product", "#by-channel", "#by-segment", "#trend"):
         assert CJK.search(rm_page.inner_text(f"{section} thead")), section
+    assert rm_page.inner_text("#nps h2") == "净推荐值" and rm_page.inner_text("#campaign-roi h2") == "活动投资回报"
     assert len(charts_loaded(rm_page)) == 1 and all(width > 0 for width in charts_loaded(rm_page))
     screenshot(rm_page, "campaigns-zh-1280")
 
