@@ -200,7 +200,7 @@ class CampaignRunner:
         context = {"campaign_id": spec.id, "campaign_version": version, "arm": arm, "day": day.isoformat()}
         try:
             if spec.offer.products:
-                outcome = self._offer(spec, customer_id, channels, at, send_id, context, lang, request_id)
+                outcome = self._offer(spec, day, customer_id, channels, at, send_id, context, lang, request_id)
             else:
                 outcome = self._content(spec, customer_id, channels, at, send_id, context, request_id)
         except CustomerNotFound:
@@ -218,13 +218,13 @@ class CampaignRunner:
         return Outcome(SENT, outcome.channel, outcome.product_id, at, costs[str(outcome.channel)], None,
                        outcome.decision_id, task_id, outcome.detail | message)
 
-    def _offer(self, spec: CampaignSpec, customer_id: str, channels: list[str], at: datetime, send_id: str,
-               context: dict[str, Any], lang: str, request_id: str) -> Outcome:
+    def _offer(self, spec: CampaignSpec, day: date, customer_id: str, channels: list[str], at: datetime,
+               send_id: str, context: dict[str, Any], lang: str, request_id: str) -> Outcome:
         only = frozenset(spec.offer.products)
         refusal: Outcome | None = None
         for channel in channels:
             answer = self.offers.decide(customer_id, 1, lang, request_id, channel, include_blocked=True, only=only,
-                                        kind="campaign", today=context_day(context), context=context,
+                                        kind="campaign", today=day, context=context,
                                         contact=ContactRequest(channel, at, "campaign", send_id))
             if answer.contact is not None and not answer.contact.allowed:
                 refusal = Outcome(REFUSED, reason=answer.contact.reason, decision_id=answer.decision_id,
@@ -263,10 +263,6 @@ class CampaignRunner:
         assert verdict is not None
         return Outcome(REFUSED, reason=verdict.reason,
                        detail={"reason_zh": verdict.message_zh, "reason_en": verdict.message_en})
-
-
-def context_day(context: dict[str, Any]) -> date:
-    return date.fromisoformat(context["day"])
 
 
 def _variant(spec: CampaignSpec, arm: str) -> Variant | None:

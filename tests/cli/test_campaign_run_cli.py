@@ -6,6 +6,7 @@ campaign that is not running or a day outside the schedule is refused (exit 2)."
 from __future__ import annotations
 
 import json
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -16,12 +17,18 @@ import sqlalchemy as sa
 from nbo.databases import audit_engine
 from serving.audit.contact_ledger import ContactLedger, contact_ledger
 from serving.audit.store import AuditStore, decisions, sqlite_url
-from serving.campaigns.runner import SEND_LIST_COLUMNS
+from serving.campaigns.run_cli import FileNotStored, campaign_of
+from serving.campaigns.runner import (
+    SEND_LIST_COLUMNS,
+    NotASendDay,
+    check_send_day,
+    running_campaign,
+)
 from serving.campaigns.sends import COLUMNS, CampaignSends
 from serving.campaigns.spec import CampaignSpec
-from serving.campaigns.store import CampaignStore
+from serving.campaigns.store import CampaignNotFound, CampaignStore
 from serving.triggers.store import tasks
-from tests.conftest import Trained, run_cli, run_json
+from tests.conftest import Trained, run_cli, run_json, settings_from
 
 DAY = "2026-11-03"  # a Tuesday in the bank's last month
 
@@ -117,7 +124,7 @@ def test_a_day_runs_once_and_a_rerun_rewrites_the_same_lists(env: dict[str, str]
     finished = frame[frame["status"].isin(["sent", "held_out"])]
     assert finished["customer_id"].is_unique  # at most one sent or held_out row per customer
 
-    summary = run_json("campaigns", "sends", "run-test-wake", env=env)
+    summary = CampaignSends(engine).summary("run-test-wake")  # what `nbo campaigns sends` prints
     assert summary["rows"] == len(frame) and summary["cost_cny"] == pytest.approx(round(frame["cost_cny"].sum(), 2))
     assert {(g["day"], g["status"]) for g in summary["groups"]} >= {(DAY, "sent"), (DAY, "held_out")}
 
@@ -142,19 +149,29 @@ def test_only_a_running_campaign_on_a_send_day_runs(env: dict[str, str], tmp_pat
     draft = run_cli("campaigns", "run", "run-test-draft", "--as-of", DAY, "--json", env=env, check=False)
     assert draft.returncode == 2 and json.loads(draft.stdout)["error"] == "CampaignNotRunning"
     assert "is draft: only a running campaign runs" in draft.stderr
+    assert counts(env) == (0, 0)  # nothing decided, nobody contacted
 
+    # the rest in-process, as the command checks them (each `nbo` process costs seconds)
     store_campaign(env, spec("run-test-days"))
-    for day, words in [("2026-12-01", "runs from 2026-11-02 to 2026-11-20"), ("2026-11-04", "is a wed")]:
-        outside = run_cli("campaigns", "run", "run-test-days", "--as-of", day, env=env, check=False)
-        assert outside.returncode == 2 and f"--as-of {day}" in outside.stderr and words in outside.stderr
-    missing = run_cli("campaigns", "run", "no-such-campaign", "--as-of", DAY, env=env, check=False)
-    assert missing.returncode == 3
-    assert counts(env) == (0, 0)
-
+    with pytest.raises(NotASendDay, match=r"--as-of 2026-12-01: campaign 'run-test-days' runs from 2026-11-02 to "
+                                          "2026-11-20") as outside:
+        check_send_day(spec("run-test-days"), date(2026, 12, 1))
+    assert outside.value.exit_code == 2 and outside.value.status == 422
+    with pytest.raises(NotASendDay, match=r"--as-of 2026-11-04 is a wed: .* sends on tue, thu only"):
+        check_send_day(spec("run-test-days"), date(2026, 11, 4))
+    store = CampaignStore(audit_engine(env["NBO_SERVICE__AUDIT_URL"]))
+    with pytest.raises(CampaignNotFound) as missing:
+        running_campaign(store, "no-such-campaign")
+    assert missing.value.exit_code == 3
     path = tmp_path / "run-test-days.toml"
     path.write_text('id = "run-test-days"\nname_zh = "别的"\nname_en = "Other"\nchannels = ["sms"]\n'
                     '[audience]\nsegment = "dormant"\n[offer]\nproducts = ["DEP_TIME_1Y"]\n'
                     '[schedule]\nstart = 2026-11-02\nend = 2026-11-20\n'
                     '[budget]\ntotal_cny = 10\ncost_per_contact_cny = { sms = 0.05 }\n', encoding="utf-8")
-    differs = run_cli("campaigns", "run", path, "--as-of", DAY, env=env, check=False)
-    assert differs.returncode == 2 and "differs from the stored campaign 'run-test-days'" in differs.stderr
+    settings = settings_from(env)
+    with pytest.raises(FileNotStored, match="differs from the stored campaign 'run-test-days'") as differs:
+        campaign_of(str(path), settings, store)
+    assert differs.value.exit_code == 2
+    path.write_text(path.read_text(encoding="utf-8").replace("run-test-days", "run-test-unknown"), encoding="utf-8")
+    with pytest.raises(FileNotStored, match="is not stored: `nbo campaigns load"):
+        campaign_of(str(path), settings, store)
