@@ -99,7 +99,8 @@ def run(campaign: str, as_of: datetime, out: Path | None, fmt: str, lang: str, a
 
 def _run_text(r: dict[str, Any]) -> str:
     lines = [f"{r['campaign_id']} v{r['campaign_version']} on {r['as_of']} (features of {r['feature_month']}): "
-             f"audience {r['audience']}, {r['already_done']} done earlier, {r['new_rows']} new rows, {r['seconds']} s",
+             f"audience {r['audience']}, {r['already_done']} done on other days, {r['new_rows']} new rows, "
+             f"{r['seconds']} s",
              "  status   " + (", ".join(f"{s} {n}" for s, n in r["by_status"].items()) or "—"),
              "  channel  " + (", ".join(f"{c} {n}" for c, n in r["by_channel"].items()) or "—"),
              *[f"  arm      {a}: " + ", ".join(f"{s} {n}" for s, n in c.items()) for a, c in r["by_arm"].items()],

@@ -82,7 +82,7 @@ class RunSummary:
     feature_month: str
     audience: int
     new_rows: int  # rows this run claimed and settled (0 on a rerun)
-    already_done: int  # audience customers sent to or held out on an earlier day
+    already_done: int  # audience customers sent to or held out on another day
     by_status: dict[str, int]
     by_channel: dict[str, int]  # sent rows per channel
     by_arm: dict[str, dict[str, int]]
@@ -154,7 +154,7 @@ class CampaignRunner:
         mask = audience_mask(spec, features, tags)
         segments = dict(zip(features.loc[mask, CUSTOMER_KEY].astype(str), tags.loc[mask, "rfm_segment"], strict=True))
         audience = sorted(segments)
-        done = self.sends.done_customers(spec.id)
+        done = self.sends.done_customers(spec.id, other_than=as_of)  # the day's own rows: its claims say
         todo = [c for c in audience if c not in done]
         request_id = request_id or f"campaign-run-{spec.id}-{as_of.isoformat()}-{uuid.uuid4().hex[:8]}"
         spent = self.sends.cost_so_far(spec.id)

@@ -76,9 +76,11 @@ class CampaignSends:
         self.engine = engine
         create_tables(engine, _meta)
 
-    def done_customers(self, campaign_id: str) -> set[str]:
-        """Customers the campaign sent to or held out (on any day): never acted on again."""
+    def done_customers(self, campaign_id: str, other_than: date | None = None) -> set[str]:
+        """Customers the campaign sent to or held out (on any day but `other_than`): never acted on again."""
         query = sa.select(sends.c.customer_id).where(sends.c.campaign_id == campaign_id, sends.c.status.in_(DONE))
+        if other_than is not None:
+            query = query.where(sends.c.day != other_than)
         with self.engine.connect() as conn:
             return set(conn.execute(query).scalars())
 

@@ -41,7 +41,7 @@ class RunAnswer(_Frozen):
     feature_month: str = Field(description="the feature month the audience was taken from (at or before as_of)")
     audience: int
     new_rows: int
-    already_done: int = Field(description="audience customers sent to or held out on an earlier day")
+    already_done: int = Field(description="audience customers sent to or held out on another day")
     by_status: dict[str, int]
     by_channel: dict[str, int] = Field(description="sent rows per channel")
     by_arm: dict[str, dict[str, int]]

@@ -111,7 +111,7 @@ def test_a_day_runs_once_and_a_rerun_rewrites_the_same_lists(env: dict[str, str]
 
     before, files = counts(env), {p.name: p.read_bytes() for p in folder.iterdir()}
     again = run_json("campaigns", "run", "run-test-wake", "--as-of", DAY, "--out", out, env=env)
-    assert again["new_rows"] == 0 and again["by_status"] == first["by_status"] and again["cost_cny"] == first["cost_cny"]
+    assert (again["new_rows"], again["already_done"]) == (0, 0) and again["by_status"] == first["by_status"] and again["cost_cny"] == first["cost_cny"]
     assert counts(env) == before  # no contact and no decision added by the rerun
     assert {p.name: p.read_bytes() for p in folder.iterdir() if p.name != "assignments.parquet"} == \
         {n: b for n, b in files.items() if n != "assignments.parquet"}

@@ -56,6 +56,7 @@ def test_one_claim_per_customer_and_day_and_the_contract_frame(sends: CampaignSe
     assert (row["customer_id"], row["status"], row["send_at"], row["cost_cny"]) == \
         ("C00000001", "sent", pd.Timestamp(at), 0.05)
     assert sends.done_customers("c1") == {"C00000001", "C00000002"}
+    assert sends.done_customers("c1", other_than=DAY) == set()  # a rerun of the day: its claims decide
     assert sends.cost_so_far("c1") == pytest.approx(0.05) and sends.cost_so_far("other") == 0
     assert sends.rows("c1", DAY)["detail"].iloc[0] == {"message_en": "hi"}
     summary = sends.summary("c1")
