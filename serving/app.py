@@ -31,7 +31,9 @@ from serving.payments.ledger import PaymentLedger
 from serving.reload_signal import ReloadSignal
 from serving.routers import (
     admin,
+    campaign_pages,
     campaign_results,
+    campaign_runs,
     campaigns,
     customers,
     identity,
@@ -127,6 +129,7 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   campaign_results.router, workbench.router, identity.router, payments.router, docs_pages.router):
+                   campaign_runs.router, campaign_results.router, workbench.router, campaign_pages.router,
+                   identity.router, payments.router, docs_pages.router):
         app.include_router(router)
     return app

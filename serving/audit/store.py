@@ -33,7 +33,7 @@ CONTACT_OUTCOMES = ("reached", "not_reached", "interested", "declined")
 CALLS_THAT_REACHED = ("reached", "interested", "declined")  # logged calls the RM-call caps count
 CONTACT_NOTE_MAX = 500
 _PRODUCT_ID = re.compile(ProductIdPattern)
-OFFER_KINDS = ("offers", "trigger")  # a trigger decision is an offer decision when it offered something
+OFFER_KINDS = ("offers", "trigger", "campaign")  # a trigger or campaign decision is one when it offered something
 
 _meta = sa.MetaData()
 decisions = sa.Table(
@@ -311,8 +311,8 @@ def _json_default(value: Any) -> Any:
 def _check_offered(decision_id: str, kind: str, payload: dict[str, Any], product_id: str) -> None:
     """Raise unless `product_id` is one of the offers of this decision."""
     offered = [o["product_id"] for o in (payload.get("answer") or {}).get("offers") or []]
-    if kind not in OFFER_KINDS or (kind == "trigger" and not offered):
-        what = "a trigger action without an offer" if kind == "trigger" else f"a {kind} decision"
+    if kind not in OFFER_KINDS or (kind != "offers" and not offered):
+        what = f"a {kind} action without an offer" if kind in OFFER_KINDS else f"a {kind} decision"
         raise NotAnOfferDecision(f"decision {decision_id} is {what}, not an offer decision: feedback "
                                  "is recorded on offers only")
     if product_id not in offered:

@@ -16,6 +16,8 @@ from nbo.settings import Settings, load_settings
 from serving.campaigns.board import CampaignBoard
 from serving.campaigns.checks import bank_terms
 from serving.campaigns.files import read_campaign_files
+from serving.campaigns.run_cli import run as run_command
+from serving.campaigns.run_cli import sends as sends_command
 from serving.campaigns.store import CampaignStore
 
 USER = r"[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}"  # as `--by` names a person (an RM id such as RM011, a login)
@@ -102,6 +104,8 @@ _move_command("approve", "Approve a draft (by someone who wrote no version of it
 _move_command("withdraw", "Take an approved campaign back to draft (to change it; it needs approval again).")
 _move_command("start", "Start an approved campaign: approved → running.")
 _move_command("finish", "Finish a running campaign: running → finished.")
+campaigns_group.add_command(run_command)
+campaigns_group.add_command(sends_command)
 
 
 def _summary(campaign: dict[str, Any]) -> dict[str, Any]:
