@@ -1,13 +1,11 @@
 """The glue between the stores and the results/NPS arithmetic, for the API, the workbench and the CLI.
 
-The only place that reads the sends table: through `serving.campaigns.sends.CampaignSends` (helper
-`runner`'s module), looked up when called, so this works before that module exists (no sends yet:
-`sends_available` False, every count 0). Holdings and products come from the data directory.
+Sends come from `serving.campaigns.sends.CampaignSends.frame`; holdings and products from the data
+directory.
 """
 
 from __future__ import annotations
 
-import importlib
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -19,23 +17,13 @@ from nbo.errors import InputFileError
 from serving.campaigns.audience import features_for
 from serving.campaigns.board import CampaignBoard
 from serving.campaigns.results import DEFAULT_WINDOW_DAYS, campaign_results, margins_of, roi_row
+from serving.campaigns.sends import CampaignSends
 from serving.campaigns.spec import CampaignSpec
 from serving.nps.store import NpsStore
 from serving.nps.summary import nps_summary
 from sources.io import read_table
 
-SEND_COLUMNS = ("send_id", "campaign_id", "campaign_version", "day", "customer_id", "arm", "segment", "status",
-                "channel", "product_id", "send_at", "cost_cny", "reason", "decision_id", "task_id")
 HOLDING_COLUMNS = ("customer_id", "product_id", "snapshot_date", "balance")
-
-
-def sends_frame(engine: Engine, campaign_id: str | None = None) -> pd.DataFrame | None:
-    """`CampaignSends(engine).frame(campaign_id)`, or None while that module is not installed."""
-    try:
-        module = importlib.import_module("serving.campaigns.sends")
-    except ModuleNotFoundError:
-        return None
-    return module.CampaignSends(engine).frame(campaign_id)
 
 
 def _bank(data_dir: Path, customers: list[str]) -> tuple[pd.DataFrame, dict[str, float]]:
@@ -48,23 +36,20 @@ def _bank(data_dir: Path, customers: list[str]) -> tuple[pd.DataFrame, dict[str,
 
 def results_view(board: CampaignBoard, engine: Engine, data_dir: Path, campaign_id: str,
                  window_days: int = DEFAULT_WINDOW_DAYS) -> dict[str, Any]:
-    """`campaign_results` of one stored campaign (CampaignNotFound if none), with `sends_available`."""
+    """`campaign_results` of one stored campaign (CampaignNotFound if none)."""
     stored = board.store.get(campaign_id)
     spec = CampaignSpec.model_validate(stored["definition"])
-    sends = sends_frame(engine, campaign_id)
-    available = sends is not None
-    if sends is None:
-        sends = pd.DataFrame(columns=list(SEND_COLUMNS))
+    sends = CampaignSends(engine).frame(campaign_id)
     holdings, margins = _bank(data_dir, sorted(set(sends["customer_id"].astype(str))))
     return campaign_results(spec, sends, holdings, margins, window_days) | {
-        "state": stored["state"], "name_zh": spec.name_zh, "name_en": spec.name_en, "sends_available": available}
+        "state": stored["state"], "name_zh": spec.name_zh, "name_en": spec.name_en}
 
 
 def roi_table(board: CampaignBoard, engine: Engine, data_dir: Path,
               window_days: int = DEFAULT_WINDOW_DAYS) -> list[dict[str, Any]]:
-    """One ROI row per stored campaign that has sends (none while the sends table is missing)."""
-    sends = sends_frame(engine)
-    if sends is None or sends.empty:
+    """One ROI row per stored campaign that has sends."""
+    sends = CampaignSends(engine).frame()
+    if sends.empty:
         return []
     holdings, margins = _bank(data_dir, sorted(set(sends["customer_id"].astype(str))))
     rows = []
@@ -99,8 +84,8 @@ def nps_view(store: NpsStore, board: CampaignBoard, engine: Engine, since: datet
     from_sends: dict[tuple[str, str], str] = {}
     latest: dict[str, str] = {}
     if not answers.empty:
-        sends = sends_frame(engine)
-        if sends is not None and not sends.empty:
+        sends = CampaignSends(engine).frame()
+        if not sends.empty:
             first = sends.sort_values("day", kind="stable").drop_duplicates(["campaign_id", "customer_id"])
             first = first[first["segment"].notna()]
             from_sends = dict(zip(zip(first["campaign_id"], first["customer_id"], strict=True), first["segment"],

@@ -7,6 +7,7 @@ schedule) is shown as a notice on the page with the error's status, never a 500.
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from typing import Any
 from urllib.parse import urlencode
@@ -14,7 +15,8 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import RedirectResponse
 
-from nbo.errors import ContractViolation, NboError
+from nbo.errors import ContractViolation, InputFileError, NboError
+from serving.campaigns.result_views import results_view
 from serving.campaigns.sends import CampaignSends
 from serving.decisions.offers import OfferService
 from serving.deps import runtime_of
@@ -31,6 +33,7 @@ from serving.routers.workbench import (
 )
 from serving.workbench.i18n import HTML_LANG, labels
 
+log = logging.getLogger(__name__)
 MOVES = ("approve", "start", "finish")
 pages = APIRouter(route_class=SessionRoute)
 
@@ -52,8 +55,20 @@ def _detail(request: Request, campaign_id: str, lang: str, status: int = 200, no
     except NboError as err:
         return _page(request, "error.html", lang, err.status, status=err.status, detail=str(err))
     sends = CampaignSends(state.audit.engine).summary(campaign_id)
+    results = _results(request, campaign_id) if sends["groups"] else None
     return _page(request, "campaign_detail.html", lang, status, c=campaign, s=sends, notice=notice, done=done,
-                 rm_id=_who(request), segment_names=state.offer_policy.segments.names(lang))
+                 rm_id=_who(request), segment_names=state.offer_policy.segments.names(lang), results=results)
+
+
+def _results(request: Request, campaign_id: str) -> dict[str, Any] | None:
+    """The campaign's results against control (`GET /v1/campaigns/{id}/results`); None, logged, when the
+    bank's holdings cannot be read (the page still shows everything else)."""
+    state = request.app.state
+    try:
+        return results_view(state.campaign_board, state.audit.engine, state.settings.data_dir, campaign_id)
+    except InputFileError:
+        log.warning("campaign_results_unavailable", exc_info=True, extra={"campaign_id": campaign_id})
+        return None
 
 
 @pages.get("/campaigns/{campaign_id}")
