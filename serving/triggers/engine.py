@@ -268,6 +268,12 @@ class TriggerEngine:
                 fired = sorted({b.rule_id for b in answer.blocked or () if only is None or b.product_id in only})
                 return Fired(**base, status="suppressed", reason=("blocked: " + ",".join(fired))[:64],
                              decision_id=answer.decision_id)
+            if not offers:  # the message goes out without an offer: the policy grants it as a contact of its own
+                verdict = ContactPolicy(self.offers.policy.contact, self.offers.audit).contact(
+                    o.customer_id, contact.channel, moment, consent_of(features.values), source="trigger", ref=fire_id)
+                if not verdict.allowed:
+                    return Fired(**base, status=_refused(verdict.reason), reason=verdict.reason,
+                                 decision_id=answer.decision_id)
             return Fired(**base, status="sent", reason=None, decision_id=answer.decision_id, offers=offers)
         verdict = ContactPolicy(self.offers.policy.contact, self.offers.audit).contact(
             o.customer_id, contact.channel, moment, consent_of(features.values), source="trigger", ref=fire_id)

@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from features.build.monthly import offline_dir
 from features.segments.report import read_monthly_features
 from features.tables import CUSTOMER_KEY, INTENT_REALTIME
+from serving.audit.contact_ledger import ContactLedger
 from serving.decisions.offers import OfferService
 from serving.decisions.suitability import age_on
 from serving.triggers.engine import TriggerEngine
@@ -215,6 +216,9 @@ def test_birthdays_over_a_whole_year_never_offer_r4_or_r5_to_seniors(
     start = date(2031, 1, 1)  # a year no other test fires birthdays in
     fired = [f for d in range(365) for f in yearly.run(start + timedelta(days=d), customers, "test-year")]
     assert not closed & {f.customer_id for f in fired}
+    greeted = [c for c in ContactLedger(engine.offers.audit.engine).all_contacts()
+               if c["source"] == "trigger" and c["contacted_at"].year == start.year]
+    assert len(greeted) == sum(f.status == "sent" for f in fired)  # a greeting without an offer is a contact too
     age = dict(zip(people["customer_id"], pd.to_datetime(people["birth_date"]), strict=True))
     seniors = [f for f in fired if f.offers and f.customer_id in age  # age on the day it ran: 3 days before
                and age_on(age[f.customer_id].date(), date.fromisoformat(f.occasion) - timedelta(days=3)) >= 65]
