@@ -16,6 +16,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving.campaigns.cli import campaigns_group
 from serving.cli import report_group, serve
+from serving.leads.cli import leads_group
 from serving.monitoring.cli import monitor_group
 from serving.payments.labels_cli import payments_group
 from serving.security import keys as api_keys
@@ -106,6 +107,7 @@ main.add_command(features_group)
 main.add_command(segments_group)
 main.add_command(triggers_group)
 main.add_command(campaigns_group)
+main.add_command(leads_group)
 main.add_command(events_group)
 main.add_command(train)
 main.add_command(evaluate)

@@ -33,11 +33,13 @@ from serving.routers import (
     campaigns,
     customers,
     identity,
+    leads,
     offers,
     ops,
     payments,
     risk,
     workbench,
+    workbench_leads,
 )
 from serving.runtime import reload_models
 from serving.security.keyring import KeyRing
@@ -124,6 +126,6 @@ def create_app(settings: Settings) -> FastAPI:
                      f"{settings.service.rate_limit_per_s:g}", _follow_reload, settings.service.max_body_bytes)
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
-                   workbench.router, identity.router, payments.router, docs_pages.router):
+                   workbench.router, workbench_leads.router, identity.router, payments.router, leads.router, docs_pages.router):
         app.include_router(router)
     return app
