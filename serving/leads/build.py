@@ -108,20 +108,22 @@ class BuildResult:
     by_rm: Counter[str] = field(default_factory=Counter)
     by_reason: Counter[str] = field(default_factory=Counter)
     unassigned: int = 0
+    already_built: int = 0  # customers with leads of the week from an earlier build
 
     def as_dict(self) -> dict[str, Any]:
         return {"as_of": self.as_of.isoformat(), "week": self.week, "blend": self.blend.as_dict(),
                 "refitted": self.refitted, "customers": self.customers, "scored": self.scored,
                 "candidates": self.candidates, "added": self.added, "expired": self.expired,
                 "by_rm": dict(sorted(self.by_rm.items())), "assigned_because": dict(sorted(self.by_reason.items())),
-                "unassigned": self.unassigned}
+                "unassigned": self.unassigned, "already_built": self.already_built}
 
 
 def build_leads(as_of: date, customers: pd.DataFrame, offers: OfferService, store: LeadStore,
                 roster: Roster, owners: Mapping[str, str | None], settings: LeadSettings,
                 advance: Callable[[int], None] | None = None) -> BuildResult:
     """Build `as_of`'s ISO week of leads from `customers` (one feature-month row each, with
-    `customer_id`, `is_closed`, `has_marketing_consent` and the intent counts)."""
+    `customer_id`, `is_closed`, `has_marketing_consent` and the intent counts). Customers who have
+    leads of the week already are not scored again."""
     week = iso_week(as_of)
     blend, refitted = blend_in_force(store, settings)
     result = BuildResult(as_of, week, blend, refitted, customers=len(customers))
@@ -129,7 +131,10 @@ def build_leads(as_of: date, customers: pd.DataFrame, offers: OfferService, stor
     scorer = LeadScorer(offers, blend, settings)
     rows = eligible(customers)
     months = {str(r["customer_id"]): r for r in rows.to_dict("records")}
-    ids = list(months)
+    done = store.existing(week)
+    built = {c for c, _ in done} & set(months)  # their leads of the week are built: not scored again
+    result.already_built = len(built)
+    ids = [c for c in months if c not in built]
     found: list[Candidate] = []
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start:start + CHUNK]
@@ -141,7 +146,6 @@ def build_leads(as_of: date, customers: pd.DataFrame, offers: OfferService, stor
         if advance is not None:
             advance(len(chunk))
     result.candidates = len(found)
-    done = store.existing(week)
     fresh = sorted((c for c in found if (c.customer_id, c.product_id) not in done),
                    key=lambda c: (-c.score, c.customer_id, c.product_id))
     assigner = Assigner(roster, owners, store.taken(week))

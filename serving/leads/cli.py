@@ -10,6 +10,7 @@ import pandas as pd
 
 from nbo.console import emit, handles_errors, json_option, progress_bar
 from nbo.settings import load_settings
+from sources.ids import CUSTOMER
 
 
 @click.group("leads")
@@ -22,9 +23,11 @@ def leads_group() -> None:
 @click.option("--as-of", "as_of", type=click.DateTime(formats=["%Y-%m-%d"]), required=True,
               help="The day to build for (YYYY-MM-DD): its ISO week gets the leads, the latest feature month "
                    "at or before it gives the intent.")
+@click.option("--customer", "only", multiple=True, type=CUSTOMER,
+              help="Only this customer, C00000042 or 42 (repeat for more): a rerun for a few, say after a fix.")
 @json_option
 @handles_errors
-def build(as_of: datetime, as_json: bool) -> None:
+def build(as_of: datetime, only: tuple[str, ...], as_json: bool) -> None:
     """Score every customer with marketing consent and an open account (intent for the product's topic
     blended with the champion recommender's P(adopt), suitable products only), keep each customer's
     best leads above min_score and assign them best first: the customer's own RM if they have capacity
@@ -54,6 +57,8 @@ def build(as_of: datetime, as_json: bool) -> None:
                                                                    for t in i.topics}
         columns = {"is_closed", "has_marketing_consent"} | intent_columns(topics)
         customers = read_monthly_features(offline_dir(settings), columns, 1, pd.Timestamp(as_of, tz="UTC"))
+        if only:
+            customers = customers[customers["customer_id"].isin(set(only))]
         owners = load_owners(settings.data_dir)
         roster = load_roster(settings.data_dir, owners, lead_settings.default_weekly_capacity,
                              {str(a["category"]) for a in catalogue.values()})
@@ -71,7 +76,7 @@ def _build_text(r: dict[str, Any]) -> str:
              f"(intent {b['shares']['intent']:.0%}, propensity {b['shares']['propensity']:.0%})"
              + (", refitted now" if r["refitted"] else ""),
              f"  {r['customers']} customers, {r['scored']} scored, {r['candidates']} candidates, {r['added']} new leads, "
-             f"{r['expired']} expired; roster: {r['roster']}"]
+             f"{r['expired']} expired, {r['already_built']} customers built before; roster: {r['roster']}"]
     lines += [f"  {rm:<12} {n}" for rm, n in r["by_rm"].items()]
     lines.append(f"  {'unassigned':<12} {r['unassigned']}")
     return "\n".join(lines)

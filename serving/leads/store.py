@@ -134,13 +134,14 @@ class LeadStore:
     # --- reading ---
 
     def frame(self, rm: str | None = None, status: str | None = None) -> pd.DataFrame:
-        """Leads, best first (newest week first, then score); `rm` limits to one RM's."""
+        """Leads, best first (newest week first, then score; ties by customer and product); `rm` limits
+        to one RM's."""
         query = sa.select(leads)
         if rm is not None:
             query = query.where(leads.c.rm_id == rm)
         if status is not None:
             query = query.where(leads.c.status == status)
-        query = query.order_by(leads.c.week.desc(), leads.c.score.desc(), leads.c.lead_id)
+        query = query.order_by(leads.c.week.desc(), leads.c.score.desc(), leads.c.customer_id, leads.c.product_id)
         with self.engine.connect() as conn:
             return pd.DataFrame(conn.execute(query).mappings().all(), columns=[c.name for c in leads.columns])
 

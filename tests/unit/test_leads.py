@@ -150,9 +150,9 @@ def test_the_store_builds_once_per_week_and_moves_outcomes_one_way(store: LeadSt
     week = iso_week(pd.Timestamp("2026-12-07").date())
     assert week == "2026-W50"
     assert store.add([_lead("C1"), _lead("C2", rm="RM2", score=0.9)], week) == 2
-    assert store.add([_lead("C1"), _lead("C3", rm=None)], week) == 1  # C1 is built already
+    assert store.add([_lead("C1"), _lead("C3", rm=None), _lead("C0", product="FUND_B", rm=None)], week) == 2
     assert store.taken(week) == {"RM1": 1, "RM2": 1}
-    assert list(store.frame()["customer_id"]) == ["C2", "C1", "C3"]
+    assert list(store.frame()["customer_id"]) == ["C2", "C0", "C1", "C3"]  # C1 was built already; ties by id
     lead = store.frame(rm="RM1").iloc[0]["lead_id"]
     with pytest.raises(Forbidden, match="not assigned to RM2"):
         store.record_outcome(lead, "contacted", "RM2")
@@ -167,7 +167,7 @@ def test_the_store_builds_once_per_week_and_moves_outcomes_one_way(store: LeadSt
         store.record_outcome(lead, "lost", "RM1")
     with pytest.raises(NotFound):
         store.record_outcome("0" * 32, "won", "RM1")
-    assert store.expire_before("2026-W51") == 2 and set(store.frame()["status"]) == {"won", "expired"}
+    assert store.expire_before("2026-W51") == 3 and set(store.frame()["status"]) == {"won", "expired"}
 
 
 def test_recorded_outcomes_refit_the_blend_once_and_version_it(tmp_path: Path) -> None:
