@@ -94,3 +94,22 @@ def test_outcomes_move_one_way_and_only_for_the_leads_rm(app_client: TestClient,
     theirs = planted[planted["c3"]]
     by_admin = app_client.post(f"/v1/leads/{theirs}/outcome", headers=as_role("admin"), json={"outcome": "contacted"})
     assert by_admin.status_code == 200 and by_admin.json()["outcome_by"].startswith("key:")
+
+
+def test_the_workbench_lists_the_session_rms_leads_and_takes_outcome_forms(
+        app_client: TestClient, planted, session_cookie: dict[str, str]) -> None:
+    page = app_client.get("/workbench/leads?lang=en", headers=session_cookie)
+    assert page.status_code == 200 and 'id="nav-leads"' in page.text
+    own, other = planted[planted["c1"]], planted[planted["c3"]]
+    assert f'id="lead-{own}"' in page.text and f'id="lead-{other}"' not in page.text
+    assert "2 page views on the topic" in page.text and "近30天" not in page.text
+    assert app_client.post(f"/workbench/leads/{other}/outcome", data={"outcome": "contacted", "lang": "en"},
+                           headers=session_cookie, follow_redirects=False).status_code == 403
+    crossed = app_client.post(f"/workbench/leads/{own}/outcome", data={"outcome": "contacted"},
+                              headers=session_cookie | {"Sec-Fetch-Site": "cross-site"}, follow_redirects=False)
+    assert crossed.status_code == 403
+    done = app_client.post(f"/workbench/leads/{own}/outcome", data={"outcome": "contacted", "lang": "zh"},
+                           headers=session_cookie, follow_redirects=False)
+    assert done.status_code == 303 and done.headers["location"].startswith("/workbench/leads?lang=zh&recorded=")
+    shown = app_client.get(done.headers["location"], headers=session_cookie)
+    assert "已登记为“已联系”" in shown.text and f'id="won-{own}"' in shown.text
