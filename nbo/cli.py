@@ -16,6 +16,7 @@ from nbo.console import configure_logging, emit, handles_errors, json_option
 from nbo.settings import config_file, load_settings
 from serving.campaigns.cli import campaigns_group
 from serving.cli import report_group, serve
+from serving.leads.cli import leads_group
 from serving.monitoring.cli import monitor_group
 from serving.nps.cli import nps_group
 from serving.payments.labels_cli import payments_group
@@ -108,6 +109,7 @@ main.add_command(segments_group)
 main.add_command(triggers_group)
 main.add_command(campaigns_group)
 main.add_command(nps_group)
+main.add_command(leads_group)
 main.add_command(events_group)
 main.add_command(train)
 main.add_command(evaluate)

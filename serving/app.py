@@ -37,11 +37,13 @@ from serving.routers import (
     campaigns,
     customers,
     identity,
+    leads,
     offers,
     ops,
     payments,
     risk,
     workbench,
+    workbench_leads,
 )
 from serving.runtime import reload_models
 from serving.security.keyring import KeyRing
@@ -130,6 +132,6 @@ def create_app(settings: Settings) -> FastAPI:
 
     for router in (ops.router, offers.router, customers.router, risk.router, admin.router, campaigns.router,
                    campaign_runs.router, campaign_results.router, workbench.router, campaign_pages.router,
-                   identity.router, payments.router, docs_pages.router):
+                   workbench_leads.router, identity.router, payments.router, leads.router, docs_pages.router):
         app.include_router(router)
     return app
