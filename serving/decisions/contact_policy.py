@@ -4,7 +4,8 @@ One module decides for every path that reaches a customer: the trigger engine, o
 (`/v1/offers?channel=app_push|sms|wechat|rm_call`) and the campaign runner (`ContactPolicy.contact`).
 Rules, in order (settings in `contact_policy.toml`): consent to the channel, suppression after
 repeated dismissals, the channel's quiet hours in the bank's local time, then the channel's caps per
-calendar week (Monday to Sunday) and calendar month, both local. A refusal carries a reason code
+calendar week (Monday to Sunday) and calendar month, both local: every contact of that week and month
+counts, including one already recorded for a later moment of it (batches need not run in time order). A refusal carries a reason code
 and a zh-CN and en text, like suitability's verdicts. Contacts granted are recorded in the contact
 ledger (`serving/audit/contact_ledger.py`) in the same step as the caps are checked, so concurrent
 callers never break a cap.
@@ -175,12 +176,15 @@ def judge(s: ContactSettings, channel: str, at: datetime, consent: Mapping[str, 
         return ContactVerdict(False, channel, "quiet_hours", f"{hours}为{zh}免打扰时段",
                               f"{hours} ({s.timezone}) are quiet hours for {channel}")
     week, month = _week_start(local), local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    stamps = [c.astimezone(s.zone) for c in history.contacts if c <= at]
-    this_week = sum(week <= c for c in stamps)
+    next_month = (month + timedelta(days=32)).replace(day=1)
+    # every contact of the calendar week and month counts, also one recorded for a later moment of it
+    # (a batch that runs for 10:30 before another for 10:00 the same day)
+    stamps = [c.astimezone(s.zone) for c in history.contacts]
+    this_week = sum(week <= c < week + timedelta(days=7) for c in stamps)
     if this_week >= rules.per_week:
         return ContactVerdict(False, channel, "cap_week", f"本周已通过{zh}联系{this_week}次，已达每周上限",
                               f"contacted {this_week} times by {channel} this week: the weekly cap")
-    this_month = sum(month <= c for c in stamps)
+    this_month = sum(month <= c < next_month for c in stamps)
     if this_month >= rules.per_month:
         return ContactVerdict(False, channel, "cap_month", f"本月已通过{zh}联系{this_month}次，已达每月上限",
                               f"contacted {this_month} times by {channel} this month: the monthly cap")

@@ -209,8 +209,19 @@ def page_period(start: str, end: str) -> tuple[datetime | None, datetime | None]
         raise ContractViolation(f"dates are YYYY-MM-DD: {err}") from err
 
 
+def utc_period(since: datetime | None, until: datetime | None) -> tuple[datetime | None, datetime | None]:
+    """[since, until) in UTC (a moment without an offset is taken as UTC), either end open.
+
+    Raises:
+        ContractViolation: a moment out of range in UTC, or `since` not before `until`.
+    """
+    since, until = _utc(since), _utc(until)
+    if since is not None and until is not None and since >= until:
+        raise ContractViolation("since must be before until")
+    return since, until
+
+
 def _utc(moment: datetime | None) -> datetime | None:
-    """The moment in UTC (one without an offset is taken as UTC)."""
     if moment is None:
         return None
     try:
@@ -226,9 +237,7 @@ def campaign_effect(store: AuditStore, catalogue: Catalogue, since: datetime | N
     Raises:
         ContractViolation: `since` is not before `until`, or the tickets file is malformed.
     """
-    since, until = _utc(since), _utc(until)
-    if since is not None and until is not None and since >= until:
-        raise ContractViolation("since must be before until")
+    since, until = utc_period(since, until)
     tickets = tickets or load_tickets()
     groups: dict[str, dict[str, Counts]] = {name: {} for name in ("total", PAIRS, *DIMENSIONS)}
     with store.engine.connect() as conn:

@@ -4,16 +4,15 @@ results are `/v1/campaigns/{id}/results`, which no route there matches."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
 
-from nbo.errors import ContractViolation
 from serving.campaigns.result_views import nps_view, results_view
 from serving.campaigns.results import DEFAULT_WINDOW_DAYS
 from serving.nps.answers import NpsAnswer
 from serving.nps.store import NpsStore
+from serving.reports.campaign import utc_period
 from serving.routers.campaigns import CampaignKey, Moment
 from serving.schemas import ERRORS, Problem
 from serving.security.auth import Role, require_role
@@ -56,22 +55,11 @@ def add_nps(request: Request,
     return nps_store(request).add(answers)
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    try:
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    except OverflowError as err:
-        raise ContractViolation(f"{moment.isoformat()} is out of range in UTC") from err
-
-
 @router.get("/nps/summary", dependencies=[READERS])
 def nps_summary(request: Request, since: Moment = None, until: Moment = None) -> dict[str, Any]:
     """NPS (% promoters 9-10 − % detractors 0-6, in points) of the answers given in [since, until), with a
     95% interval (normal approximation to the mean of the +1/0/−1 score): overall, by RFM segment (the
     campaign's when the answer names one, else the latest feature month's), by channel and by month."""
-    since, until = _utc(since), _utc(until)
-    if since is not None and until is not None and since >= until:
-        raise ContractViolation("since must be before until")
+    since, until = utc_period(since, until)
     state = request.app.state
     return nps_view(nps_store(request), state.campaign_board, state.audit.engine, since, until)

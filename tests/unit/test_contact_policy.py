@@ -75,6 +75,17 @@ def test_weekly_cap_reached_exactly_and_reset_on_monday(settings):
     assert judge(settings, "sms", local(2026, 12, 14, 9), ALL, two).allowed  # next Monday
 
 
+def test_a_contact_recorded_for_later_in_the_same_week_counts(settings):
+    # a campaign batch for Tuesday 10:30 ran before the triggers' batch for Tuesday 10:00
+    later = ContactHistory([local(2026, 12, 8, 10, 30), local(2026, 12, 10, 10)], [])
+    refused = judge(settings, "sms", local(2026, 12, 8, 10), ALL, later)
+    assert (refused.allowed, refused.reason) == (False, "cap_week")
+    next_week = ContactHistory([local(2026, 12, 14, 10), local(2026, 12, 15, 10)], [])
+    assert judge(settings, "sms", local(2026, 12, 8, 10), ALL, next_week).allowed
+    next_month = ContactHistory([local(2027, 1, 4, 10), local(2027, 1, 5, 10), local(2027, 1, 6, 10)], [])
+    assert judge(settings, "sms", local(2026, 12, 30, 10), ALL, next_month).allowed
+
+
 def test_monthly_cap_counts_the_calendar_month(settings):
     history = ContactHistory([local(2026, 12, 1, 10), local(2026, 12, 2, 10), local(2026, 12, 9, 10)], [])
     refused = judge(settings, "sms", local(2026, 12, 16, 10), ALL, history)
