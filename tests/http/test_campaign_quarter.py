@@ -16,6 +16,7 @@ Then:
 
 from __future__ import annotations
 
+import logging
 import shutil
 from collections import Counter
 from collections.abc import Callable
@@ -44,6 +45,7 @@ from sources.synthetic.responses import load_settings, planted_effect, read_assi
 from tests.conftest import Trained, settings_from
 from tests.contact_rules import assert_contacts_keep_policy, recorded_contacts
 
+log = logging.getLogger(__name__)
 Headers = Callable[[str | None], dict[str, str]]
 QUARTER = (date(2026, 9, 1), date(2026, 11, 30))
 WINDOW_DAYS = 30  # every assignment (the last on 30 October) matures by the bank's last month-end
@@ -64,7 +66,7 @@ SPECS = (
     _spec("q3-dormant", "沉睡客户唤醒（季度模拟）", "Dormant reactivation (quarter)", {"segment": "dormant"},
           ["DEP_TIME_1Y", "WM_STABLE"], {"app_push": 0.01, "sms": 0.05, "rm_call": 15.0},
           "2026-09-01", "2026-10-30", ["tue", "thu"]),
-    _spec("q3-fund-ab", "基金定投推广（季度模拟）", "Fund promotion A/B (quarter)", {"segment": "wealth_interest"},
+    _spec("q3-fund-ab", "基金定投推广（季度模拟）", "Fund promotion A/B (quarter)", {"rule": ["aum_cny >= 20000"]},
           ["FUND_BOND", "FUND_BALANCED"], {"app_push": 0.01, "sms": 0.05},
           "2026-09-07", "2026-10-23", ["mon", "wed", "fri"],
           variants=[{"name": "A", "share": 0.5, "message_zh": "债券基金1000元起投，手机银行一键定投。",
@@ -207,6 +209,15 @@ def test_roi_against_control_recovers_the_planted_effect(quarter: Quarter) -> No
         results = campaign_results(spec, sends[sends["campaign_id"] == spec.id], holdings, margins_of(products),
                                    WINDOW_DAYS)
         roi, effect = results["roi"], planted.loc[spec.id]
+        log.info("quarter_roi", extra={"campaign_id": spec.id, "treated": int(effect["treated_n"]),
+                                       "control": int(effect["control_n"]), "sent": results["sent"],
+                                       "planted_rate": round(float(effect["planted_rate"]), 4),
+                                       "measured_rate": roi["conversion_difference"],
+                                       "rate_ci95": roi["conversion_difference_ci95"],
+                                       "planted_value_cny": round(float(effect["planted_value_cny"]), 2),
+                                       "measured_value_cny": roi["value_difference_cny"],
+                                       "value_ci95": roi["value_difference_ci95"], "cost_cny": roi["cost_cny"],
+                                       "roi": roi["roi"], "roi_ci95": roi["roi_ci95"]})
         assert results["unmatured"] == 0 and results["matured"] == effect["treated_n"] + effect["control_n"]
         low, high = roi["conversion_difference_ci95"]
         assert low <= effect["planted_rate"] <= high, (spec.id, roi["conversion_difference_ci95"], effect.to_dict())
@@ -218,6 +229,11 @@ def test_roi_against_control_recovers_the_planted_effect(quarter: Quarter) -> No
                                  spec.offer.products, WINDOW_DAYS) for spec in SPECS], ignore_index=True)
     pooled = compare(people[people["arm"] != "control"], people[people["arm"] == "control"])
     planted_rate = planted["planted_conversions"].sum() / planted["treated_n"].sum()
+    log.info("quarter_roi_pooled", extra={"planted_rate": round(float(planted_rate), 4),
+                                           "measured_rate": pooled["conversion_difference"],
+                                           "rate_ci95": pooled["conversion_difference_ci95"],
+                                           "value_ci95": pooled["value_difference_ci95"], "roi": pooled["roi"],
+                                           "roi_ci95": pooled["roi_ci95"]})
     low, high = pooled["conversion_difference_ci95"]
     assert 0 < low <= planted_rate <= high, (pooled["conversion_difference_ci95"], planted_rate)
     planted_value = (planted["planted_value_cny"] * planted["treated_n"]).sum() / planted["treated_n"].sum()

@@ -55,6 +55,7 @@ def _offers(client: TestClient, as_role: Headers, customer_id: str, channel: str
 def test_offers_sent_by_sms_stop_at_the_weekly_cap(app_client: TestClient, as_role: Headers, people: pd.DataFrame,
                                                   without_quiet_hours: None) -> None:
     cap = app_client.app.state.offer_policy.contact.channels["sms"].per_week
+    started = datetime.now(UTC)
     for customer_id in people[people["sms"] & people["wechat"]]["customer_id"].iloc[-40:]:
         first = _offers(app_client, as_role, customer_id, "sms")
         if first["offers"]:
@@ -70,7 +71,7 @@ def test_offers_sent_by_sms_stop_at_the_weekly_cap(app_client: TestClient, as_ro
     in_app = _offers(app_client, as_role, customer_id, "app", role="app")  # shown in the app: not a contact
     assert in_app["offers"] and in_app["contact"] is None
     ledger = ContactPolicy(app_client.app.state.offer_policy.contact, app_client.app.state.audit).ledger
-    mine = [r for r in ledger.all_contacts() if r["customer_id"] == customer_id]
+    mine = [r for r in ledger.all_contacts() if r["customer_id"] == customer_id and r["contacted_at"] >= started]
     assert sorted(r["channel"] for r in mine) == ["sms"] * cap + ["wechat"]
     audited = app_client.app.state.audit.get_decision(answers[-1]["decision_id"]).payload["answer"]
     assert audited["contact"]["reason"] == "cap_week" and audited["offers"] == []
