@@ -22,9 +22,9 @@ DAY = "2026-08-20"  # a Thursday of the bank's history: its 60-day window is ins
 SPEC = {
     "id": CAMPAIGN, "name_zh": "沉睡客户唤醒（浏览器测试）", "name_en": "Dormant reactivation (browser test)",
     "audience": {"segment": "dormant"}, "offer": {"products": ["DEP_TIME_1Y", "WM_STABLE"]},
-    "channels": ["sms", "rm_call"], "control_share": 0.2,
+    "channels": ["sms", "app_push"], "control_share": 0.2,  # no RM call: its tasks would crowd the home page's list
     "schedule": {"start": "2026-08-01", "end": "2026-08-31", "send_days": ["thu"], "send_time": "10:30"},
-    "budget": {"total_cny": 5000, "cost_per_contact_cny": {"sms": 0.05, "rm_call": 15.0}},
+    "budget": {"total_cny": 5000, "cost_per_contact_cny": {"sms": 0.05, "app_push": 0.01}},
 }
 
 
